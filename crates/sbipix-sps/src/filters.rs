@@ -1,0 +1,208 @@
+//! Filter curves and photon-counting synthetic photometry.
+//!
+//! The band-averaged flux density of a photon-counting detector is
+//! ⟨f_ν⟩ = ∫ f_ν T λ⁻¹ dλ / ∫ T λ⁻¹ dλ (e.g. Bessell & Murphy 2012, eq. A11). All integrals here
+//! use the same quadrature in numerator and denominator, so a flat-f_ν spectrum gives exactly
+//! its f_ν whatever the sampling.
+
+use crate::error::SpsError;
+use serde::{Deserialize, Serialize};
+
+/// A filter transmission curve (photon-counting throughput; any normalisation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Filter {
+    /// Band name, e.g. `F090W`.
+    pub name: String,
+    /// Wavelengths, Å, strictly increasing.
+    pub wave_aa: Vec<f64>,
+    /// Throughput at each wavelength, ≥ 0.
+    pub trans: Vec<f64>,
+}
+
+impl Filter {
+    /// A filter after checking the curve; zero-throughput points at either end are dropped
+    /// (as bagpipes does), keeping one zero on each side so the edges stay sharp.
+    pub fn new(name: impl Into<String>, wave_aa: Vec<f64>, trans: Vec<f64>) -> Result<Self, SpsError> {
+        let name = name.into();
+        let bad = |reason: String| SpsError::InvalidFilter { filter: name.clone(), reason };
+        if wave_aa.len() != trans.len() {
+            return Err(bad(format!("{} wavelengths but {} throughputs", wave_aa.len(), trans.len())));
+        }
+        for i in 0..wave_aa.len() {
+            if !wave_aa[i].is_finite() || !trans[i].is_finite() {
+                return Err(bad(format!("point {} is not finite ({}, {})", i + 1, wave_aa[i], trans[i])));
+            }
+            if wave_aa[i] <= 0.0 {
+                return Err(bad(format!("point {}: wavelength {} Å must be > 0", i + 1, wave_aa[i])));
+            }
+            if trans[i] < 0.0 {
+                return Err(bad(format!("point {}: negative throughput {}", i + 1, trans[i])));
+            }
+            if i > 0 && wave_aa[i] <= wave_aa[i - 1] {
+                return Err(bad(format!(
+                    "wavelengths must increase strictly (point {}: {} Å after {} Å)",
+                    i + 1,
+                    wave_aa[i],
+                    wave_aa[i - 1]
+                )));
+            }
+        }
+        let first = trans.iter().position(|&t| t > 0.0);
+        let last = trans.iter().rposition(|&t| t > 0.0);
+        let (Some(first), Some(last)) = (first, last) else {
+            return Err(bad("the throughput is zero everywhere".into()));
+        };
+        let (lo, hi) = (first.saturating_sub(1), (last + 1).min(trans.len() - 1));
+        if hi - lo < 1 {
+            return Err(bad("at least two points are needed".into()));
+        }
+        Ok(Filter { name, wave_aa: wave_aa[lo..=hi].to_vec(), trans: trans[lo..=hi].to_vec() })
+    }
+
+    /// Shortest and longest wavelengths with non-zero throughput, padded by two sampling steps
+    /// (bagpipes' `min_phot_wav`/`max_phot_wav`).
+    pub fn padded_range_aa(&self) -> (f64, f64) {
+        let first = self.trans.iter().position(|&t| t > 0.0).unwrap_or(0);
+        let last = self.trans.iter().rposition(|&t| t > 0.0).unwrap_or(self.trans.len() - 1);
+        let n = self.wave_aa.len();
+        let lo = self.wave_aa[first] - 2.0 * (self.wave_aa[(first + 1).min(n - 1)] - self.wave_aa[first]);
+        let hi = self.wave_aa[last] + 2.0 * (self.wave_aa[last] - self.wave_aa[last.saturating_sub(1)]);
+        (lo, hi)
+    }
+
+    /// Pivot wavelength √(∫T λ dλ / ∫T/λ dλ), trapezoid rule on the curve's own sampling, Å.
+    pub fn pivot_wavelength_aa(&self) -> f64 {
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in 1..self.wave_aa.len() {
+            let (l0, l1) = (self.wave_aa[i - 1], self.wave_aa[i]);
+            let (t0, t1) = (self.trans[i - 1], self.trans[i]);
+            let dl = l1 - l0;
+            num += 0.5 * dl * (t0 * l0 + t1 * l1);
+            den += 0.5 * dl * (t0 / l0 + t1 / l1);
+        }
+        (num / den).sqrt()
+    }
+
+    /// Throughput at `wave_aa` (linear interpolation, zero outside the curve).
+    pub fn throughput(&self, wave_aa: f64) -> f64 {
+        crate::sampling::interp(wave_aa, &self.wave_aa, &self.trans, 0.0, 0.0)
+    }
+
+    /// Photon-counting mean f_ν of a spectrum f_ν(λ) sampled on its own grid (trapezoid rule on
+    /// the filter's sampling, the spectrum interpolated linearly onto it). Units of `fnu`.
+    pub fn mean_fnu(&self, wave_aa: &[f64], fnu: &[f64]) -> f64 {
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in 1..self.wave_aa.len() {
+            let (l0, l1) = (self.wave_aa[i - 1], self.wave_aa[i]);
+            let f0 = crate::sampling::interp(l0, wave_aa, fnu, 0.0, 0.0);
+            let f1 = crate::sampling::interp(l1, wave_aa, fnu, 0.0, 0.0);
+            let (w0, w1) = (self.trans[i - 1] / l0, self.trans[i] / l1);
+            num += 0.5 * (l1 - l0) * (f0 * w0 + f1 * w1);
+            den += 0.5 * (l1 - l0) * (w0 + w1);
+        }
+        num / den
+    }
+}
+
+/// Extracts a band name from a filter file name: the first token that looks like a filter
+/// (`F` followed by 3–4 digits and 1–2 letters, e.g. `F090W`, `F182M`, `F850LP`), upper-cased;
+/// otherwise the file stem.
+pub fn band_name_from_file_name(file_name: &str) -> String {
+    let upper = file_name.to_ascii_uppercase();
+    let b = upper.as_bytes();
+    for start in 0..b.len() {
+        if b[start] != b'F' || (start > 0 && b[start - 1].is_ascii_alphanumeric()) {
+            continue;
+        }
+        let digits = b[start + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if !(3..=4).contains(&digits) {
+            continue;
+        }
+        let after = start + 1 + digits;
+        let letters = b[after..].iter().take_while(|c| c.is_ascii_alphabetic()).count();
+        if (1..=2).contains(&letters) {
+            return upper[start..after + letters].to_string();
+        }
+    }
+    let stem = file_name.rsplit('/').next().unwrap_or(file_name);
+    stem.split('.').next().unwrap_or(stem).to_string()
+}
+
+/// The photon-counting integration of one filter on the model's rest-frame grid.
+///
+/// A rest wavelength λᵢ is observed at λᵢ(1+z); with wᵢ = T(λᵢ(1+z)) Δλᵢ (Δλᵢ the rest-frame
+/// bin widths), ⟨f_ν⟩ ∝ Σ L_λ,ᵢ wᵢ λᵢ / Σ wᵢ/λᵢ; the constant (1+z) L☉ / (4π d_L² c) is applied
+/// by [`crate::model::SpsModel`].
+#[derive(Debug, Clone)]
+pub(crate) struct BandIntegrator {
+    pub filter: Filter,
+}
+
+impl BandIntegrator {
+    /// Σ L_i T(λ_i(1+z)) λ_i Δ_i / Σ T(λ_i(1+z)) Δ_i / λ_i over the rest grid `wave` with
+    /// widths `width`, i.e. the photon-counting ⟨L_λ λ²⟩ / c up to constants.
+    #[inline]
+    pub fn ratio(&self, wave: &[f64], width: &[f64], lum: &[f64], zp1: f64) -> f64 {
+        let f = &self.filter;
+        let (x, t) = (&f.wave_aa, &f.trans);
+        let (lo, hi) = (x[0] / zp1, x[x.len() - 1] / zp1);
+        let start = wave.partition_point(|&w| w < lo);
+        let mut k = 1;
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in start..wave.len() {
+            let l = wave[i];
+            if l > hi {
+                break;
+            }
+            let lo_obs = l * zp1;
+            while k < x.len() - 1 && x[k] < lo_obs {
+                k += 1;
+            }
+            let fr = (lo_obs - x[k - 1]) / (x[k] - x[k - 1]);
+            let tr = (t[k - 1] + fr * (t[k] - t[k - 1])).max(0.0);
+            let w = tr * width[i];
+            num += lum[i] * w * l;
+            den += w / l;
+        }
+        if den > 0.0 { num / den } else { f64::NAN }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn band_names_from_files() {
+        assert_eq!(band_name_from_file_name("JWST_F090W.dat.txt"), "F090W");
+        assert_eq!(band_name_from_file_name("HST_ACS_WFC.F850LP.dat"), "F850LP");
+        assert_eq!(band_name_from_file_name("JWST_NIRCam.F182M.dat"), "F182M");
+        assert_eq!(band_name_from_file_name("jwst_f444w.par"), "F444W");
+        assert_eq!(band_name_from_file_name("acs_wfc_f435w.par"), "F435W");
+        assert_eq!(band_name_from_file_name("sdss_r0.par"), "sdss_r0");
+    }
+
+    #[test]
+    fn bad_curves_are_rejected() {
+        assert!(Filter::new("X", vec![1.0, 2.0], vec![1.0]).is_err());
+        assert!(Filter::new("X", vec![2.0, 1.0], vec![1.0, 1.0]).is_err());
+        assert!(Filter::new("X", vec![1.0, 2.0], vec![0.0, 0.0]).is_err());
+        assert!(Filter::new("X", vec![1.0, 2.0], vec![f64::NAN, 1.0]).is_err());
+        assert!(Filter::new("X", vec![1.0, 2.0], vec![-1.0, 1.0]).is_err());
+        let f = Filter::new("X", vec![1.0, 2.0, 3.0, 4.0, 5.0], vec![0.0, 0.0, 1.0, 0.0, 0.0]).unwrap();
+        assert_eq!(f.wave_aa, vec![2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn flat_fnu_is_exact_on_any_grid() {
+        let f = Filter::new("box", vec![4000.0, 4100.0, 5000.0, 5100.0], vec![0.0, 1.0, 0.7, 0.0]).unwrap();
+        let wave: Vec<f64> = (0..3000).map(|i| 1500.0 * 1.0005f64.powi(i)).collect();
+        let width = crate::sampling::midpoint_widths(&wave);
+        // L_λ ∝ λ⁻² is flat in f_ν: ratio × c/λ… must equal the constant exactly.
+        let lum: Vec<f64> = wave.iter().map(|l| 1.0 / (l * l)).collect();
+        for zp1 in [1.0, 1.3, 2.0] {
+            let r = BandIntegrator { filter: f.clone() }.ratio(&wave, &width, &lum, zp1);
+            assert!((r - 1.0).abs() < 1e-13, "{r}");
+        }
+    }
+}
