@@ -1,0 +1,28 @@
+//! # sbipix
+//!
+//! The facade of the sbipix workspace: re-exports the component crates and wires them into
+//! pipelines. See the README for the command-line tool.
+
+pub mod catalog;
+pub mod models;
+
+pub use sbipix_io as io;
+pub use sbipix_sps as sps;
+
+pub use catalog::{ParamTable, photometry_catalog};
+pub use models::{FilterChoice, build_sps_model};
+
+/// Errors of the pipelines: a component's error, with context.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Io(#[from] sbipix_io::IoError),
+    #[error(transparent)]
+    Sps(#[from] sbipix_sps::SpsError),
+    #[error("{file}, row {row} (line {line}){column}: {reason}")]
+    Row { file: String, row: usize, line: usize, column: String, reason: String },
+    #[error("{file}: {reason}")]
+    File { file: String, reason: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

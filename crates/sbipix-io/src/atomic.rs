@@ -1,0 +1,52 @@
+//! Writing files so that a reader never sees a half-written one: write a temporary file in
+//! the destination's folder, then rename it over the destination.
+
+use crate::error::{IoError, Result};
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `path` atomically with the bytes produced by `write`. On error nothing is left behind.
+pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
+where
+    F: FnOnce(&mut dyn Write) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>,
+{
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(IoError::io(&dir, std::io::Error::new(std::io::ErrorKind::NotFound, "output folder does not exist")));
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sbipix-tmp-")
+        .tempfile_in(&dir)
+        .map_err(|e| IoError::io(&dir, e))?;
+    {
+        let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
+        write(&mut buf).map_err(|e| IoError::Table { path: path.to_path_buf(), reason: e.to_string() })?;
+        buf.flush().map_err(|e| IoError::io(path, e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| IoError::io(path, e))?;
+    tmp.persist(path).map_err(|e| IoError::io(path, e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_write_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.csv");
+        let r = write_atomic(&p, |w| {
+            w.write_all(b"partial")?;
+            Err("boom".into())
+        });
+        assert!(r.is_err());
+        assert!(!p.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_atomic(&p, |w| Ok(w.write_all(b"ok")?)).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"ok");
+    }
+}

@@ -1,0 +1,65 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use sbipix::io::{DataStore, read_filter_list};
+use sbipix::sps::{Filter, SpsData};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The project's shared reference folder (`../shared` beside the checkout): `$SBIPIX_SHARED`,
+/// then `<repo>/../shared`, then `/work/shared`. Tests that compare against independent
+/// references need it; they fail (not skip) without it.
+pub fn shared() -> PathBuf {
+    let candidates = [
+        std::env::var_os("SBIPIX_SHARED").map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")),
+        Some(PathBuf::from("/work/shared")),
+    ];
+    for c in candidates.into_iter().flatten() {
+        if c.join("filters/filters_jades_no_wfc.dat").is_file() {
+            return c;
+        }
+    }
+    panic!("the shared reference folder was not found: set SBIPIX_SHARED to it");
+}
+
+pub fn data_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+/// The model data (fetched on first use).
+pub fn store() -> DataStore {
+    DataStore::from_env().expect("data store")
+}
+
+pub fn sps_data() -> &'static SpsData {
+    static DATA: OnceLock<SpsData> = OnceLock::new();
+    DATA.get_or_init(|| store().load_sps(&|m| eprintln!("{m}")).expect("model data"))
+}
+
+/// The 19 SBIPIX filter curves, in SBIPIX band order.
+pub fn sbipix_filters() -> Vec<Filter> {
+    read_filter_list(&shared().join("filters/filters_jades_no_wfc.dat")).expect("SBIPIX filters")
+}
+
+/// Reads a CSV with `#` comment lines into (header, rows of f64).
+pub fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>) {
+    let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(path).expect("csv");
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    let rows = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(|c| c.parse::<f64>().unwrap_or(f64::NAN)).collect())
+        .collect();
+    (header, rows)
+}
+
+pub fn col(header: &[String], name: &str) -> usize {
+    header.iter().position(|h| h == name).unwrap_or_else(|| panic!("column {name}"))
+}
+
+pub fn percentile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pos = q / 100.0 * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
+}
