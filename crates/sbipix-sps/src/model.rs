@@ -122,6 +122,7 @@ pub struct Workspace {
 pub struct SpsModel {
     config: ModelConfig,
     wave: Vec<f64>,
+    ln_wave: Vec<f64>,
     width: Vec<f64>,
     bins: AgeBins,
     zmet: Vec<f64>,
@@ -258,11 +259,13 @@ impl SpsModel {
         let dl07 = if config.dust_emission { dl07_spectrum(&data.dl07, config.dl07, &wave) } else { Vec::new() };
         let igm = IgmTable::new(config.igm, &data.inoue2014, &wave, config.max_redshift);
         let n_ionising = wave.partition_point(|&l| l < IONISING_CUT_AA);
-        let bands = filters.into_iter().map(|filter| BandIntegrator { filter }).collect();
+        let bands = filters.into_iter().map(BandIntegrator::new).collect();
+        let ln_wave = wave.iter().map(|w| w.ln()).collect();
 
         Ok(Self {
             config,
             wave,
+            ln_wave,
             width,
             bins,
             zmet: lib.zmet_zsun.clone(),
@@ -320,7 +323,7 @@ impl SpsModel {
         let k = self.flux_constant(p.redshift);
         let zp1 = 1.0 + p.redshift;
         for (out, band) in flux_ujy.iter_mut().zip(&self.bands) {
-            *out = k * band.ratio(&self.wave, &self.width, &ws.total, zp1);
+            *out = k * band.ratio(&self.wave, &self.ln_wave, &self.width, &ws.total, zp1);
         }
         Ok(derived)
     }

@@ -440,7 +440,7 @@ fn lower_gamma(n: u32, x: f64) -> f64 {
         sum += term;
         k += 1.0;
     }
-    x.powf(s) * (-x).exp() * sum
+    x.powi(n as i32 + 1) * (-x).exp() * sum
 }
 
 /// Γ(n+1, x) = n! e^(−x) Σₖ₌₀ⁿ xᵏ/k! (exact for integer n, no cancellation).
