@@ -47,3 +47,13 @@ pub fn ab_mag_from_ujy(flux_ujy: f64) -> f64 {
 pub fn ujy_from_ab_mag(mag: f64) -> f64 {
     AB_ZERO_POINT_UJY * 10f64.powf(-0.4 * mag)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ab_zero_point() {
+        // −2.5 log10(1e-6 / 3631) evaluated independently (Python's math.log10).
+        assert!((super::ab_mag_from_ujy(1.0) - 23.90006562228223).abs() < 1e-12);
+        assert!((super::ujy_from_ab_mag(23.90006562228223) - 1.0).abs() < 1e-12);
+    }
+}

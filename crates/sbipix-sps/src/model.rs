@@ -328,6 +328,32 @@ impl SpsModel {
         Ok(derived)
     }
 
+    /// Band fluxes (µJy) of a given rest-frame luminosity density `lum_lsun_per_aa` (L☉/Å, on
+    /// [`Self::wave_aa`]) placed at redshift `z`: the photometry step alone.
+    pub fn photometry_of_luminosity(&self, lum_lsun_per_aa: &[f64], z: f64) -> Result<Vec<f64>, SpsError> {
+        if lum_lsun_per_aa.len() != self.wave.len() {
+            return Err(SpsError::invalid(
+                "lum_lsun_per_aa",
+                lum_lsun_per_aa.len() as f64,
+                format!("expected {} values (one per model wavelength)", self.wave.len()),
+            ));
+        }
+        finite("redshift", z)?;
+        if !(0.0..=self.config.max_redshift).contains(&z) {
+            return Err(SpsError::RedshiftOutOfRange { redshift: z, max_redshift: self.config.max_redshift });
+        }
+        let k = self.flux_constant(z);
+        Ok(self.bands.iter().map(|b| k * b.ratio(&self.wave, &self.ln_wave, &self.width, lum_lsun_per_aa, 1.0 + z)).collect())
+    }
+
+    /// The luminosity density (L☉/Å) that appears as f_ν = `fnu_ujy` at every observed
+    /// wavelength for a source at redshift `z` (a flat-f_ν spectrum): the inverse of the flux
+    /// chain, used to check it.
+    pub fn flat_fnu_luminosity(&self, fnu_ujy: f64, z: f64) -> Vec<f64> {
+        let k = self.flux_constant(z);
+        self.wave.iter().map(|w| fnu_ujy / (k * w * w)).collect()
+    }
+
     /// Band fluxes in µJy and the derived quantities (allocating convenience form).
     pub fn photometry(&self, p: &GalaxyParams) -> Result<(Vec<f64>, Derived), SpsError> {
         let mut ws = Workspace::default();
