@@ -169,9 +169,10 @@ impl BandIntegrator {
     }
 
     /// Σ L_i T(λ_i(1+z)) λ_i Δ_i / Σ T(λ_i(1+z)) Δ_i / λ_i over the rest grid `wave` (with
-    /// `ln_wave` = ln λ) and widths `width`, i.e. the photon-counting ⟨L_λ λ²⟩ up to constants.
+    /// `ln_wave` = ln λ, `w_num` = λΔ, `w_den` = Δ/λ for widths Δ), i.e. the photon-counting
+    /// ⟨L_λ λ²⟩ up to constants.
     #[inline]
-    pub fn ratio(&self, wave: &[f64], ln_wave: &[f64], width: &[f64], lum: &[f64], zp1: f64) -> f64 {
+    pub fn ratio(&self, wave: &[f64], ln_wave: &[f64], w_num: &[f64], w_den: &[f64], lum: &[f64], zp1: f64) -> f64 {
         let x = &self.filter.wave_aa;
         let (lo, hi) = (x[0] / zp1, x[x.len() - 1] / zp1);
         let start = wave.partition_point(|&w| w < lo);
@@ -187,9 +188,8 @@ impl BandIntegrator {
             let k = (pos as usize).min(last);
             let f = pos - k as f64;
             let tr = self.table[k] + f * (self.table[k + 1] - self.table[k]);
-            let w = tr * width[i];
-            num += lum[i] * w * l;
-            den += w / l;
+            num += lum[i] * tr * w_num[i];
+            den += tr * w_den[i];
         }
         if den > 0.0 { num / den } else { f64::NAN }
     }
@@ -226,10 +226,12 @@ mod tests {
         let wave: Vec<f64> = (0..3000).map(|i| 1500.0 * 1.0005f64.powi(i)).collect();
         let width = crate::sampling::midpoint_widths(&wave);
         let ln_wave: Vec<f64> = wave.iter().map(|w| w.ln()).collect();
+        let w_num: Vec<f64> = wave.iter().zip(&width).map(|(l, w)| l * w).collect();
+        let w_den: Vec<f64> = wave.iter().zip(&width).map(|(l, w)| w / l).collect();
         // L_λ ∝ λ⁻² is flat in f_ν: the ratio must equal the constant exactly.
         let lum: Vec<f64> = wave.iter().map(|l| 1.0 / (l * l)).collect();
         for zp1 in [1.0, 1.3, 2.0] {
-            let r = BandIntegrator::new(f.clone()).ratio(&wave, &ln_wave, &width, &lum, zp1);
+            let r = BandIntegrator::new(f.clone()).ratio(&wave, &ln_wave, &w_num, &w_den, &lum, zp1);
             assert!((r - 1.0).abs() < 1e-13, "{r}");
         }
     }

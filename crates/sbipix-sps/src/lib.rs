@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod absorption;
 pub mod constants;
 pub mod cosmology;
 pub mod dust;

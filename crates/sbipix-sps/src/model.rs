@@ -5,6 +5,7 @@
 //! from the young stars → Calzetti dust (extra for young stars) → DL07 dust emission by energy
 //! balance → IGM → flux at the observer → photon-counting band fluxes.
 
+use crate::absorption::AbsorptionTable;
 use crate::constants::{C_AA_PER_S, CGS_FNU_TO_UJY, IONISING_CUT_AA, L_SUN_ERG_PER_S, MPC_CM, PC_MPC};
 use crate::cosmology::Cosmology;
 use crate::dust::{Dl07Params, calzetti2000_a_over_av, dl07_spectrum};
@@ -105,6 +106,9 @@ pub struct Derived {
     pub mass_weighted_age_gyr: f64,
     /// Age of the universe at the galaxy's redshift, Gyr.
     pub age_universe_gyr: f64,
+    /// Luminosity absorbed by dust and re-emitted in the infrared (energy balance), L☉;
+    /// 0 when dust emission is off.
+    pub dust_luminosity_lsun: f64,
 }
 
 /// Scratch buffers for one thread; reuse across calls to avoid allocation.
@@ -123,7 +127,9 @@ pub struct SpsModel {
     config: ModelConfig,
     wave: Vec<f64>,
     ln_wave: Vec<f64>,
-    width: Vec<f64>,
+    /// λΔλ and Δλ/λ of each grid point (photometry weights).
+    w_num: Vec<f64>,
+    w_den: Vec<f64>,
     bins: AgeBins,
     zmet: Vec<f64>,
     /// SSPs on the model sampling, [zmet][age bin][wave].
@@ -139,6 +145,12 @@ pub struct SpsModel {
     /// Number of leading wavelengths with non-zero attenuation.
     n_dust: usize,
     dl07: Vec<f64>,
+    /// Absorbed luminosity vs A_V: rows [zmet][age bin] (all stars), then, when nebular emission
+    /// is on, [zmet][young bin] (young stars without ionising photons) and
+    /// [zmet][logu][young bin] (nebular emission).
+    absorption: AbsorptionTable,
+    /// Shortest and longest wavelength any filter sees (observed frame), Å.
+    filter_span_aa: (f64, f64),
     igm: IgmTable,
     n_ionising: usize,
     bc_bin: usize,
@@ -257,16 +269,51 @@ impl SpsModel {
             wave.iter().map(|&l| -0.4 * std::f64::consts::LN_10 * calzetti2000_a_over_av(l)).collect();
         let n_dust = dust_coef.iter().rposition(|&c| c != 0.0).map_or(0, |i| i + 1);
         let dl07 = if config.dust_emission { dl07_spectrum(&data.dl07, config.dl07, &wave) } else { Vec::new() };
+        let absorption = if config.dust_emission {
+            // trapezoid weights of the grid, as in the energy-balance integral
+            let tw: Vec<f64> = (0..n_dust)
+                .map(|i| 0.5 * (if i > 0 { wave[i] - wave[i - 1] } else { 0.0 } + if i + 1 < nw { wave[i + 1] - wave[i] } else { 0.0 }))
+                .collect();
+            let coef = &dust_coef[..n_dust];
+            let n_ion = wave.partition_point(|&l| l < IONISING_CUT_AA);
+            let mut rows: Vec<Vec<f64>> = (0..nz * nb).map(|g| ssp[g * nw..(g + 1) * nw].to_vec()).collect();
+            if config.nebular {
+                for iz in 0..nz {
+                    for j in 0..=bc_bin {
+                        let mut v = ssp[(iz * nb + j) * nw..(iz * nb + j + 1) * nw].to_vec();
+                        v[..n_ion].iter_mut().for_each(|x| *x = 0.0);
+                        rows.push(v);
+                    }
+                }
+                for iz in 0..nz {
+                    for iu in 0..nu {
+                        for j in 0..=bc_bin {
+                            let g = (iz * nu + iu) * n_neb_ages + j;
+                            rows.push(neb[g * nw..(g + 1) * nw].to_vec());
+                        }
+                    }
+                }
+            }
+            AbsorptionTable::new(coef, &tw, rows.iter().map(|r| r.as_slice()))
+        } else {
+            AbsorptionTable::default()
+        };
+        let filter_span_aa = filters.iter().fold((f64::INFINITY, 0f64), |(lo, hi), f| {
+            (lo.min(f.wave_aa[0]), hi.max(f.wave_aa[f.wave_aa.len() - 1]))
+        });
         let igm = IgmTable::new(config.igm, &data.inoue2014, &wave, config.max_redshift);
         let n_ionising = wave.partition_point(|&l| l < IONISING_CUT_AA);
         let bands = filters.into_iter().map(BandIntegrator::new).collect();
         let ln_wave = wave.iter().map(|w| w.ln()).collect();
+        let w_num = wave.iter().zip(&width).map(|(l, w)| l * w).collect();
+        let w_den = wave.iter().zip(&width).map(|(l, w)| w / l).collect();
 
         Ok(Self {
             config,
             wave,
             ln_wave,
-            width,
+            w_num,
+            w_den,
             bins,
             zmet: lib.zmet_zsun.clone(),
             ssp,
@@ -277,6 +324,8 @@ impl SpsModel {
             dust_coef,
             n_dust,
             dl07,
+            absorption,
+            filter_span_aa,
             igm,
             n_ionising,
             bc_bin,
@@ -319,11 +368,11 @@ impl SpsModel {
     /// Band fluxes in µJy written to `flux_ujy` (one per band), and the derived quantities.
     pub fn photometry_into(&self, p: &GalaxyParams, ws: &mut Workspace, flux_ujy: &mut [f64]) -> Result<Derived, SpsError> {
         assert_eq!(flux_ujy.len(), self.bands.len(), "flux_ujy must have one slot per band");
-        let derived = self.synthesize(p, ws)?;
+        let derived = self.synthesize(p, ws, false)?;
         let k = self.flux_constant(p.redshift);
         let zp1 = 1.0 + p.redshift;
         for (out, band) in flux_ujy.iter_mut().zip(&self.bands) {
-            *out = k * band.ratio(&self.wave, &self.ln_wave, &self.width, &ws.total, zp1);
+            *out = k * band.ratio(&self.wave, &self.ln_wave, &self.w_num, &self.w_den, &ws.total, zp1);
         }
         Ok(derived)
     }
@@ -343,7 +392,7 @@ impl SpsModel {
             return Err(SpsError::RedshiftOutOfRange { redshift: z, max_redshift: self.config.max_redshift });
         }
         let k = self.flux_constant(z);
-        Ok(self.bands.iter().map(|b| k * b.ratio(&self.wave, &self.ln_wave, &self.width, lum_lsun_per_aa, 1.0 + z)).collect())
+        Ok(self.bands.iter().map(|b| k * b.ratio(&self.wave, &self.ln_wave, &self.w_num, &self.w_den, lum_lsun_per_aa, 1.0 + z)).collect())
     }
 
     /// The luminosity density (L☉/Å) that appears as f_ν = `fnu_ujy` at every observed
@@ -365,7 +414,7 @@ impl SpsModel {
     /// The observed spectrum: rest wavelengths (Å) and f_ν (µJy) at λ_obs = λ_rest (1+z).
     pub fn spectrum(&self, p: &GalaxyParams) -> Result<(Vec<f64>, Vec<f64>), SpsError> {
         let mut ws = Workspace::default();
-        self.synthesize(p, &mut ws)?;
+        self.synthesize(p, &mut ws, true)?;
         let k = self.flux_constant(p.redshift);
         let fnu = ws.total.iter().zip(&self.wave).map(|(l, w)| k * l * w * w).collect();
         Ok((self.wave.clone(), fnu))
@@ -422,12 +471,23 @@ impl SpsModel {
         })
     }
 
-    /// Computes the rest-frame luminosity density (L☉/Å) after dust and IGM into `ws.total`.
-    pub fn synthesize(&self, p: &GalaxyParams, ws: &mut Workspace) -> Result<Derived, SpsError> {
+    /// Computes the rest-frame luminosity density (L☉/Å) after dust and IGM into `ws.total`:
+    /// over the whole grid with `full`, otherwise only where the filters look at this redshift
+    /// (zero elsewhere). The absorbed luminosity for dust emission always covers the whole grid.
+    pub fn synthesize(&self, p: &GalaxyParams, ws: &mut Workspace, full: bool) -> Result<Derived, SpsError> {
         self.check(p)?;
         let nw = self.wave.len();
         let nb = self.bins.len();
         let age_universe_gyr = self.config.cosmology.age_gyr(p.redshift);
+        let zp1 = 1.0 + p.redshift;
+        let (i0, i1) = if full {
+            (0, nw)
+        } else {
+            (
+                self.wave.partition_point(|&l| l < self.filter_span_aa.0 / zp1).saturating_sub(1),
+                (self.wave.partition_point(|&l| l <= self.filter_span_aa.1 / zp1) + 1).min(nw),
+            )
+        };
 
         // 1. Star-formation history → mass formed in each age bin, split at t_bc.
         let sfh = self.build_sfh(p, age_universe_gyr)?;
@@ -470,27 +530,33 @@ impl SpsModel {
             v.clear();
             v.resize(nw, 0.0);
         }
-        let ssp = |z: usize, j: usize| &self.ssp[(z * nb + j) * nw..(z * nb + j + 1) * nw];
+        let ssp = |z: usize, j: usize| &self.ssp[(z * nb + j) * nw + i0..(z * nb + j) * nw + i1];
         for j in 0..nb {
             let (my, mo) = (ws.mass_young[j], ws.mass_old[j]);
             if my > 0.0 {
-                axpy2(&mut ws.young, my * zw[0].1, ssp(zw[0].0, j), my * zw[1].1, ssp(zw[1].0, j));
+                axpy2(&mut ws.young[i0..i1], my * zw[0].1, ssp(zw[0].0, j), my * zw[1].1, ssp(zw[1].0, j));
             }
             if mo > 0.0 {
-                axpy2(&mut ws.old, mo * zw[0].1, ssp(zw[0].0, j), mo * zw[1].1, ssp(zw[1].0, j));
+                axpy2(&mut ws.old[i0..i1], mo * zw[0].1, ssp(zw[0].0, j), mo * zw[1].1, ssp(zw[1].0, j));
             }
         }
 
         // 4. Nebular emission: ionising photons of young stars are reprocessed by the gas.
-        if self.config.nebular && ws.mass_young.iter().any(|&m| m > 0.0) {
-            ws.young[..self.n_ionising].iter_mut().for_each(|v| *v = 0.0);
-            let nu = self.logu.len();
+        let nu = self.logu.len();
+        let has_young = ws.mass_young.iter().any(|&m| m > 0.0);
+        let (iu, wu_hi) = if self.config.nebular {
             let iu = self.logu.partition_point(|&u| u < p.logu).clamp(1, nu - 1);
-            let wu_hi = ((p.logu - self.logu[iu - 1]) / (self.logu[iu] - self.logu[iu - 1])).clamp(0.0, 1.0);
+            (iu, ((p.logu - self.logu[iu - 1]) / (self.logu[iu] - self.logu[iu - 1])).clamp(0.0, 1.0))
+        } else {
+            (1, 0.0)
+        };
+        if self.config.nebular && has_young {
+            let cut = self.n_ionising.clamp(i0, i1);
+            ws.young[i0..cut].iter_mut().for_each(|v| *v = 0.0);
             let na = self.n_neb_ages;
             let neb = |z: usize, u: usize, j: usize| {
                 let g = (z * nu + u) * na + j;
-                &self.neb[g * nw..(g + 1) * nw]
+                &self.neb[g * nw + i0..g * nw + i1]
             };
             for j in 0..=self.bc_bin {
                 let m = ws.mass_young[j];
@@ -500,40 +566,59 @@ impl SpsModel {
                 for &(z, wz) in &zw {
                     if wz > 0.0 {
                         let (a, b) = (m * wz * (1.0 - wu_hi), m * wz * wu_hi);
-                        axpy2(&mut ws.young, a, neb(z, iu - 1, j), b, neb(z, iu, j));
+                        axpy2(&mut ws.young[i0..i1], a, neb(z, iu - 1, j), b, neb(z, iu, j));
                     }
                 }
             }
         }
 
-        // 5. Dust attenuation (young stars by eta × A_V) and 6. emission by energy balance.
+        // 5. Dust attenuation: all stars by A_V, young ones by eta × A_V.
+        let mut dust_luminosity = 0.0;
         if p.av_mag > 0.0 {
-            let mut absorbed_prev = 0.0;
-            let mut e_abs = 0.0;
-            let nd = self.n_dust;
-            for i in 0..nw {
-                let (t_old, t_young) = if i < nd {
-                    let t = (self.dust_coef[i] * p.av_mag).exp();
-                    (t, if p.eta == 1.0 { t } else { (self.dust_coef[i] * p.av_mag * p.eta).exp() })
-                } else {
-                    (1.0, 1.0)
-                };
-                let before = ws.young[i] + ws.old[i];
-                let after = ws.young[i] * t_young + ws.old[i] * t_old;
-                ws.total[i] = after;
-                let absorbed = before - after;
-                if i > 0 && i <= nd {
-                    e_abs += 0.5 * (absorbed + absorbed_prev) * (self.wave[i] - self.wave[i - 1]);
-                }
-                absorbed_prev = absorbed;
+            let nd = self.n_dust.clamp(i0, i1);
+            for i in i0..nd {
+                let t = (self.dust_coef[i] * p.av_mag).exp();
+                let ty = if p.eta == 1.0 { t } else { (self.dust_coef[i] * p.av_mag * p.eta).exp() };
+                ws.total[i] = ws.young[i] * ty + ws.old[i] * t;
             }
+            for i in nd..i1 {
+                ws.total[i] = ws.young[i] + ws.old[i];
+            }
+            // 6. Dust emission by energy balance: the absorbed luminosity (tabulated in A_V),
+            //    re-emitted with the DL07 spectrum.
             if self.config.dust_emission {
-                for (t, d) in ws.total.iter_mut().zip(&self.dl07) {
-                    *t += e_abs * d;
+                let (at_old, at_young) = (self.absorption.locate(p.av_mag), self.absorption.locate(p.av_mag * p.eta));
+                let nz = self.zmet.len();
+                let nbc = self.bc_bin + 1;
+                for &(z, wz) in &zw {
+                    if wz <= 0.0 {
+                        continue;
+                    }
+                    for j in 0..nb {
+                        let (my, mo) = (ws.mass_young[j], ws.mass_old[j]);
+                        if mo > 0.0 {
+                            dust_luminosity += wz * mo * self.absorption.eval(z * nb + j, at_old);
+                        }
+                        if my > 0.0 {
+                            let stars = if self.config.nebular { nz * nb + z * nbc + j } else { z * nb + j };
+                            dust_luminosity += wz * my * self.absorption.eval(stars, at_young);
+                            if self.config.nebular {
+                                let base = nz * nb + nz * nbc;
+                                let lo = base + (z * nu + iu - 1) * nbc + j;
+                                let hi = base + (z * nu + iu) * nbc + j;
+                                dust_luminosity += wz
+                                    * my
+                                    * ((1.0 - wu_hi) * self.absorption.eval(lo, at_young) + wu_hi * self.absorption.eval(hi, at_young));
+                            }
+                        }
+                    }
+                }
+                for i in i0..i1 {
+                    ws.total[i] += dust_luminosity * self.dl07[i];
                 }
             }
         } else {
-            for i in 0..nw {
+            for i in i0..i1 {
                 ws.total[i] = ws.young[i] + ws.old[i];
             }
         }
@@ -548,6 +633,7 @@ impl SpsModel {
             log_sfr_100myr: summary.sfr_100myr.log10(),
             mass_weighted_age_gyr: summary.mass_weighted_age_gyr,
             age_universe_gyr,
+            dust_luminosity_lsun: dust_luminosity,
         })
     }
 }

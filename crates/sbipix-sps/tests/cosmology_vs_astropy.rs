@@ -1,6 +1,7 @@
 //! Flat ΛCDM against astropy 8.0.2 (`FlatLambdaCDM(H0, Om0)`, no radiation), an independent
 //! code: values printed by astropy and pasted here.
 
+#![allow(clippy::type_complexity)]
 use approx::assert_relative_eq;
 use sbipix_sps::Cosmology;
 

@@ -175,7 +175,7 @@ pub fn compute_rows(model: &SpsModel, table: &ParamTable, progress: &(dyn Fn(usi
             let mut flux = vec![0.0; model.n_bands()];
             let r = model.photometry_into(&table.params(i), ws, &mut flux).map(|d| (d, flux));
             let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if k % 256 == 0 || k == n {
+            if k.is_multiple_of(256) || k == n {
                 progress(k);
             }
             r

@@ -2,6 +2,7 @@
 //! `shared/reference/sbipix_fsps/filters_photometry_checks.csv` (numpy trapezoids on each
 //! curve's own grid).
 
+#![allow(clippy::type_complexity)]
 mod common;
 
 use common::*;
