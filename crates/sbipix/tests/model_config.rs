@@ -1,0 +1,34 @@
+//! Model settings that cannot work are refused when the model is built, naming the setting.
+
+mod common;
+
+use common::*;
+use sbipix::sps::{Dl07Params, Filter, ModelConfig, SpsModel};
+
+fn err(config: ModelConfig, filters: Vec<Filter>) -> String {
+    SpsModel::new(sps_data(), filters, config).unwrap_err().to_string()
+}
+
+#[test]
+fn bad_settings_are_named() {
+    let f = sbipix_filters;
+    let e = err(ModelConfig { dl07: Dl07Params { qpah: 9.0, ..Dl07Params::default() }, ..ModelConfig::default() }, f());
+    assert!(e.contains("dl07.qpah"), "{e}");
+    let e = err(ModelConfig { dl07: Dl07Params { gamma: 1.5, ..Dl07Params::default() }, ..ModelConfig::default() }, f());
+    assert!(e.contains("dl07.gamma"), "{e}");
+    let e = err(ModelConfig { t_bc_gyr: -0.01, ..ModelConfig::default() }, f());
+    assert!(e.contains("t_bc_gyr"), "{e}");
+    let e = err(ModelConfig { max_redshift: f64::NAN, ..ModelConfig::default() }, f());
+    assert!(e.contains("max_redshift"), "{e}");
+    let xray = Filter::new("XRAY", vec![1.0, 2.0, 3.0], vec![0.0, 1.0, 0.0]).unwrap();
+    let e = err(ModelConfig::default(), vec![xray]);
+    assert!(e.contains("XRAY") && e.contains("10 Å"), "{e}");
+    let mut two = f();
+    two[1].name = two[0].name.clone();
+    let e = err(ModelConfig::default(), two);
+    assert!(e.contains("share this name"), "{e}");
+    assert!(err(ModelConfig::default(), vec![]).contains("no filters"));
+    // Dust emission off ignores the DL07 settings.
+    let ok = ModelConfig { dust_emission: false, dl07: Dl07Params { qpah: 9.0, ..Dl07Params::default() }, ..ModelConfig::default() };
+    assert!(SpsModel::new(sps_data(), f(), ok).is_ok());
+}
