@@ -22,6 +22,7 @@
 pub mod absorption;
 pub mod constants;
 pub mod cosmology;
+pub mod dense_basis;
 pub mod dust;
 pub mod error;
 pub mod filters;
@@ -32,6 +33,7 @@ pub mod sampling;
 pub mod sfh;
 
 pub use cosmology::Cosmology;
+pub use dense_basis::{DenseBasisTuple, dense_basis_calctimes};
 pub use dust::Dl07Params;
 pub use error::SpsError;
 pub use filters::{Filter, band_name_from_file_name};
