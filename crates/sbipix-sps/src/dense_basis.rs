@@ -114,7 +114,7 @@ impl DenseBasisTuple {
             let yerr = if (2..2 + n).contains(&i) { 0.001 / (n as f64).sqrt() } else { 0.0 };
             kmat[i * m + i] += yerr * yerr + GEORGE_TINY;
         }
-        let alpha = ldlt_solve(&mut kmat, &mq, m)
+        let alpha = cholesky_solve(&mut kmat, &mq, m)
             .ok_or_else(|| SpsError::InvalidSfhTable("dense_basis GP covariance is not positive definite".into()))?;
         let (tmin, tmax) = tq.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| (a.min(t), b.max(t)));
         let t_pred: Vec<f64> = (0..res).map(|i| tmin + (tmax - tmin) * i as f64 / (res - 1) as f64).collect();
@@ -189,71 +189,6 @@ pub fn dense_basis_calctimes(time_gyr: &[f64], sfr: &[f64], n_param: usize) -> (
     (mass.log10(), sfr[sfr.len() - 1].log10(), tx)
 }
 
-/// Solves K x = b for symmetric K by an LDLᵀ factorisation with symmetric pivoting on the
-/// largest remaining diagonal element — the algorithm of Eigen's `LDLT`, which george uses for
-/// small matrices. The pivoting matters: dense_basis' covariance matrices are badly conditioned
-/// (points 0.01 apart in time), and the same pivot order reproduces its results far more often
-/// than a plain Cholesky factorisation.
-fn ldlt_solve(a: &mut [f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
-    let mut perm: Vec<usize> = (0..n).collect();
-    // Right-looking LDLᵀ on the full symmetric matrix with diagonal pivoting.
-    for k in 0..n {
-        let mut p = k;
-        for i in k + 1..n {
-            if a[i * n + i].abs() > a[p * n + p].abs() {
-                p = i;
-            }
-        }
-        if p != k {
-            perm.swap(k, p);
-            for j in 0..n {
-                a.swap(k * n + j, p * n + j);
-            }
-            for i in 0..n {
-                a.swap(i * n + k, i * n + p);
-            }
-        }
-        let d = a[k * n + k];
-        if d == 0.0 || !d.is_finite() {
-            return None;
-        }
-        // column k of the trailing matrix, before it is overwritten by L
-        let col: Vec<f64> = (k + 1..n).map(|i| a[i * n + k]).collect();
-        for i in k + 1..n {
-            let l = col[i - k - 1] / d;
-            for j in k + 1..=i {
-                a[i * n + j] -= l * col[j - k - 1];
-            }
-            a[i * n + k] = l;
-        }
-        for i in k + 1..n {
-            for j in i + 1..n {
-                a[i * n + j] = a[j * n + i];
-            }
-        }
-    }
-    // Solve L D Lᵀ y = P b.
-    let mut y: Vec<f64> = perm.iter().map(|&i| b[i]).collect();
-    for i in 0..n {
-        for j in 0..i {
-            y[i] -= a[i * n + j] * y[j];
-        }
-    }
-    for i in 0..n {
-        y[i] /= a[i * n + i];
-    }
-    for i in (0..n).rev() {
-        for j in i + 1..n {
-            y[i] -= a[j * n + i] * y[j];
-        }
-    }
-    let mut x = vec![0.0; n];
-    for (k, &i) in perm.iter().enumerate() {
-        x[i] = y[k];
-    }
-    Some(x)
-}
-
 /// Solves K x = b for symmetric positive-definite K (overwritten by its Cholesky factor).
 fn cholesky_solve(k: &mut [f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
     for j in 0..n {
@@ -301,14 +236,6 @@ mod tests {
         // [[4,2],[2,3]] x = [2,1] → x = [0.5, 0]
         assert!((x[0] - 0.5).abs() < 1e-15 && x[1].abs() < 1e-15);
         assert!(cholesky_solve(&mut [1.0, 2.0, 2.0, 1.0], &[1.0, 1.0], 2).is_none());
-        // LDLᵀ with pivoting on a 3×3 SPD system with a known solution.
-        let mut a = vec![2.0, 1.0, 0.0, 1.0, 5.0, 2.0, 0.0, 2.0, 3.0];
-        let x_true = [1.0, -2.0, 3.0];
-        let b = [2.0 * 1.0 - 2.0, 1.0 - 10.0 + 6.0, -4.0 + 9.0];
-        let x = ldlt_solve(&mut a, &b, 3).unwrap();
-        for (u, v) in x.iter().zip(x_true) {
-            assert!((u - v).abs() < 1e-14, "{x:?}");
-        }
     }
 
     #[test]
