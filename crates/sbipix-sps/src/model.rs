@@ -8,6 +8,7 @@
 use crate::absorption::AbsorptionTable;
 use crate::constants::{C_AA_PER_S, CGS_FNU_TO_UJY, IONISING_CUT_AA, L_SUN_ERG_PER_S, MPC_CM, PC_MPC};
 use crate::cosmology::Cosmology;
+use crate::dense_basis::DenseBasisTuple;
 use crate::dust::{Dl07Params, calzetti2000_a_over_av, dl07_spectrum};
 use crate::error::{SpsError, finite};
 use crate::filters::{BandIntegrator, Filter};
@@ -59,6 +60,9 @@ pub enum SfhSpec {
     Parametric { shape: SfhShape, log_mass_formed: f64 },
     /// An FSPS-style table: SFR (M☉/yr) at cosmic times (Gyr since the Big Bang).
     TabulatedCosmic { time_gyr: Vec<f64>, sfr_msun_per_yr: Vec<f64> },
+    /// A dense_basis tuple, realised as dense_basis' atlas generator does (1000 samples, SFR
+    /// window 100 Myr × t_univ(z)/t_univ(0.1)).
+    DenseBasis(DenseBasisTuple),
 }
 
 /// The physical parameters of one galaxy (or pixel).
@@ -487,6 +491,12 @@ impl SpsModel {
             SfhSpec::Parametric { shape, log_mass_formed } => Sfh::new(shape.clone(), *log_mass_formed, age_universe_gyr),
             SfhSpec::TabulatedCosmic { time_gyr, sfr_msun_per_yr } => {
                 Sfh::tabulated_cosmic(time_gyr, sfr_msun_per_yr, age_universe_gyr)
+            }
+            SfhSpec::DenseBasis(tuple) => {
+                let window = DenseBasisTuple::dynamic_sfr_window_gyr(age_universe_gyr, self.config.cosmology.age_gyr(0.1));
+                tuple
+                    .to_sfh(age_universe_gyr, window, 1000)
+                    .and_then(|(t, sfr)| Sfh::tabulated_cosmic(&t, &sfr, age_universe_gyr))
             }
         };
         r.map_err(|e| match e {
