@@ -22,6 +22,18 @@ pub enum Command {
     },
     /// Forward model: photometry of galaxies from their physical parameters (CSV in, CSV out).
     Photometry(PhotometryArgs),
+    /// Survey noise models: learn one from real data, or show one.
+    Survey {
+        #[command(subcommand)]
+        action: SurveyAction,
+    },
+    /// Priors: print a built-in prior as TOML (a starting point for your own).
+    Prior {
+        #[command(subcommand)]
+        action: PriorAction,
+    },
+    /// Simulate a training set: prior draws → forward model → survey noise (.npy + manifest).
+    Simulate(SimulateArgs),
     /// Run the forward model on built-in example galaxies and draw their SEDs.
     Demo {
         /// Output folder.
@@ -104,4 +116,105 @@ pub struct PhotometryArgs {
     /// Matter density Ω_m (flat ΛCDM).
     #[arg(long, default_value_t = 0.3)]
     pub omega_m: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SfhPriorArg {
+    DelayedTau,
+    DenseBasis,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PriorAction {
+    /// Print the built-in prior of an SFH family.
+    Show {
+        #[arg(long, value_enum, default_value = "delayed-tau")]
+        sfh: SfhPriorArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SurveyAction {
+    /// Learn a survey noise model from real per-pixel fluxes and errors.
+    Learn(LearnArgs),
+    /// Print a survey (built-in name or file) as TOML.
+    Show { survey: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ErrorKind {
+    /// 1σ error maps.
+    Sigma,
+    /// Inverse-variance (weight) maps.
+    Weight,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LearnArgs {
+    /// Fluxes as a .npy array [pixels, bands] (µJy unless --unit).
+    #[arg(long, requires = "err", conflicts_with_all = ["cube", "images"])]
+    pub flux: Option<PathBuf>,
+    /// Errors as a .npy array [pixels, bands]; 0 marks pixels without coverage.
+    #[arg(long)]
+    pub err: Option<PathBuf>,
+    /// A FITS cube with FLUX and ERR HDUs (band, y, x) and BAND0… keywords.
+    #[arg(long, conflicts_with = "images")]
+    pub cube: Option<PathBuf>,
+    /// One FITS image per band …
+    #[arg(long, num_args = 1.., requires = "errors")]
+    pub images: Vec<PathBuf>,
+    /// … with its error (or weight) map, in the same order.
+    #[arg(long, num_args = 1..)]
+    pub errors: Vec<PathBuf>,
+    /// Whether --errors are σ or inverse-variance maps.
+    #[arg(long, value_enum, default_value = "sigma")]
+    pub error_kind: ErrorKind,
+    /// Band names, comma-separated, in array order (`jades` = the 19 SBIPIX bands); for images,
+    /// default: the filter name found in each file name.
+    #[arg(long)]
+    pub bands: Option<String>,
+    /// Flux unit of the data (uJy, nJy, 10nJy, mJy, Jy, MJy/sr); default: BUNIT, else µJy.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// 1σ limits for bands without coverage: a .npy with one value per band (array order) or a
+    /// CSV with columns band,sigma_ujy.
+    #[arg(long)]
+    pub limits: Option<PathBuf>,
+    /// Survey name.
+    #[arg(long)]
+    pub name: String,
+    /// One-line description.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Output survey file (TOML).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Number of simulations.
+    #[arg(long)]
+    pub n: usize,
+    /// Random seed: the same seed gives byte-identical files whatever the thread count.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Prior file (TOML); default: SBIPIX's prior for --sfh.
+    #[arg(long)]
+    pub prior: Option<PathBuf>,
+    /// SFH family of the built-in prior (ignored with --prior).
+    #[arg(long, value_enum, default_value = "delayed-tau")]
+    pub sfh: SfhPriorArg,
+    /// Survey: a built-in name (jades) or a survey file.
+    #[arg(long, default_value = "jades")]
+    pub survey: String,
+    /// Probability that a band is marked missing in a simulation.
+    #[arg(long, default_value_t = 0.1)]
+    pub drop_rate: f64,
+    /// Output folder (must not exist unless --overwrite).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing output folder.
+    #[arg(long)]
+    pub overwrite: bool,
 }

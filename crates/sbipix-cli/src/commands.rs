@@ -22,6 +22,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data { action } => data(action),
         Command::Photometry(a) => photometry(a),
         Command::Demo { out } => crate::commands::demo(&out),
+        Command::Survey { action } => crate::survey_cmd::survey(action),
+        Command::Prior { action } => crate::survey_cmd::prior(action),
+        Command::Simulate(a) => crate::survey_cmd::simulate(a),
     }
 }
 

@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod demo;
+mod survey_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;

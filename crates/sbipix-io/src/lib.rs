@@ -3,6 +3,7 @@
 //! Model data (download with pip, checksum, conversion, cache), filter curves, CSV tables and
 //! atomic writes. Knows nothing of inference.
 
+pub mod arrays;
 pub mod atomic;
 pub mod data;
 pub mod error;

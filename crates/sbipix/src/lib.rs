@@ -5,8 +5,10 @@
 
 pub mod catalog;
 pub mod models;
+pub mod training_set;
 
 pub use sbipix_io as io;
+pub use sbipix_sim as sim;
 pub use sbipix_sps as sps;
 
 pub use catalog::{ParamTable, photometry_catalog};
@@ -19,6 +21,8 @@ pub enum Error {
     Io(#[from] sbipix_io::IoError),
     #[error(transparent)]
     Sps(#[from] sbipix_sps::SpsError),
+    #[error(transparent)]
+    Sim(#[from] sbipix_sim::SimError),
     #[error("{file}, row {row} (line {line}){column}: {reason}")]
     Row { file: String, row: usize, line: usize, column: String, reason: String },
     #[error("{file}: {reason}")]

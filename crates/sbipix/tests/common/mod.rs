@@ -63,3 +63,23 @@ pub fn percentile(v: &mut [f64], q: f64) -> f64 {
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
 }
+
+/// A Python interpreter with numpy: a virtual environment under the cargo target folder, made
+/// (and numpy installed with pip) on first use.
+pub fn python_with_numpy() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("py-numpy");
+    let py = venv.join("bin/python");
+    let ok = |p: &std::path::Path| std::process::Command::new(p).args(["-c", "import numpy"]).output().map(|o| o.status.success()).unwrap_or(false);
+    if ok(&py) {
+        return py;
+    }
+    let lock = std::fs::File::create(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("py-numpy.lock")).unwrap();
+    lock.lock().unwrap();
+    if !ok(&py) {
+        let st = std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 -m venv");
+        assert!(st.success(), "python3 -m venv failed");
+        let st = std::process::Command::new(&py).args(["-m", "pip", "install", "-q", "numpy"]).status().expect("pip install numpy");
+        assert!(st.success(), "pip install numpy failed");
+    }
+    py
+}

@@ -1,0 +1,18 @@
+//! # sbipix-sim — what the network learns from
+//!
+//! Priors over pixel parameters ([`prior`]), survey noise models learnt from real error maps
+//! ([`survey`]), the network's input encoding ([`encoding`]) and reproducible parallel simulation
+//! of training sets ([`simulate`]). Knows nothing of networks.
+
+pub mod encoding;
+pub mod error;
+pub mod normal;
+pub mod prior;
+pub mod simulate;
+pub mod survey;
+
+pub use encoding::InputEncoding;
+pub use error::{Result, SimError};
+pub use prior::{ModelLimits, ParamPrior, Prior, SfhPrior};
+pub use simulate::{SimulationSpec, TrainingSet, simulate};
+pub use survey::{BandLimit, LearningData, NoiseSampler, Survey, SurveyBand};

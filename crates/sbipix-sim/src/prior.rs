@@ -1,0 +1,419 @@
+//! Priors over the physical parameters of a pixel, read from TOML.
+//!
+//! Two SFH families, each with SBIPIX's defaults (`data/prior_*.toml`, built in): `delayed_tau`
+//! (formed mass, τ, onset as a fraction of the age of the universe) and `dense_basis` (formed
+//! mass, SFR at observation, t_x with a Dirichlet prior). A user file overrides any of the
+//! defaults; unknown keys, impossible ranges and values outside the model's grids are errors
+//! naming the key.
+
+use crate::error::{Result, SimError};
+use rand::RngExt;
+use rand_distr::{Distribution, Gamma};
+use sbipix_sps::{Cosmology, DenseBasisTuple, GalaxyParams, SfhShape, SfhSpec};
+use serde::{Deserialize, Serialize};
+
+/// The built-in delayed-τ prior file.
+pub const DELAYED_TAU_TOML: &str = include_str!("../data/prior_delayed_tau.toml");
+/// The built-in dense_basis prior file.
+pub const DENSE_BASIS_TOML: &str = include_str!("../data/prior_dense_basis.toml");
+
+/// Prior of one parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamPrior {
+    Uniform { min: f64, max: f64 },
+    Fixed { value: f64 },
+}
+
+impl ParamPrior {
+    pub fn is_fixed(&self) -> bool {
+        matches!(self, ParamPrior::Fixed { .. })
+    }
+    fn range(&self) -> (f64, f64) {
+        match *self {
+            ParamPrior::Uniform { min, max } => (min, max),
+            ParamPrior::Fixed { value } => (value, value),
+        }
+    }
+    fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        match *self {
+            ParamPrior::Uniform { min, max } => min + (max - min) * rng.random::<f64>(),
+            ParamPrior::Fixed { value } => value,
+        }
+    }
+}
+
+/// The SFH family of a prior.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "sfh")]
+pub enum SfhPrior {
+    DelayedTau,
+    DenseBasis { n_tx: usize, dirichlet_alpha: f64 },
+}
+
+/// A prior: the SFH family and one [`ParamPrior`] per parameter, in a fixed order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prior {
+    pub sfh: SfhPrior,
+    /// (name, prior), in the family's parameter order.
+    pub params: Vec<(String, ParamPrior)>,
+    /// Where the prior came from (file name or "built-in …").
+    pub source: String,
+}
+
+/// Bounds the model itself imposes, checked against the prior ranges.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelLimits {
+    pub max_redshift: f64,
+    pub logzsol: (f64, f64),
+    pub logu: (f64, f64),
+}
+
+/// One draw: the model inputs and the values of the SFH-shape parameters.
+#[derive(Debug, Clone)]
+pub struct Draw {
+    pub params: GalaxyParams,
+    /// Values of [`Prior::shape_names`], in order.
+    pub shape: Vec<f64>,
+}
+
+/// sSFR floor applied to the log SFRs of the training targets (M☉/yr per M☉ formed): histories
+/// with no star formation in the window would otherwise give −∞.
+pub const LOG_SSFR_FLOOR: f64 = -14.0;
+
+fn keys_of(sfh: &SfhPrior) -> &'static [&'static str] {
+    match sfh {
+        SfhPrior::DelayedTau => &["redshift", "log_mass_formed", "log_tau_gyr", "onset_fraction", "logzsol", "av_mag", "logu", "eta"],
+        SfhPrior::DenseBasis { .. } => &["redshift", "log_mass_formed", "log_sfr_inst", "logzsol", "av_mag", "logu", "eta"],
+    }
+}
+
+impl Prior {
+    /// SBIPIX's delayed-τ prior.
+    pub fn sbipix_delayed_tau() -> Self {
+        Self::from_toml_str(DELAYED_TAU_TOML, "built-in delayed_tau prior").expect("built-in prior parses")
+    }
+
+    /// SBIPIX's dense_basis prior.
+    pub fn sbipix_dense_basis() -> Self {
+        Self::from_toml_str(DENSE_BASIS_TOML, "built-in dense_basis prior").expect("built-in prior parses")
+    }
+
+    /// Reads a prior file: `sfh = "delayed_tau" | "dense_basis"`, a `[parameters]` table, and for
+    /// dense_basis an optional `[dense_basis]` table. Keys not given take SBIPIX's defaults.
+    pub fn from_toml_str(text: &str, file: &str) -> Result<Self> {
+        let err = |key: &str, reason: String| SimError::Prior { file: file.into(), key: key.into(), reason };
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| err("(syntax)", e.to_string()))?;
+        for k in table.keys() {
+            if !["sfh", "parameters", "dense_basis"].contains(&k.as_str()) {
+                return Err(err(k, "unknown key (expected `sfh`, `[parameters]`, `[dense_basis]`)".into()));
+            }
+        }
+        let family = match table.get("sfh") {
+            None => "delayed_tau",
+            Some(toml::Value::String(s)) => s.as_str(),
+            Some(v) => return Err(err("sfh", format!("expected a string, found {v}"))),
+        };
+        let defaults_text = match family {
+            "delayed_tau" => DELAYED_TAU_TOML,
+            "dense_basis" => DENSE_BASIS_TOML,
+            other => return Err(err("sfh", format!("unknown SFH family `{other}` (delayed_tau or dense_basis)"))),
+        };
+        let defaults: toml::Table = defaults_text.parse().expect("built-in prior parses");
+        let mut sfh = match family {
+            "delayed_tau" => SfhPrior::DelayedTau,
+            _ => SfhPrior::DenseBasis { n_tx: 3, dirichlet_alpha: 1.0 },
+        };
+        if let Some(db) = table.get("dense_basis") {
+            let SfhPrior::DenseBasis { n_tx, dirichlet_alpha } = &mut sfh else {
+                return Err(err("dense_basis", "only allowed with sfh = \"dense_basis\"".into()));
+            };
+            let db = db.as_table().ok_or_else(|| err("dense_basis", "expected a table".into()))?;
+            for (k, v) in db {
+                match k.as_str() {
+                    "n_tx" => {
+                        let n = v.as_integer().ok_or_else(|| err("dense_basis.n_tx", format!("expected an integer, found {v}")))?;
+                        if !(1..=10).contains(&n) {
+                            return Err(err("dense_basis.n_tx", format!("{n} is outside 1…10")));
+                        }
+                        *n_tx = n as usize;
+                    }
+                    "dirichlet_alpha" => {
+                        let a = as_f64(v).ok_or_else(|| err("dense_basis.dirichlet_alpha", format!("expected a number, found {v}")))?;
+                        if !(a.is_finite() && a > 0.0) {
+                            return Err(err("dense_basis.dirichlet_alpha", format!("{a} must be > 0")));
+                        }
+                        *dirichlet_alpha = a;
+                    }
+                    _ => return Err(err(&format!("dense_basis.{k}"), "unknown key (n_tx, dirichlet_alpha)".into())),
+                }
+            }
+        }
+        let keys = keys_of(&sfh);
+        let given = match table.get("parameters") {
+            None => toml::Table::new(),
+            Some(toml::Value::Table(t)) => t.clone(),
+            Some(v) => return Err(err("parameters", format!("expected a table, found {v}"))),
+        };
+        for k in given.keys() {
+            if !keys.contains(&k.as_str()) {
+                return Err(err(&format!("parameters.{k}"), format!("unknown parameter for sfh = \"{family}\"; known: {}", keys.join(", "))));
+            }
+        }
+        let def_params = defaults["parameters"].as_table().expect("defaults have parameters");
+        let mut params = Vec::new();
+        for k in keys {
+            let key = format!("parameters.{k}");
+            let v = given.get(*k).unwrap_or(&def_params[*k]);
+            params.push((k.to_string(), parse_param(v).map_err(|r| err(&key, r))?));
+        }
+        let prior = Prior { sfh, params, source: file.into() };
+        prior.check_ranges()?;
+        Ok(prior)
+    }
+
+    fn err(&self, key: &str, reason: String) -> SimError {
+        SimError::Prior { file: self.source.clone(), key: format!("parameters.{key}"), reason }
+    }
+
+    /// The prior of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<ParamPrior> {
+        self.params.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
+    }
+
+    fn check_ranges(&self) -> Result<()> {
+        // physical bounds of each parameter (before the model's grids are known)
+        let bounds: &[(&str, f64, f64)] = &[
+            ("redshift", 0.0, 50.0),
+            ("log_mass_formed", -10.0, 20.0),
+            ("log_tau_gyr", -4.0, 3.0),
+            ("onset_fraction", 0.0, 1.0),
+            ("log_sfr_inst", -20.0, 10.0),
+            ("logzsol", -5.0, 2.0),
+            ("av_mag", 0.0, 20.0),
+            ("logu", -10.0, 2.0),
+            ("eta", 1.0, 10.0),
+        ];
+        for (name, p) in &self.params {
+            let (lo, hi) = p.range();
+            if let ParamPrior::Uniform { min, max } = p
+                && min >= max
+            {
+                return Err(self.err(name, format!("min = {min} must be < max = {max} (use {{ value = … }} to fix it)")));
+            }
+            if let Some((_, blo, bhi)) = bounds.iter().find(|b| b.0 == name)
+                && (lo < *blo || hi > *bhi)
+            {
+                return Err(self.err(name, format!("range [{lo}, {hi}] is outside the allowed [{blo}, {bhi}]")));
+            }
+        }
+        if self.get("onset_fraction").is_some_and(|p| p.range().0 >= 1.0) {
+            return Err(self.err("onset_fraction", "star formation must start before observation (onset < 1)".into()));
+        }
+        Ok(())
+    }
+
+    /// Checks the ranges against the forward model's grids.
+    pub fn check_model(&self, limits: ModelLimits) -> Result<()> {
+        let check = |name: &str, lo: f64, hi: f64| -> Result<()> {
+            if let Some(p) = self.get(name) {
+                let (a, b) = p.range();
+                if a < lo - 1e-9 || b > hi + 1e-9 {
+                    return Err(self.err(name, format!("range [{a}, {b}] is outside the model's [{lo}, {hi}]")));
+                }
+            }
+            Ok(())
+        };
+        check("redshift", 0.0, limits.max_redshift)?;
+        check("logzsol", limits.logzsol.0, limits.logzsol.1)?;
+        check("logu", limits.logu.0, limits.logu.1)
+    }
+
+    /// Names of the SFH-shape parameters carried in θ besides the physical ones.
+    pub fn shape_names(&self) -> Vec<String> {
+        match self.sfh {
+            SfhPrior::DelayedTau => vec!["log_tau_gyr".into(), "onset_fraction".into()],
+            SfhPrior::DenseBasis { n_tx, .. } => std::iter::once("log_sfr_inst".to_string())
+                .chain((1..=n_tx).map(|i| format!("t{}_frac", (100 * i) / (n_tx + 1))))
+                .collect(),
+        }
+    }
+
+    /// The parameters θ a network infers, in order: derived quantities, then the varied
+    /// parameters (redshift, which is given, and fixed ones excluded), then the SFH shape.
+    pub fn inferred_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = ["log_mstar", "log_mass_formed", "log_sfr_100myr", "log_sfr_10myr", "mass_weighted_age_gyr"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for name in ["logzsol", "av_mag", "logu", "eta"] {
+            if self.get(name).is_some_and(|p| !p.is_fixed()) {
+                v.push(name.into());
+            }
+        }
+        v.extend(self.shape_names());
+        v
+    }
+
+    /// Draws one set of parameters. `cosmology` gives the age of the universe at the drawn z.
+    pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R, cosmology: &Cosmology) -> Draw {
+        let g = |name: &str| self.get(name).expect("every family parameter is present");
+        // Draw in the file's parameter order so a draw depends only on the prior and the RNG.
+        let z = g("redshift").sample(rng);
+        let log_mass = g("log_mass_formed").sample(rng);
+        let t_univ = cosmology.age_gyr(z);
+        let (sfh, shape) = match self.sfh {
+            SfhPrior::DelayedTau => {
+                let log_tau = g("log_tau_gyr").sample(rng);
+                let onset = g("onset_fraction").sample(rng);
+                // at least 10 kyr of star formation (an onset exactly at observation forms nothing)
+                let age_gyr = ((1.0 - onset) * t_univ).max(1e-5);
+                (
+                    SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr, tau_gyr: 10f64.powf(log_tau) }, log_mass_formed: log_mass },
+                    vec![log_tau, onset],
+                )
+            }
+            SfhPrior::DenseBasis { n_tx, dirichlet_alpha } => {
+                let log_sfr = g("log_sfr_inst").sample(rng);
+                let gamma = Gamma::new(dirichlet_alpha, 1.0).expect("alpha > 0 checked");
+                let w: Vec<f64> = (0..=n_tx).map(|_| gamma.sample(rng)).collect();
+                let total: f64 = w.iter().sum();
+                let mut acc = 0.0;
+                let tx: Vec<f64> = w[..n_tx]
+                    .iter()
+                    .map(|x| {
+                        acc += x / total;
+                        acc.clamp(1e-6, 1.0 - 1e-6)
+                    })
+                    .collect();
+                let mut shape = vec![log_sfr];
+                shape.extend(&tx);
+                (SfhSpec::DenseBasis(DenseBasisTuple { log_mass_formed: log_mass, log_sfr, tx }), shape)
+            }
+        };
+        let params = GalaxyParams {
+            redshift: z,
+            sfh,
+            logzsol: g("logzsol").sample(rng),
+            av_mag: g("av_mag").sample(rng),
+            logu: g("logu").sample(rng),
+            eta: g("eta").sample(rng),
+        };
+        Draw { params, shape }
+    }
+
+    /// The resolved prior as TOML (written beside every output).
+    pub fn to_toml(&self) -> String {
+        let mut s = format!("# resolved prior (source: {})\n", self.source);
+        match self.sfh {
+            SfhPrior::DelayedTau => s.push_str("sfh = \"delayed_tau\"\n"),
+            SfhPrior::DenseBasis { .. } => s.push_str("sfh = \"dense_basis\"\n"),
+        }
+        s.push_str("\n[parameters]\n");
+        for (n, p) in &self.params {
+            match p {
+                ParamPrior::Uniform { min, max } => s.push_str(&format!("{n} = {{ min = {min:?}, max = {max:?} }}\n")),
+                ParamPrior::Fixed { value } => s.push_str(&format!("{n} = {{ value = {value:?} }}\n")),
+            }
+        }
+        if let SfhPrior::DenseBasis { n_tx, dirichlet_alpha } = self.sfh {
+            s.push_str(&format!("\n[dense_basis]\nn_tx = {n_tx}\ndirichlet_alpha = {dirichlet_alpha:?}\n"));
+        }
+        s
+    }
+}
+
+fn as_f64(v: &toml::Value) -> Option<f64> {
+    match v {
+        toml::Value::Float(f) => Some(*f),
+        toml::Value::Integer(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+fn parse_param(v: &toml::Value) -> std::result::Result<ParamPrior, String> {
+    let t = v.as_table().ok_or_else(|| format!("expected {{ min = …, max = … }} or {{ value = … }}, found {v}"))?;
+    let num = |k: &str| -> std::result::Result<Option<f64>, String> {
+        match t.get(k) {
+            None => Ok(None),
+            Some(x) => {
+                let f = as_f64(x).ok_or_else(|| format!("`{k}` must be a number, found {x}"))?;
+                if !f.is_finite() {
+                    return Err(format!("`{k}` = {f} is not finite"));
+                }
+                Ok(Some(f))
+            }
+        }
+    };
+    for k in t.keys() {
+        if !["min", "max", "value"].contains(&k.as_str()) {
+            return Err(format!("unknown key `{k}` (min, max, value)"));
+        }
+    }
+    match (num("min")?, num("max")?, num("value")?) {
+        (Some(min), Some(max), None) => Ok(ParamPrior::Uniform { min, max }),
+        (None, None, Some(value)) => Ok(ParamPrior::Fixed { value }),
+        _ => Err("give either both `min` and `max`, or `value`".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn defaults_are_sbipix() {
+        let p = Prior::sbipix_delayed_tau();
+        assert_eq!(p.get("log_mass_formed"), Some(ParamPrior::Uniform { min: 4.0, max: 12.0 }));
+        assert_eq!(p.get("logu"), Some(ParamPrior::Fixed { value: -2.0 }));
+        assert_eq!(
+            p.inferred_names(),
+            ["log_mstar", "log_mass_formed", "log_sfr_100myr", "log_sfr_10myr", "mass_weighted_age_gyr", "logzsol", "av_mag", "log_tau_gyr", "onset_fraction"]
+        );
+        let d = Prior::sbipix_dense_basis();
+        assert_eq!(d.shape_names(), ["log_sfr_inst", "t25_frac", "t50_frac", "t75_frac"]);
+        // round trip through the resolved TOML
+        assert_eq!(Prior::from_toml_str(&p.to_toml(), "x").unwrap().params, p.params);
+        assert_eq!(Prior::from_toml_str(&d.to_toml(), "x").unwrap().sfh, d.sfh);
+    }
+
+    #[test]
+    fn overrides_and_errors_name_the_key() {
+        let p = Prior::from_toml_str("[parameters]\nav_mag = { min = 0.0, max = 1.0 }\nlogu = { min = -3.0, max = -1.0 }\n", "p.toml").unwrap();
+        assert_eq!(p.get("av_mag"), Some(ParamPrior::Uniform { min: 0.0, max: 1.0 }));
+        assert!(p.inferred_names().contains(&"logu".to_string()));
+        let bad = [
+            ("[parameters]\nav_mag = { min = 2.0, max = 1.0 }\n", "parameters.av_mag"),
+            ("[parameters]\nonset_fraction = { min = 0.0, max = 1.5 }\n", "parameters.onset_fraction"),
+            ("[parameters]\ncolour = { value = 1.0 }\n", "parameters.colour"),
+            ("[parameters]\nav_mag = { min = 0.0 }\n", "parameters.av_mag"),
+            ("[parameters]\nav_mag = { min = \"a\", max = 1 }\n", "parameters.av_mag"),
+            ("sfh = \"lognormal\"\n", "sfh"),
+            ("[dense_basis]\nn_tx = 3\n", "dense_basis"),
+            ("sfh = \"dense_basis\"\n[dense_basis]\nn_tx = 0\n", "dense_basis.n_tx"),
+            ("[parameters\n", "(syntax)"),
+            ("extra = 1\n", "extra"),
+        ];
+        for (text, key) in bad {
+            let e = Prior::from_toml_str(text, "p.toml").unwrap_err().to_string();
+            assert!(e.contains("p.toml") && e.contains(&format!("`{key}`")), "{text}: {e}");
+        }
+        let limits = ModelLimits { max_redshift: 5.0, logzsol: (-2.3, 0.7), logu: (-4.0, 0.0) };
+        let e = Prior::sbipix_delayed_tau().check_model(limits).unwrap_err().to_string();
+        assert!(e.contains("parameters.redshift"), "{e}");
+    }
+
+    #[test]
+    fn draws_follow_the_prior() {
+        let p = Prior::sbipix_dense_basis();
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
+        let c = Cosmology::default();
+        for _ in 0..200 {
+            let d = p.sample(&mut rng, &c);
+            assert!((0.0..=7.5).contains(&d.params.redshift));
+            let tx = &d.shape[1..];
+            assert!(tx.windows(2).all(|w| w[1] >= w[0]) && tx.iter().all(|t| *t > 0.0 && *t < 1.0));
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Training sets: draws from the prior → forward model → survey noise, in parallel and
+//! reproducibly (sample i depends only on the seed and i, so any thread count gives the same
+//! bytes).
+
+use crate::error::{Result, SimError};
+use crate::prior::{LOG_SSFR_FLOOR, Prior};
+use crate::survey::NoiseSampler;
+use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
+use sbipix_sps::{SpsModel, Workspace};
+
+/// How many simulations, which seed, how often a band is dropped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimulationSpec {
+    pub n: usize,
+    pub seed: u64,
+    /// Probability that a band is marked missing in a simulation (independently per band), so
+    /// that one model serves data lacking some bands.
+    pub drop_rate: f64,
+}
+
+/// A simulated training set; arrays are row-major, one row per simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingSet {
+    pub parameter_names: Vec<String>,
+    pub bands: Vec<String>,
+    /// [n, parameters]
+    pub theta: Vec<f32>,
+    /// [n]
+    pub redshift: Vec<f32>,
+    /// [n, bands], µJy
+    pub flux_true_ujy: Vec<f32>,
+    /// [n, bands], µJy; NaN where the band is missing
+    pub flux_obs_ujy: Vec<f32>,
+    /// [n, bands], µJy; NaN where the band is missing
+    pub sigma_ujy: Vec<f32>,
+    /// [n, bands]: 1 = measured, 0 = missing
+    pub observed: Vec<u8>,
+}
+
+impl TrainingSet {
+    pub fn len(&self) -> usize {
+        self.redshift.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.redshift.is_empty()
+    }
+}
+
+/// The RNG of simulation `i`: SplitMix64 of (seed, i) seeds a PCG-64 (MCG) stream.
+pub fn sample_rng(seed: u64, i: u64) -> rand_pcg::Pcg64Mcg {
+    fn splitmix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    rand_pcg::Pcg64Mcg::seed_from_u64(splitmix(seed) ^ splitmix(i.wrapping_add(0xD1B5_4A32_D192_ED03)))
+}
+
+/// Runs `spec.n` simulations. `model` and `noise` must have the same bands in the same order.
+/// `progress` is called with the number of simulations done so far.
+pub fn simulate(model: &SpsModel, prior: &Prior, noise: &NoiseSampler, spec: SimulationSpec, progress: &(dyn Fn(usize) + Sync)) -> Result<TrainingSet> {
+    let nb = model.n_bands();
+    if noise.n_bands() != nb {
+        return Err(SimError::Survey { file: "(survey)".into(), reason: format!("{} survey bands for a {nb}-band model", noise.n_bands()) });
+    }
+    if !(0.0..1.0).contains(&spec.drop_rate) {
+        return Err(SimError::Prior { file: "(options)".into(), key: "drop_rate".into(), reason: format!("{} must lie in [0, 1)", spec.drop_rate) });
+    }
+    let names = prior.inferred_names();
+    let np = names.len();
+    let n = spec.n;
+    let mut set = TrainingSet {
+        parameter_names: names.clone(),
+        bands: model.band_names(),
+        theta: vec![0.0; n * np],
+        redshift: vec![0.0; n],
+        flux_true_ujy: vec![0.0; n * nb],
+        flux_obs_ujy: vec![0.0; n * nb],
+        sigma_ujy: vec![0.0; n * nb],
+        observed: vec![0; n * nb],
+    };
+    const CHUNK: usize = 512;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let cosmology = model.config().cosmology;
+    let varied: Vec<&str> = ["logzsol", "av_mag", "logu", "eta"].into_iter().filter(|p| names.iter().any(|n| n == p)).collect();
+    set.theta
+        .par_chunks_mut(CHUNK * np)
+        .zip(set.redshift.par_chunks_mut(CHUNK))
+        .zip(set.flux_true_ujy.par_chunks_mut(CHUNK * nb))
+        .zip(set.flux_obs_ujy.par_chunks_mut(CHUNK * nb))
+        .zip(set.sigma_ujy.par_chunks_mut(CHUNK * nb))
+        .zip(set.observed.par_chunks_mut(CHUNK * nb))
+        .enumerate()
+        .try_for_each(|(c, (((((theta, z), ft), fo), sg), ob))| -> Result<()> {
+            let mut ws = Workspace::default();
+            let (mut flux, mut sig, mut obs) = (vec![0.0; nb], vec![0.0; nb], vec![0.0; nb]);
+            for k in 0..z.len() {
+                let i = c * CHUNK + k;
+                let mut rng = sample_rng(spec.seed, i as u64);
+                let draw = prior.sample(&mut rng, &cosmology);
+                let d = model
+                    .photometry_into(&draw.params, &mut ws, &mut flux)
+                    .map_err(|source| SimError::Draw { index: i, seed: spec.seed, source })?;
+                noise.draw(&mut rng, &flux, &mut sig, &mut obs);
+                let floor = d.log_mass_formed + LOG_SSFR_FLOOR;
+                let p = &draw.params;
+                let mut row: Vec<f64> = vec![d.log_mstar, d.log_mass_formed, d.log_sfr_100myr.max(floor), d.log_sfr_10myr.max(floor), d.mass_weighted_age_gyr];
+                for name in &varied {
+                    row.push(match *name {
+                        "logzsol" => p.logzsol,
+                        "av_mag" => p.av_mag,
+                        "logu" => p.logu,
+                        _ => p.eta,
+                    });
+                }
+                row.extend(&draw.shape);
+                debug_assert_eq!(row.len(), np);
+                for (t, v) in theta[k * np..(k + 1) * np].iter_mut().zip(&row) {
+                    *t = *v as f32;
+                }
+                z[k] = p.redshift as f32;
+                for b in 0..nb {
+                    let keep = spec.drop_rate == 0.0 || rng.random::<f64>() >= spec.drop_rate;
+                    ft[k * nb + b] = flux[b] as f32;
+                    fo[k * nb + b] = if keep { obs[b] as f32 } else { f32::NAN };
+                    sg[k * nb + b] = if keep { sig[b] as f32 } else { f32::NAN };
+                    ob[k * nb + b] = keep as u8;
+                }
+            }
+            let total = done.fetch_add(z.len(), std::sync::atomic::Ordering::Relaxed) + z.len();
+            progress(total);
+            Ok(())
+        })?;
+    Ok(set)
+}

@@ -1,0 +1,523 @@
+//! Survey noise models: what a pixel's photometric errors look like in a given survey.
+//!
+//! A survey is its bands and, per band,
+//! * the distribution of the background (sky + read) noise σ_bg over the pixels — tabulated as
+//!   101 quantiles, learnt from real error maps;
+//! * how σ grows with the source's own flux: σ² = σ_bg² + a·max(f, 0) (Poisson noise of the
+//!   source; a in µJy);
+//! * how the depths of different bands go together: a Gaussian copula whose correlation matrix is
+//!   that of the normal scores of σ_bg across pixels (deep regions of a mosaic are often deep in
+//!   some bands and not in others — in the JADES field below the short- and long-wavelength
+//!   NIRCam depths are uncorrelated, within each group strongly correlated).
+//!
+//! Noise is drawn in flux: f_obs = f + σ·N(0, 1), so faint pixels keep negative fluxes and a
+//! non-detection stays a measurement with its σ.
+
+use crate::error::{Result, SimError};
+use crate::normal;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+/// Number of tabulated quantiles of σ_bg (probabilities 0, 0.01, …, 1).
+pub const N_QUANTILES: usize = 101;
+
+/// Pixels with S/N above this measure the Poisson coefficient.
+const POISSON_MIN_SNR: f64 = 20.0;
+/// … and at least this many of them are needed.
+const POISSON_MIN_PIXELS: usize = 20;
+/// A band needs this many covered pixels to be learnt.
+const MIN_PIXELS: usize = 100;
+
+/// One band of a survey.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyBand {
+    /// Band name, e.g. `F444W`.
+    pub name: String,
+    /// Filter curve: `sedpy:<name>` for a curve of sedpy's (fetched with the model data), or a
+    /// file path relative to the survey file.
+    pub filter: String,
+    /// Quantiles of the background σ (µJy) at probabilities 0, 0.01, …, 1 (or one value).
+    pub sigma_bg_quantiles_ujy: Vec<f64>,
+    /// Poisson coefficient a (µJy): σ² = σ_bg² + a·max(f, 0).
+    pub poisson_ujy: f64,
+    /// Fraction of the learning pixels that had this band.
+    pub coverage: f64,
+    /// How the numbers were obtained.
+    pub source: String,
+}
+
+/// A survey noise model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Survey {
+    pub name: String,
+    pub description: String,
+    pub provenance: String,
+    pub bands: Vec<SurveyBand>,
+    /// Correlation matrix of the normal scores of σ_bg (bands × bands, row-major).
+    pub depth_correlation: Vec<Vec<f64>>,
+}
+
+/// The built-in JADES survey (`data/survey_jades.toml`).
+pub const JADES_TOML: &str = include_str!("../data/survey_jades.toml");
+
+/// The sedpy curve name of a JADES/HST band name (F090W → jwst_f090w, F435W → acs_wfc_f435w).
+pub fn sedpy_name(band: &str) -> Option<String> {
+    let b = band.to_ascii_lowercase();
+    match band {
+        "F435W" | "F606W" | "F775W" | "F814W" | "F850LP" => Some(format!("acs_wfc_{b}")),
+        _ if band.starts_with('F') && band.len() >= 5 => Some(format!("jwst_{b}")),
+        _ => None,
+    }
+}
+
+impl Survey {
+    /// The built-in `jades` survey.
+    pub fn jades() -> Self {
+        Self::from_toml_str(JADES_TOML, "built-in jades survey").expect("built-in survey parses")
+    }
+
+    /// A built-in survey by name.
+    pub fn builtin(name: &str) -> Option<Self> {
+        (name == "jades").then(Self::jades)
+    }
+
+    pub fn from_toml_str(text: &str, file: &str) -> Result<Self> {
+        let s: Survey = toml::from_str(text).map_err(|e| SimError::Survey { file: file.into(), reason: e.to_string() })?;
+        s.validate(file)?;
+        Ok(s)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("survey serialises")
+    }
+
+    pub fn band_names(&self) -> Vec<String> {
+        self.bands.iter().map(|b| b.name.clone()).collect()
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        let bad = |reason: String| Err(SimError::Survey { file: file.into(), reason });
+        if self.bands.is_empty() {
+            return bad("no bands".into());
+        }
+        let nb = self.bands.len();
+        for (i, b) in self.bands.iter().enumerate() {
+            if self.bands[..i].iter().any(|o| o.name == b.name) {
+                return bad(format!("band {} appears twice", b.name));
+            }
+            let q = &b.sigma_bg_quantiles_ujy;
+            if !(q.len() == 1 || q.len() == N_QUANTILES) {
+                return bad(format!("band {}: {} σ quantiles (1 or {N_QUANTILES} expected)", b.name, q.len()));
+            }
+            if q.iter().any(|v| !(v.is_finite() && *v > 0.0)) || q.windows(2).any(|w| w[1] < w[0]) {
+                return bad(format!("band {}: σ quantiles must be positive, finite and ascending", b.name));
+            }
+            if !(b.poisson_ujy.is_finite() && b.poisson_ujy >= 0.0) {
+                return bad(format!("band {}: poisson_ujy = {} must be ≥ 0", b.name, b.poisson_ujy));
+            }
+            if !(0.0..=1.0).contains(&b.coverage) {
+                return bad(format!("band {}: coverage {} outside [0, 1]", b.name, b.coverage));
+            }
+        }
+        let c = &self.depth_correlation;
+        if c.len() != nb || c.iter().any(|r| r.len() != nb) {
+            return bad(format!("depth_correlation must be {nb} × {nb}"));
+        }
+        for i in 0..nb {
+            if (c[i][i] - 1.0).abs() > 1e-9 {
+                return bad(format!("depth_correlation[{i}][{i}] must be 1"));
+            }
+            for j in 0..nb {
+                if !(c[i][j].abs() <= 1.0) || (c[i][j] - c[j][i]).abs() > 1e-9 {
+                    return bad(format!("depth_correlation[{i}][{j}] must be symmetric and in [-1, 1]"));
+                }
+            }
+        }
+        if cholesky(c).is_none() {
+            return bad("depth_correlation is not positive definite".into());
+        }
+        Ok(())
+    }
+
+    /// A sampler for this survey, in the order of `bands` (a subset/reordering of the survey's
+    /// bands; an unknown band is an error).
+    pub fn sampler(&self, bands: &[String]) -> Result<NoiseSampler> {
+        let idx: Vec<usize> = bands
+            .iter()
+            .map(|b| {
+                self.bands.iter().position(|s| &s.name == b).ok_or_else(|| SimError::Survey {
+                    file: self.name.clone(),
+                    reason: format!("unknown band {b} (the survey has {})", self.band_names().join(", ")),
+                })
+            })
+            .collect::<Result<_>>()?;
+        if idx.len() > 64 {
+            return Err(SimError::Survey { file: self.name.clone(), reason: format!("{} bands (at most 64 are supported)", idx.len()) });
+        }
+        let corr: Vec<Vec<f64>> = idx.iter().map(|&i| idx.iter().map(|&j| self.depth_correlation[i][j]).collect()).collect();
+        let chol = cholesky(&corr).expect("validated correlation");
+        Ok(NoiseSampler { bands: idx.iter().map(|&i| self.bands[i].clone()).collect(), chol })
+    }
+
+    /// Median background σ of each band (µJy): the flux scale of the network input encoding.
+    pub fn median_sigma_ujy(&self) -> Vec<f64> {
+        self.bands.iter().map(|b| quantile_at(&b.sigma_bg_quantiles_ujy, 0.5)).collect()
+    }
+}
+
+/// Draws survey-like noise.
+#[derive(Debug, Clone)]
+pub struct NoiseSampler {
+    bands: Vec<SurveyBand>,
+    chol: Vec<Vec<f64>>,
+}
+
+impl NoiseSampler {
+    pub fn n_bands(&self) -> usize {
+        self.bands.len()
+    }
+
+    /// σ (µJy) of each band for one pixel whose noiseless fluxes are `flux_true`, and the noisy
+    /// fluxes. `z` is scratch space (one value per band).
+    pub fn draw<R: rand::Rng + ?Sized>(&self, rng: &mut R, flux_true: &[f64], sigma: &mut [f64], flux_obs: &mut [f64]) {
+        let n = self.bands.len();
+        let mut e = [0.0f64; 64];
+        let e = &mut e[..n];
+        for v in e.iter_mut() {
+            *v = StandardNormal.sample(rng);
+        }
+        for i in 0..n {
+            // correlated normal score → depth quantile of this band
+            let zi: f64 = (0..=i).map(|k| self.chol[i][k] * e[k]).sum();
+            let b = &self.bands[i];
+            let s_bg = quantile_at(&b.sigma_bg_quantiles_ujy, normal::cdf(zi));
+            let s = (s_bg * s_bg + b.poisson_ujy * flux_true[i].max(0.0)).sqrt();
+            sigma[i] = s;
+            let g: f64 = StandardNormal.sample(rng);
+            flux_obs[i] = flux_true[i] + s * g;
+        }
+    }
+
+}
+
+/// Value of a quantile table (probabilities 0, 1/(K−1), …, 1) at probability `p`.
+pub fn quantile_at(q: &[f64], p: f64) -> f64 {
+    if q.len() == 1 {
+        return q[0];
+    }
+    let pos = p.clamp(0.0, 1.0) * (q.len() - 1) as f64;
+    let k = (pos as usize).min(q.len() - 2);
+    let f = pos - k as f64;
+    q[k] + f * (q[k + 1] - q[k])
+}
+
+fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = a.len();
+    let mut l = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            if i == j {
+                let d = a[i][i] - s;
+                if d <= 0.0 {
+                    return None;
+                }
+                l[i][j] = d.sqrt();
+            } else {
+                l[i][j] = (a[i][j] - s) / l[j][j];
+            }
+        }
+    }
+    Some(l)
+}
+
+/// Per-pixel photometry to learn a survey from: `flux[p][b]` and `err[p][b]` in µJy; err = 0 marks
+/// a pixel without coverage in that band.
+pub struct LearningData<'a> {
+    /// Where the data came from (for messages).
+    pub file: String,
+    pub bands: Vec<String>,
+    pub flux: &'a [f64],
+    pub err: &'a [f64],
+}
+
+/// What to do with a band that has no (or too little) coverage.
+#[derive(Debug, Clone)]
+pub struct BandLimit {
+    pub band: String,
+    /// 1σ background limit, µJy.
+    pub sigma_ujy: f64,
+    pub source: String,
+}
+
+/// Learns a survey from real per-pixel fluxes and errors.
+///
+/// Per band: the Poisson coefficient a is the median of (σ² − σ²_bg,med)/f over pixels with
+/// S/N > 20 (needs 20 such pixels; otherwise the median a of the bands that have them, or 0);
+/// σ_bg = √(σ² − a·max(f, 0)) per background-dominated pixel (a·f ≤ σ²/2), summarised by 101
+/// quantiles; the depth correlation is
+/// that of the normal scores of σ_bg over pixels covered in both bands. Bands with fewer than 100
+/// covered pixels take a constant σ from `limits` (an error if none is given).
+pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description: &str, provenance: &str) -> Result<Survey> {
+    let nb = data.bands.len();
+    let bad = |reason: String| SimError::Data { file: data.file.clone(), reason };
+    if nb == 0 || data.flux.len() != data.err.len() || data.flux.len() % nb != 0 {
+        return Err(bad(format!("flux ({}) and error ({}) arrays must both be pixels × {nb} bands", data.flux.len(), data.err.len())));
+    }
+    let np = data.flux.len() / nb;
+    for p in 0..np {
+        for b in 0..nb {
+            let (f, e) = (data.flux[p * nb + b], data.err[p * nb + b]);
+            if !f.is_finite() || !e.is_finite() {
+                return Err(bad(format!("pixel {p}, band {}: flux {f}, error {e} (NaN/inf are not allowed; mark missing coverage with error 0)", data.bands[b])));
+            }
+            if e < 0.0 {
+                return Err(bad(format!("pixel {p}, band {}: negative error {e}", data.bands[b])));
+            }
+        }
+    }
+    let covered = |b: usize| (0..np).filter(move |&p| data.err[p * nb + b] > 0.0);
+    // Poisson coefficients
+    let mut poisson: Vec<Option<f64>> = vec![None; nb];
+    for (b, slot) in poisson.iter_mut().enumerate() {
+        let errs: Vec<f64> = covered(b).filter(|&p| (data.flux[p * nb + b] / data.err[p * nb + b]).abs() < 3.0).map(|p| data.err[p * nb + b]).collect();
+        if errs.len() < MIN_PIXELS {
+            continue;
+        }
+        let s_med = median(errs);
+        let ratios: Vec<f64> = covered(b)
+            .filter(|&p| data.flux[p * nb + b] / data.err[p * nb + b] > POISSON_MIN_SNR)
+            .map(|p| (data.err[p * nb + b].powi(2) - s_med * s_med) / data.flux[p * nb + b])
+            .collect();
+        if ratios.len() >= POISSON_MIN_PIXELS {
+            *slot = Some(median(ratios).max(0.0));
+        }
+    }
+    let measured: Vec<f64> = poisson.iter().flatten().copied().collect();
+    let fallback_a = if measured.is_empty() { 0.0 } else { median(measured) };
+
+    let mut bands = Vec::with_capacity(nb);
+    let mut sbg: Vec<Vec<f64>> = vec![Vec::new(); nb]; // per band, per pixel (NaN if not covered)
+    for b in 0..nb {
+        let name_b = &data.bands[b];
+        let filter = match sedpy_name(name_b) {
+            Some(s) => format!("sedpy:{s}"),
+            None => format!("{name_b}.dat"),
+        };
+        let n_cov = covered(b).count();
+        if n_cov < MIN_PIXELS {
+            let lim = limits.iter().find(|l| &l.band == name_b).ok_or_else(|| {
+                bad(format!("band {name_b} has only {n_cov} pixels with coverage (≥ {MIN_PIXELS} needed); give its 1σ limit"))
+            })?;
+            if !(lim.sigma_ujy.is_finite() && lim.sigma_ujy > 0.0) {
+                return Err(bad(format!("band {name_b}: limit {} must be > 0", lim.sigma_ujy)));
+            }
+            sbg[b] = vec![f64::NAN; np];
+            bands.push(SurveyBand {
+                name: name_b.clone(),
+                filter,
+                sigma_bg_quantiles_ujy: vec![lim.sigma_ujy],
+                poisson_ujy: round_sig(fallback_a),
+                coverage: n_cov as f64 / np as f64,
+                source: format!("no coverage in the learning data: constant σ from {}; Poisson coefficient = median of the measured bands", lim.source),
+            });
+            continue;
+        }
+        let (a, a_src) = match poisson[b] {
+            Some(a) => (a, format!("Poisson coefficient from {} pixels with S/N > {POISSON_MIN_SNR}", covered(b).filter(|&p| data.flux[p * nb + b] / data.err[p * nb + b] > POISSON_MIN_SNR).count())),
+            None => (fallback_a, format!("fewer than {POISSON_MIN_PIXELS} pixels with S/N > {POISSON_MIN_SNR}: Poisson coefficient = median of the measured bands")),
+        };
+        let mut col = vec![f64::NAN; np];
+        let mut vals = Vec::with_capacity(n_cov);
+        // Background-dominated pixels only (source Poisson term ≤ half the variance): in
+        // brighter ones σ_bg would hinge on the exact value of a.
+        for p in covered(b) {
+            let e = data.err[p * nb + b];
+            let poisson = a * data.flux[p * nb + b].max(0.0);
+            if poisson <= 0.5 * e * e {
+                let v = (e * e - poisson).sqrt();
+                col[p] = v;
+                vals.push(v);
+            }
+        }
+        if vals.len() < MIN_PIXELS {
+            return Err(bad(format!("band {name_b}: fewer than {MIN_PIXELS} background-dominated pixels")));
+        }
+        vals.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        let q: Vec<f64> = (0..N_QUANTILES).map(|k| round_sig(sorted_quantile(&vals, k as f64 / (N_QUANTILES - 1) as f64))).collect();
+        sbg[b] = col;
+        bands.push(SurveyBand {
+            name: name_b.clone(),
+            filter,
+            sigma_bg_quantiles_ujy: q,
+            poisson_ujy: round_sig(a),
+            coverage: n_cov as f64 / np as f64,
+            source: format!("learnt from {n_cov} pixels; {a_src}"),
+        });
+    }
+    // Depth correlation: normal scores of the σ_bg ranks.
+    let scores: Vec<Vec<f64>> = sbg.iter().map(|col| normal_scores(col)).collect();
+    let mut corr = vec![vec![0.0; nb]; nb];
+    for i in 0..nb {
+        corr[i][i] = 1.0;
+        for j in 0..i {
+            let pairs: Vec<(f64, f64)> = (0..np).filter(|&p| scores[i][p].is_finite() && scores[j][p].is_finite()).map(|p| (scores[i][p], scores[j][p])).collect();
+            let r = if pairs.len() >= MIN_PIXELS { pearson(&pairs) } else { 0.0 };
+            corr[i][j] = r;
+            corr[j][i] = r;
+        }
+    }
+    // Shrink slightly towards the identity so the matrix is safely positive definite.
+    for (i, row) in corr.iter_mut().enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            if i != j {
+                *v = (*v * 0.999 * 1e6).round() / 1e6;
+            }
+        }
+    }
+    let s = Survey { name: name.into(), description: description.into(), provenance: provenance.into(), bands, depth_correlation: corr };
+    s.validate(&data.file)?;
+    Ok(s)
+}
+
+/// Rounds to 6 significant digits (the survey file stays readable; far below the scatter).
+fn round_sig(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let e = v.abs().log10().floor() as i32 - 5;
+    let m = 10f64.powi(-e);
+    (v * m).round() / m
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    sorted_quantile(&v, 0.5)
+}
+
+/// Linear-interpolation quantile of sorted values (numpy's default).
+fn sorted_quantile(v: &[f64], p: f64) -> f64 {
+    let pos = p * (v.len() - 1) as f64;
+    let k = (pos.floor() as usize).min(v.len() - 1);
+    let k1 = (k + 1).min(v.len() - 1);
+    v[k] + (pos - k as f64) * (v[k1] - v[k])
+}
+
+/// Φ⁻¹((rank + 0.5)/n) of the finite values (average ranks for ties), NaN elsewhere.
+fn normal_scores(col: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..col.len()).filter(|&i| col[i].is_finite()).collect();
+    idx.sort_by(|&a, &b| col[a].partial_cmp(&col[b]).unwrap());
+    let n = idx.len();
+    let mut out = vec![f64::NAN; col.len()];
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && col[idx[j + 1]] == col[idx[i]] {
+            j += 1;
+        }
+        let rank = 0.5 * (i + j) as f64;
+        for &k in &idx[i..=j] {
+            out[k] = normal::quantile((rank + 0.5) / n as f64);
+        }
+        i = j + 1;
+    }
+    out
+}
+
+fn pearson(pairs: &[(f64, f64)]) -> f64 {
+    let n = pairs.len() as f64;
+    let (mx, my) = pairs.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in pairs {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    if sxx == 0.0 || syy == 0.0 { 0.0 } else { sxy / (sxx * syy).sqrt() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    #[test]
+    fn learns_a_synthetic_survey_back() {
+        // Two bands, σ_bg uniform in [1, 2] (band 0, perfectly correlated with band 1's [3, 4]),
+        // Poisson a = 0.5 in band 0; fluxes spanning faint to bright.
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+        let n = 20_000;
+        let (mut flux, mut err) = (vec![0.0; 2 * n], vec![0.0; 2 * n]);
+        for p in 0..n {
+            let u: f64 = rng.random();
+            let f = if p % 10 == 0 { 1e3 * rng.random::<f64>() } else { 0.0 };
+            let s0 = ((1.0 + u) * (1.0 + u) + 0.5 * f).sqrt();
+            let s1 = 3.0 + u;
+            flux[2 * p] = f;
+            flux[2 * p + 1] = 0.0;
+            err[2 * p] = s0;
+            err[2 * p + 1] = s1;
+        }
+        let data = LearningData { file: "synthetic".into(), bands: vec!["F090W".into(), "F444W".into()], flux: &flux, err: &err };
+        let s = learn(&data, &[], "t", "", "").unwrap();
+        assert!((s.bands[0].poisson_ujy - 0.5).abs() < 0.05, "{}", s.bands[0].poisson_ujy);
+        assert!((quantile_at(&s.bands[0].sigma_bg_quantiles_ujy, 0.5) - 1.5).abs() < 0.02);
+        assert!((quantile_at(&s.bands[1].sigma_bg_quantiles_ujy, 0.25) - 3.25).abs() < 0.02);
+        assert!(s.depth_correlation[0][1] > 0.99);
+        assert_eq!(s.bands[0].filter, "sedpy:jwst_f090w");
+        // NaN and missing bands are errors naming the pixel/band
+        let mut bad_flux = flux.clone();
+        bad_flux[7] = f64::NAN;
+        let e = learn(&LearningData { file: "x.npy".into(), bands: data.bands.clone(), flux: &bad_flux, err: &err }, &[], "t", "", "").unwrap_err().to_string();
+        assert!(e.contains("x.npy") && e.contains("pixel 3") && e.contains("F444W"), "{e}");
+        let zero = vec![0.0; 2 * n];
+        let mut err2 = err.clone();
+        for p in 0..n {
+            err2[2 * p + 1] = 0.0;
+        }
+        let e = learn(&LearningData { file: "x.npy".into(), bands: data.bands.clone(), flux: &zero, err: &err2 }, &[], "t", "", "").unwrap_err().to_string();
+        assert!(e.contains("F444W") && e.contains("limit"), "{e}");
+    }
+
+    #[test]
+    fn copula_reproduces_marginals_and_correlation() {
+        let s = Survey {
+            name: "t".into(),
+            description: String::new(),
+            provenance: String::new(),
+            bands: (0..2)
+                .map(|i| SurveyBand {
+                    name: format!("B{i}"),
+                    filter: String::new(),
+                    sigma_bg_quantiles_ujy: (0..N_QUANTILES).map(|k| 1.0 + k as f64 / 100.0).collect(),
+                    poisson_ujy: 0.0,
+                    coverage: 1.0,
+                    source: String::new(),
+                })
+                .collect(),
+            depth_correlation: vec![vec![1.0, 0.8], vec![0.8, 1.0]],
+        };
+        let smp = s.sampler(&["B1".into(), "B0".into()]).unwrap();
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
+        let (mut sig, mut obs) = (vec![0.0; 2], vec![0.0; 2]);
+        let n = 50_000;
+        let mut v0 = Vec::new();
+        let mut pairs = Vec::new();
+        for _ in 0..n {
+            smp.draw(&mut rng, &[0.0, 0.0], &mut sig, &mut obs);
+            v0.push(sig[0]);
+            pairs.push((sig[0], sig[1]));
+        }
+        // uniform on [1, 2]
+        v0.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        for p in [0.1, 0.5, 0.9] {
+            assert!((sorted_quantile(&v0, p) - (1.0 + p)).abs() < 0.01);
+        }
+        // Spearman-type correlation of the uniforms is (6/π) asin(ρ/2) ≈ 0.786 for ρ = 0.8
+        let r = pearson(&pairs);
+        assert!((r - 6.0 / std::f64::consts::PI * (0.4f64).asin()).abs() < 0.01, "{r}");
+        assert!(s.sampler(&["B9".into()]).is_err());
+    }
+}

@@ -1,0 +1,268 @@
+//! Training-set files: `.npy` arrays that numpy reads alone, plus `manifest.json`, the resolved
+//! `prior.toml` and `survey.toml` — written into a temporary folder and renamed, so a training
+//! set is either complete or absent.
+//!
+//! ```text
+//! theta.npy          float32 [n, parameters]   inferred parameters (names in the manifest)
+//! redshift.npy       float32 [n]               given to the network, not inferred
+//! flux_true_ujy.npy  float32 [n, bands]        noiseless fluxes, µJy
+//! flux_obs_ujy.npy   float32 [n, bands]        noisy fluxes, µJy (NaN where missing)
+//! sigma_ujy.npy      float32 [n, bands]        1σ errors, µJy (NaN where missing)
+//! observed.npy       uint8   [n, bands]        1 = measured, 0 = missing
+//! ```
+
+use crate::models::FilterChoice;
+use crate::{Error, Result};
+use sbipix_io::arrays::{read_npy_f32, write_npy_f32, write_npy_f32_1d, write_npy_u8};
+use sbipix_io::{DataStore, read_filter_file};
+use sbipix_sim::{InputEncoding, Prior, SimulationSpec, Survey, TrainingSet};
+use sbipix_sps::{Filter, ModelConfig, SpsModel};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Format identifier and version of the training-set folder.
+pub const FORMAT: &str = "sbipix-training-set";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One parameter of θ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParameterInfo {
+    pub name: String,
+    pub unit: String,
+}
+
+/// Everything needed to use a training set, in `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    pub created_by: String,
+    pub n: usize,
+    pub seed: u64,
+    pub drop_rate: f64,
+    pub parameters: Vec<ParameterInfo>,
+    pub conditions: Vec<String>,
+    pub bands: Vec<String>,
+    pub survey: String,
+    pub sfh: String,
+    /// log10 sSFR floor applied to the log SFR targets.
+    pub log_ssfr_floor: f64,
+    pub model: ModelConfig,
+    pub encoding: InputEncoding,
+    pub files: Vec<FileInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<usize>,
+}
+
+/// Unit of a θ parameter.
+pub fn unit_of(name: &str) -> &'static str {
+    match name {
+        "log_mstar" | "log_mass_formed" => "log10 Msun",
+        "log_sfr_100myr" | "log_sfr_10myr" | "log_sfr_inst" => "log10 Msun/yr",
+        "mass_weighted_age_gyr" => "Gyr",
+        "logzsol" => "log10 Z/Zsun (Zsun = 0.02)",
+        "av_mag" => "mag",
+        "logu" => "log10 U",
+        "eta" => "A_V(young)/A_V",
+        "log_tau_gyr" => "log10 Gyr",
+        "onset_fraction" => "fraction of the age of the universe",
+        n if n.starts_with('t') && n.ends_with("_frac") => "fraction of the age of the universe",
+        _ => "",
+    }
+}
+
+/// A survey given by built-in name or by file, with the folder its relative filter paths
+/// refer to.
+pub fn load_survey(name_or_path: &str) -> Result<(Survey, PathBuf)> {
+    if let Some(s) = Survey::builtin(name_or_path) {
+        return Ok((s, PathBuf::from(".")));
+    }
+    let p = Path::new(name_or_path);
+    if !p.is_file() {
+        return Err(Error::File { file: name_or_path.into(), reason: "neither a built-in survey (jades) nor a survey file".into() });
+    }
+    let text = std::fs::read_to_string(p).map_err(|e| Error::File { file: name_or_path.into(), reason: e.to_string() })?;
+    let s = Survey::from_toml_str(&text, name_or_path)?;
+    Ok((s, p.parent().map(Path::to_path_buf).unwrap_or_default()))
+}
+
+/// The filter curves of a survey's bands.
+pub fn survey_filters(store: &DataStore, survey: &Survey, base: &Path, log: &dyn Fn(&str)) -> Result<Vec<Filter>> {
+    let mut out = Vec::new();
+    for b in &survey.bands {
+        let mut f = if let Some(name) = b.filter.strip_prefix("sedpy:") {
+            store.sedpy_filters(&[name], log)?.remove(0)
+        } else {
+            read_filter_file(&base.join(&b.filter))?
+        };
+        f.name = b.name.clone();
+        out.push(f);
+    }
+    Ok(out)
+}
+
+/// Builds the forward model for a survey's bands.
+pub fn model_for_survey(store: &DataStore, survey: &Survey, base: &Path, config: ModelConfig, log: &dyn Fn(&str)) -> Result<SpsModel> {
+    let filters = survey_filters(store, survey, base, log)?;
+    crate::build_sps_model(store, &FilterChoice::Given(filters), config, log)
+}
+
+/// Simulates a training set and writes it to `out` (which must not exist unless `overwrite`).
+pub fn simulate_to_dir(
+    model: &SpsModel,
+    prior: &Prior,
+    survey: &Survey,
+    spec: SimulationSpec,
+    out: &Path,
+    overwrite: bool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Manifest> {
+    let out_s = out.display().to_string();
+    if out.exists() && !overwrite {
+        return Err(Error::File { file: out_s, reason: "already exists (use --overwrite to replace it)".into() });
+    }
+    if spec.n == 0 {
+        return Err(Error::File { file: out_s, reason: "--n must be at least 1".into() });
+    }
+    prior.check_model(sbipix_sim::ModelLimits {
+        max_redshift: model.config().max_redshift,
+        logzsol: model.logzsol_range(),
+        logu: model.logu_range(),
+    })?;
+    let noise = survey.sampler(&model.band_names())?;
+    // Check the destination before the (long) simulation.
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::File { file: out_s, reason: format!("folder {} does not exist", parent.display()) });
+    }
+    let set = sbipix_sim::simulate(model, prior, &noise, spec, progress)?;
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        created_by: format!("sbipix {}", env!("CARGO_PKG_VERSION")),
+        n: spec.n,
+        seed: spec.seed,
+        drop_rate: spec.drop_rate,
+        parameters: set.parameter_names.iter().map(|n| ParameterInfo { name: n.clone(), unit: unit_of(n).into() }).collect(),
+        conditions: vec!["redshift".into()],
+        bands: set.bands.clone(),
+        survey: survey.name.clone(),
+        sfh: match prior.sfh {
+            sbipix_sim::SfhPrior::DelayedTau => "delayed_tau".into(),
+            sbipix_sim::SfhPrior::DenseBasis { .. } => "dense_basis".into(),
+        },
+        log_ssfr_floor: sbipix_sim::prior::LOG_SSFR_FLOOR,
+        model: model.config().clone(),
+        encoding: InputEncoding { bands: set.bands.clone(), scale_ujy: survey_scales(survey, &set.bands) },
+        files: files_of(&set),
+    };
+    write_dir(out, &set, &manifest, prior, survey, overwrite)?;
+    Ok(manifest)
+}
+
+fn survey_scales(survey: &Survey, bands: &[String]) -> Vec<f64> {
+    let med = survey.median_sigma_ujy();
+    bands.iter().map(|b| med[survey.bands.iter().position(|s| &s.name == b).expect("band of the survey")]).collect()
+}
+
+fn files_of(set: &TrainingSet) -> Vec<FileInfo> {
+    let (n, p, b) = (set.len(), set.parameter_names.len(), set.bands.len());
+    let f = |name: &str, dtype: &str, shape: Vec<usize>| FileInfo { name: name.into(), dtype: dtype.into(), shape };
+    vec![
+        f("theta.npy", "float32", vec![n, p]),
+        f("redshift.npy", "float32", vec![n]),
+        f("flux_true_ujy.npy", "float32", vec![n, b]),
+        f("flux_obs_ujy.npy", "float32", vec![n, b]),
+        f("sigma_ujy.npy", "float32", vec![n, b]),
+        f("observed.npy", "uint8", vec![n, b]),
+    ]
+}
+
+fn write_dir(out: &Path, set: &TrainingSet, manifest: &Manifest, prior: &Prior, survey: &Survey, overwrite: bool) -> Result<()> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_err = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
+    let tmp = tempfile_dir(&parent).map_err(|e| file_err(&parent, e.to_string()))?;
+    let d = tmp.path();
+    let (n, p, b) = (set.len(), set.parameter_names.len(), set.bands.len());
+    write_npy_f32(&d.join("theta.npy"), &set.theta, n, p)?;
+    write_npy_f32_1d(&d.join("redshift.npy"), &set.redshift)?;
+    write_npy_f32(&d.join("flux_true_ujy.npy"), &set.flux_true_ujy, n, b)?;
+    write_npy_f32(&d.join("flux_obs_ujy.npy"), &set.flux_obs_ujy, n, b)?;
+    write_npy_f32(&d.join("sigma_ujy.npy"), &set.sigma_ujy, n, b)?;
+    write_npy_u8(&d.join("observed.npy"), &set.observed, n, b)?;
+    let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
+    std::fs::write(d.join("manifest.json"), text).map_err(|e| file_err(d, e.to_string()))?;
+    std::fs::write(d.join("prior.toml"), prior.to_toml()).map_err(|e| file_err(d, e.to_string()))?;
+    std::fs::write(d.join("survey.toml"), survey.to_toml()).map_err(|e| file_err(d, e.to_string()))?;
+    if out.exists() {
+        if !overwrite {
+            return Err(file_err(out, "already exists".into()));
+        }
+        std::fs::remove_dir_all(out).map_err(|e| file_err(out, e.to_string()))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, out).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        file_err(out, e.to_string())
+    })?;
+    Ok(())
+}
+
+fn tempfile_dir(parent: &Path) -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix(".sbipix-tmp-").tempdir_in(parent)
+}
+
+/// Reads a training set written by [`simulate_to_dir`].
+pub fn read_dir(dir: &Path) -> Result<(TrainingSet, Manifest)> {
+    let ds = dir.display().to_string();
+    let text = std::fs::read_to_string(dir.join("manifest.json")).map_err(|e| Error::File { file: format!("{ds}/manifest.json"), reason: e.to_string() })?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| Error::File { file: format!("{ds}/manifest.json"), reason: e.to_string() })?;
+    if m.format != FORMAT || m.format_version != FORMAT_VERSION {
+        return Err(Error::File { file: ds, reason: format!("format {} v{} (expected {FORMAT} v{FORMAT_VERSION})", m.format, m.format_version) });
+    }
+    let (theta, n, p) = read_npy_f32(&dir.join("theta.npy"))?;
+    let rd = |name: &str| -> Result<Vec<f32>> {
+        let (v, r, c) = read_npy_f32(&dir.join(name))?;
+        if r != n || c != m.bands.len() {
+            return Err(Error::File { file: format!("{ds}/{name}"), reason: format!("shape ({r}, {c}), expected ({n}, {})", m.bands.len()) });
+        }
+        Ok(v)
+    };
+    let (flux_true_ujy, flux_obs_ujy, sigma_ujy) = (rd("flux_true_ujy.npy")?, rd("flux_obs_ujy.npy")?, rd("sigma_ujy.npy")?);
+    let observed: Vec<u8> = {
+        use ndarray_npy::ReadNpyExt;
+        let f = std::fs::File::open(dir.join("observed.npy")).map_err(|e| Error::File { file: format!("{ds}/observed.npy"), reason: e.to_string() })?;
+        let a = ndarray::Array2::<u8>::read_npy(f).map_err(|e| Error::File { file: format!("{ds}/observed.npy"), reason: e.to_string() })?;
+        a.iter().copied().collect()
+    };
+    let redshift: Vec<f32> = {
+        use ndarray_npy::ReadNpyExt;
+        let f = std::fs::File::open(dir.join("redshift.npy")).map_err(|e| Error::File { file: format!("{ds}/redshift.npy"), reason: e.to_string() })?;
+        ndarray::Array1::<f32>::read_npy(f).map_err(|e| Error::File { file: format!("{ds}/redshift.npy"), reason: e.to_string() })?.to_vec()
+    };
+    if p != m.parameters.len() || redshift.len() != n || observed.len() != n * m.bands.len() {
+        return Err(Error::File { file: ds, reason: "array shapes disagree with the manifest".into() });
+    }
+    let set = TrainingSet {
+        parameter_names: m.parameters.iter().map(|x| x.name.clone()).collect(),
+        bands: m.bands.clone(),
+        theta,
+        redshift,
+        flux_true_ujy,
+        flux_obs_ujy,
+        sigma_ujy,
+        observed,
+    };
+    Ok((set, m))
+}
