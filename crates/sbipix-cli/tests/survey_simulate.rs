@@ -1,0 +1,152 @@
+//! `sbipix survey learn`, `sbipix simulate` and `sbipix prior` through the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sbipix(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sbipix")).args(args).current_dir(dir).output().expect("run sbipix")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn shared() -> PathBuf {
+    for c in [
+        std::env::var_os("SBIPIX_SHARED").map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")),
+        Some(PathBuf::from("/work/shared")),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if c.join("real_data/jades_gsz14_pixels").is_dir() {
+            return c;
+        }
+    }
+    panic!("shared reference folder not found; set SBIPIX_SHARED");
+}
+
+/// The committed built-in survey is exactly what `survey learn` makes from the real JADES pixels
+/// (its provenance is true), from the .npy arrays and from the FITS cube alike.
+#[test]
+fn builtin_jades_survey_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let jd = shared().join("real_data/jades_gsz14_pixels");
+    let limits = shared().join("noise/background_noise_hainline.npy");
+    let committed = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sbipix-sim/data/survey_jades.toml")).unwrap();
+    // the numbers (not the free-text provenance, which names the paths used)
+    let numbers = |t: &str| {
+        let s = sbipix::sim::Survey::from_toml_str(t, "x").unwrap();
+        let bands: Vec<_> = s.bands.iter().map(|b| (b.name.clone(), b.filter.clone(), b.sigma_bg_quantiles_ujy.clone(), b.poisson_ujy, b.coverage)).collect();
+        (bands, s.depth_correlation)
+    };
+    let o = sbipix(
+        &[
+            "survey", "learn", "--flux", jd.join("flux_ujy.npy").to_str().unwrap(), "--err", jd.join("err_ujy.npy").to_str().unwrap(),
+            "--bands", "jades", "--unit", "uJy", "--limits", limits.to_str().unwrap(), "--name", "jades", "--out", "a.toml",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(numbers(&std::fs::read_to_string(dir.path().join("a.toml")).unwrap()) == numbers(&committed), "the committed jades survey differs from a fresh `survey learn`");
+    let o = sbipix(
+        &["survey", "learn", "--cube", jd.join("cube_19band.fits").to_str().unwrap(), "--unit", "uJy", "--limits", limits.to_str().unwrap(), "--name", "jades", "--out", "b.toml"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // the cube stores float32: the numbers agree to float32 precision, the structure exactly
+    let b = std::fs::read_to_string(dir.path().join("b.toml")).unwrap();
+    let s = |t: &str| sbipix::sim::Survey::from_toml_str(t, "x").unwrap();
+    let (sa, sb) = (s(&committed), s(&b));
+    for (x, y) in sa.bands.iter().zip(&sb.bands) {
+        assert_eq!(x.name, y.name);
+        for (u, v) in x.sigma_bg_quantiles_ujy.iter().zip(&y.sigma_bg_quantiles_ujy) {
+            assert!((u / v - 1.0).abs() < 1e-5, "{}: {u} vs {v}", x.name);
+        }
+    }
+}
+
+#[test]
+fn learn_from_per_band_fits_with_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ny, nx) = (60, 50);
+    let mut args: Vec<String> = vec!["survey".into(), "learn".into(), "--images".into()];
+    let mut errs = vec!["--errors".to_string()];
+    for (b, s) in [("F277W", 2e-5f64), ("F444W", 3e-5)] {
+        let img = dir.path().join(format!("img_{b}.fits"));
+        let wht = dir.path().join(format!("wht_{b}.fits"));
+        let desc = fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Double, dimensions: &[ny, nx] };
+        for (p, v) in [(&img, 0.0), (&wht, 1.0 / (s * s))] {
+            let mut f = fitsio::FitsFile::create(p).with_custom_primary(&desc).open().unwrap();
+            let h = f.primary_hdu().unwrap();
+            h.write_image(&mut f, &vec![v; ny * nx]).unwrap();
+            h.write_key(&mut f, "BUNIT", "nJy").unwrap();
+        }
+        args.push(img.to_string_lossy().into());
+        errs.push(wht.to_string_lossy().into());
+    }
+    args.extend(errs);
+    args.extend(["--error-kind", "weight", "--name", "toy", "--out", "toy.toml"].map(String::from));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = sbipix(&a, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = sbipix::sim::Survey::from_toml_str(&std::fs::read_to_string(dir.path().join("toy.toml")).unwrap(), "toy").unwrap();
+    assert_eq!(s.band_names(), ["F277W", "F444W"]);
+    // σ = 1/√w in nJy → µJy
+    assert!((s.bands[0].sigma_bg_quantiles_ujy[50] - 2e-8).abs() < 1e-13);
+    assert_eq!(s.bands[1].filter, "sedpy:jwst_f444w");
+}
+
+#[test]
+fn learn_rejects_bad_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let jd = shared().join("real_data/jades_gsz14_pixels");
+    let f = jd.join("flux_ujy.npy");
+    let e = jd.join("err_ujy.npy");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        // F430M has no coverage and no limit given
+        (vec!["--flux", f.to_str().unwrap(), "--err", e.to_str().unwrap(), "--bands", "jades"], "F430M"),
+        (vec!["--flux", f.to_str().unwrap(), "--err", e.to_str().unwrap(), "--bands", "F090W,F115W"], "19 bands"),
+        (vec!["--flux", f.to_str().unwrap(), "--err", e.to_str().unwrap()], "--bands"),
+        (vec!["--flux", f.to_str().unwrap(), "--err", e.to_str().unwrap(), "--bands", "jades", "--unit", "furlongs"], "furlongs"),
+        (vec!["--cube", "missing.fits"], "missing.fits"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["survey", "learn", "--name", "x", "--out", "x.toml"];
+        args.extend(extra);
+        let o = sbipix(&args, dir.path());
+        assert!(!o.status.success() && stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(!dir.path().join("x.toml").exists());
+    }
+}
+
+#[test]
+fn simulate_cli_and_prior_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sbipix(&["prior", "show", "--sfh", "dense-basis"], dir.path());
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    std::fs::write(dir.path().join("p.toml"), text.replace("max = 4.3", "max = 1.0")).unwrap();
+    let o = sbipix(&["simulate", "--n", "300", "--seed", "5", "--prior", "p.toml", "--out", "ts", "--threads", "1"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o2 = sbipix(&["simulate", "--n", "300", "--seed", "5", "--prior", "p.toml", "--out", "ts2", "--threads", "2"], dir.path());
+    assert!(o2.status.success(), "{}", stderr(&o2));
+    for f in ["theta.npy", "flux_obs_ujy.npy", "manifest.json"] {
+        assert_eq!(std::fs::read(dir.path().join("ts").join(f)).unwrap(), std::fs::read(dir.path().join("ts2").join(f)).unwrap(), "{f}");
+    }
+    let prior = std::fs::read_to_string(dir.path().join("ts/prior.toml")).unwrap();
+    assert!(prior.contains("av_mag = { min = 0.0, max = 1.0 }"), "{prior}");
+    // bad input: nothing written
+    let cases: [(&[&str], &str); 4] = [
+        (&["simulate", "--n", "0", "--out", "o"], "--n"),
+        (&["simulate", "--n", "5", "--out", "ts"], "already exists"),
+        (&["simulate", "--n", "5", "--survey", "nope", "--out", "o"], "nope"),
+        (&["simulate", "--n", "5", "--drop-rate", "2", "--out", "o"], "drop_rate"),
+    ];
+    for (args, needle) in cases {
+        let o = sbipix(args, dir.path());
+        assert!(!o.status.success() && stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(!dir.path().join("o").exists());
+    }
+}
