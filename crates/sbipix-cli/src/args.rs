@@ -136,7 +136,7 @@ pub enum PriorAction {
 #[derive(Debug, Subcommand)]
 pub enum SurveyAction {
     /// Learn a survey noise model from real per-pixel fluxes and errors.
-    Learn(LearnArgs),
+    Learn(Box<LearnArgs>),
     /// Print a survey (built-in name or file) as TOML.
     Show { survey: String },
 }

@@ -4,7 +4,7 @@ use crate::args::{ErrorKind, LearnArgs, PriorAction, SfhPriorArg, SimulateArgs, 
 use crate::commands::{log, progress_bar};
 use anyhow::{Context, Result, anyhow, bail};
 use sbipix::io::DataStore;
-use sbipix::io::arrays::{FluxUnit, parse_unit, read_cube, read_fits_image, read_npy_2d};
+use sbipix::io::arrays::{FluxUnit, parse_unit, read_cube, read_fits_image, read_npy_1d_f64, read_npy_2d};
 use sbipix::sim::{BandLimit, LearningData, Prior, SimulationSpec};
 use sbipix::sps::{ModelConfig, band_name_from_file_name};
 use sbipix::training_set::{load_survey, model_for_survey, simulate_to_dir};
@@ -30,7 +30,7 @@ pub fn survey(action: SurveyAction) -> Result<()> {
             print!("{}", s.to_toml());
             Ok(())
         }
-        SurveyAction::Learn(a) => learn(a),
+        SurveyAction::Learn(a) => learn(*a),
     }
 }
 
@@ -181,10 +181,8 @@ fn learn(a: LearnArgs) -> Result<()> {
 fn read_limits(p: &Path, bands: &[String]) -> Result<Vec<BandLimit>> {
     let src = p.display().to_string();
     if p.extension().is_some_and(|e| e == "npy") {
-        use sbipix::io::arrays::read_npy_2d;
-        // accept a 1-D array by reading it as text-free npy: reshape via the 2-D reader fails, so
-        // read it through ndarray directly
-        let v = read_npy_1d(p).or_else(|_| read_npy_2d(p).map(|(v, _, _)| v))?;
+        // one value per band: a 1-D array (or a 2-D one with a single row or column)
+        let v = read_npy_1d_f64(p).or_else(|_| read_npy_2d(p).map(|(v, _, _)| v))?;
         if v.len() != bands.len() {
             bail!("{}: {} limits for {} bands", p.display(), v.len(), bands.len());
         }
@@ -202,11 +200,6 @@ fn read_limits(p: &Path, bands: &[String]) -> Result<Vec<BandLimit>> {
         out.push(BandLimit { band: b.trim().to_string(), sigma_ujy: s, source: src.clone() });
     }
     Ok(out)
-}
-
-fn read_npy_1d(p: &Path) -> Result<Vec<f64>> {
-    use sbipix::io::arrays::read_npy_1d_f64;
-    Ok(read_npy_1d_f64(p)?)
 }
 
 pub fn simulate(a: SimulateArgs) -> Result<()> {

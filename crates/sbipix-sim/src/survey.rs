@@ -125,12 +125,12 @@ impl Survey {
         if c.len() != nb || c.iter().any(|r| r.len() != nb) {
             return bad(format!("depth_correlation must be {nb} × {nb}"));
         }
-        for i in 0..nb {
-            if (c[i][i] - 1.0).abs() > 1e-9 {
+        for (i, row) in c.iter().enumerate() {
+            if (row[i] - 1.0).abs() > 1e-9 {
                 return bad(format!("depth_correlation[{i}][{i}] must be 1"));
             }
-            for j in 0..nb {
-                if !(c[i][j].abs() <= 1.0) || (c[i][j] - c[j][i]).abs() > 1e-9 {
+            for (j, v) in row.iter().enumerate() {
+                if v.is_nan() || v.abs() > 1.0 || (v - c[j][i]).abs() > 1e-9 {
                     return bad(format!("depth_correlation[{i}][{j}] must be symmetric and in [-1, 1]"));
                 }
             }
@@ -263,7 +263,7 @@ pub struct BandLimit {
 pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description: &str, provenance: &str) -> Result<Survey> {
     let nb = data.bands.len();
     let bad = |reason: String| SimError::Data { file: data.file.clone(), reason };
-    if nb == 0 || data.flux.len() != data.err.len() || data.flux.len() % nb != 0 {
+    if nb == 0 || data.flux.len() != data.err.len() || !data.flux.len().is_multiple_of(nb) {
         return Err(bad(format!("flux ({}) and error ({}) arrays must both be pixels × {nb} bands", data.flux.len(), data.err.len())));
     }
     let np = data.flux.len() / nb;
