@@ -13,6 +13,7 @@ pub mod model;
 pub mod nsf;
 pub mod real;
 pub mod rqs;
+pub mod rqs_batch;
 pub mod sbipix_import;
 pub mod train;
 

@@ -59,7 +59,13 @@ impl<T: Real> Made<T> {
     fn forward(&self, rows: usize, y: &[T], ctx: &[T], s: &mut MafScratch<T>) {
         let hdim = self.initial.n_out;
         s.h.resize(rows * hdim, T::ZERO);
-        s.h[..rows * hdim].copy_from_slice(&ctx[..rows * hdim]);
+        if ctx.len() == hdim {
+            for r in 0..rows {
+                s.h[r * hdim..(r + 1) * hdim].copy_from_slice(ctx);
+            }
+        } else {
+            s.h[..rows * hdim].copy_from_slice(&ctx[..rows * hdim]);
+        }
         for r in 0..rows {
             for (v, b) in s.h[r * hdim..(r + 1) * hdim].iter_mut().zip(&self.initial.b) {
                 *v += *b;

@@ -229,15 +229,14 @@ impl<T: Real> FlowModel<T> {
         let c = self.standardise_x(rows, x);
         let ctx = self.contexts(rows, &c);
         let mut y: Vec<T> = u.iter().map(|v| T::from_f64(*v)).collect();
-        self.invert(rows, &mut y, &ctx);
+        self.invert(rows, &mut y, &ctx, &mut self.scratch());
         Ok(self.to_theta(rows, &y))
     }
 
-    fn invert(&self, rows: usize, y: &mut [T], ctx: &[Vec<T>]) {
-        let mut lad = vec![T::ZERO; rows];
-        match (&self.net, &mut self.scratch()) {
+    fn invert(&self, rows: usize, y: &mut [T], ctx: &[Vec<T>], scratch: &mut Scratch<T>) {
+        match (&self.net, scratch) {
             (Net::Maf(m), Scratch::Maf(s)) => m.inverse(rows, y, ctx, s),
-            (Net::Nsf(n), Scratch::Nsf(s)) => n.inverse(rows, y, ctx, &mut lad, s),
+            (Net::Nsf(n), Scratch::Nsf(s)) => n.inverse(rows, y, ctx, &mut [], s),
             _ => unreachable!(),
         }
     }
@@ -269,37 +268,50 @@ impl<T: Real> FlowModel<T> {
         let (d, dx) = (self.dim_theta(), self.dim_x());
         self.check("x", x, dx, pixels)?;
         let mut out = vec![0f32; pixels * n * d];
-        out.par_chunks_mut(n * d).enumerate().for_each(|(p, dst)| {
-            let mut rng = pixel_rng(seed, p as u64);
-            let c = self.standardise_x(1, &x[p * dx..(p + 1) * dx]);
-            let ctx1 = self.contexts(1, &c);
-            let mut filled = 0;
-            let mut tries = 0;
-            while filled < n {
-                let rows = (n - filled).max(16).min(4096);
-                let ctx: Vec<Vec<T>> = ctx1.iter().map(|v| v.iter().cycle().take(v.len() * rows).copied().collect()).collect();
-                let mut y: Vec<T> = (0..rows * d).map(|_| T::from_f64(StandardNormal.sample(&mut rng))).collect();
-                self.invert(rows, &mut y, &ctx);
-                let th = self.to_theta(rows, &y);
-                for r in 0..rows {
-                    if filled == n {
+        let logit = self.config.logit_dims();
+        out.par_chunks_mut(n * d).enumerate().for_each_init(
+            || (self.scratch(), Vec::<T>::new(), Vec::<f64>::new()),
+            |(scratch, y, th), (p, dst)| {
+                let mut rng = pixel_rng(seed, p as u64);
+                let c = self.standardise_x(1, &x[p * dx..(p + 1) * dx]);
+                // one context term per layer, shared by all draws of this pixel
+                let ctx = self.contexts(1, &c);
+                let mut filled = 0;
+                let mut tries = 0;
+                while filled < n {
+                    let rows = (n - filled).clamp(16, 4096);
+                    y.clear();
+                    y.extend((0..rows * d).map(|_| T::from_f64(StandardNormal.sample(&mut rng))));
+                    self.invert(rows, y, &ctx, scratch);
+                    th.clear();
+                    th.extend((0..rows * d).map(|k| {
+                        let i = k % d;
+                        let t = (y[k].to_f64() - self.config.theta_shift[i]) / self.config.theta_scale[i];
+                        match logit[i] {
+                            Some((lo, hi)) => lo + (hi - lo) / (1.0 + (-t).exp()),
+                            None => t,
+                        }
+                    }));
+                    for r in 0..rows {
+                        if filled == n {
+                            break;
+                        }
+                        let row = &th[r * d..(r + 1) * d];
+                        if self.inside(row) {
+                            for (o, v) in dst[filled * d..(filled + 1) * d].iter_mut().zip(row) {
+                                *o = *v as f32;
+                            }
+                            filled += 1;
+                        }
+                    }
+                    tries += rows;
+                    if filled < n && tries > 1000 * n {
+                        dst[filled * d..].iter_mut().for_each(|v| *v = f32::NAN);
                         break;
                     }
-                    let row = &th[r * d..(r + 1) * d];
-                    if self.inside(row) {
-                        for (o, v) in dst[filled * d..(filled + 1) * d].iter_mut().zip(row) {
-                            *o = *v as f32;
-                        }
-                        filled += 1;
-                    }
                 }
-                tries += rows;
-                if filled < n && tries > 1000 * n {
-                    dst[filled * d..].iter_mut().for_each(|v| *v = f32::NAN);
-                    break;
-                }
-            }
-        });
+            },
+        );
         Ok(out)
     }
 }

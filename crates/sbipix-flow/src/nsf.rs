@@ -8,7 +8,7 @@
 use crate::dense::{Activation, Linear};
 use crate::maf::{permute_rows, unpermute_rows};
 use crate::real::Real;
-use crate::rqs::{Knots, forward as rqs_forward, inverse as rqs_inverse, knots};
+use crate::rqs_batch::{SplineScratch, splines};
 
 /// One coupling layer.
 #[derive(Debug, Clone)]
@@ -39,7 +39,9 @@ pub struct NsfScratch<T> {
     out: Vec<T>,
     yid: Vec<T>,
     tmp: Vec<T>,
-    kn: Knots<T>,
+    vals: Vec<T>,
+    lds: Vec<T>,
+    sp: SplineScratch<T>,
 }
 
 impl<T: Real> Coupling<T> {
@@ -51,7 +53,14 @@ impl<T: Real> Coupling<T> {
             s.yid[r * self.n_id..(r + 1) * self.n_id].copy_from_slice(&y[r * dim..r * dim + self.n_id]);
         }
         s.h.resize(rows * hd, T::ZERO);
-        s.h[..rows * hd].copy_from_slice(&ctx[..rows * hd]);
+        if ctx.len() == hd {
+            // one context for every row (sampling one pixel)
+            for r in 0..rows {
+                s.h[r * hd..(r + 1) * hd].copy_from_slice(ctx);
+            }
+        } else {
+            s.h[..rows * hd].copy_from_slice(&ctx[..rows * hd]);
+        }
         if self.n_id > 0 {
             self.first_y.forward_add(rows, &s.yid, &mut s.h);
         }
@@ -64,6 +73,29 @@ impl<T: Real> Coupling<T> {
         }
         s.out.resize(rows * self.last.n_out, T::ZERO);
         self.last.forward(rows, &s.h, &mut s.out);
+    }
+}
+
+impl<T: Real> Coupling<T> {
+    /// Runs the splines of the transformed coordinates of every row (parameters in `s.out`).
+    #[allow(clippy::too_many_arguments)]
+    fn apply_splines(&self, rows: usize, d: usize, k: usize, bound: T, inverse: bool, y: &mut [T], lad: &mut [T], s: &mut NsfScratch<T>) {
+        let n = rows * self.n_tr;
+        s.vals.resize(n, T::ZERO);
+        s.lds.resize(if lad.is_empty() { 0 } else { n }, T::ZERO);
+        for r in 0..rows {
+            s.vals[r * self.n_tr..(r + 1) * self.n_tr].copy_from_slice(&y[r * d + self.n_id..(r + 1) * d]);
+        }
+        s.lds.iter_mut().for_each(|v| *v = T::ZERO);
+        splines(&s.out[..n * (3 * k - 1)], k, bound, inverse, &mut s.vals, &mut s.lds, &mut s.sp);
+        for r in 0..rows {
+            y[r * d + self.n_id..(r + 1) * d].copy_from_slice(&s.vals[r * self.n_tr..(r + 1) * self.n_tr]);
+            if !lad.is_empty() {
+                for j in 0..self.n_tr {
+                    lad[r] += s.lds[r * self.n_tr + j];
+                }
+            }
+        }
     }
 }
 
@@ -84,41 +116,22 @@ impl<T: Real> Nsf<T> {
     pub fn forward(&self, rows: usize, y: &mut [T], ctx: &[Vec<T>], lad: &mut [T], s: &mut NsfScratch<T>) {
         let (d, k) = (self.dim, self.bins);
         let bound = T::from_f64(self.tail_bound);
-        let np = 3 * k - 1;
         for (l, ct) in self.layers.iter().zip(ctx) {
             l.params(rows, y, d, ct, s);
-            for r in 0..rows {
-                for j in 0..l.n_tr {
-                    let raw = &s.out[(r * l.n_tr + j) * np..(r * l.n_tr + j + 1) * np];
-                    knots(raw, k, bound, &mut s.kn);
-                    let v = &mut y[r * d + l.n_id + j];
-                    let (out, ld) = rqs_forward(&s.kn, bound, *v);
-                    *v = out;
-                    lad[r] += ld;
-                }
-            }
+            l.apply_splines(rows, d, k, bound, false, y, lad, s);
             permute_rows(rows, d, y, &l.perm, &mut s.tmp);
         }
     }
 
-    /// Inverse (noise → data) in place; adds log|dx/du| to `lad`.
+    /// Inverse (noise → data) in place; adds log|dx/du| to `lad` unless it is empty. Context
+    /// terms may hold one row for all rows.
     pub fn inverse(&self, rows: usize, y: &mut [T], ctx: &[Vec<T>], lad: &mut [T], s: &mut NsfScratch<T>) {
         let (d, k) = (self.dim, self.bins);
         let bound = T::from_f64(self.tail_bound);
-        let np = 3 * k - 1;
         for (l, ct) in self.layers.iter().zip(ctx).rev() {
             unpermute_rows(rows, d, y, &l.perm, &mut s.tmp);
             l.params(rows, y, d, ct, s);
-            for r in 0..rows {
-                for j in 0..l.n_tr {
-                    let raw = &s.out[(r * l.n_tr + j) * np..(r * l.n_tr + j + 1) * np];
-                    knots(raw, k, bound, &mut s.kn);
-                    let v = &mut y[r * d + l.n_id + j];
-                    let (out, ld) = rqs_inverse(&s.kn, bound, *v);
-                    *v = out;
-                    lad[r] += ld;
-                }
-            }
+            l.apply_splines(rows, d, k, bound, true, y, lad, s);
         }
     }
 }

@@ -40,10 +40,10 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Defaults for an NSF (5 coupling layers, 2 hidden layers of 128, 8 bins).
+    /// Defaults for an NSF (5 coupling layers; conditioners with 2 hidden layers of 128; 8 bins).
     pub fn nsf() -> Self {
         Self {
-            architecture: Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 2, bins: 8, tail_bound: 4.0 },
+            architecture: Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 1, bins: 8, tail_bound: 4.0 },
             batch_size: 256,
             learning_rate: 1e-3,
             weight_decay: 0.0,
@@ -648,4 +648,26 @@ fn load_checkpoint(dir: &Path, p: &Params, adam: &mut Adam, best: &mut [Tensor],
     adam.step = saved.adam_step;
     *st = CheckpointState { config: cfg.clone(), ..saved };
     Ok(())
+}
+
+/// A flow with freshly initialised (untrained) weights and identity standardisation — for
+/// benchmarks and tests of the machinery.
+pub fn init_model(arch: &Architecture, params: Vec<ParamSpec>, dim_x: usize, seed: u64) -> Result<FlowModel<f64>> {
+    let d = params.len();
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+    let p = init_params(arch, d, dim_x, &mut rng)?;
+    let config = FlowConfig {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        architecture: arch.clone(),
+        params,
+        dim_x,
+        bound_method: BoundMethod::Logit,
+        theta_shift: vec![0.0; d],
+        theta_scale: vec![1.0; d],
+        x_mean: vec![0.0; dim_x],
+        x_std: vec![1.0; dim_x],
+        base_log_z: standard_log_z(d),
+    };
+    FlowModel::from_tensors(config, &export(&p)?)
 }
