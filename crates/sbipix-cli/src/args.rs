@@ -34,6 +34,8 @@ pub enum Command {
     },
     /// Simulate a training set: prior draws → forward model → survey noise (.npy + manifest).
     Simulate(SimulateArgs),
+    /// Train a neural posterior estimator on a training set.
+    Train(TrainArgs),
     /// Run the forward model on built-in example galaxies and draw their SEDs.
     Demo {
         /// Output folder.
@@ -214,6 +216,59 @@ pub struct SimulateArgs {
     /// Output folder (must not exist unless --overwrite).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing output folder.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlowArg {
+    /// Neural spline flow with coupling layers (default: cheap in both directions).
+    Nsf,
+    /// Masked autoregressive flow (sbi's default).
+    Maf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Training set folder (from `sbipix simulate`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output model folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "nsf")]
+    pub flow: FlowArg,
+    /// Flow transforms (coupling layers / MADEs).
+    #[arg(long, default_value_t = 5)]
+    pub layers: usize,
+    /// Hidden units per layer.
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+    /// Hidden layers of each conditioner (NSF) / hidden blocks after the first (MAF).
+    #[arg(long, default_value_t = 2)]
+    pub hidden_layers: usize,
+    /// Spline bins (NSF).
+    #[arg(long, default_value_t = 8)]
+    pub bins: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Learning rate (default: 1e-3 NSF, 5e-4 MAF).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long, default_value_t = 300)]
+    pub max_epochs: usize,
+    /// Stop after this many epochs without improvement of the validation loss.
+    #[arg(long, default_value_t = 15)]
+    pub patience: usize,
+    /// Checkpoint folder (default: OUT.checkpoint).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue from the checkpoint.
+    #[arg(long)]
+    pub resume: bool,
     /// Replace an existing output folder.
     #[arg(long)]
     pub overwrite: bool,

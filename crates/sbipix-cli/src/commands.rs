@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Survey { action } => crate::survey_cmd::survey(action),
         Command::Prior { action } => crate::survey_cmd::prior(action),
         Command::Simulate(a) => crate::survey_cmd::simulate(a),
+        Command::Train(a) => crate::train_cmd::train(a, cli.threads),
     }
 }
 

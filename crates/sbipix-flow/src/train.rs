@@ -325,10 +325,12 @@ fn init_params(arch: &Architecture, d: usize, dx: usize, rng: &mut rand_pcg::Pcg
     Ok(Params { vars, masks, perms })
 }
 
-/// Adam(W) state, kept explicitly so checkpoints resume exactly.
+/// Adam(W) state in plain vectors (fast element-wise updates, exact checkpoints).
 struct Adam {
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    /// Current parameter values, mirroring the candle variables.
+    p: Vec<Vec<f32>>,
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
     step: u64,
 }
 
@@ -338,26 +340,35 @@ const EPS: f64 = 1e-8;
 
 impl Adam {
     fn new(p: &Params) -> candle_core::Result<Self> {
-        let z = |v: &Var| v.as_tensor().zeros_like();
-        Ok(Self { m: p.vars.iter().map(|(_, v)| z(v)).collect::<candle_core::Result<_>>()?, v: p.vars.iter().map(|(_, v)| z(v)).collect::<candle_core::Result<_>>()?, step: 0 })
+        let vals: Vec<Vec<f32>> = p.vars.iter().map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1::<f32>()).collect::<candle_core::Result<_>>()?;
+        let zeros: Vec<Vec<f32>> = vals.iter().map(|v| vec![0.0; v.len()]).collect();
+        Ok(Self { p: vals, m: zeros.clone(), v: zeros, step: 0 })
     }
 
-    fn update(&mut self, p: &Params, grads: &[Tensor], lr: f64, wd: f64) -> candle_core::Result<()> {
+    /// One step with the mean gradient `g` (same layout as the parameters).
+    fn update(&mut self, params: &Params, g: &[Vec<f32>], lr: f64, wd: f64) -> candle_core::Result<()> {
+        use rayon::prelude::*;
         self.step += 1;
         let bc1 = 1.0 - BETA1.powi(self.step as i32);
         let bc2 = 1.0 - BETA2.powi(self.step as i32);
-        for (i, (_, var)) in p.vars.iter().enumerate() {
-            let g = &grads[i];
-            self.m[i] = self.m[i].affine(BETA1, 0.0)?.add(&g.affine(1.0 - BETA1, 0.0)?)?;
-            self.v[i] = self.v[i].affine(BETA2, 0.0)?.add(&g.sqr()?.affine(1.0 - BETA2, 0.0)?)?;
-            let mhat = self.m[i].affine(1.0 / bc1, 0.0)?;
-            let vhat = self.v[i].affine(1.0 / bc2, 0.0)?;
-            let upd = mhat.div(&vhat.sqrt()?.affine(1.0, EPS)?)?;
-            let t = var.as_tensor();
-            let new = t.affine(1.0 - lr * wd, 0.0)?.sub(&upd.affine(lr, 0.0)?)?;
-            var.set(&new)?;
+        let (b1, b2) = (BETA1 as f32, BETA2 as f32);
+        let (a, eps, decay) = ((lr / bc1) as f32, EPS as f32, (1.0 - lr * wd) as f32);
+        let sbc2 = (1.0 / bc2).sqrt() as f32;
+        self.p.par_iter_mut().zip(self.m.par_iter_mut()).zip(self.v.par_iter_mut()).zip(g.par_iter()).for_each(|(((p, m), v), g)| {
+            for i in 0..p.len() {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                p[i] = decay * p[i] - a * m[i] / (v[i].sqrt() * sbc2 + eps);
+            }
+        });
+        for ((_, var), p) in params.vars.iter().zip(&self.p) {
+            var.set(&Tensor::from_slice(p, var.as_tensor().shape(), &Device::Cpu)?)?;
         }
         Ok(())
+    }
+
+    fn tensors(&self, params: &Params, which: &[Vec<f32>]) -> candle_core::Result<Vec<Tensor>> {
+        params.vars.iter().zip(which).map(|((_, var), v)| Tensor::from_slice(v, var.as_tensor().shape(), &Device::Cpu)).collect()
     }
 }
 
@@ -458,7 +469,7 @@ pub fn train(
         config: cfg.clone(),
         n: data.n,
     };
-    let mut best: Vec<Tensor> = params.vars.iter().map(|(_, v)| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
+    let mut best: Vec<Vec<f32>> = adam.p.clone();
     if resume {
         let dir = checkpoint.ok_or_else(|| FlowError::Config { name: "resume".into(), reason: "needs a checkpoint folder".into() })?;
         load_checkpoint(dir, &params, &mut adam, &mut best, &mut st, cfg, data.n)?;
@@ -485,7 +496,7 @@ pub fn train(
             let nchunk = cfg.threads.min(mb.len());
             let per = mb.len().div_ceil(nchunk);
             let chunks: Vec<&[usize]> = mb.chunks(per).collect();
-            let results: Vec<candle_core::Result<(f64, Vec<Tensor>)>> = pool.install(|| {
+            let results: Vec<candle_core::Result<(f64, Vec<Vec<f32>>)>> = pool.install(|| {
                 use rayon::prelude::*;
                 chunks
                     .par_iter()
@@ -493,30 +504,45 @@ pub fn train(
                         let (y, c) = batch(ch)?;
                         let loss = neg_log_q(&y, &c, &cfg.architecture, &params, d)?.sum_all()?;
                         let grads = loss.backward()?;
-                        let g: Vec<Tensor> = params.vars.iter().map(|(_, v)| grads.get(v.as_tensor()).cloned().unwrap_or_else(|| v.as_tensor().zeros_like().unwrap())).collect();
+                        let g: Vec<Vec<f32>> = params
+                            .vars
+                            .iter()
+                            .map(|(_, v)| match grads.get(v.as_tensor()) {
+                                Some(t) => t.flatten_all()?.to_vec1::<f32>(),
+                                None => Ok(vec![0.0; v.as_tensor().elem_count()]),
+                            })
+                            .collect::<candle_core::Result<_>>()?;
                         Ok((loss.to_scalar::<f32>()? as f64, g))
                     })
                     .collect()
             });
-            let mut total: Option<Vec<Tensor>> = None;
+            let mut grads: Vec<Vec<f32>> = Vec::new();
             for r in results {
                 let (l, g) = r?;
                 tsum += l;
-                total = Some(match total {
-                    None => g,
-                    Some(t) => t.iter().zip(&g).map(|(a, b)| a.add(b)).collect::<candle_core::Result<_>>()?,
-                });
+                if grads.is_empty() {
+                    grads = g;
+                } else {
+                    for (a, b) in grads.iter_mut().zip(&g) {
+                        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                    }
+                }
             }
-            let inv = 1.0 / mb.len() as f64;
-            let mut grads: Vec<Tensor> = total.unwrap().iter().map(|g| g.affine(inv, 0.0)).collect::<candle_core::Result<_>>()?;
-            let norm2: f64 = grads.iter().map(|g| g.sqr().and_then(|s| s.sum_all()).and_then(|s| s.to_scalar::<f32>()).map(|v| v as f64)).sum::<candle_core::Result<f64>>()?;
+            let inv = 1.0 / mb.len() as f32;
+            let mut norm2 = 0.0f64;
+            for g in grads.iter_mut() {
+                for x in g.iter_mut() {
+                    *x *= inv;
+                    norm2 += (*x as f64) * (*x as f64);
+                }
+            }
             let norm = norm2.sqrt();
             if !norm.is_finite() {
                 return Err(FlowError::BadData { what: "training".into(), reason: format!("non-finite gradient at epoch {epoch}; lower the learning rate") });
             }
             if norm > cfg.clip_norm {
-                let f = cfg.clip_norm / norm;
-                grads = grads.iter().map(|g| g.affine(f, 0.0)).collect::<candle_core::Result<_>>()?;
+                let f = (cfg.clip_norm / norm) as f32;
+                grads.iter_mut().for_each(|g| g.iter_mut().for_each(|x| *x *= f));
             }
             adam.update(&params, &grads, st.lr, cfg.weight_decay)?;
         }
@@ -541,7 +567,7 @@ pub fn train(
             st.best_epoch = epoch;
             st.since_best = 0;
             st.since_lr = 0;
-            best = params.vars.iter().map(|(_, v)| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
+            best = adam.p.clone();
         } else {
             st.since_best += 1;
             st.since_lr += 1;
@@ -563,8 +589,8 @@ pub fn train(
         }
     }
     // Best weights → model.
-    for ((_, v), b) in params.vars.iter().zip(&best) {
-        v.set(b)?;
+    for ((_, v), b) in params.vars.iter().zip(adam.tensors(&params, &best)?) {
+        v.set(&b)?;
     }
     let config = FlowConfig {
         format: FORMAT.into(),
@@ -604,18 +630,18 @@ fn export(p: &Params) -> Result<Tensors> {
     Ok(Tensors { path: "(trained)".into(), floats, ints })
 }
 
-fn save_checkpoint(dir: &Path, p: &Params, adam: &Adam, best: &[Tensor], st: &CheckpointState) -> Result<()> {
+fn save_checkpoint(dir: &Path, p: &Params, adam: &Adam, best: &[Vec<f32>], st: &CheckpointState) -> Result<()> {
     let err = |e: String| FlowError::Model { path: dir.display().to_string(), reason: e };
     std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-    let mut map: Vec<(String, Tensor)> = Vec::new();
-    for (i, (name, v)) in p.vars.iter().enumerate() {
-        map.push((format!("param.{name}"), v.as_tensor().clone()));
-        map.push((format!("adam_m.{name}"), adam.m[i].clone()));
-        map.push((format!("adam_v.{name}"), adam.v[i].clone()));
-        map.push((format!("best.{name}"), best[i].clone()));
+    let mut hm: HashMap<String, Tensor> = HashMap::new();
+    let (pv, mv, vv, bv) = (adam.tensors(p, &adam.p)?, adam.tensors(p, &adam.m)?, adam.tensors(p, &adam.v)?, adam.tensors(p, best)?);
+    for (i, (name, _)) in p.vars.iter().enumerate() {
+        hm.insert(format!("param.{name}"), pv[i].clone());
+        hm.insert(format!("adam_m.{name}"), mv[i].clone());
+        hm.insert(format!("adam_v.{name}"), vv[i].clone());
+        hm.insert(format!("best.{name}"), bv[i].clone());
     }
     let tmp = dir.join("checkpoint.safetensors.tmp");
-    let hm: HashMap<String, Tensor> = map.into_iter().collect();
     candle_core::safetensors::save(&hm, &tmp)?;
     std::fs::rename(&tmp, dir.join("checkpoint.safetensors")).map_err(|e| err(e.to_string()))?;
     let js = dir.join("checkpoint.json.tmp");
@@ -624,7 +650,7 @@ fn save_checkpoint(dir: &Path, p: &Params, adam: &Adam, best: &[Tensor], st: &Ch
     Ok(())
 }
 
-fn load_checkpoint(dir: &Path, p: &Params, adam: &mut Adam, best: &mut [Tensor], st: &mut CheckpointState, cfg: &TrainConfig, n: usize) -> Result<()> {
+fn load_checkpoint(dir: &Path, p: &Params, adam: &mut Adam, best: &mut [Vec<f32>], st: &mut CheckpointState, cfg: &TrainConfig, n: usize) -> Result<()> {
     let err = |e: String| FlowError::Model { path: dir.display().to_string(), reason: e };
     let text = std::fs::read_to_string(dir.join("checkpoint.json")).map_err(|e| err(format!("checkpoint.json: {e}")))?;
     let saved: CheckpointState = serde_json::from_str(&text).map_err(|e| err(format!("checkpoint.json: {e}")))?;
@@ -632,18 +658,21 @@ fn load_checkpoint(dir: &Path, p: &Params, adam: &mut Adam, best: &mut [Tensor],
         return Err(err("the checkpoint was made with another architecture, seed or training set".into()));
     }
     let ts = candle_core::safetensors::load(dir.join("checkpoint.safetensors"), &Device::Cpu)?;
-    let get = |k: &str, like: &Tensor| -> Result<Tensor> {
+    let get = |k: &str, like: &Tensor| -> Result<Vec<f32>> {
         let t = ts.get(k).ok_or_else(|| err(format!("checkpoint lacks `{k}`")))?;
         if t.dims() != like.dims() {
             return Err(err(format!("`{k}` has shape {:?}, the model {:?} (another architecture?)", t.dims(), like.dims())));
         }
-        Ok(t.clone())
+        Ok(t.flatten_all()?.to_vec1::<f32>()?)
     };
     for (i, (name, v)) in p.vars.iter().enumerate() {
-        v.set(&get(&format!("param.{name}"), v.as_tensor())?)?;
+        adam.p[i] = get(&format!("param.{name}"), v.as_tensor())?;
         adam.m[i] = get(&format!("adam_m.{name}"), v.as_tensor())?;
         adam.v[i] = get(&format!("adam_v.{name}"), v.as_tensor())?;
         best[i] = get(&format!("best.{name}"), v.as_tensor())?;
+    }
+    for ((_, v), t) in p.vars.iter().zip(adam.tensors(p, &adam.p)?) {
+        v.set(&t)?;
     }
     adam.step = saved.adam_step;
     *st = CheckpointState { config: cfg.clone(), ..saved };

@@ -5,8 +5,10 @@
 
 pub mod catalog;
 pub mod models;
+pub mod posterior;
 pub mod training_set;
 
+pub use sbipix_flow as flow;
 pub use sbipix_io as io;
 pub use sbipix_sim as sim;
 pub use sbipix_sps as sps;
@@ -23,6 +25,8 @@ pub enum Error {
     Sps(#[from] sbipix_sps::SpsError),
     #[error(transparent)]
     Sim(#[from] sbipix_sim::SimError),
+    #[error(transparent)]
+    Flow(#[from] sbipix_flow::FlowError),
     #[error("{file}, row {row} (line {line}){column}: {reason}")]
     Row { file: String, row: usize, line: usize, column: String, reason: String },
     #[error("{file}: {reason}")]

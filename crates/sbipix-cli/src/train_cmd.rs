@@ -1,0 +1,67 @@
+//! `sbipix train`.
+
+use crate::args::{FlowArg, TrainArgs};
+use crate::commands::log;
+use anyhow::{Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use sbipix::flow::dense::Activation;
+use sbipix::flow::train::TrainConfig;
+use sbipix::flow::Architecture;
+use sbipix::posterior::train_model;
+use std::path::PathBuf;
+
+pub fn train(a: TrainArgs, threads: Option<usize>) -> Result<()> {
+    let base = match a.flow {
+        FlowArg::Nsf => TrainConfig::nsf(),
+        FlowArg::Maf => TrainConfig::maf(),
+    };
+    if a.hidden_layers == 0 {
+        bail!("--hidden-layers must be at least 1");
+    }
+    let architecture = match a.flow {
+        FlowArg::Nsf => Architecture::Nsf { layers: a.layers, hidden: a.hidden, hidden_layers: a.hidden_layers - 1, bins: a.bins, tail_bound: 4.0 },
+        FlowArg::Maf => Architecture::Maf { layers: a.layers, hidden: a.hidden, blocks: a.hidden_layers, activation: Activation::Relu },
+    };
+    let cfg = TrainConfig {
+        architecture,
+        batch_size: a.batch_size,
+        learning_rate: a.lr.unwrap_or(base.learning_rate),
+        max_epochs: a.max_epochs,
+        patience: a.patience,
+        seed: a.seed,
+        threads: threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        ..base
+    };
+    if a.out.exists() && !a.overwrite {
+        bail!("{} already exists (use --overwrite to replace it)", a.out.display());
+    }
+    let checkpoint = a.checkpoint.clone().unwrap_or_else(|| {
+        let mut p = a.out.clone().into_os_string();
+        p.push(".checkpoint");
+        PathBuf::from(p)
+    });
+    if a.resume && !checkpoint.join("checkpoint.json").is_file() {
+        bail!("--resume: no checkpoint in {}", checkpoint.display());
+    }
+    let bar = ProgressBar::new(cfg.max_epochs as u64);
+    bar.set_style(ProgressStyle::with_template("train {bar:30} epoch {pos}/{len} {msg} [{elapsed_precise}]").expect("valid template"));
+    let t0 = std::time::Instant::now();
+    let (m, report) = train_model(&a.data, &a.out, &cfg, Some(&checkpoint), a.resume, a.overwrite, &mut |e| {
+        bar.set_position(e.epoch as u64);
+        bar.set_message(format!("train {:.4} val {:.4} lr {:.1e} ({:.1} s/epoch)", e.train_loss, e.val_loss, e.learning_rate, e.seconds));
+    })?;
+    bar.finish_and_clear();
+    log(&format!(
+        "sbipix: trained {} epochs in {:.0} s (best epoch {}, validation log q = {:.4}{}) → {}",
+        report.epochs.len(),
+        t0.elapsed().as_secs_f64(),
+        report.best_epoch,
+        report.best_val_log_prob,
+        if report.stopped_early { ", stopped early" } else { "" },
+        a.out.display()
+    ));
+    log(&format!("  parameters: {}", m.parameters.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")));
+    // The checkpoint has served its purpose once the model is written.
+    let _ = std::fs::remove_dir_all(&checkpoint);
+    Ok(())
+}
