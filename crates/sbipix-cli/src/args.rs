@@ -36,6 +36,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Train a neural posterior estimator on a training set.
     Train(TrainArgs),
+    /// Validate a trained model on fresh simulations: accuracy, coverage, SBC, TARP, figures.
+    Validate(ValidateArgs),
     /// Run the forward model on built-in example galaxies and draw their SEDs.
     Demo {
         /// Output folder.
@@ -270,6 +272,27 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     /// Replace an existing output folder.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Model folder (or `default`).
+    #[arg(long, default_value = "default")]
+    pub model: String,
+    /// Number of fresh test simulations.
+    #[arg(long, default_value_t = 2000)]
+    pub n: usize,
+    /// Seed of the test simulations (use one the training set did not).
+    #[arg(long, default_value_t = 987654321)]
+    pub seed: u64,
+    /// Posterior draws per test case.
+    #[arg(long, default_value_t = 500)]
+    pub draws: usize,
+    /// Output folder: metrics.json, report.md and figures.
+    #[arg(long)]
+    pub out: PathBuf,
     #[arg(long)]
     pub overwrite: bool,
 }

@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prior { action } => crate::survey_cmd::prior(action),
         Command::Simulate(a) => crate::survey_cmd::simulate(a),
         Command::Train(a) => crate::train_cmd::train(a, cli.threads),
+        Command::Validate(a) => crate::train_cmd::validate(a),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `sbipix train`.
 
-use crate::args::{FlowArg, TrainArgs};
+use crate::args::{FlowArg, TrainArgs, ValidateArgs};
 use crate::commands::log;
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -63,5 +63,23 @@ pub fn train(a: TrainArgs, threads: Option<usize>) -> Result<()> {
     log(&format!("  parameters: {}", m.parameters.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")));
     // The checkpoint has served its purpose once the model is written.
     let _ = std::fs::remove_dir_all(&checkpoint);
+    Ok(())
+}
+
+/// The model folder named on the command line (`default` → the built-in model).
+pub fn resolve_model(name: &str) -> Result<PathBuf> {
+    if name == "default" {
+        return sbipix::default_model_dir().map_err(|e| anyhow::anyhow!(e));
+    }
+    Ok(PathBuf::from(name))
+}
+
+pub fn validate(a: ValidateArgs) -> Result<()> {
+    let model = resolve_model(&a.model)?;
+    let store = sbipix::io::DataStore::from_env()?;
+    let r = sbipix::validate::validate(&store, &model, a.n, a.seed, a.draws, &a.out, a.overwrite, &log)?;
+    let names: Vec<String> = r.parameters.keys().cloned().collect();
+    println!("{}", sbipix::validate::metrics_table(&r, &names));
+    log(&format!("sbipix: TARP max |ECP − α| = {:.3}; report in {} ({:.0} s)", r.tarp.max_deviation, a.out.join("report.md").display(), r.seconds));
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod models;
 pub mod posterior;
 pub mod training_set;
+pub mod validate;
 
 pub use sbipix_flow as flow;
 pub use sbipix_io as io;
@@ -34,3 +35,17 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The built-in default model: `models/default` in the source tree (committed, reproducible by
+/// the command in its `model.json` notes), or `$SBIPIX_DEFAULT_MODEL`.
+pub fn default_model_dir() -> std::result::Result<std::path::PathBuf, String> {
+    if let Some(p) = std::env::var_os("SBIPIX_DEFAULT_MODEL") {
+        return Ok(p.into());
+    }
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/default");
+    if p.join("model.json").is_file() {
+        Ok(p)
+    } else {
+        Err(format!("the default model is missing ({}); train one with `sbipix train` or set SBIPIX_DEFAULT_MODEL", p.display()))
+    }
+}

@@ -33,6 +33,8 @@ pub struct ModelManifest {
     pub survey: String,
     pub sfh: String,
     pub max_redshift_trained: f64,
+    /// The forward-model settings the training set was simulated with.
+    pub forward_model: sbipix_sps::ModelConfig,
     pub training_set: TrainingSetInfo,
     pub training: Option<TrainingInfo>,
     pub notes: String,
@@ -148,6 +150,7 @@ pub fn train_model(
             SfhPrior::DenseBasis { .. } => "dense_basis".into(),
         },
         max_redshift_trained: max_z,
+        forward_model: m.model.clone(),
         training_set: TrainingSetInfo { path: data_dir.display().to_string(), n: m.n, seed: m.seed, drop_rate: m.drop_rate, created_by: m.created_by.clone() },
         training: Some(TrainingInfo {
             config: cfg.clone(),

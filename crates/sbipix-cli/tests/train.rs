@@ -1,0 +1,88 @@
+//! `sbipix train` through the real binary: a model directory that loads and samples; bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sbipix(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sbipix")).args(args).current_dir(dir).output().expect("run sbipix")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn train_writes_a_usable_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(sbipix(&["simulate", "--n", "3000", "--seed", "4", "--out", "ts"], d).status.success());
+    let o = sbipix(&["train", "--data", "ts", "--out", "m", "--max-epochs", "2", "--layers", "2", "--hidden", "32", "--hidden-layers", "1"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["model.json", "flow.json", "weights.safetensors", "prior.toml", "survey.toml", "training_report.json"] {
+        assert!(d.join("m").join(f).is_file(), "{f}");
+    }
+    assert!(!d.join("m.checkpoint").exists(), "the checkpoint is removed once the model is written");
+    let p = sbipix::posterior::Posterior::load(&d.join("m")).unwrap();
+    assert_eq!(p.parameter_names()[0], "log_mstar");
+    let nb = p.manifest.bands.len();
+    let flux = vec![1e-3; 2 * nb];
+    let sigma = vec![1e-4; 2 * nb];
+    let seen = vec![true; 2 * nb];
+    let s = p.sample(&flux, &sigma, &seen, &[1.0, 3.0], 50, 0).unwrap();
+    assert_eq!(s.len(), 2 * 50 * p.parameter_names().len());
+    assert!(s.iter().all(|v| v.is_finite()));
+    // outside the trained redshift range: an error naming the pixel
+    let e = p.sample(&flux, &sigma, &seen, &[1.0, 9.0], 5, 0).err().unwrap().to_string();
+    assert!(e.contains("pixel 1") && e.contains("redshift 9"), "{e}");
+
+    // bad input
+    let cases: [(&[&str], &str); 4] = [
+        (&["train", "--data", "nope", "--out", "m2", "--max-epochs", "1"], "nope"),
+        (&["train", "--data", "ts", "--out", "m", "--max-epochs", "1"], "already exists"),
+        (&["train", "--data", "ts", "--out", "m3", "--resume"], "checkpoint"),
+        (&["train", "--data", "ts", "--out", "m4", "--batch-size", "1"], "batch_size"),
+    ];
+    for (args, needle) in cases {
+        let o = sbipix(args, d);
+        assert!(!o.status.success() && stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+    for m in ["m2", "m3", "m4"] {
+        assert!(!d.join(m).exists());
+    }
+    // a model directory with a missing file
+    std::fs::remove_file(d.join("m/flow.json")).unwrap();
+    assert!(sbipix::posterior::Posterior::load(&d.join("m")).err().unwrap().to_string().contains("flow.json"));
+}
+
+#[test]
+fn validate_writes_metrics_figures_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(sbipix(&["simulate", "--n", "3000", "--seed", "4", "--out", "ts"], d).status.success());
+    let o = sbipix(&["train", "--data", "ts", "--out", "m", "--max-epochs", "2", "--layers", "2", "--hidden", "32", "--hidden-layers", "1"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sbipix(&["validate", "--model", "m", "--n", "200", "--draws", "100", "--seed", "77", "--out", "rep"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["metrics.json", "report.md", "truth_vs_median.png", "coverage.png", "sbc_ranks.png", "tarp.png"] {
+        assert!(d.join("rep").join(f).is_file(), "{f}");
+    }
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("rep/metrics.json")).unwrap()).unwrap();
+    for p in ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"] {
+        for k in ["r2", "bias", "nmad", "outlier_frac", "median_width_68", "coverage_68", "coverage_95", "sbc_ks_pvalue"] {
+            assert!(m["parameters"][p][k].is_number(), "{p}.{k}");
+        }
+    }
+    assert!(m["tarp"]["ecp"].is_array() && m["n"] == 200 && m["seed"] == 77);
+    // bad input: nothing written
+    let cases: [(&[&str], &str); 4] = [
+        (&["validate", "--model", "m", "--n", "0", "--out", "r2"], "n ≥ 1"),
+        (&["validate", "--model", "nope", "--n", "10", "--out", "r2"], "nope"),
+        (&["validate", "--model", "m", "--n", "10", "--out", "rep"], "already exists"),
+        (&["validate", "--model", "m", "--n", "10", "--out", "no/such/r2"], "does not exist"),
+    ];
+    for (args, needle) in cases {
+        let o = sbipix(args, d);
+        assert!(!o.status.success() && stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+    assert!(!d.join("r2").exists());
+}
