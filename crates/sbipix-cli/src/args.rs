@@ -38,6 +38,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Validate a trained model on fresh simulations: accuracy, coverage, SBC, TARP, figures.
     Validate(ValidateArgs),
+    /// Map the physical parameters of a galaxy from its images (FITS in, FITS + PNG out).
+    Map(MapArgs),
     /// Run the forward model on built-in example galaxies and draw their SEDs.
     Demo {
         /// Output folder.
@@ -295,4 +297,49 @@ pub struct ValidateArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub overwrite: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MapArgs {
+    /// Model folder (or `default`).
+    #[arg(long, default_value = "default")]
+    pub model: String,
+    /// A FITS cube with FLUX and ERR HDUs (band, y, x) and BAND0… keywords.
+    #[arg(long, conflicts_with = "images")]
+    pub cube: Option<PathBuf>,
+    /// One FITS image per band …
+    #[arg(long, num_args = 1.., requires = "errors")]
+    pub images: Vec<PathBuf>,
+    /// … with its error (or weight) map, in the same order.
+    #[arg(long, num_args = 1..)]
+    pub errors: Vec<PathBuf>,
+    /// Whether --errors are σ or inverse-variance maps.
+    #[arg(long, value_enum, default_value = "sigma")]
+    pub error_kind: ErrorKind,
+    /// Band names of --images, comma-separated (default: from the file names).
+    #[arg(long)]
+    pub bands: Option<String>,
+    /// Flux unit (uJy, nJy, 10nJy, mJy, Jy, MJy/sr); default: BUNIT, else µJy.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Segmentation map (FITS) …
+    #[arg(long, requires = "id")]
+    pub seg: Option<PathBuf>,
+    /// … and the id of the galaxy in it.
+    #[arg(long)]
+    pub id: Option<f64>,
+    /// Spectroscopic redshift (default: the REDSHIFT header keyword).
+    #[arg(long)]
+    pub redshift: Option<f64>,
+    /// Minimum mean S/N over F277W, F356W, F444W (the bands present) for a pixel to be fitted.
+    #[arg(long, default_value_t = 5.0)]
+    pub snr_min: f64,
+    /// Posterior draws per pixel.
+    #[arg(long, default_value_t = 500)]
+    pub draws: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
 }

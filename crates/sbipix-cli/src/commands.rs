@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Simulate(a) => crate::survey_cmd::simulate(a),
         Command::Train(a) => crate::train_cmd::train(a, cli.threads),
         Command::Validate(a) => crate::train_cmd::validate(a),
+        Command::Map(a) => crate::map_cmd::map(a),
     }
 }
 

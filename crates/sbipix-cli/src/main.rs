@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod demo;
+mod map_cmd;
 mod survey_cmd;
 mod train_cmd;
 

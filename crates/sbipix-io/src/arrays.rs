@@ -179,3 +179,116 @@ pub fn read_cube(path: &Path) -> Result<Cube> {
     }
     Ok(Cube { bands, flux, err, ny: shape[1], nx: shape[2], bunit })
 }
+
+/// A header value of a WCS keyword.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CardValue {
+    Num(f64),
+    Text(String),
+}
+
+/// The celestial WCS keywords of an image (axes 1 and 2), to copy into derived images.
+pub type Wcs = Vec<(String, CardValue)>;
+
+const WCS_TEXT: [&str; 6] = ["CTYPE1", "CTYPE2", "CUNIT1", "CUNIT2", "RADESYS", "DATE-OBS"];
+const WCS_NUM: [&str; 19] = [
+    "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "CD1_1", "CD1_2", "CD2_1", "CD2_2", "CDELT1", "CDELT2", "PC1_1", "PC1_2", "PC2_1", "PC2_2",
+    "CROTA2", "EQUINOX", "LONPOLE", "LATPOLE", "MJD-OBS",
+];
+
+/// Reads the WCS keywords of HDU `hdu` ("" = the first image) of `path` (missing keys skipped).
+pub fn read_wcs(path: &Path, hdu: &str) -> Result<Wcs> {
+    let fe = |h: &str, e: String| IoError::Fits { path: path.to_path_buf(), hdu: h.into(), reason: e };
+    let mut f = fitsio::FitsFile::open(path).map_err(|e| fe("0", e.to_string()))?;
+    let h = if hdu.is_empty() { first_image(&mut f).map_err(|e| fe("*", e))? } else { f.hdu(hdu).map_err(|e| fe(hdu, e.to_string()))? };
+    let mut out = Wcs::new();
+    for k in WCS_TEXT {
+        if let Ok(v) = h.read_key::<String>(&mut f, k) {
+            out.push((k.to_string(), CardValue::Text(v.trim().to_string())));
+        }
+    }
+    for k in WCS_NUM {
+        if let Ok(v) = h.read_key::<f64>(&mut f, k) {
+            out.push((k.to_string(), CardValue::Num(v)));
+        }
+    }
+    Ok(out)
+}
+
+/// Pixel scale in arcsec from a WCS (√|det CD| or |CDELT|, degrees → arcsec), if present.
+pub fn pixel_scale_arcsec(wcs: &Wcs) -> Option<f64> {
+    let num = |k: &str| wcs.iter().find(|(n, _)| n == k).and_then(|(_, v)| if let CardValue::Num(x) = v { Some(*x) } else { None });
+    if let (Some(a), Some(b), Some(c), Some(d)) = (num("CD1_1"), num("CD1_2"), num("CD2_1"), num("CD2_2")) {
+        return Some((a * d - b * c).abs().sqrt() * 3600.0);
+    }
+    match (num("CDELT1"), num("CDELT2")) {
+        (Some(a), Some(b)) => {
+            let pc = (num("PC1_1").unwrap_or(1.0) * num("PC2_2").unwrap_or(1.0) - num("PC1_2").unwrap_or(0.0) * num("PC2_1").unwrap_or(0.0)).abs();
+            Some((a * b).abs().sqrt() * pc.sqrt() * 3600.0)
+        }
+        _ => None,
+    }
+}
+
+/// One image extension of an output file.
+pub struct OutImage<'a> {
+    pub name: String,
+    /// [y][x]
+    pub data: &'a [f32],
+    pub bunit: String,
+    pub comment: String,
+}
+
+/// Writes `images` (each ny × nx) as named image HDUs with the WCS copied to each, plus
+/// `primary` keywords, atomically (temporary file, then rename).
+pub fn write_image_fits(path: &Path, ny: usize, nx: usize, images: &[OutImage], wcs: &Wcs, primary: &[(String, CardValue)]) -> Result<()> {
+    use fitsio::images::{ImageDescription, ImageType};
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new().prefix(".sbipix-tmp-").suffix(".fits").tempfile_in(&dir).map_err(|e| IoError::io(&dir, e))?;
+    let tmp_path = tmp.path().to_path_buf();
+    // cfitsio creates the file itself
+    drop(tmp);
+    let fe = |h: &str, e: fitsio::errors::Error| IoError::Fits { path: path.to_path_buf(), hdu: h.into(), reason: e.to_string() };
+    let result = (|| -> Result<()> {
+        let mut f = fitsio::FitsFile::create(&tmp_path).open().map_err(|e| fe("PRIMARY", e))?;
+        let prim = f.primary_hdu().map_err(|e| fe("PRIMARY", e))?;
+        for (k, v) in primary {
+            match v {
+                CardValue::Num(x) => prim.write_key(&mut f, k, *x),
+                CardValue::Text(t) => prim.write_key(&mut f, k, t.as_str()),
+            }
+            .map_err(|e| fe("PRIMARY", e))?;
+        }
+        let desc = ImageDescription { data_type: ImageType::Float, dimensions: &[ny, nx] };
+        for im in images {
+            assert_eq!(im.data.len(), ny * nx);
+            let h = f.create_image(&im.name, &desc).map_err(|e| fe(&im.name, e))?;
+            h.write_image(&mut f, im.data).map_err(|e| fe(&im.name, e))?;
+            for (k, v) in wcs {
+                match v {
+                    CardValue::Num(x) => h.write_key(&mut f, k, *x),
+                    CardValue::Text(t) => h.write_key(&mut f, k, t.as_str()),
+                }
+                .map_err(|e| fe(&im.name, e))?;
+            }
+            if !im.bunit.is_empty() {
+                h.write_key(&mut f, "BUNIT", im.bunit.as_str()).map_err(|e| fe(&im.name, e))?;
+            }
+            if !im.comment.is_empty() {
+                h.write_key(&mut f, "COMMENT", im.comment.as_str()).map_err(|e| fe(&im.name, e))?;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp_path);
+        return Err(e);
+    }
+    std::fs::rename(&tmp_path, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp_path);
+        IoError::io(path, e)
+    })
+}

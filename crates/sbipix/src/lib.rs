@@ -4,6 +4,8 @@
 //! pipelines. See the README for the command-line tool.
 
 pub mod catalog;
+pub mod map_plots;
+pub mod maps;
 pub mod models;
 pub mod posterior;
 pub mod training_set;

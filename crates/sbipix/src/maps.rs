@@ -1,0 +1,349 @@
+//! Maps of physical parameters from images: select pixels, sample their posteriors in batches,
+//! reduce to 16/50/84 percentiles, write FITS (input WCS on every HDU), a PNG panel and a
+//! summary with the resolved and integrated stellar masses.
+
+use crate::posterior::Posterior;
+use crate::{Error, Result};
+use sbipix_io::arrays::{CardValue, FluxUnit, OutImage, Wcs, parse_unit, pixel_scale_arcsec, read_cube, read_fits_image, read_wcs, write_image_fits};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Images of one galaxy in µJy per pixel: flux and 1σ error per band, [band][y][x]; an error
+/// that is 0 or NaN marks a pixel without that band.
+#[derive(Debug, Clone)]
+pub struct ImageSet {
+    pub source: String,
+    pub bands: Vec<String>,
+    pub ny: usize,
+    pub nx: usize,
+    pub flux: Vec<f64>,
+    pub err: Vec<f64>,
+    pub wcs: Wcs,
+    /// From a `REDSHIFT` header keyword, if any.
+    pub redshift: Option<f64>,
+}
+
+fn unit_factor(unit: Option<&str>, bunit: Option<&str>, pixar_sr: Option<f64>, what: &str, log: &dyn Fn(&str)) -> Result<f64> {
+    let Some(name) = unit.or(bunit) else {
+        log(&format!("sbipix: {what}: no BUNIT and no --unit: assuming µJy per pixel"));
+        return Ok(1.0);
+    };
+    match parse_unit(name) {
+        Some(FluxUnit::Factor(f)) => Ok(f),
+        Some(FluxUnit::MJyPerSr) => match pixar_sr {
+            Some(sr) => Ok(1e12 * sr),
+            None => Err(Error::File { file: what.into(), reason: "unit MJy/sr needs the PIXAR_SR keyword (pixel solid angle)".into() }),
+        },
+        None => Err(Error::File { file: what.into(), reason: format!("unknown flux unit `{name}` (uJy, nJy, 10nJy, mJy, Jy, MJy/sr)") }),
+    }
+}
+
+impl ImageSet {
+    /// A FITS cube with FLUX and ERR HDUs (band, y, x) and BAND0… keywords.
+    pub fn from_cube(path: &Path, unit: Option<&str>, log: &dyn Fn(&str)) -> Result<Self> {
+        let c = read_cube(path)?;
+        let k = unit_factor(unit, c.bunit.as_deref(), None, &path.display().to_string(), log)?;
+        let wcs = read_wcs(path, "FLUX").unwrap_or_default();
+        let redshift = read_key_f64(path, "REDSHIFT");
+        Ok(Self {
+            source: path.display().to_string(),
+            bands: c.bands,
+            ny: c.ny,
+            nx: c.nx,
+            flux: c.flux.iter().map(|v| v * k).collect(),
+            err: c.err.iter().map(|v| v * k).collect(),
+            wcs,
+            redshift,
+        })
+    }
+
+    /// One image per band with σ maps (or inverse-variance maps with `weights`).
+    pub fn from_images(images: &[std::path::PathBuf], errors: &[std::path::PathBuf], bands: &[String], weights: bool, unit: Option<&str>, log: &dyn Fn(&str)) -> Result<Self> {
+        if images.is_empty() || images.len() != errors.len() || images.len() != bands.len() {
+            return Err(Error::File { file: "images".into(), reason: format!("{} images, {} error maps, {} band names: one of each per band", images.len(), errors.len(), bands.len()) });
+        }
+        let mut flux = Vec::new();
+        let mut err = Vec::new();
+        let (mut ny, mut nx) = (0, 0);
+        for (b, (ip, ep)) in images.iter().zip(errors).enumerate() {
+            let im = read_fits_image(ip, "")?;
+            let er = read_fits_image(ep, "")?;
+            if b == 0 {
+                (ny, nx) = (im.ny, im.nx);
+            }
+            for (p, what) in [(&im, ip), (&er, ep)] {
+                if (p.ny, p.nx) != (ny, nx) {
+                    return Err(Error::File { file: what.display().to_string(), reason: format!("{}×{} pixels, the first image has {ny}×{nx}", p.ny, p.nx) });
+                }
+            }
+            let k = unit_factor(unit, im.bunit.as_deref(), im.pixar_sr, &ip.display().to_string(), log)?;
+            flux.extend(im.data.iter().map(|v| v * k));
+            err.extend(er.data.iter().map(|&v| if weights { if v > 0.0 { k / v.sqrt() } else { 0.0 } } else { v * k }));
+        }
+        Ok(Self {
+            source: images[0].display().to_string(),
+            bands: bands.to_vec(),
+            ny,
+            nx,
+            flux,
+            err,
+            wcs: read_wcs(&images[0], "").unwrap_or_default(),
+            redshift: read_key_f64(&images[0], "REDSHIFT"),
+        })
+    }
+}
+
+fn read_key_f64(path: &Path, key: &str) -> Option<f64> {
+    let mut f = fitsio::FitsFile::open(path).ok()?;
+    let n = f.iter().count();
+    for i in 0..n {
+        let h = f.hdu(i).ok()?;
+        if let Ok(v) = h.read_key::<f64>(&mut f, key) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Options of [`map_galaxy`].
+#[derive(Debug, Clone)]
+pub struct MapOptions {
+    pub redshift: f64,
+    pub n_draws: usize,
+    /// Pixels with mean f/σ over `snr_bands` above this are fitted.
+    pub snr_min: f64,
+    pub snr_bands: Vec<String>,
+    /// Optional segmentation map [y][x] and the id to keep.
+    pub segmentation: Option<(Vec<f64>, f64)>,
+    pub seed: u64,
+}
+
+impl MapOptions {
+    pub fn new(redshift: f64) -> Self {
+        Self { redshift, n_draws: 500, snr_min: 5.0, snr_bands: vec!["F277W".into(), "F356W".into(), "F444W".into()], segmentation: None, seed: 0 }
+    }
+}
+
+/// Resolved vs integrated comparison (the outshining test of SBIPIX).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MapSummary {
+    pub source: String,
+    pub model: String,
+    pub redshift: f64,
+    pub n_pixels: usize,
+    pub n_pixels_total: usize,
+    pub bands_used: Vec<String>,
+    pub bands_missing: Vec<String>,
+    pub pixel_scale_arcsec: Option<f64>,
+    pub pixel_area_kpc2: Option<f64>,
+    /// log10 Σ pixel stellar masses: 16/50/84 % over the posterior draws.
+    pub log_mstar_resolved: [f64; 3],
+    /// log10 M* fitted to the summed photometry of the same pixels: 16/50/84 %.
+    pub log_mstar_integrated: [f64; 3],
+    /// log10 Σ pixel SFR (100 Myr): 16/50/84 %.
+    pub log_sfr_100myr_resolved: [f64; 3],
+    pub log_sfr_100myr_integrated: [f64; 3],
+    pub seconds: f64,
+    pub ms_per_pixel: f64,
+}
+
+/// Maps and summary of one galaxy.
+pub struct GalaxyMaps {
+    pub params: Vec<String>,
+    /// Per parameter: p16, p50, p84 maps [y][x] (NaN where not fitted).
+    pub percentiles: Vec<[Vec<f32>; 3]>,
+    pub snr: Vec<f32>,
+    pub mask: Vec<f32>,
+    pub summary: MapSummary,
+}
+
+fn pct(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    sbipix_diagnostics::quantile_sorted(v, q)
+}
+
+/// Fits every selected pixel and the integrated photometry.
+pub fn map_galaxy(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn Fn(&str)) -> Result<GalaxyMaps> {
+    let t0 = std::time::Instant::now();
+    let model_bands = &post.manifest.bands;
+    let (ny, nx) = (img.ny, img.nx);
+    let npix = ny * nx;
+    // model band → image band
+    let map: Vec<Option<usize>> = model_bands.iter().map(|b| img.bands.iter().position(|x| x == b)).collect();
+    for b in &img.bands {
+        if !model_bands.contains(b) {
+            log(&format!("sbipix: band {b} of {} is not used by the model (it knows {})", img.source, model_bands.join(" ")));
+        }
+    }
+    // a band counts as present if any pixel has a usable error for it
+    let has_data = |b: usize| (0..npix).any(|p| img.err[b * npix + p].is_finite() && img.err[b * npix + p] > 0.0);
+    let present: Vec<bool> = map.iter().map(|m| m.is_some_and(has_data)).collect();
+    let bands_missing: Vec<String> = model_bands.iter().zip(&present).filter(|(_, p)| !**p).map(|(b, _)| b.clone()).collect();
+    let bands_used: Vec<String> = model_bands.iter().zip(&present).filter(|(_, p)| **p).map(|(b, _)| b.clone()).collect();
+    if bands_used.is_empty() {
+        return Err(Error::File { file: img.source.clone(), reason: format!("none of its bands ({}) is known to the model", img.bands.join(" ")) });
+    }
+    let snr_idx: Vec<usize> = opts.snr_bands.iter().filter_map(|b| img.bands.iter().position(|x| x == b)).collect();
+    let snr_idx = if snr_idx.is_empty() {
+        log(&format!("sbipix: none of the S/N bands ({}) is present; using all bands", opts.snr_bands.join(" ")));
+        (0..img.bands.len()).collect()
+    } else {
+        snr_idx
+    };
+    if let Some((seg, _)) = &opts.segmentation
+        && seg.len() != npix
+    {
+        return Err(Error::File { file: "segmentation".into(), reason: format!("{} pixels, the images have {ny}×{nx}", seg.len()) });
+    }
+    // S/N and selection
+    let good = |b: usize, p: usize| img.err[b * npix + p].is_finite() && img.err[b * npix + p] > 0.0 && img.flux[b * npix + p].is_finite();
+    let mut snr = vec![f32::NAN; npix];
+    let mut selected = Vec::new();
+    for p in 0..npix {
+        let v: Vec<f64> = snr_idx.iter().filter(|&&b| good(b, p)).map(|&b| img.flux[b * npix + p] / img.err[b * npix + p]).collect();
+        if v.is_empty() {
+            continue;
+        }
+        let s = v.iter().sum::<f64>() / v.len() as f64;
+        snr[p] = s as f32;
+        let in_seg = opts.segmentation.as_ref().is_none_or(|(seg, id)| seg[p] == *id);
+        if s > opts.snr_min && in_seg {
+            selected.push(p);
+        }
+    }
+    let nsel = selected.len();
+    let nb = model_bands.len();
+    if nsel == 0 {
+        return Err(Error::File { file: img.source.clone(), reason: format!("no pixel has S/N > {} in {}", opts.snr_min, opts.snr_bands.join("+")) });
+    }
+    log(&format!("sbipix: {nsel} of {npix} pixels selected (S/N > {}); sampling {} draws each", opts.snr_min, opts.n_draws));
+    let mut flux = vec![f64::NAN; nsel * nb];
+    let mut sig = vec![f64::NAN; nsel * nb];
+    let mut seen = vec![false; nsel * nb];
+    for (i, &p) in selected.iter().enumerate() {
+        for (j, m) in map.iter().enumerate() {
+            if let Some(b) = *m
+                && good(b, p)
+            {
+                flux[i * nb + j] = img.flux[b * npix + p];
+                sig[i * nb + j] = img.err[b * npix + p];
+                seen[i * nb + j] = true;
+            }
+        }
+    }
+    // integrated photometry: sums over the selected pixels, σ in quadrature; a band is kept only
+    // if every selected pixel has it
+    let mut iflux = vec![0.0; nb];
+    let mut isig = vec![0.0; nb];
+    let mut iseen = vec![true; nb];
+    for j in 0..nb {
+        for i in 0..nsel {
+            if seen[i * nb + j] {
+                iflux[j] += flux[i * nb + j];
+                isig[j] += sig[i * nb + j].powi(2);
+            } else {
+                iseen[j] = false;
+            }
+        }
+        isig[j] = isig[j].sqrt();
+    }
+    let zs = vec![opts.redshift; nsel];
+    let draws = post.sample(&flux, &sig, &seen, &zs, opts.n_draws, opts.seed)?;
+    let idraws = post.sample(&iflux, &isig, &iseen, &[opts.redshift], opts.n_draws.max(2000), opts.seed ^ 0x1D)?;
+    let names = post.parameter_names();
+    let np = names.len();
+    let nd = opts.n_draws;
+    let mut percentiles: Vec<[Vec<f32>; 3]> = (0..np).map(|_| [vec![f32::NAN; npix], vec![f32::NAN; npix], vec![f32::NAN; npix]]).collect();
+    let mut buf = vec![0.0; nd];
+    for (i, &p) in selected.iter().enumerate() {
+        for j in 0..np {
+            for k in 0..nd {
+                buf[k] = draws[(i * nd + k) * np + j] as f64;
+            }
+            buf.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            for (q, level) in [0.16, 0.5, 0.84].iter().enumerate() {
+                percentiles[j][q][p] = sbipix_diagnostics::quantile_sorted(&buf, *level) as f32;
+            }
+        }
+    }
+    let mut mask = vec![0f32; npix];
+    for &p in &selected {
+        mask[p] = 1.0;
+    }
+    // resolved sums per draw index, integrated percentiles
+    let sum_of = |name: &str| -> Option<[f64; 3]> {
+        let j = names.iter().position(|n| n == name)?;
+        let mut tot: Vec<f64> = (0..nd).map(|k| (0..nsel).map(|i| 10f64.powf(draws[(i * nd + k) * np + j] as f64)).sum::<f64>().log10()).collect();
+        Some([pct(&mut tot, 0.16), pct(&mut tot, 0.5), pct(&mut tot, 0.84)])
+    };
+    let int_of = |name: &str| -> Option<[f64; 3]> {
+        let j = names.iter().position(|n| n == name)?;
+        let ndi = opts.n_draws.max(2000);
+        let mut v: Vec<f64> = (0..ndi).map(|k| idraws[k * np + j] as f64).collect();
+        Some([pct(&mut v, 0.16), pct(&mut v, 0.5), pct(&mut v, 0.84)])
+    };
+    let nan3 = [f64::NAN; 3];
+    let scale = pixel_scale_arcsec(&img.wcs);
+    let area = scale.map(|s| {
+        let c = post.manifest.forward_model.cosmology;
+        let da_kpc = c.comoving_distance_mpc(opts.redshift) / (1.0 + opts.redshift) * 1e3;
+        let kpc_per_arcsec = da_kpc * std::f64::consts::PI / (180.0 * 3600.0);
+        (s * kpc_per_arcsec).powi(2)
+    });
+    let elapsed = t0.elapsed().as_secs_f64();
+    let summary = MapSummary {
+        source: img.source.clone(),
+        model: post.dir.display().to_string(),
+        redshift: opts.redshift,
+        n_pixels: nsel,
+        n_pixels_total: npix,
+        bands_used,
+        bands_missing,
+        pixel_scale_arcsec: scale,
+        pixel_area_kpc2: area,
+        log_mstar_resolved: sum_of("log_mstar").unwrap_or(nan3),
+        log_mstar_integrated: int_of("log_mstar").unwrap_or(nan3),
+        log_sfr_100myr_resolved: sum_of("log_sfr_100myr").unwrap_or(nan3),
+        log_sfr_100myr_integrated: int_of("log_sfr_100myr").unwrap_or(nan3),
+        seconds: elapsed,
+        ms_per_pixel: 1e3 * elapsed / nsel as f64,
+    };
+    Ok(GalaxyMaps { params: names, percentiles, snr, mask, summary })
+}
+
+/// Writes `maps.fits` (HDUs `<PARAM>_P16/_P50/_P84`, surface densities when the pixel scale is
+/// known, `SNR`, `MASK`, all with the input WCS), `maps.png` and `summary.json` into `out`.
+pub fn write_maps(out: &Path, img: &ImageSet, m: &GalaxyMaps) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::File { file: out.display().to_string(), reason: e.to_string() })?;
+    let unit_of = |n: &str| crate::training_set::unit_of(n).to_string();
+    let mut images: Vec<OutImage> = Vec::new();
+    let mut owned: Vec<(String, Vec<f32>, String)> = Vec::new();
+    for (j, name) in m.params.iter().enumerate() {
+        for (q, tag) in ["P16", "P50", "P84"].iter().enumerate() {
+            images.push(OutImage { name: format!("{}_{tag}", name.to_uppercase()), data: &m.percentiles[j][q], bunit: unit_of(name), comment: String::new() });
+        }
+    }
+    if let Some(area) = m.summary.pixel_area_kpc2 {
+        for (name, label, unit) in [("log_mstar", "LOG_SIGMA_MSTAR", "log10 Msun/kpc2"), ("log_sfr_100myr", "LOG_SIGMA_SFR_100MYR", "log10 Msun/yr/kpc2")] {
+            if let Some(j) = m.params.iter().position(|n| n == name) {
+                for (q, tag) in ["P16", "P50", "P84"].iter().enumerate() {
+                    owned.push((format!("{label}_{tag}"), m.percentiles[j][q].iter().map(|v| v - area.log10() as f32).collect(), unit.to_string()));
+                }
+            }
+        }
+    }
+    for (n, d, u) in &owned {
+        images.push(OutImage { name: n.clone(), data: d, bunit: u.clone(), comment: String::new() });
+    }
+    images.push(OutImage { name: "SNR".into(), data: &m.snr, bunit: String::new(), comment: "mean f/sigma over the selection bands".into() });
+    images.push(OutImage { name: "MASK".into(), data: &m.mask, bunit: String::new(), comment: "1 = fitted".into() });
+    let primary = vec![
+        ("REDSHIFT".to_string(), CardValue::Num(m.summary.redshift)),
+        ("NPIXFIT".to_string(), CardValue::Num(m.summary.n_pixels as f64)),
+        ("ORIGIN".to_string(), CardValue::Text(format!("sbipix {}", env!("CARGO_PKG_VERSION")))),
+    ];
+    write_image_fits(&out.join("maps.fits"), img.ny, img.nx, &images, &img.wcs, &primary)?;
+    crate::map_plots::panel(&out.join("maps.png"), img.ny, img.nx, m).map_err(|e| Error::File { file: out.join("maps.png").display().to_string(), reason: e.to_string() })?;
+    sbipix_io::write_atomic(&out.join("summary.json"), |w| Ok(w.write_all(serde_json::to_string_pretty(&m.summary)?.as_bytes())?))?;
+    Ok(())
+}
