@@ -40,11 +40,18 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Map the physical parameters of a galaxy from its images (FITS in, FITS + PNG out).
     Map(MapArgs),
-    /// Run the forward model on built-in example galaxies and draw their SEDs.
+    /// Map a synthetic JADES-like galaxy with known truth using the default model, and report
+    /// how well each map matches (or, with --seds, draw the SEDs of example galaxies).
     Demo {
         /// Output folder.
         #[arg(long, default_value = "sbipix-demo")]
         out: PathBuf,
+        /// Model folder (or `default`).
+        #[arg(long, default_value = "default")]
+        model: String,
+        /// Instead: forward-model photometry and SEDs of built-in example galaxies.
+        #[arg(long)]
+        seds: bool,
     },
 }
 

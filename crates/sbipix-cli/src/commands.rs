@@ -21,7 +21,13 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Data { action } => data(action),
         Command::Photometry(a) => photometry(a),
-        Command::Demo { out } => crate::commands::demo(&out),
+        Command::Demo { out, model, seds } => {
+            if seds {
+                crate::demo::demo_seds(&out)
+            } else {
+                crate::demo::demo_map(&out, &model)
+            }
+        }
         Command::Survey { action } => crate::survey_cmd::survey(action),
         Command::Prior { action } => crate::survey_cmd::prior(action),
         Command::Simulate(a) => crate::survey_cmd::simulate(a),
@@ -102,4 +108,3 @@ pub fn progress_bar(n: u64, what: &str) -> ProgressBar {
     bar
 }
 
-pub use crate::demo::demo;

@@ -1,8 +1,11 @@
-//! `sbipix demo`: the forward model on built-in example galaxies — photometry through the 19
-//! JADES bands (CSV), a table on the terminal and a figure of their spectra and band fluxes.
+//! `sbipix demo`: a synthetic galaxy with known gradients mapped with the default model (how well
+//! does each map match the truth?); `sbipix demo --seds`: the forward model on built-in example
+//! galaxies — photometry through the 19 JADES bands (CSV) and a figure of their spectra.
 
 use crate::commands::log;
 use anyhow::{Context, Result};
+#[allow(unused_imports)]
+use std::io::Write as _;
 use plotters::prelude::*;
 use sbipix::io::DataStore;
 use sbipix::sps::constants::ab_mag_from_ujy;
@@ -20,7 +23,7 @@ starburst_z6,6.0,8.5,0.05,0.02,-1.5,0.1,-2
 young_z14.3,14.3,8.7,0.1,0.05,-1.5,0.0,-2
 ";
 
-pub fn demo(out: &Path) -> Result<()> {
+pub fn demo_seds(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let table = ParamTable::parse_csv(EXAMPLES, "built-in examples", SfhFamily::DelayedTau)?;
     let params_path = out.join("galaxies.csv");
@@ -119,5 +122,113 @@ fn plot_seds(model: &SpsModel, curves: &[Curve], path: &Path) -> Result<()> {
         root.present()?;
     }
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The map demo.
+pub fn demo_map(out: &Path, model: &str) -> Result<()> {
+    use sbipix::io::arrays::{CardValue, OutImage, write_cube, write_image_fits};
+    use sbipix::maps::{MapOptions, map_galaxy, write_maps};
+    use sbipix::posterior::Posterior;
+    use sbipix::synthetic::{GalaxySpec, build};
+    let t0 = std::time::Instant::now();
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let model_dir = crate::train_cmd::resolve_model(model)?;
+    let post = Posterior::load(&model_dir)?;
+    let survey = sbipix::sim::Survey::from_toml_str(
+        &std::fs::read_to_string(model_dir.join("survey.toml")).with_context(|| format!("reading {}/survey.toml", model_dir.display()))?,
+        "survey.toml",
+    )?;
+    let store = DataStore::from_env()?;
+    let fwd = sbipix::training_set::model_for_survey(&store, &survey, &model_dir, post.manifest.forward_model.clone(), &log)?;
+    let spec = GalaxySpec::default();
+    log(&format!("sbipix: building a {0}×{0}-pixel synthetic galaxy at z = {1} (gradients in mass, age, metallicity, dust, plus a young clump) with `{2}` noise", spec.size, spec.redshift, survey.name));
+    let g = build(&fwd, &survey, &spec)?;
+    let (ny, nx) = (g.images.ny, g.images.nx);
+    let cube_path = out.join("demo_cube.fits");
+    let f32v = |v: &[f64]| v.iter().map(|x| *x as f32).collect::<Vec<f32>>();
+    write_cube(&cube_path, &g.images.bands, ny, nx, &f32v(&g.images.flux), &f32v(&g.images.err), &g.images.wcs, &[("REDSHIFT".into(), CardValue::Num(g.redshift))])?;
+    let truth32: Vec<Vec<f32>> = g.truth.iter().map(|t| f32v(t)).collect();
+    let timgs: Vec<OutImage> = g.truth_names.iter().zip(&truth32).map(|(n, d)| OutImage { name: n.to_uppercase(), data: d, bunit: sbipix::training_set::unit_of(n).into(), comment: "true value".into() }).collect();
+    write_image_fits(&out.join("truth.fits"), ny, nx, &timgs, &g.images.wcs, &[])?;
+    let opts = MapOptions::new(g.redshift);
+    let m = map_galaxy(&post, &g.images, &opts, &log)?;
+    write_maps(out, &g.images, &m)?;
+    // How well does each map match the truth, over the fitted pixels?
+    println!("{:<24} {:>8} {:>10} {:>10} {:>12}", "parameter", "pixels", "median|Δ|", "rms Δ", "in 16–84 %");
+    let mut rows = Vec::new();
+    for (k, name) in g.truth_names.iter().enumerate() {
+        let Some(j) = m.params.iter().position(|p| p == name) else { continue };
+        let mut d = Vec::new();
+        let mut inside = 0;
+        for p in 0..ny * nx {
+            let t = g.truth[k][p];
+            let med = m.percentiles[j][1][p] as f64;
+            if m.mask[p] == 1.0 && t.is_finite() && med.is_finite() {
+                d.push(med - t);
+                inside += (t >= m.percentiles[j][0][p] as f64 && t <= m.percentiles[j][2][p] as f64) as usize;
+            }
+        }
+        if d.is_empty() {
+            continue;
+        }
+        let n = d.len();
+        let rms = (d.iter().map(|x| x * x).sum::<f64>() / n as f64).sqrt();
+        let mut a: Vec<f64> = d.iter().map(|x| x.abs()).collect();
+        a.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        println!("{name:<24} {n:>8} {:>10.3} {rms:>10.3} {:>12.2}", a[n / 2], inside as f64 / n as f64);
+        rows.push((name.clone(), j, k));
+    }
+    let tm: f64 = g.truth[0].iter().filter(|v| v.is_finite()).map(|v| 10f64.powf(*v)).sum::<f64>().log10();
+    let s = &m.summary;
+    println!(
+        "total stellar mass (all galaxy pixels): true log M* = {tm:.2}; resolved (fitted pixels) {:.2} [{:.2}, {:.2}]; integrated {:.2} [{:.2}, {:.2}]",
+        s.log_mstar_resolved[1], s.log_mstar_resolved[0], s.log_mstar_resolved[2], s.log_mstar_integrated[1], s.log_mstar_integrated[0], s.log_mstar_integrated[2]
+    );
+    compare_png(&out.join("truth_vs_maps.png"), ny, nx, &g, &m, &rows).map_err(|e| anyhow::anyhow!("{e}"))?;
+    log(&format!(
+        "sbipix: demo done in {:.1} s: {} (input), truth.fits, maps.fits, maps.png, truth_vs_maps.png, summary.json in {}",
+        t0.elapsed().as_secs_f64(),
+        cube_path.display(),
+        out.display()
+    ));
+    Ok(())
+}
+
+fn compare_png(path: &Path, ny: usize, nx: usize, g: &sbipix::synthetic::SyntheticGalaxy, m: &sbipix::maps::GalaxyMaps, rows: &[(String, usize, usize)]) -> Result<(), Box<dyn std::error::Error>> {
+    plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).map_err(|_| "font")?;
+    let show: Vec<&(String, usize, usize)> = rows.iter().filter(|r| ["log_mstar", "mass_weighted_age_gyr", "logzsol", "av_mag", "log_sfr_100myr"].contains(&r.0.as_str())).collect();
+    let cell = 220i32;
+    let scale = (cell - 30) as f64 / nx.max(ny) as f64;
+    let tmp = path.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (cell as u32 * show.len() as u32, 2 * (cell as u32 + 10))).into_drawing_area();
+        root.fill(&WHITE)?;
+        for (c, (name, j, k)) in show.iter().enumerate() {
+            let t = &g.truth[*k];
+            let r = &m.percentiles[*j][1];
+            let vals: Vec<f64> = t.iter().cloned().filter(|v| v.is_finite()).collect();
+            let lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max).max(lo + 1e-6);
+            for (row, label, data) in [(0, "true", t.iter().map(|v| *v as f32).collect::<Vec<f32>>()), (1, "sbipix median", r.clone())] {
+                let (ox, oy) = (c as i32 * cell, row * (cell + 10));
+                root.draw_text(&format!("{name} ({label})"), &("sans-serif", 13).into_text_style(&root), (ox + 6, oy + 4))?;
+                for y in 0..ny {
+                    for x in 0..nx {
+                        let v = data[y * nx + x];
+                        let col = if v.is_finite() {
+                            plotters::style::colors::colormaps::ViridisRGB::get_color(((v as f64 - lo) / (hi - lo)).clamp(0.0, 1.0))
+                        } else {
+                            RGBColor(225, 225, 225)
+                        };
+                        let (px, py) = (ox + 15 + (x as f64 * scale) as i32, oy + 22 + ((ny - 1 - y) as f64 * scale) as i32);
+                        root.draw(&Rectangle::new([(px, py), (px + scale.ceil() as i32, py + scale.ceil() as i32)], col.filled()))?;
+                    }
+                }
+            }
+        }
+        root.present()?;
+    }
+    std::fs::rename(&tmp, path)?;
     Ok(())
 }

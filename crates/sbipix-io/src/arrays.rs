@@ -292,3 +292,50 @@ pub fn write_image_fits(path: &Path, ny: usize, nx: usize, images: &[OutImage], 
         IoError::io(path, e)
     })
 }
+
+/// Writes a FLUX/ERR cube (band, y, x) with BAND0… and extra primary keywords, atomically.
+pub fn write_cube(path: &Path, bands: &[String], ny: usize, nx: usize, flux: &[f32], err: &[f32], wcs: &Wcs, primary: &[(String, CardValue)]) -> Result<()> {
+    use fitsio::images::{ImageDescription, ImageType};
+    let nb = bands.len();
+    assert!(flux.len() == nb * ny * nx && err.len() == nb * ny * nx);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let tmp_path = dir.join(format!(".sbipix-tmp-{}.fits", std::process::id()));
+    let _ = std::fs::remove_file(&tmp_path);
+    let fe = |h: &str, e: fitsio::errors::Error| IoError::Fits { path: path.to_path_buf(), hdu: h.into(), reason: e.to_string() };
+    let result = (|| -> Result<()> {
+        let mut f = fitsio::FitsFile::create(&tmp_path).open().map_err(|e| fe("PRIMARY", e))?;
+        let prim = f.primary_hdu().map_err(|e| fe("PRIMARY", e))?;
+        for (i, b) in bands.iter().enumerate() {
+            prim.write_key(&mut f, &format!("BAND{i}"), b.as_str()).map_err(|e| fe("PRIMARY", e))?;
+        }
+        for (k, v) in primary {
+            match v {
+                CardValue::Num(x) => prim.write_key(&mut f, k, *x),
+                CardValue::Text(t) => prim.write_key(&mut f, k, t.as_str()),
+            }
+            .map_err(|e| fe("PRIMARY", e))?;
+        }
+        let desc = ImageDescription { data_type: ImageType::Float, dimensions: &[nb, ny, nx] };
+        for (name, data) in [("FLUX", flux), ("ERR", err)] {
+            let h = f.create_image(name, &desc).map_err(|e| fe(name, e))?;
+            h.write_image(&mut f, data).map_err(|e| fe(name, e))?;
+            h.write_key(&mut f, "BUNIT", "uJy").map_err(|e| fe(name, e))?;
+            for (k, v) in wcs {
+                match v {
+                    CardValue::Num(x) => h.write_key(&mut f, k, *x),
+                    CardValue::Text(t) => h.write_key(&mut f, k, t.as_str()),
+                }
+                .map_err(|e| fe(name, e))?;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp_path);
+        return Err(e);
+    }
+    std::fs::rename(&tmp_path, path).map_err(|e| IoError::io(path, e))
+}
