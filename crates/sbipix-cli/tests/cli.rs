@@ -177,9 +177,9 @@ fn data_errors_are_clear() {
 }
 
 #[test]
-fn demo_writes_its_files() {
+fn demo_seds_writes_its_files() {
     let dir = tempfile::tempdir().unwrap();
-    let o = sbipix(&["demo", "--out", "d"], dir.path());
+    let o = sbipix(&["demo", "--seds", "--out", "d"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
     for f in ["galaxies.csv", "photometry.csv", "seds.png"] {
         assert!(dir.path().join("d").join(f).is_file(), "{f}");
