@@ -299,6 +299,9 @@ pub struct ValidateArgs {
     /// Posterior draws per test case.
     #[arg(long, default_value_t = 500)]
     pub draws: usize,
+    /// The map selection applied to the headline metrics: mean S/N over F277W, F356W, F444W.
+    #[arg(long, default_value_t = 5.0)]
+    pub snr_min: f64,
     /// Output folder: metrics.json, report.md and figures.
     #[arg(long)]
     pub out: PathBuf,

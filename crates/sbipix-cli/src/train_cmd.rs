@@ -77,9 +77,10 @@ pub fn resolve_model(name: &str) -> Result<PathBuf> {
 pub fn validate(a: ValidateArgs) -> Result<()> {
     let model = resolve_model(&a.model)?;
     let store = sbipix::io::DataStore::from_env()?;
-    let r = sbipix::validate::validate(&store, &model, a.n, a.seed, a.draws, &a.out, a.overwrite, &log)?;
+    let r = sbipix::validate::validate(&store, &model, a.n, a.seed, a.draws, a.snr_min, &a.out, a.overwrite, &log)?;
     let names: Vec<String> = r.parameters.keys().cloned().collect();
-    println!("{}", sbipix::validate::metrics_table(&r, &names));
+    println!("test cases with S/N > {} ({} of {}):\n{}", r.snr_min, r.n_selected, r.n, sbipix::validate::metrics_table(&r.parameters, &names));
+    println!("all test cases:\n{}", sbipix::validate::metrics_table(&r.parameters_all, &names));
     log(&format!("sbipix: TARP max |ECP − α| = {:.3}; report in {} ({:.0} s)", r.tarp.max_deviation, a.out.join("report.md").display(), r.seconds));
     Ok(())
 }

@@ -39,16 +39,44 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// The built-in default model: `models/default` in the source tree (committed, reproducible by
-/// the command in its `model.json` notes), or `$SBIPIX_DEFAULT_MODEL`.
+/// The files of the built-in default model (`models/default`), embedded in the binary.
+const DEFAULT_MODEL_FILES: [(&str, &[u8]); 6] = [
+    ("model.json", include_bytes!("../../../models/default/model.json")),
+    ("flow.json", include_bytes!("../../../models/default/flow.json")),
+    ("weights.safetensors", include_bytes!("../../../models/default/weights.safetensors")),
+    ("prior.toml", include_bytes!("../../../models/default/prior.toml")),
+    ("survey.toml", include_bytes!("../../../models/default/survey.toml")),
+    ("training_report.json", include_bytes!("../../../models/default/training_report.json")),
+];
+
+/// The built-in default model folder: `$SBIPIX_DEFAULT_MODEL` if set, else the model embedded in
+/// the binary, written once into the data folder (`$SBIPIX_DATA/models/default-<hash>`).
 pub fn default_model_dir() -> std::result::Result<std::path::PathBuf, String> {
     if let Some(p) = std::env::var_os("SBIPIX_DEFAULT_MODEL") {
         return Ok(p.into());
     }
-    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/default");
-    if p.join("model.json").is_file() {
-        Ok(p)
-    } else {
-        Err(format!("the default model is missing ({}); train one with `sbipix train` or set SBIPIX_DEFAULT_MODEL", p.display()))
+    let store = sbipix_io::DataStore::from_env().map_err(|e| e.to_string())?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (_, bytes) in DEFAULT_MODEL_FILES {
+        for b in bytes.iter() {
+            h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
     }
+    let root = store.dir().parent().map(|p| p.to_path_buf()).unwrap_or_else(|| store.dir());
+    let dir = root.join("models").join(format!("default-{h:016x}"));
+    if dir.join("model.json").is_file() {
+        return Ok(dir);
+    }
+    let parent = root.join("models");
+    std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let tmp = tempfile::Builder::new().prefix(".default-").tempdir_in(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    for (name, bytes) in DEFAULT_MODEL_FILES {
+        std::fs::write(tmp.path().join(name), bytes).map_err(|e| format!("{name}: {e}"))?;
+    }
+    let kept = tmp.keep();
+    if std::fs::rename(&kept, &dir).is_err() {
+        // another process won the race
+        let _ = std::fs::remove_dir_all(&kept);
+    }
+    Ok(dir)
 }

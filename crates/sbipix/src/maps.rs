@@ -162,6 +162,11 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
     sbipix_diagnostics::quantile_sorted(v, q)
 }
 
+/// Parameters that scale with the amount of stars (log masses and SFRs).
+pub fn is_extensive(name: &str) -> bool {
+    name.starts_with("log_mstar") || name.starts_with("log_mass_formed") || name.starts_with("log_sfr")
+}
+
 /// Fits every selected pixel and the integrated photometry.
 pub fn map_galaxy(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn Fn(&str)) -> Result<GalaxyMaps> {
     let t0 = std::time::Instant::now();
@@ -249,7 +254,26 @@ pub fn map_galaxy(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn
     }
     let zs = vec![opts.redshift; nsel];
     let draws = post.sample(&flux, &sig, &seen, &zs, opts.n_draws, opts.seed)?;
-    let idraws = post.sample(&iflux, &isig, &iseen, &[opts.redshift], opts.n_draws.max(2000), opts.seed ^ 0x1D)?;
+    // The network was trained on single pixels: summed photometry has errors far larger than any
+    // it saw. Flux scales linearly with mass at fixed shape, dust, metallicity and redshift, so
+    // fit f/k with σ/k (same S/N) where k brings σ to the survey's typical pixel σ, and add
+    // log10 k to the extensive parameters (masses, SFRs) afterwards. Exact, not an approximation.
+    let scales = &post.manifest.encoding.scale_ujy;
+    let mut ratios: Vec<f64> = (0..nb).filter(|&j| iseen[j]).map(|j| isig[j] / scales[j]).collect();
+    let k_scale = if ratios.is_empty() { 1.0 } else { pct(&mut ratios, 0.5).max(1e-300) };
+    let iflux_s: Vec<f64> = iflux.iter().map(|f| f / k_scale).collect();
+    let isig_s: Vec<f64> = isig.iter().map(|s| s / k_scale).collect();
+    let mut idraws = post.sample(&iflux_s, &isig_s, &iseen, &[opts.redshift], opts.n_draws.max(2000), opts.seed ^ 0x1D)?;
+    {
+        let names = post.parameter_names();
+        let np = names.len();
+        let shift = k_scale.log10() as f32;
+        for (j, n) in names.iter().enumerate() {
+            if is_extensive(n) {
+                idraws.iter_mut().skip(j).step_by(np).for_each(|v| *v += shift);
+            }
+        }
+    }
     let names = post.parameter_names();
     let np = names.len();
     let nd = opts.n_draws;
