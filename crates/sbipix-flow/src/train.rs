@@ -79,7 +79,7 @@ impl TrainConfig {
         }
         match self.architecture {
             Architecture::Nsf { layers, hidden, bins, tail_bound, .. } => {
-                if layers == 0 || hidden == 0 || bins < 2 || !(tail_bound > 0.0) {
+                if layers == 0 || hidden == 0 || bins < 2 || tail_bound.is_nan() || tail_bound <= 0.0 {
                     return bad("architecture", "NSF needs layers ≥ 1, hidden ≥ 1, bins ≥ 2, tail_bound > 0");
                 }
             }
@@ -409,7 +409,7 @@ pub fn train(
     if data.theta.len() != data.n * d {
         return Err(shape("θ", format!("{} × {d}", data.n), data.theta.len()));
     }
-    if data.x.is_empty() || data.x.len() % data.n != 0 {
+    if data.x.is_empty() || !data.x.len().is_multiple_of(data.n) {
         return Err(shape("x", format!("{} rows", data.n), data.x.len()));
     }
     let dx = data.x.len() / data.n;

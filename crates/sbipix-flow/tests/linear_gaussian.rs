@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)] // matrix algebra reads best with indices
 //! The analytic test: a linear-Gaussian simulator whose posterior is known exactly. θ ~ N(0, I₃),
 //! x = Aθ + ε, ε ~ N(0, σ²I₄): p(θ|x) = N(μ, Σ) with Σ = (I + AᵀA/σ²)⁻¹, μ = ΣAᵀx/σ².
 //! The trained flows' posterior means and covariances must match, their 68 %/95 % intervals must

@@ -294,6 +294,7 @@ pub fn write_image_fits(path: &Path, ny: usize, nx: usize, images: &[OutImage], 
 }
 
 /// Writes a FLUX/ERR cube (band, y, x) with BAND0… and extra primary keywords, atomically.
+#[allow(clippy::too_many_arguments)]
 pub fn write_cube(path: &Path, bands: &[String], ny: usize, nx: usize, flux: &[f32], err: &[f32], wcs: &Wcs, primary: &[(String, CardValue)]) -> Result<()> {
     use fitsio::images::{ImageDescription, ImageType};
     let nb = bands.len();
