@@ -302,6 +302,14 @@ pub struct ValidateArgs {
     /// The map selection applied to the headline metrics: mean S/N over F277W, F356W, F444W.
     #[arg(long, default_value_t = 5.0)]
     pub snr_min: f64,
+    /// Model mismatch instead: apply the model to a delayed-τ atlas made by another code (the
+    /// SBIPIX FSPS atlas CSV format) with the survey's noise added.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
+    /// With --against: the atlas fluxes already include the (1+z) factor of f_ν (the SBIPIX tau
+    /// atlases do not).
+    #[arg(long)]
+    pub atlas_has_1pz: bool,
     /// Output folder: metrics.json, report.md and figures.
     #[arg(long)]
     pub out: PathBuf,

@@ -76,6 +76,12 @@ pub fn resolve_model(name: &str) -> Result<PathBuf> {
 
 pub fn validate(a: ValidateArgs) -> Result<()> {
     let model = resolve_model(&a.model)?;
+    if let Some(atlas) = &a.against {
+        let r = sbipix::validate::validate_against(&model, atlas, a.seed, a.draws, a.snr_min, !a.atlas_has_1pz, &a.out, a.overwrite, &log)?;
+        let names: Vec<String> = r.parameters.keys().cloned().collect();
+        println!("{} of {} rows of {} (S/N > {}):\n{}", r.n_used, r.n_rows, r.atlas, r.snr_min, sbipix::validate::metrics_table(&r.parameters, &names));
+        return Ok(());
+    }
     let store = sbipix::io::DataStore::from_env()?;
     let r = sbipix::validate::validate(&store, &model, a.n, a.seed, a.draws, a.snr_min, &a.out, a.overwrite, &log)?;
     let names: Vec<String> = r.parameters.keys().cloned().collect();

@@ -73,6 +73,15 @@ fn validate_writes_metrics_figures_and_report() {
         }
     }
     assert!(m["tarp"]["ecp"].is_array() && m["n"] == 200 && m["seed"] == 77);
+    // model mismatch against the SBIPIX FSPS atlas (when the shared reference data is present)
+    let atlas = Path::new("/work/shared/reference/sbipix_fsps/sbipix_atlas_tau_library.csv");
+    if atlas.is_file() {
+        let o = sbipix(&["validate", "--model", "m", "--against", atlas.to_str().unwrap(), "--draws", "50", "--out", "mm"], d);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mm: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("mm/mismatch.json")).unwrap()).unwrap();
+        assert!(mm["n_used"].as_u64().unwrap() > 100 && mm["parameters"]["log_mass_formed"]["r2"].is_number());
+        assert!(mm["parameters"].get("log_mstar").is_none(), "FSPS's surviving mass is another quantity: not compared");
+    }
     // bad input: nothing written
     let cases: [(&[&str], &str); 4] = [
         (&["validate", "--model", "m", "--n", "0", "--out", "r2"], "n ≥ 1"),
