@@ -174,11 +174,15 @@ pub struct LearnArgs {
     #[arg(long, conflicts_with = "images")]
     pub cube: Option<PathBuf>,
     /// One FITS image per band …
-    #[arg(long, num_args = 1.., requires = "errors")]
-    pub images: Vec<PathBuf>,
-    /// … with its error (or weight) map, in the same order.
     #[arg(long, num_args = 1..)]
+    pub images: Vec<PathBuf>,
+    /// … with its error (or weight) map, in the same order …
+    #[arg(long, num_args = 1.., conflicts_with = "noise_from")]
     pub errors: Vec<PathBuf>,
+    /// … or, without error maps, an empty-sky cutout per band (same order): σ = 1.4826 × MAD of
+    /// its pixels, uniform over the image (background-limited noise).
+    #[arg(long, num_args = 1..)]
+    pub noise_from: Vec<PathBuf>,
     /// Whether --errors are σ or inverse-variance maps.
     #[arg(long, value_enum, default_value = "sigma")]
     pub error_kind: ErrorKind,
@@ -326,11 +330,15 @@ pub struct MapArgs {
     #[arg(long, conflicts_with = "images")]
     pub cube: Option<PathBuf>,
     /// One FITS image per band …
-    #[arg(long, num_args = 1.., requires = "errors")]
-    pub images: Vec<PathBuf>,
-    /// … with its error (or weight) map, in the same order.
     #[arg(long, num_args = 1..)]
+    pub images: Vec<PathBuf>,
+    /// … with its error (or weight) map, in the same order …
+    #[arg(long, num_args = 1.., conflicts_with = "noise_from")]
     pub errors: Vec<PathBuf>,
+    /// … or, without error maps, an empty-sky cutout per band (same order): σ = 1.4826 × MAD of
+    /// its pixels, uniform over the image (background-limited noise).
+    #[arg(long, num_args = 1..)]
+    pub noise_from: Vec<PathBuf>,
     /// Whether --errors are σ or inverse-variance maps.
     #[arg(long, value_enum, default_value = "sigma")]
     pub error_kind: ErrorKind,
@@ -357,6 +365,10 @@ pub struct MapArgs {
     pub draws: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Skip the posterior-predictive check (the median model of every pixel through the forward
+    /// model; needs the stellar-population data, fetched on first use).
+    #[arg(long)]
+    pub no_ppc: bool,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,

@@ -151,7 +151,12 @@ pub fn demo_map(out: &Path, model: &str) -> Result<()> {
     let truth32: Vec<Vec<f32>> = g.truth.iter().map(|t| f32v(t)).collect();
     let timgs: Vec<OutImage> = g.truth_names.iter().zip(&truth32).map(|(n, d)| OutImage { name: n.to_uppercase(), data: d, bunit: sbipix::training_set::unit_of(n).into(), comment: "true value".into() }).collect();
     write_image_fits(&out.join("truth.fits"), ny, nx, &timgs, &g.images.wcs, &[])?;
-    let opts = MapOptions::new(g.redshift);
+    let mut opts = MapOptions::new(g.redshift);
+    let prior = sbipix::sim::Prior::from_toml_str(
+        &std::fs::read_to_string(model_dir.join("prior.toml")).with_context(|| format!("reading {}/prior.toml", model_dir.display()))?,
+        "prior.toml",
+    )?;
+    opts.ppc = Some((std::sync::Arc::new(fwd), prior));
     let m = map_galaxy(&post, &g.images, &opts, &log)?;
     write_maps(out, &g.images, &m)?;
     // How well does each map match the truth, over the fitted pixels?
@@ -185,6 +190,10 @@ pub fn demo_map(out: &Path, model: &str) -> Result<()> {
         "total stellar mass (all galaxy pixels): true log M* = {tm:.2}; resolved (fitted pixels) {:.2} [{:.2}, {:.2}]; integrated {:.2} [{:.2}, {:.2}]",
         s.log_mstar_resolved[1], s.log_mstar_resolved[0], s.log_mstar_resolved[2], s.log_mstar_integrated[1], s.log_mstar_integrated[0], s.log_mstar_integrated[2]
     );
+    if let (Some(c), Some(r)) = (s.ppc_median_chi2_reduced, &s.ppc_median_residual_sigma) {
+        let worst = r.values().map(|v| v.abs()).fold(0.0, f64::max);
+        println!("posterior-predictive check: median reduced χ² {c:.2} (≈ 1 when the model fits), largest per-band median residual {worst:.2} σ");
+    }
     compare_png(&out.join("truth_vs_maps.png"), ny, nx, &g, &m, &rows).map_err(|e| anyhow::anyhow!("{e}"))?;
     log(&format!(
         "sbipix: demo done in {:.1} s: {} (input), truth.fits, maps.fits, maps.png, truth_vs_maps.png, summary.json in {}",

@@ -4,7 +4,7 @@ use crate::args::{ErrorKind, MapArgs};
 use crate::commands::log;
 use crate::train_cmd::resolve_model;
 use anyhow::{Context, Result, anyhow, bail};
-use sbipix::maps::{ImageSet, MapOptions, map_galaxy, write_maps};
+use sbipix::maps::{ImageSet, MapOptions, map_galaxy_with_progress, write_maps};
 use sbipix::posterior::Posterior;
 use sbipix::sps::band_name_from_file_name;
 
@@ -18,9 +18,15 @@ pub fn map(a: MapArgs) -> Result<()> {
             Some(b) => b.split(',').map(|s| s.trim().to_string()).collect(),
             None => a.images.iter().map(|p| band_name_from_file_name(&p.file_name().unwrap_or_default().to_string_lossy())).collect(),
         };
-        ImageSet::from_images(&a.images, &a.errors, &bands, a.error_kind == ErrorKind::Weight, a.unit.as_deref(), &log)?
+        if !a.noise_from.is_empty() {
+            ImageSet::from_images_with_background(&a.images, &a.noise_from, &bands, a.unit.as_deref(), &log)?
+        } else if !a.errors.is_empty() {
+            ImageSet::from_images(&a.images, &a.errors, &bands, a.error_kind == ErrorKind::Weight, a.unit.as_deref(), &log)?
+        } else {
+            bail!("--images needs --errors (error or weight maps) or --noise-from (empty-sky cutouts), one per band");
+        }
     } else {
-        bail!("give --cube, or --images with --errors");
+        bail!("give --cube, or --images with --errors or --noise-from");
     };
     let z = a
         .redshift
@@ -40,7 +46,31 @@ pub fn map(a: MapArgs) -> Result<()> {
         }
         opts.segmentation = Some((s.data, id));
     }
-    let m = map_galaxy(&post, &img, &opts, &log)?;
+    // fail early on an output folder that cannot be made (nothing is written until the end)
+    let parent = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if a.out.exists() && !a.out.is_dir() {
+        bail!("{} exists and is not a folder", a.out.display());
+    }
+    if !a.out.exists() && !parent.is_dir() {
+        bail!("cannot write {}: folder {} does not exist", a.out.display(), parent.display());
+    }
+    if !a.no_ppc {
+        // The check is a convenience: without the stellar-population data the maps are still made.
+        match sbipix::io::DataStore::from_env().map_err(anyhow::Error::from).and_then(|store| Ok(sbipix::maps::ppc_model(&store, &post, &log)?)) {
+            Ok(p) => opts.ppc = Some(p),
+            Err(e) => log(&format!("sbipix: warning: no posterior-predictive check ({e:#}); the maps are made without it")),
+        }
+    }
+    let bar = indicatif::ProgressBar::hidden();
+    let m = map_galaxy_with_progress(&post, &img, &opts, &log, &|done, total| {
+        if total >= 20_000 && bar.is_hidden() {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_length(total as u64);
+            bar.set_style(indicatif::ProgressStyle::with_template("map {bar:40} {pos}/{len} pixels [{elapsed_precise} < {eta}]").expect("template"));
+        }
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
     write_maps(&a.out, &img, &m)?;
     let s = &m.summary;
     log(&format!(
@@ -57,5 +87,12 @@ pub fn map(a: MapArgs) -> Result<()> {
         s.log_mstar_integrated[1] - s.log_mstar_integrated[0],
         a.out.display()
     ));
+    if let (Some(c), Some(r)) = (s.ppc_median_chi2_reduced, &s.ppc_median_residual_sigma) {
+        let worst = r.iter().max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()));
+        log(&format!(
+            "  posterior-predictive check: median reduced χ² {c:.2}{}",
+            worst.map(|(b, v)| format!(", largest median residual {b} {v:+.2}σ")).unwrap_or_default()
+        ));
+    }
     Ok(())
 }

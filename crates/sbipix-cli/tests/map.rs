@@ -76,6 +76,100 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("img/summary.json")).unwrap()).unwrap();
     assert_eq!(s["bands_used"].as_array().unwrap().len(), 3);
 
+    // σ from empty-sky cutouts: Gaussian noise of known σ (the cube's median F277W σ) → the
+    // logged σ within 10 %
+    let sigma_bg = {
+        let mut v: Vec<f32> = err[6 * npix..7 * npix].iter().cloned().filter(|x| x.is_finite()).collect();
+        v.sort_by(f32::total_cmp);
+        v[v.len() / 2] as f64
+    };
+    let mut rng = 12345u64;
+    let mut gauss = move || {
+        // Box–Muller on a 64-bit LCG: independent of the code under test
+        let mut u = || {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((rng >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let (a, b) = (u(), u());
+        (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
+    };
+    let mut nargs: Vec<String> = args.iter().take_while(|a| *a != "--errors").map(|a| if a == "img" { "img_bg".to_string() } else { a.clone() }).collect();
+    nargs.push("--noise-from".into());
+    for name in ["F277W", "F356W", "F444W"] {
+        let p = d.join(format!("bg_{name}.fits"));
+        let noise: Vec<f32> = (0..50 * 50).map(|_| (sigma_bg * gauss()) as f32).collect();
+        let desc = fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Float, dimensions: &[50, 50] };
+        let mut ff = fitsio::FitsFile::create(&p).with_custom_primary(&desc).open().unwrap();
+        let h = ff.primary_hdu().unwrap();
+        h.write_image(&mut ff, &noise).unwrap();
+        h.write_key(&mut ff, "BUNIT", "uJy").unwrap();
+        nargs.push(p.to_string_lossy().into());
+    }
+    let a: Vec<&str> = nargs.iter().map(String::as_str).collect();
+    let o = sbipix(&a, d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    let sigmas: Vec<f64> = e.lines().filter_map(|l| l.split("σ = ").nth(1)?.split_whitespace().next()?.parse().ok()).collect();
+    assert_eq!(sigmas.len(), 3, "{e}");
+    for s in sigmas {
+        assert!((s / sigma_bg - 1.0).abs() < 0.1, "background σ {s} vs {sigma_bg}: {e}");
+    }
+
+    // posterior-predictive check: a band scaled by 3 stands out in the residuals
+    let s0: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("mapped/summary.json")).unwrap()).unwrap();
+    let c0 = s0["ppc_median_chi2_reduced"].as_f64().expect("PPC ran");
+    assert!(c0.is_finite() && c0 > 0.0);
+    assert!(key(&mut f, "PPC_CHI2", "CTYPE1").is_some());
+    {
+        let p = d.join("scaled.fits");
+        std::fs::copy(d.join("demo/demo_cube.fits"), &p).unwrap();
+        let mut c = fitsio::FitsFile::edit(&p).unwrap();
+        let h = c.hdu("FLUX").unwrap();
+        let mut v: Vec<f32> = h.read_image(&mut c).unwrap();
+        for x in &mut v[11 * npix..12 * npix] {
+            *x *= 3.0;
+        }
+        h.write_image(&mut c, &v).unwrap();
+    }
+    let o = sbipix(&["map", "--model", "m", "--cube", "scaled.fits", "--out", "scaled", "--draws", "100"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s1: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("scaled/summary.json")).unwrap()).unwrap();
+    let band = s1["bands_used"][11].as_str().unwrap().to_string();
+    let r0 = s0["ppc_median_residual_sigma"][&band].as_f64().unwrap();
+    let r1 = s1["ppc_median_residual_sigma"][&band].as_f64().unwrap();
+    assert!(r1 > r0 + 1.0 && s1["ppc_median_chi2_reduced"].as_f64().unwrap() > c0, "{band}: residual {r0} → {r1}");
+
+    // a negative σ is named with its band and pixel; an image on another grid is refused
+    let bad_err = d.join("err_neg.fits");
+    {
+        let mut v = err[6 * npix..7 * npix].to_vec();
+        v[3 * 64 + 5] = -1.0;
+        let desc = fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Float, dimensions: &[64, 64] };
+        let mut ff = fitsio::FitsFile::create(&bad_err).with_custom_primary(&desc).open().unwrap();
+        let h = ff.primary_hdu().unwrap();
+        h.write_image(&mut ff, &v).unwrap();
+        h.write_key(&mut ff, "CTYPE1", "RA---TAN").unwrap();
+    }
+    let shifted = d.join("sci_shifted.fits");
+    {
+        let desc = fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Float, dimensions: &[64, 64] };
+        let mut ff = fitsio::FitsFile::create(&shifted).with_custom_primary(&desc).open().unwrap();
+        let h = ff.primary_hdu().unwrap();
+        h.write_image(&mut ff, &flux[8 * npix..9 * npix]).unwrap();
+        h.write_key(&mut ff, "CTYPE1", "RA---SIN").unwrap();
+    }
+    let (sci277, err356, err444) = (d.join("sci_F277W.fits"), d.join("err_F356W.fits"), d.join("err_F444W.fits"));
+    let (sci277, err356, err444, bad_err, shifted) = (sci277.to_str().unwrap(), err356.to_str().unwrap(), err444.to_str().unwrap(), bad_err.to_str().unwrap(), shifted.to_str().unwrap());
+    let sci356 = d.join("sci_F356W.fits");
+    let sci356 = sci356.to_str().unwrap();
+    let o = sbipix(&["map", "--model", "m", "--redshift", "1.8", "--out", "bad", "--images", sci277, sci356, "--errors", bad_err, err356], d);
+    assert!(!o.status.success() && stderr(&o).contains("negative error") && stderr(&o).contains("F277W") && stderr(&o).contains("x = 5, y = 3"), "{}", stderr(&o));
+    let o = sbipix(&["map", "--model", "m", "--redshift", "1.8", "--out", "bad", "--images", sci277, shifted, "--errors", err444, err356, "--bands", "F277W,F356W"], d);
+    assert!(!o.status.success() && stderr(&o).contains("WCS differs") && stderr(&o).contains("CTYPE1"), "{}", stderr(&o));
+    let o = sbipix(&["map", "--model", "m", "--redshift", "1.8", "--out", "bad", "--images", sci277], d);
+    assert!(!o.status.success() && stderr(&o).contains("--noise-from"), "{}", stderr(&o));
+    assert!(!d.join("bad").exists());
+
     // bad input
     let jades = "/work/shared/real_data/jades_gsz14_pixels/cube_19band.fits";
     let mut cases: Vec<(Vec<&str>, &str)> = vec![

@@ -265,6 +265,11 @@ impl<T: Real> FlowModel<T> {
     /// depend on the thread count. With `BoundMethod::Reject`, draws outside the bounds are
     /// replaced (per pixel) until `n` are inside; a pixel whose acceptance is below 1e-3 gets NaN.
     pub fn sample(&self, x: &[f64], pixels: usize, n: usize, seed: u64) -> Result<Vec<f32>> {
+        self.sample_from(x, pixels, n, seed, 0)
+    }
+
+    /// As [`Self::sample`], the pixels numbered from `first` for their random streams.
+    pub fn sample_from(&self, x: &[f64], pixels: usize, n: usize, seed: u64, first: u64) -> Result<Vec<f32>> {
         let (d, dx) = (self.dim_theta(), self.dim_x());
         self.check("x", x, dx, pixels)?;
         let mut out = vec![0f32; pixels * n * d];
@@ -272,7 +277,7 @@ impl<T: Real> FlowModel<T> {
         out.par_chunks_mut(n * d).enumerate().for_each_init(
             || (self.scratch(), Vec::<T>::new(), Vec::<f64>::new()),
             |(scratch, y, th), (p, dst)| {
-                let mut rng = pixel_rng(seed, p as u64);
+                let mut rng = pixel_rng(seed, first + p as u64);
                 let c = self.standardise_x(1, &x[p * dx..(p + 1) * dx]);
                 // one context term per layer, shared by all draws of this pixel
                 let ctx = self.contexts(1, &c);

@@ -4,7 +4,8 @@ use crate::maps::GalaxyMaps;
 use plotters::prelude::*;
 use std::path::Path;
 
-/// Median maps of the key parameters and the S/N, viridis, NaN in light grey.
+/// Median maps of the key parameters, the S/N and (when checked) the posterior-predictive
+/// reduced χ²; viridis, NaN in light grey.
 pub fn panel(path: &Path, ny: usize, nx: usize, m: &GalaxyMaps) -> Result<(), Box<dyn std::error::Error>> {
     sbipix_diagnostics::plots::register_font();
     let wanted = ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"];
@@ -13,6 +14,9 @@ pub fn panel(path: &Path, ny: usize, nx: usize, m: &GalaxyMaps) -> Result<(), Bo
         .filter_map(|w| m.params.iter().position(|n| n == w).map(|j| (format!("{w} (median)"), m.percentiles[j][1].as_slice())))
         .collect();
     panels.push(("S/N".into(), m.snr.as_slice()));
+    if m.summary.ppc_median_chi2_reduced.is_some() {
+        panels.push(("PPC reduced χ²".into(), m.chi2.as_slice()));
+    }
     let cols = 3;
     let rows = panels.len().div_ceil(cols);
     let cell = 300u32;

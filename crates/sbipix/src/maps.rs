@@ -65,7 +65,15 @@ impl ImageSet {
         let mut flux = Vec::new();
         let mut err = Vec::new();
         let (mut ny, mut nx) = (0, 0);
+        let wcs0 = read_wcs(&images[0], "").unwrap_or_default();
         for (b, (ip, ep)) in images.iter().zip(errors).enumerate() {
+            let w = read_wcs(ip, "").unwrap_or_default();
+            if let Some(k) = wcs_mismatch(&wcs0, &w) {
+                return Err(Error::File {
+                    file: ip.display().to_string(),
+                    reason: format!("its WCS differs from {}'s ({k}): the images must be on one pixel grid (PSF-matched, aligned)", images[0].display()),
+                });
+            }
             let im = read_fits_image(ip, "")?;
             let er = read_fits_image(ep, "")?;
             if b == 0 {
@@ -87,10 +95,80 @@ impl ImageSet {
             nx,
             flux,
             err,
-            wcs: read_wcs(&images[0], "").unwrap_or_default(),
+            wcs: wcs0,
             redshift: read_key_f64(&images[0], "REDSHIFT"),
         })
     }
+
+    /// One image per band without error maps: σ of each band estimated from an empty-sky cutout
+    /// (1.4826 × median absolute deviation of its finite pixels, in the image's units), uniform
+    /// over the image (background-limited; the sources' own Poisson noise is not included).
+    pub fn from_images_with_background(images: &[std::path::PathBuf], backgrounds: &[std::path::PathBuf], bands: &[String], unit: Option<&str>, log: &dyn Fn(&str)) -> Result<Self> {
+        if images.is_empty() || images.len() != backgrounds.len() || images.len() != bands.len() {
+            return Err(Error::File { file: "images".into(), reason: format!("{} images, {} background cutouts, {} band names: one of each per band", images.len(), backgrounds.len(), bands.len()) });
+        }
+        let wcs0 = read_wcs(&images[0], "").unwrap_or_default();
+        let (mut flux, mut err) = (Vec::new(), Vec::new());
+        let (mut ny, mut nx) = (0, 0);
+        for (b, (ip, bp)) in images.iter().zip(backgrounds).enumerate() {
+            if let Some(k) = wcs_mismatch(&wcs0, &read_wcs(ip, "").unwrap_or_default()) {
+                return Err(Error::File { file: ip.display().to_string(), reason: format!("its WCS differs from {}'s ({k})", images[0].display()) });
+            }
+            let im = read_fits_image(ip, "")?;
+            let bg = read_fits_image(bp, "")?;
+            if b == 0 {
+                (ny, nx) = (im.ny, im.nx);
+            } else if (im.ny, im.nx) != (ny, nx) {
+                return Err(Error::File { file: ip.display().to_string(), reason: format!("{}×{} pixels, the first image has {ny}×{nx}", im.ny, im.nx) });
+            }
+            let k = unit_factor(unit, im.bunit.as_deref(), im.pixar_sr, &ip.display().to_string(), log)?;
+            let mut v: Vec<f64> = bg.data.iter().cloned().filter(|x| x.is_finite() && *x != 0.0).collect();
+            if v.len() < 100 {
+                return Err(Error::File { file: bp.display().to_string(), reason: format!("only {} usable background pixels", v.len()) });
+            }
+            let med = pct(&mut v, 0.5);
+            let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
+            let sigma = 1.4826 * pct(&mut dev, 0.5) * k;
+            log(&format!("sbipix: {}: σ = {sigma:.3e} µJy per pixel from {} ({} pixels)", bands[b], bp.display(), v.len()));
+            flux.extend(im.data.iter().map(|x| x * k));
+            err.extend(im.data.iter().map(|x| if x.is_finite() { sigma } else { f64::NAN }));
+        }
+        Ok(Self { source: images[0].display().to_string(), bands: bands.to_vec(), ny, nx, flux, err, wcs: wcs0, redshift: read_key_f64(&images[0], "REDSHIFT") })
+    }
+
+    /// Checks the data: negative errors are an error naming the band and pixel.
+    pub fn check(&self) -> Result<()> {
+        let npix = self.ny * self.nx;
+        if self.flux.len() != self.bands.len() * npix || self.err.len() != self.flux.len() {
+            return Err(Error::File { file: self.source.clone(), reason: format!("{} bands but {} values for {}×{} pixels", self.bands.len(), self.flux.len(), self.ny, self.nx) });
+        }
+        for (b, band) in self.bands.iter().enumerate() {
+            if let Some(p) = (0..npix).find(|&p| self.err[b * npix + p] < 0.0) {
+                return Err(Error::File {
+                    file: self.source.clone(),
+                    reason: format!("band {band}: negative error {} at pixel (x = {}, y = {})", self.err[b * npix + p], p % self.nx, p / self.nx),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first WCS keyword whose value differs between two images (numbers to 1e-9 relative).
+fn wcs_mismatch(a: &Wcs, b: &Wcs) -> Option<String> {
+    for (k, va) in a {
+        if let Some((_, vb)) = b.iter().find(|(kb, _)| kb == k) {
+            let same = match (va, vb) {
+                (CardValue::Num(x), CardValue::Num(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1e-300),
+                (CardValue::Text(x), CardValue::Text(y)) => x == y,
+                _ => false,
+            };
+            if !same && k != "DATE-OBS" && k != "MJD-OBS" {
+                return Some(k.clone());
+            }
+        }
+    }
+    None
 }
 
 fn read_key_f64(path: &Path, key: &str) -> Option<f64> {
@@ -108,6 +186,9 @@ fn read_key_f64(path: &Path, key: &str) -> Option<f64> {
 /// Options of [`map_galaxy`].
 #[derive(Debug, Clone)]
 pub struct MapOptions {
+    /// Posterior-predictive check: the forward model (bands in the posterior's order) and the
+    /// prior the model was trained with, to rebuild the median model of each pixel.
+    pub ppc: Option<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
     pub redshift: f64,
     pub n_draws: usize,
     /// Pixels with mean f/σ over `snr_bands` above this are fitted.
@@ -120,7 +201,7 @@ pub struct MapOptions {
 
 impl MapOptions {
     pub fn new(redshift: f64) -> Self {
-        Self { redshift, n_draws: 500, snr_min: 5.0, snr_bands: vec!["F277W".into(), "F356W".into(), "F444W".into()], segmentation: None, seed: 0 }
+        Self { ppc: None, redshift, n_draws: 500, snr_min: 5.0, snr_bands: vec!["F277W".into(), "F356W".into(), "F444W".into()], segmentation: None, seed: 0 }
     }
 }
 
@@ -145,10 +226,16 @@ pub struct MapSummary {
     pub log_sfr_100myr_integrated: [f64; 3],
     pub seconds: f64,
     pub ms_per_pixel: f64,
+    /// Posterior-predictive check (median over 16 posterior draws of the predicted flux of each
+    /// pixel): median of (f − f_pred)/σ per band, and the median reduced χ² over pixels.
+    pub ppc_median_residual_sigma: Option<std::collections::BTreeMap<String, f64>>,
+    pub ppc_median_chi2_reduced: Option<f64>,
 }
 
 /// Maps and summary of one galaxy.
 pub struct GalaxyMaps {
+    /// Reduced χ² of the posterior-predictive median per pixel (NaN where not fitted or checked).
+    pub chi2: Vec<f32>,
     pub params: Vec<String>,
     /// Per parameter: p16, p50, p84 maps [y][x] (NaN where not fitted).
     pub percentiles: Vec<[Vec<f32>; 3]>,
@@ -162,6 +249,51 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
     sbipix_diagnostics::quantile_sorted(v, q)
 }
 
+/// The forward-model parameters of a θ vector (posterior medians), for the delayed-τ and
+/// dense_basis families; fixed prior parameters (log U, η) from the prior. None if θ lacks the
+/// SFH parameters.
+pub fn params_from_theta(names: &[String], theta: &[f64], prior: &sbipix_sim::Prior, z: f64, cosmo: &sbipix_sps::Cosmology) -> Option<sbipix_sps::GalaxyParams> {
+    use sbipix_sim::{ParamPrior, SfhPrior};
+    use sbipix_sps::{DenseBasisTuple, SfhShape, SfhSpec};
+    let get = |n: &str| -> Option<f64> {
+        names.iter().position(|x| x == n).map(|j| theta[j]).or_else(|| match prior.get(n) {
+            Some(ParamPrior::Fixed { value }) => Some(value),
+            _ => None,
+        })
+    };
+    let logm = get("log_mass_formed")?;
+    let t_univ = cosmo.age_gyr(z);
+    let sfh = match prior.sfh {
+        SfhPrior::DelayedTau => SfhSpec::Parametric {
+            shape: SfhShape::DelayedTau { age_gyr: ((1.0 - get("onset_fraction")?) * t_univ).clamp(1e-5, t_univ), tau_gyr: 10f64.powf(get("log_tau_gyr")?) },
+            log_mass_formed: logm,
+        },
+        SfhPrior::DenseBasis { n_tx, .. } => {
+            let tx: Vec<f64> = (1..=n_tx).map(|i| get(&format!("t{}_frac", (100 * i) / (n_tx + 1)))).collect::<Option<Vec<f64>>>()?;
+            let mut tx = tx;
+            tx.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            SfhSpec::DenseBasis(DenseBasisTuple { log_mass_formed: logm, log_sfr: get("log_sfr_inst")?, tx })
+        }
+    };
+    Some(sbipix_sps::GalaxyParams { redshift: z, sfh, logzsol: get("logzsol")?, av_mag: get("av_mag")?, eta: get("eta").unwrap_or(1.0), logu: get("logu").unwrap_or(-2.0) })
+}
+
+/// The forward model (bands in the posterior's order) and prior a model folder was trained with,
+/// for the posterior-predictive check of [`MapOptions::ppc`].
+pub fn ppc_model(store: &sbipix_io::DataStore, post: &Posterior, log: &dyn Fn(&str)) -> Result<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)> {
+    let read = |name: &str| -> Result<String> {
+        let p = post.dir.join(name);
+        std::fs::read_to_string(&p).map_err(|e| Error::File { file: p.display().to_string(), reason: e.to_string() })
+    };
+    let prior = sbipix_sim::Prior::from_toml_str(&read("prior.toml")?, &post.dir.join("prior.toml").display().to_string())?;
+    let survey = sbipix_sim::Survey::from_toml_str(&read("survey.toml")?, &post.dir.join("survey.toml").display().to_string())?;
+    let fwd = crate::training_set::model_for_survey(store, &survey, &post.dir, post.manifest.forward_model.clone(), log)?;
+    if fwd.band_names() != post.manifest.bands {
+        return Err(Error::File { file: post.dir.display().to_string(), reason: format!("survey.toml gives bands {:?}, the model {:?}", fwd.band_names(), post.manifest.bands) });
+    }
+    Ok((std::sync::Arc::new(fwd), prior))
+}
+
 /// Parameters that scale with the amount of stars (log masses and SFRs).
 pub fn is_extensive(name: &str) -> bool {
     name.starts_with("log_mstar") || name.starts_with("log_mass_formed") || name.starts_with("log_sfr")
@@ -169,7 +301,13 @@ pub fn is_extensive(name: &str) -> bool {
 
 /// Fits every selected pixel and the integrated photometry.
 pub fn map_galaxy(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn Fn(&str)) -> Result<GalaxyMaps> {
+    map_galaxy_with_progress(post, img, opts, log, &|_, _| {})
+}
+
+/// [`map_galaxy`] reporting (pixels done, pixels selected) as sampling progresses.
+pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn Fn(&str), progress: &dyn Fn(usize, usize)) -> Result<GalaxyMaps> {
     let t0 = std::time::Instant::now();
+    img.check()?;
     let model_bands = &post.manifest.bands;
     let (ny, nx) = (img.ny, img.nx);
     let npix = ny * nx;
@@ -253,7 +391,15 @@ pub fn map_galaxy(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn
         isig[j] = isig[j].sqrt();
     }
     let zs = vec![opts.redshift; nsel];
-    let draws = post.sample(&flux, &sig, &seen, &zs, opts.n_draws, opts.seed)?;
+    // all pixels in parallel, in chunks so that long maps report progress
+    let mut draws = Vec::with_capacity(nsel * opts.n_draws * post.parameter_names().len());
+    let chunk = 4096;
+    for start in (0..nsel).step_by(chunk) {
+        let end = (start + chunk).min(nsel);
+        let part = post.sample_from(&flux[start * nb..end * nb], &sig[start * nb..end * nb], &seen[start * nb..end * nb], &zs[start..end], opts.n_draws, opts.seed, start)?;
+        draws.extend(part);
+        progress(end, nsel);
+    }
     // The network was trained on single pixels: summed photometry has errors far larger than any
     // it saw. Flux scales linearly with mass at fixed shape, dust, metallicity and redshift, so
     // fit f/k with σ/k (same S/N) where k brings σ to the survey's typical pixel σ, and add
@@ -314,8 +460,66 @@ pub fn map_galaxy(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn
         let kpc_per_arcsec = da_kpc * std::f64::consts::PI / (180.0 * 3600.0);
         (s * kpc_per_arcsec).powi(2)
     });
+    // Posterior-predictive check: push PPC_DRAWS posterior draws of each pixel through the
+    // forward model; the per-band median of those predictions is compared with the data. (The
+    // marginal medians combined into one θ are not a model on the posterior's degeneracy ridges —
+    // age–dust–metallicity — so they would report misfits that are not there.)
+    let mut chi2 = vec![f32::NAN; npix];
+    let mut ppc_res: Option<std::collections::BTreeMap<String, f64>> = None;
+    let mut ppc_chi2 = None;
+    if let Some((fwd, prior)) = &opts.ppc {
+        use rayon::prelude::*;
+        const PPC_DRAWS: usize = 16;
+        let kd = PPC_DRAWS.min(nd);
+        let cosmo = fwd.config().cosmology;
+        // per selected pixel: the median predicted flux per band (NaN where no draw could be modelled)
+        let pred: Vec<Vec<f64>> = (0..selected.len())
+            .into_par_iter()
+            .map_init(
+                || (sbipix_sps::Workspace::default(), vec![0.0; nb]),
+                |(ws, fm), i| {
+                    let mut per_band: Vec<Vec<f64>> = vec![Vec::with_capacity(kd); nb];
+                    for k in 0..kd {
+                        // draws spread over the sample (they are independent; spacing is just tidy)
+                        let d = k * nd / kd;
+                        let theta: Vec<f64> = (0..np).map(|j| draws[(i * nd + d) * np + j] as f64).collect();
+                        let Some(gp) = params_from_theta(&names, &theta, prior, opts.redshift, &cosmo) else { continue };
+                        if fwd.photometry_into(&gp, ws, fm).is_ok() {
+                            for j in 0..nb {
+                                per_band[j].push(fm[j]);
+                            }
+                        }
+                    }
+                    per_band.iter_mut().map(|v| if v.is_empty() { f64::NAN } else { pct(v, 0.5) }).collect()
+                },
+            )
+            .collect();
+        let mut res_b: Vec<Vec<f64>> = vec![Vec::new(); nb];
+        let mut chis = Vec::new();
+        for (i, &p) in selected.iter().enumerate() {
+            let (mut c, mut k) = (0.0, 0);
+            for j in 0..nb {
+                if seen[i * nb + j] && pred[i][j].is_finite() {
+                    let r = (flux[i * nb + j] - pred[i][j]) / sig[i * nb + j];
+                    res_b[j].push(r);
+                    c += r * r;
+                    k += 1;
+                }
+            }
+            if k > 0 {
+                chi2[p] = (c / k as f64) as f32;
+                chis.push(c / k as f64);
+            }
+        }
+        ppc_res = Some(model_bands.iter().zip(res_b.iter_mut()).filter(|(_, v)| !v.is_empty()).map(|(b, v)| (b.clone(), pct(v, 0.5))).collect());
+        if !chis.is_empty() {
+            ppc_chi2 = Some(pct(&mut chis, 0.5));
+        }
+    }
     let elapsed = t0.elapsed().as_secs_f64();
     let summary = MapSummary {
+        ppc_median_residual_sigma: ppc_res,
+        ppc_median_chi2_reduced: ppc_chi2,
         source: img.source.clone(),
         model: post.dir.display().to_string(),
         redshift: opts.redshift,
@@ -332,7 +536,7 @@ pub fn map_galaxy(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn
         seconds: elapsed,
         ms_per_pixel: 1e3 * elapsed / nsel as f64,
     };
-    Ok(GalaxyMaps { params: names, percentiles, snr, mask, summary })
+    Ok(GalaxyMaps { chi2, params: names, percentiles, snr, mask, summary })
 }
 
 /// Writes `maps.fits` (HDUs `<PARAM>_P16/_P50/_P84`, surface densities when the pixel scale is
@@ -361,6 +565,9 @@ pub fn write_maps(out: &Path, img: &ImageSet, m: &GalaxyMaps) -> Result<()> {
     }
     images.push(OutImage { name: "SNR".into(), data: &m.snr, bunit: String::new(), comment: "mean f/sigma over the selection bands".into() });
     images.push(OutImage { name: "MASK".into(), data: &m.mask, bunit: String::new(), comment: "1 = fitted".into() });
+    if m.summary.ppc_median_chi2_reduced.is_some() {
+        images.push(OutImage { name: "PPC_CHI2".into(), data: &m.chi2, bunit: String::new(), comment: "reduced chi2 of the posterior-predictive median".into() });
+    }
     let primary = vec![
         ("REDSHIFT".to_string(), CardValue::Num(m.summary.redshift)),
         ("NPIXFIT".to_string(), CardValue::Num(m.summary.n_pixels as f64)),

@@ -234,8 +234,15 @@ impl Posterior {
     /// model's band order (NaN or `measured = false` for missing bands), redshift per pixel.
     /// Returns [pixels × n × parameters].
     pub fn sample(&self, flux: &[f64], sigma: &[f64], measured: &[bool], redshift: &[f64], n: usize, seed: u64) -> Result<Vec<f32>> {
+        self.sample_from(flux, sigma, measured, redshift, n, seed, 0)
+    }
+
+    /// As [`Self::sample`] for pixels numbered from `first` (their random streams), so a long
+    /// list can be sampled in chunks with the same result.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample_from(&self, flux: &[f64], sigma: &[f64], measured: &[bool], redshift: &[f64], n: usize, seed: u64, first: usize) -> Result<Vec<f32>> {
         let x = self.encode(flux, sigma, measured, redshift)?;
-        Ok(self.flow.sample(&x, redshift.len(), n, seed)?)
+        Ok(self.flow.sample_from(&x, redshift.len(), n, seed, first as u64)?)
     }
 
     /// The network inputs for pixels (see [`InputEncoding`]).
