@@ -115,6 +115,25 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
         assert!((s / sigma_bg - 1.0).abs() < 0.1, "background σ {s} vs {sigma_bg}: {e}");
     }
 
+    // a background cutout in another unit than its image is refused unless --unit settles it
+    let bg_njy = d.join("bg_F444W_10njy.fits");
+    {
+        let desc = fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Float, dimensions: &[50, 50] };
+        let mut ff = fitsio::FitsFile::create(&bg_njy).with_custom_primary(&desc).open().unwrap();
+        let h = ff.primary_hdu().unwrap();
+        let noise: Vec<f32> = (0..50 * 50).map(|_| (sigma_bg * 100.0 * gauss()) as f32).collect();
+        h.write_image(&mut ff, &noise).unwrap();
+        h.write_key(&mut ff, "BUNIT", "10.0*nanoJansky").unwrap();
+    }
+    let bg_njy = bg_njy.to_string_lossy().to_string();
+    let mut bargs = a.clone();
+    *bargs.last_mut().unwrap() = &bg_njy;
+    let o_idx = bargs.iter().position(|x| *x == "--out").unwrap();
+    bargs[o_idx + 1] = "bad_bunit";
+    let o = sbipix(&bargs, d);
+    assert!(!o.status.success() && stderr(&o).contains("10.0*nanoJansky") && stderr(&o).contains("--unit"), "{}", stderr(&o));
+    assert!(!d.join("bad_bunit").exists());
+
     // posterior-predictive check: a band scaled by 3 stands out in the residuals
     let s0: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("mapped/summary.json")).unwrap()).unwrap();
     let c0 = s0["ppc_median_chi2_reduced"].as_f64().expect("PPC ran");

@@ -77,16 +77,23 @@ pub enum FluxUnit {
 /// Parses a unit name (`BUNIT` or a command-line flag): uJy, nJy, mJy, Jy, 10nJy, MJy/sr.
 pub fn parse_unit(s: &str) -> Option<FluxUnit> {
     let t = s.trim().replace(' ', "").to_ascii_lowercase();
-    Some(match t.as_str() {
-        "ujy" | "µjy" | "microjy" | "microjansky" => FluxUnit::Factor(1.0),
-        "njy" | "nanojy" => FluxUnit::Factor(1e-3),
-        "10njy" => FluxUnit::Factor(1e-2),
-        "mjy" => FluxUnit::Factor(1e3),
-        "jy" => FluxUnit::Factor(1e6),
-        "mjy/sr" if s.trim().starts_with('M') => FluxUnit::MJyPerSr,
-        "mjy/sr" => return None,
+    if t == "mjy/sr" {
+        // MJy/sr (surface brightness, JWST pipeline) vs mJy/sr (not supported): case decides
+        return if s.trim().starts_with('M') { Some(FluxUnit::MJyPerSr) } else { None };
+    }
+    // an optional numeric multiplier: "10nJy", "10.0*nanoJansky" (grizli), "1e-8*Jy"
+    let split = t.find(|c: char| c.is_ascii_alphabetic() && c != 'e' || c == 'µ').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num = num.trim_end_matches('*');
+    let mult = if num.is_empty() { 1.0 } else { num.parse::<f64>().ok().filter(|m| m.is_finite() && *m > 0.0)? };
+    let base = match unit {
+        "ujy" | "µjy" | "microjy" | "microjansky" => 1.0,
+        "njy" | "nanojy" | "nanojansky" => 1e-3,
+        "mjy" | "millijy" | "millijansky" => 1e3,
+        "jy" | "jansky" => 1e6,
         _ => return None,
-    })
+    };
+    Some(FluxUnit::Factor(mult * base))
 }
 
 /// A FITS image with its shape (ny, nx) and the header keys we use.
@@ -339,4 +346,28 @@ pub fn write_cube(path: &Path, bands: &[String], ny: usize, nx: usize, flux: &[f
         return Err(e);
     }
     std::fs::rename(&tmp_path, path).map_err(|e| IoError::io(path, e))
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    fn factor(s: &str) -> Option<f64> {
+        match parse_unit(s)? {
+            FluxUnit::Factor(f) => Some(f),
+            FluxUnit::MJyPerSr => Some(f64::NAN),
+        }
+    }
+
+    #[test]
+    fn units_to_microjansky() {
+        for (s, f) in [("uJy", 1.0), ("µJy", 1.0), ("nJy", 1e-3), ("10nJy", 1e-2), ("10.0*nanoJansky", 1e-2), ("1e-8*Jy", 1e-2), ("mJy", 1e3), ("Jy", 1e6), ("25 nJy", 25e-3)] {
+            let g = factor(s).unwrap_or_else(|| panic!("{s} not parsed"));
+            assert!((g / f - 1.0).abs() < 1e-12, "{s}: {g} vs {f}");
+        }
+        assert!(matches!(parse_unit("MJy/sr"), Some(FluxUnit::MJyPerSr)));
+        for bad in ["mJy/sr", "counts", "", "-10nJy", "0*Jy", "ergs"] {
+            assert!(parse_unit(bad).is_none(), "{bad}");
+        }
+    }
 }

@@ -34,7 +34,7 @@ fn unit_factor(unit: Option<&str>, bunit: Option<&str>, pixar_sr: Option<f64>, w
             Some(sr) => Ok(1e12 * sr),
             None => Err(Error::File { file: what.into(), reason: "unit MJy/sr needs the PIXAR_SR keyword (pixel solid angle)".into() }),
         },
-        None => Err(Error::File { file: what.into(), reason: format!("unknown flux unit `{name}` (uJy, nJy, 10nJy, mJy, Jy, MJy/sr)") }),
+        None => Err(Error::File { file: what.into(), reason: format!("unknown flux unit `{name}` (uJy, nJy, 10nJy, 10.0*nanoJansky, mJy, Jy, MJy/sr)") }),
     }
 }
 
@@ -121,6 +121,19 @@ impl ImageSet {
             } else if (im.ny, im.nx) != (ny, nx) {
                 return Err(Error::File { file: ip.display().to_string(), reason: format!("{}×{} pixels, the first image has {ny}×{nx}", im.ny, im.nx) });
             }
+            if unit.is_none() && im.bunit.as_deref().map(parse_unit) != bg.bunit.as_deref().map(parse_unit) {
+                // a silent µJy guess for one file against a stated unit for the other would scale
+                // the S/N by the ratio of the units
+                return Err(Error::File {
+                    file: ip.display().to_string(),
+                    reason: format!(
+                        "BUNIT {} but its background cutout {} has BUNIT {}: give --unit (the unit of both)",
+                        im.bunit.as_deref().unwrap_or("(none)"),
+                        bp.display(),
+                        bg.bunit.as_deref().unwrap_or("(none)")
+                    ),
+                });
+            }
             let k = unit_factor(unit, im.bunit.as_deref(), im.pixar_sr, &ip.display().to_string(), log)?;
             let mut v: Vec<f64> = bg.data.iter().cloned().filter(|x| x.is_finite() && *x != 0.0).collect();
             if v.len() < 100 {
@@ -128,7 +141,9 @@ impl ImageSet {
             }
             let med = pct(&mut v, 0.5);
             let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
-            let sigma = 1.4826 * pct(&mut dev, 0.5) * k;
+            // --unit (which states the unit of every given file), else the cutout's own BUNIT
+            let kb = unit_factor(unit, bg.bunit.as_deref(), bg.pixar_sr, &bp.display().to_string(), log)?;
+            let sigma = 1.4826 * pct(&mut dev, 0.5) * kb;
             log(&format!("sbipix: {}: σ = {sigma:.3e} µJy per pixel from {} ({} pixels)", bands[b], bp.display(), v.len()));
             flux.extend(im.data.iter().map(|x| x * k));
             err.extend(im.data.iter().map(|x| if x.is_finite() { sigma } else { f64::NAN }));
