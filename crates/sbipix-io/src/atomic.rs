@@ -17,8 +17,16 @@ where
     if !dir.is_dir() {
         return Err(IoError::io(&dir, std::io::Error::new(std::io::ErrorKind::NotFound, "output folder does not exist")));
     }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sbipix-tmp-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".sbipix-tmp-");
+    // tempfile creates 0600 files; outputs are for sharing (group folders on clusters), so ask
+    // for 0666 and let the user's umask decide, as for any file the shell would create
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder
         .tempfile_in(&dir)
         .map_err(|e| IoError::io(&dir, e))?;
     {
@@ -48,5 +56,16 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         write_atomic(&p, |w| Ok(w.write_all(b"ok")?)).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"ok");
+        #[cfg(unix)]
+        {
+            // readable by others unless the umask says otherwise (tempfile's default is 0600)
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            let umask = {
+                let out = std::process::Command::new("sh").args(["-c", "umask"]).output().unwrap();
+                u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 8).unwrap()
+            };
+            assert_eq!(mode, 0o666 & !umask, "mode {mode:o}");
+        }
     }
 }
