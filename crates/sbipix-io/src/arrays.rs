@@ -106,10 +106,26 @@ pub struct FitsImage {
     pub pixar_sr: Option<f64>,
 }
 
+/// Opens a FITS file, saying plainly when it is missing or not FITS (cfitsio's own message is
+/// a status code).
+fn open_fits(path: &Path) -> Result<fitsio::FitsFile> {
+    if !path.is_file() {
+        let why = if path.exists() { "not a file" } else { "no such file" };
+        return Err(IoError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, why)));
+    }
+    fitsio::FitsFile::open(path).map_err(|e| {
+        let reason = match e {
+            fitsio::errors::Error::Fits(f) => format!("not a readable FITS file ({}, cfitsio status {})", f.message, f.status),
+            other => other.to_string(),
+        };
+        IoError::Fits { path: path.to_path_buf(), hdu: "0".into(), reason }
+    })
+}
+
 /// Reads a 2-D image from `path` (HDU `hdu`: a name, or "" for the first image).
 pub fn read_fits_image(path: &Path, hdu: &str) -> Result<FitsImage> {
     let fe = |h: &str, e: String| IoError::Fits { path: path.to_path_buf(), hdu: h.into(), reason: e };
-    let mut f = fitsio::FitsFile::open(path).map_err(|e| fe("0", e.to_string()))?;
+    let mut f = open_fits(path)?;
     let h = if hdu.is_empty() { first_image(&mut f).map_err(|e| fe("*", e))? } else { f.hdu(hdu).map_err(|e| fe(hdu, e.to_string()))? };
     let label = if hdu.is_empty() { "first image".to_string() } else { hdu.to_string() };
     let shape = match &h.info {
@@ -154,7 +170,7 @@ pub struct Cube {
 /// Reads a FLUX/ERR cube.
 pub fn read_cube(path: &Path) -> Result<Cube> {
     let fe = |h: &str, e: String| IoError::Fits { path: path.to_path_buf(), hdu: h.into(), reason: e };
-    let mut f = fitsio::FitsFile::open(path).map_err(|e| fe("0", e.to_string()))?;
+    let mut f = open_fits(path)?;
     let prim = f.primary_hdu().map_err(|e| fe("PRIMARY", e.to_string()))?;
     let mut bands = Vec::new();
     for i in 0.. {
@@ -206,7 +222,7 @@ const WCS_NUM: [&str; 19] = [
 /// Reads the WCS keywords of HDU `hdu` ("" = the first image) of `path` (missing keys skipped).
 pub fn read_wcs(path: &Path, hdu: &str) -> Result<Wcs> {
     let fe = |h: &str, e: String| IoError::Fits { path: path.to_path_buf(), hdu: h.into(), reason: e };
-    let mut f = fitsio::FitsFile::open(path).map_err(|e| fe("0", e.to_string()))?;
+    let mut f = open_fits(path)?;
     let h = if hdu.is_empty() { first_image(&mut f).map_err(|e| fe("*", e))? } else { f.hdu(hdu).map_err(|e| fe(hdu, e.to_string()))? };
     let mut out = Wcs::new();
     for k in WCS_TEXT {

