@@ -40,6 +40,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Map the physical parameters of a galaxy from its images (FITS in, FITS + PNG out).
     Map(MapArgs),
+    /// Fit integrated photometry of a catalogue (CSV, whitespace table or FITS table in; CSV of
+    /// posterior percentiles out).
+    Fit(FitArgs),
     /// Map a synthetic JADES-like galaxy with known truth using the default model, and report
     /// how well each map matches (or, with --seds, draw the SEDs of example galaxies).
     Demo {
@@ -317,6 +320,48 @@ pub struct ValidateArgs {
     /// Output folder: metrics.json, report.md and figures.
     #[arg(long)]
     pub out: PathBuf,
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FitArgs {
+    /// Model folder (or `default`).
+    #[arg(long, default_value = "default")]
+    pub model: String,
+    /// The catalogue: CSV, whitespace-separated text with a header line, or a FITS binary table.
+    #[arg(long)]
+    pub catalog: PathBuf,
+    /// Output CSV: id, redshift, n_bands, status, and <param>_p16/_p50/_p84.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Flux column names, `{band}` standing for the band (e.g. `{band}_Jy_scattered`).
+    #[arg(long, default_value = "flux_ujy_{band}")]
+    pub flux_columns: String,
+    /// Error column names, with `{band}`.
+    #[arg(long, default_value = "err_ujy_{band}")]
+    pub err_columns: String,
+    /// Redshift column.
+    #[arg(long, default_value = "redshift")]
+    pub redshift_column: String,
+    /// Id column (rows are numbered from 1 if the catalogue has none).
+    #[arg(long, default_value = "id")]
+    pub id_column: String,
+    /// Unit of the flux and error columns (uJy, nJy, mJy, Jy, or with a factor: 10nJy).
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Posterior draws per object.
+    #[arg(long, default_value_t = 2000)]
+    pub draws: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Fractional error floor added in quadrature to every flux error (calibration systematics).
+    #[arg(long, default_value_t = 0.05)]
+    pub error_floor: f64,
+    /// Skip the posterior-predictive check (the ppc_chi2 column is left empty).
+    #[arg(long)]
+    pub no_ppc: bool,
+    /// Replace an existing output file.
     #[arg(long)]
     pub overwrite: bool,
 }

@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => crate::train_cmd::train(a, cli.threads),
         Command::Validate(a) => crate::train_cmd::validate(a),
         Command::Map(a) => crate::map_cmd::map(a),
+        Command::Fit(a) => crate::map_cmd::fit(a),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `sbipix map`.
 
-use crate::args::{ErrorKind, MapArgs};
+use crate::args::{ErrorKind, FitArgs, MapArgs};
 use crate::commands::log;
 use crate::train_cmd::resolve_model;
 use anyhow::{Context, Result, anyhow, bail};
@@ -93,6 +93,71 @@ pub fn map(a: MapArgs) -> Result<()> {
             "  posterior-predictive check: median reduced χ² {c:.2}{}",
             worst.map(|(b, v)| format!(", largest median residual {b} {v:+.2}σ")).unwrap_or_default()
         ));
+    }
+    Ok(())
+}
+
+pub fn fit(a: FitArgs) -> Result<()> {
+    if a.out.exists() && !a.overwrite {
+        bail!("{} already exists (use --overwrite to replace it)", a.out.display());
+    }
+    if a.draws == 0 {
+        bail!("--draws must be at least 1");
+    }
+    let model = resolve_model(&a.model)?;
+    let post = Posterior::load(&model)?;
+    let cols = sbipix::fit::CatalogColumns {
+        flux: a.flux_columns.clone(),
+        err: a.err_columns.clone(),
+        redshift: a.redshift_column.clone(),
+        id: Some(a.id_column.clone()),
+        unit: a.unit.clone(),
+        error_floor: a.error_floor,
+    };
+    let ppc = if a.no_ppc {
+        None
+    } else {
+        match sbipix::io::DataStore::from_env().map_err(anyhow::Error::from).and_then(|store| Ok(sbipix::maps::ppc_model(&store, &post, &log)?)) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log(&format!("sbipix: warning: no posterior-predictive check ({e:#})"));
+                None
+            }
+        }
+    };
+    let t0 = std::time::Instant::now();
+    let fit = sbipix::fit::fit_catalog(&post, &a.catalog, &cols, a.draws, a.seed, ppc.as_ref(), &log)?;
+    let n = fit.ids.len();
+    let failed: Vec<usize> = (0..n).filter(|&r| fit.status[r] != "ok").collect();
+    if failed.len() == n {
+        // nothing to write: say why for the first rows
+        let why: Vec<String> = failed.iter().take(3).map(|&r| format!("{}: {}", fit.ids[r], fit.status[r])).collect();
+        bail!("no object of {} could be fitted ({}{})", a.catalog.display(), why.join("; "), if n > 3 { "; …" } else { "" });
+    }
+    sbipix::fit::write_fit_csv(&a.out, &fit)?;
+    log(&format!(
+        "sbipix: fitted {} of {n} objects ({} draws each) in {:.1} s → {}",
+        n - failed.len(),
+        a.draws,
+        t0.elapsed().as_secs_f64(),
+        a.out.display()
+    ));
+    if let Some(res) = &fit.ppc_residual_sigma {
+        let mut c: Vec<f64> = fit.ppc_chi2.iter().cloned().filter(|v| v.is_finite()).collect();
+        c.sort_by(f64::total_cmp);
+        let worst = res.iter().max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()));
+        log(&format!(
+            "  posterior-predictive check: median reduced χ² {:.2}{}",
+            if c.is_empty() { f64::NAN } else { c[c.len() / 2] },
+            worst.map(|(b, v)| format!(", largest median residual {b} {v:+.2}σ")).unwrap_or_default()
+        ));
+        log(&format!("  median residual per band (σ): {}", res.iter().map(|(b, v)| format!("{b} {v:+.1}")).collect::<Vec<_>>().join(", ")));
+    }
+    for &r in failed.iter().take(5) {
+        log(&format!("  not fitted: {} ({})", fit.ids[r], fit.status[r]));
+    }
+    if failed.len() > 5 {
+        log(&format!("  … and {} more (see the status column)", failed.len() - 5));
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! pipelines. See the README for the command-line tool.
 
 pub mod catalog;
+pub mod fit;
 pub mod map_plots;
 pub mod maps;
 pub mod models;

@@ -198,6 +198,11 @@ fn read_key_f64(path: &Path, key: &str) -> Option<f64> {
     None
 }
 
+/// Default fractional error floor for integrated photometry (calibration and aperture
+/// systematics; the common 5 % of SED-fitting catalogues). It also keeps summed photometry of
+/// hundreds of pixels (S/N in the thousands) away from S/N the network never saw.
+pub const DEFAULT_ERROR_FLOOR: f64 = 0.05;
+
 /// Options of [`map_galaxy`].
 #[derive(Debug, Clone)]
 pub struct MapOptions {
@@ -212,11 +217,14 @@ pub struct MapOptions {
     /// Optional segmentation map [y][x] and the id to keep.
     pub segmentation: Option<(Vec<f64>, f64)>,
     pub seed: u64,
+    /// Fractional error floor added in quadrature to the integrated photometry (see
+    /// [`sample_integrated`]).
+    pub integrated_error_floor: f64,
 }
 
 impl MapOptions {
     pub fn new(redshift: f64) -> Self {
-        Self { ppc: None, redshift, n_draws: 500, snr_min: 5.0, snr_bands: vec!["F277W".into(), "F356W".into(), "F444W".into()], segmentation: None, seed: 0 }
+        Self { ppc: None, redshift, n_draws: 500, snr_min: 5.0, snr_bands: vec!["F277W".into(), "F356W".into(), "F444W".into()], segmentation: None, seed: 0, integrated_error_floor: DEFAULT_ERROR_FLOOR }
     }
 }
 
@@ -312,6 +320,167 @@ pub fn ppc_model(store: &sbipix_io::DataStore, post: &Posterior, log: &dyn Fn(&s
 /// Parameters that scale with the amount of stars (log masses and SFRs).
 pub fn is_extensive(name: &str) -> bool {
     name.starts_with("log_mstar") || name.starts_with("log_mass_formed") || name.starts_with("log_sfr")
+}
+
+/// Replicas of each object's photometry with added noise in [`sample_integrated`]: the posterior
+/// is the mixture over these noise realisations.
+pub const INTEGRATED_REPLICAS: usize = 8;
+
+/// Posterior draws for integrated photometry (whole galaxies, or the sum of a galaxy's pixels):
+/// flux and σ [objects × bands] in µJy in the model's band order, `measured` likewise; returns
+/// [objects × n × parameters]. `error_floor` (e.g. 0.05) is added in quadrature as a fraction of
+/// the flux before fitting.
+///
+/// The network was trained on single pixels with the survey's noise: integrated photometry is
+/// brighter, has larger errors and another error pattern across bands. Two facts make it usable:
+/// 1. Flux scales linearly with mass at fixed SFH shape, dust, metallicity and redshift, so an
+///    object can be fitted as a pixel k times fainter (f/k) and log10 k added to the extensive
+///    parameters (masses, SFRs) afterwards.
+/// 2. A measurement can always be made *noisier*: adding Gaussian noise of variance
+///    σ_t² − (σ/k)² to f/k gives an exact measurement of the true f/k with error σ_t.
+///
+/// The network reads σ as well as f (in the training noise model σ² = σ_bg² + a·f, so σ carries
+/// information about the flux; measured: fixing σ at the median background for simulated pixels
+/// biases log M* by −0.3 to −0.6 dex). So each band is mapped onto the σ the survey gives a
+/// median-depth pixel of that flux, σ_t² = σ_bg,50² + a·f/k: per band, k_b solves
+/// (σ_b/k)² = σ_bg,50² + a_b f_b/k, and k = max k_b makes σ_b/k ≤ σ_t in every band; the bands
+/// with smaller errors get the difference as added noise. The result is photometry the network
+/// saw in training, at the price of some information (the posterior can only widen). The added
+/// noise is random (seeded); the draws are spread over [`INTEGRATED_REPLICAS`] realisations so
+/// one unlucky draw does not decide the answer. Without a survey model (old model folders) σ_t
+/// is the encoding scale and a = 0.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_integrated(post: &Posterior, flux: &[f64], sigma: &[f64], measured: &[bool], redshift: &[f64], n: usize, seed: u64, error_floor: f64) -> Result<Vec<f32>> {
+    let nb = post.manifest.bands.len();
+    let no = redshift.len();
+    if flux.len() != no * nb || sigma.len() != no * nb || measured.len() != no * nb {
+        return Err(Error::File { file: post.dir.display().to_string(), reason: format!("photometry must be {no} objects × {nb} bands") });
+    }
+    if !(error_floor.is_finite() && error_floor >= 0.0) {
+        return Err(Error::File { file: post.dir.display().to_string(), reason: format!("error floor {error_floor} must be ≥ 0") });
+    }
+    let scales = &post.manifest.encoding.scale_ujy;
+    // per band: (median σ_bg, Poisson coefficient)
+    let noise: Vec<(f64, f64)> = match &post.survey {
+        Some(s) => s.bands.iter().map(|b| (sbipix_sim::survey::quantile_at(&b.sigma_bg_quantiles_ujy, 0.5), b.poisson_ujy.max(0.0))).collect(),
+        None => scales.iter().map(|s| (*s, 0.0)).collect(),
+    };
+    let reps = INTEGRATED_REPLICAS.min(n).max(1);
+    let per = n.div_ceil(reps);
+    let rows = no * reps;
+    let (mut fs, mut ss, mut ms, mut zs) = (vec![f64::NAN; rows * nb], vec![f64::NAN; rows * nb], vec![false; rows * nb], vec![0.0; rows]);
+    let mut ks = Vec::with_capacity(no);
+    for o in 0..no {
+        let usable = |b: usize| {
+            let i = o * nb + b;
+            measured[i] && flux[i].is_finite() && sigma[i].is_finite() && sigma[i] > 0.0
+        };
+        let sig = |b: usize| {
+            let i = o * nb + b;
+            (sigma[i] * sigma[i] + (error_floor * flux[i]).powi(2)).sqrt()
+        };
+        let mut k: f64 = 0.0;
+        for b in (0..nb).filter(|&b| usable(b)) {
+            let (s, f) = (sig(b), flux[o * nb + b]);
+            let (s50, a) = noise[b];
+            let af = a * f.max(0.0);
+            let u = (af + (af * af + 4.0 * s * s * s50 * s50).sqrt()) / (2.0 * s * s);
+            if u.is_finite() && u > 0.0 {
+                k = k.max(1.0 / u);
+            }
+        }
+        if !(k.is_finite() && k > 0.0) {
+            k = 1.0;
+        }
+        ks.push(k);
+        for r in 0..reps {
+            let row = o * reps + r;
+            zs[row] = redshift[o];
+            // a small counter-based generator: reproducible for (seed, object, replica, band)
+            let mut state = seed ^ 0x5EED_1D00_u64.wrapping_mul(o as u64 + 1) ^ ((r as u64) << 48);
+            let mut uniform = || {
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut x = state;
+                x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                x ^= x >> 31;
+                ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+            };
+            for b in 0..nb {
+                // one pair of uniforms per band whether used or not, so streams do not shift
+                let (u1, u2) = (uniform(), uniform());
+                if !usable(b) {
+                    continue;
+                }
+                let i = row * nb + b;
+                let fk = flux[o * nb + b] / k;
+                let sk = sig(b) / k;
+                let (s50, a) = noise[b];
+                let target = (s50 * s50 + a * fk.max(0.0)).sqrt().max(sk);
+                let extra = (target * target - sk * sk).max(0.0).sqrt();
+                let g = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                fs[i] = fk + extra * g;
+                ss[i] = target;
+                ms[i] = true;
+            }
+        }
+    }
+    let raw = post.sample(&fs, &ss, &ms, &zs, per, seed)?;
+    let np = post.parameter_names().len();
+    // [objects × reps × per × np] → the first n of each object's reps·per draws
+    let mut draws = Vec::with_capacity(no * n * np);
+    for o in 0..no {
+        let start = o * reps * per * np;
+        draws.extend_from_slice(&raw[start..start + n * np]);
+    }
+    let names = post.parameter_names();
+    let np = names.len();
+    for (j, name) in names.iter().enumerate() {
+        if is_extensive(name) {
+            for (o, k) in ks.iter().enumerate() {
+                let shift = k.log10() as f32;
+                for d in 0..n {
+                    draws[(o * n + d) * np + j] += shift;
+                }
+            }
+        }
+    }
+    Ok(draws)
+}
+
+/// Posterior draws pushed back through the forward model: per object, the per-band median of the
+/// predicted fluxes (µJy, the forward model's band order) of `PPC_DRAWS` of its draws (NaN where no
+/// draw could be modelled). `draws` is [objects × nd × parameters]. (The marginal medians combined
+/// into one θ are not a model on the posterior's degeneracy ridges — age–dust–metallicity — so
+/// they would report misfits that are not there.)
+pub fn ppc_predict(fwd: &sbipix_sps::SpsModel, prior: &sbipix_sim::Prior, names: &[String], draws: &[f32], nd: usize, redshift: &[f64]) -> Vec<Vec<f64>> {
+    use rayon::prelude::*;
+    const PPC_DRAWS: usize = 16;
+    let kd = PPC_DRAWS.min(nd);
+    let np = names.len();
+    let nb = fwd.n_bands();
+    let cosmo = fwd.config().cosmology;
+    (0..redshift.len())
+        .into_par_iter()
+        .map_init(
+            || (sbipix_sps::Workspace::default(), vec![0.0; nb]),
+            |(ws, fm), i| {
+                let mut per_band: Vec<Vec<f64>> = vec![Vec::with_capacity(kd); nb];
+                for k in 0..kd {
+                    // draws spread over the sample (they are independent; spacing is just tidy)
+                    let d = k * nd / kd;
+                    let theta: Vec<f64> = (0..np).map(|j| draws[(i * nd + d) * np + j] as f64).collect();
+                    let Some(gp) = params_from_theta(names, &theta, prior, redshift[i], &cosmo) else { continue };
+                    if fwd.photometry_into(&gp, ws, fm).is_ok() {
+                        for j in 0..nb {
+                            per_band[j].push(fm[j]);
+                        }
+                    }
+                }
+                per_band.iter_mut().map(|v| if v.is_empty() { f64::NAN } else { pct(v, 0.5) }).collect()
+            },
+        )
+        .collect()
 }
 
 /// Fits every selected pixel and the integrated photometry.
@@ -415,26 +584,7 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
         draws.extend(part);
         progress(end, nsel);
     }
-    // The network was trained on single pixels: summed photometry has errors far larger than any
-    // it saw. Flux scales linearly with mass at fixed shape, dust, metallicity and redshift, so
-    // fit f/k with σ/k (same S/N) where k brings σ to the survey's typical pixel σ, and add
-    // log10 k to the extensive parameters (masses, SFRs) afterwards. Exact, not an approximation.
-    let scales = &post.manifest.encoding.scale_ujy;
-    let mut ratios: Vec<f64> = (0..nb).filter(|&j| iseen[j]).map(|j| isig[j] / scales[j]).collect();
-    let k_scale = if ratios.is_empty() { 1.0 } else { pct(&mut ratios, 0.5).max(1e-300) };
-    let iflux_s: Vec<f64> = iflux.iter().map(|f| f / k_scale).collect();
-    let isig_s: Vec<f64> = isig.iter().map(|s| s / k_scale).collect();
-    let mut idraws = post.sample(&iflux_s, &isig_s, &iseen, &[opts.redshift], opts.n_draws.max(2000), opts.seed ^ 0x1D)?;
-    {
-        let names = post.parameter_names();
-        let np = names.len();
-        let shift = k_scale.log10() as f32;
-        for (j, n) in names.iter().enumerate() {
-            if is_extensive(n) {
-                idraws.iter_mut().skip(j).step_by(np).for_each(|v| *v += shift);
-            }
-        }
-    }
+    let idraws = sample_integrated(post, &iflux, &isig, &iseen, &[opts.redshift], opts.n_draws.max(2000), opts.seed ^ 0x1D, opts.integrated_error_floor)?;
     let names = post.parameter_names();
     let np = names.len();
     let nd = opts.n_draws;
@@ -475,40 +625,12 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
         let kpc_per_arcsec = da_kpc * std::f64::consts::PI / (180.0 * 3600.0);
         (s * kpc_per_arcsec).powi(2)
     });
-    // Posterior-predictive check: push PPC_DRAWS posterior draws of each pixel through the
-    // forward model; the per-band median of those predictions is compared with the data. (The
-    // marginal medians combined into one θ are not a model on the posterior's degeneracy ridges —
-    // age–dust–metallicity — so they would report misfits that are not there.)
+    // Posterior-predictive check (see ppc_predict): the median prediction against the data.
     let mut chi2 = vec![f32::NAN; npix];
     let mut ppc_res: Option<std::collections::BTreeMap<String, f64>> = None;
     let mut ppc_chi2 = None;
     if let Some((fwd, prior)) = &opts.ppc {
-        use rayon::prelude::*;
-        const PPC_DRAWS: usize = 16;
-        let kd = PPC_DRAWS.min(nd);
-        let cosmo = fwd.config().cosmology;
-        // per selected pixel: the median predicted flux per band (NaN where no draw could be modelled)
-        let pred: Vec<Vec<f64>> = (0..selected.len())
-            .into_par_iter()
-            .map_init(
-                || (sbipix_sps::Workspace::default(), vec![0.0; nb]),
-                |(ws, fm), i| {
-                    let mut per_band: Vec<Vec<f64>> = vec![Vec::with_capacity(kd); nb];
-                    for k in 0..kd {
-                        // draws spread over the sample (they are independent; spacing is just tidy)
-                        let d = k * nd / kd;
-                        let theta: Vec<f64> = (0..np).map(|j| draws[(i * nd + d) * np + j] as f64).collect();
-                        let Some(gp) = params_from_theta(&names, &theta, prior, opts.redshift, &cosmo) else { continue };
-                        if fwd.photometry_into(&gp, ws, fm).is_ok() {
-                            for j in 0..nb {
-                                per_band[j].push(fm[j]);
-                            }
-                        }
-                    }
-                    per_band.iter_mut().map(|v| if v.is_empty() { f64::NAN } else { pct(v, 0.5) }).collect()
-                },
-            )
-            .collect();
+        let pred = ppc_predict(fwd, prior, &names, &draws, nd, &vec![opts.redshift; selected.len()]);
         let mut res_b: Vec<Vec<f64>> = vec![Vec::new(); nb];
         let mut chis = Vec::new();
         for (i, &p) in selected.iter().enumerate() {

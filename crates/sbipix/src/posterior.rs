@@ -64,6 +64,9 @@ pub struct Posterior {
     pub manifest: ModelManifest,
     pub flow: FlowModel<f32>,
     pub dir: PathBuf,
+    /// The survey noise model the training set was simulated with (`survey.toml`), when the
+    /// folder has it: integrated fits use it to map photometry into the training noise regime.
+    pub survey: Option<sbipix_sim::Survey>,
 }
 
 /// Bounds of each inferred parameter, from the prior it was trained with: the varied prior
@@ -223,7 +226,18 @@ impl Posterior {
                 ),
             });
         }
-        Ok(Self { manifest, flow: flow.cast(), dir: dir.to_path_buf() })
+        let spath = dir.join("survey.toml");
+        let survey = match std::fs::read_to_string(&spath) {
+            Ok(t) if !t.trim().is_empty() => Some(sbipix_sim::Survey::from_toml_str(&t, &spath.display().to_string())?),
+            _ => None,
+        };
+        if let Some(s) = &survey {
+            let names = s.band_names();
+            if names != manifest.bands {
+                return Err(Error::File { file: spath.display().to_string(), reason: format!("bands {} differ from model.json's {}", names.join(","), manifest.bands.join(",")) });
+            }
+        }
+        Ok(Self { manifest, flow: flow.cast(), dir: dir.to_path_buf(), survey })
     }
 
     pub fn parameter_names(&self) -> Vec<String> {

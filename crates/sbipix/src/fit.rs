@@ -1,0 +1,312 @@
+//! Catalogue mode (`sbipix fit`): posteriors for the integrated photometry of many galaxies.
+//!
+//! Input: a table with one row per object — CSV, a whitespace-separated text table, or a FITS
+//! binary table — holding a flux and an error column per band and a redshift. The default column
+//! names are `flux_ujy_<BAND>`, `err_ujy_<BAND>`, `redshift` and (optional) `id`; templates
+//! (`{band}_Jy_scattered`) and a unit adapt other catalogues without editing them.
+//!
+//! A band whose flux or error is empty, NaN, or whose error is ≤ 0 is missing for that row. A row
+//! that cannot be fitted (no bands, redshift outside the model's range) is reported in the
+//! `status` column and the others are fitted; a malformed table (a missing column, a cell that is
+//! not a number) stops the run with the file, row and column.
+
+use crate::maps::sample_integrated;
+use crate::posterior::Posterior;
+use crate::{Error, Result};
+use sbipix_io::arrays::{FluxUnit, parse_unit};
+use std::path::Path;
+
+/// How to find the columns of a catalogue.
+#[derive(Debug, Clone)]
+pub struct CatalogColumns {
+    /// Flux column name with `{band}` for the band name.
+    pub flux: String,
+    /// Error column name with `{band}`.
+    pub err: String,
+    pub redshift: String,
+    /// Optional id column (rows are numbered from 1 if absent).
+    pub id: Option<String>,
+    /// Unit of the flux and error columns (µJy when None).
+    pub unit: Option<String>,
+    /// Fractional error floor added in quadrature (0.05 = 5 % of the flux).
+    pub error_floor: f64,
+}
+
+impl Default for CatalogColumns {
+    fn default() -> Self {
+        Self { flux: "flux_ujy_{band}".into(), err: "err_ujy_{band}".into(), redshift: "redshift".into(), id: Some("id".into()), unit: None, error_floor: crate::maps::DEFAULT_ERROR_FLOOR }
+    }
+}
+
+/// A table of strings: header and rows (FITS numeric columns are formatted).
+struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    /// Line number of each row in the file (0 for FITS).
+    lines: Vec<usize>,
+}
+
+fn read_table(path: &Path) -> Result<Table> {
+    let file = path.display().to_string();
+    let ferr = |reason: String| Error::File { file: file.clone(), reason };
+    let lower = file.to_ascii_lowercase();
+    if lower.ends_with(".fits") || lower.ends_with(".fit") || lower.ends_with(".fits.gz") {
+        return read_fits_table(path);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| ferr(e.to_string()))?;
+    // the first non-comment line decides: commas → CSV, else whitespace-separated
+    let first = text.lines().find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).ok_or_else(|| ferr("empty table".into()))?;
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    let header: Vec<String>;
+    if first.contains(',') {
+        let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
+        header = rdr.headers().map_err(|e| ferr(e.to_string()))?.iter().map(str::to_string).collect();
+        for (i, rec) in rdr.records().enumerate() {
+            let rec = rec.map_err(|e| Error::Row { file: file.clone(), row: i + 1, line: e.position().map_or(0, |p| p.line() as usize), column: String::new(), reason: e.to_string() })?;
+            lines.push(rec.position().map_or(0, |p| p.line() as usize));
+            rows.push(rec.iter().map(str::to_string).collect());
+        }
+    } else {
+        let mut it = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        let (_, h) = it.next().expect("first line exists");
+        header = h.split_whitespace().map(str::to_string).collect();
+        for (k, (ln, l)) in it.enumerate() {
+            let cells: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+            if cells.len() != header.len() {
+                return Err(Error::Row { file: file.clone(), row: k + 1, line: ln + 1, column: String::new(), reason: format!("{} fields, the header has {}", cells.len(), header.len()) });
+            }
+            lines.push(ln + 1);
+            rows.push(cells);
+        }
+    }
+    if rows.is_empty() {
+        return Err(ferr("the table has no data rows".into()));
+    }
+    Ok(Table { header, rows, lines })
+}
+
+fn read_fits_table(path: &Path) -> Result<Table> {
+    use fitsio::hdu::HduInfo;
+    let file = path.display().to_string();
+    let ferr = |reason: String| Error::File { file: file.clone(), reason };
+    if !path.is_file() {
+        return Err(ferr("no such file".into()));
+    }
+    let mut f = fitsio::FitsFile::open(path).map_err(|e| ferr(format!("not a readable FITS file ({e})")))?;
+    let mut found = None;
+    for i in 0..1000 {
+        let Ok(h) = f.hdu(i) else { break };
+        if let HduInfo::TableInfo { column_descriptions, num_rows } = &h.info {
+            found = Some((i, column_descriptions.iter().map(|c| c.name.clone()).collect::<Vec<_>>(), *num_rows));
+            break;
+        }
+    }
+    let (i, header, n) = found.ok_or_else(|| ferr("no table HDU".into()))?;
+    let h = f.hdu(i).map_err(|e| ferr(e.to_string()))?;
+    let mut cols: Vec<Vec<String>> = Vec::new();
+    for name in &header {
+        let c: Vec<String> = match h.read_col::<f64>(&mut f, name) {
+            Ok(v) => v.iter().map(|x| if x.is_nan() { String::new() } else { format!("{x:e}") }).collect(),
+            Err(_) => h.read_col::<String>(&mut f, name).map_err(|e| ferr(format!("column `{name}`: {e}")))?,
+        };
+        cols.push(c);
+    }
+    let rows = (0..n).map(|r| cols.iter().map(|c| c[r].trim().to_string()).collect()).collect();
+    Ok(Table { header, rows, lines: vec![0; n] })
+}
+
+/// One fitted catalogue.
+pub struct CatalogFit {
+    pub ids: Vec<String>,
+    pub redshift: Vec<f64>,
+    pub n_bands: Vec<usize>,
+    pub status: Vec<String>,
+    pub params: Vec<String>,
+    /// [rows][parameters][p16, p50, p84] (NaN where not fitted)
+    pub percentiles: Vec<Vec<[f64; 3]>>,
+    /// Bands of the model found in the catalogue.
+    pub bands_found: Vec<String>,
+    /// Posterior-predictive check: reduced χ² of the median prediction per row (NaN where not
+    /// fitted or not checked) and the median residual per band in σ over the fitted rows.
+    pub ppc_chi2: Vec<f64>,
+    pub ppc_residual_sigma: Option<std::collections::BTreeMap<String, f64>>,
+}
+
+/// Fits every row of the catalogue at `path` with `n_draws` posterior draws.
+/// `ppc`: the forward model and prior of [`crate::maps::ppc_model`] for the posterior-predictive
+/// check (None skips it).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_catalog(
+    post: &Posterior,
+    path: &Path,
+    cols: &CatalogColumns,
+    n_draws: usize,
+    seed: u64,
+    ppc: Option<&(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
+    log: &dyn Fn(&str),
+) -> Result<CatalogFit> {
+    let file = path.display().to_string();
+    let ferr = |reason: String| Error::File { file: file.clone(), reason };
+    let factor = match &cols.unit {
+        None => 1.0,
+        Some(u) => match parse_unit(u) {
+            Some(FluxUnit::Factor(f)) => f,
+            _ => return Err(ferr(format!("unknown flux unit `{u}` (uJy, nJy, 10nJy, mJy, Jy)"))),
+        },
+    };
+    for (what, t) in [("flux", &cols.flux), ("error", &cols.err)] {
+        if !t.contains("{band}") {
+            return Err(ferr(format!("the {what} column template `{t}` has no {{band}}")));
+        }
+    }
+    let t = read_table(path)?;
+    let col = |name: &str| t.header.iter().position(|h| h == name);
+    let zc = col(&cols.redshift).ok_or_else(|| ferr(format!("no redshift column `{}` (columns: {})", cols.redshift, t.header.join(", "))))?;
+    let idc = match &cols.id {
+        Some(n) => col(n),
+        None => None,
+    };
+    let bands = &post.manifest.bands;
+    let nb = bands.len();
+    let mut band_cols: Vec<Option<(usize, usize)>> = Vec::with_capacity(nb);
+    for b in bands {
+        let (fname, ename) = (cols.flux.replace("{band}", b), cols.err.replace("{band}", b));
+        match (col(&fname), col(&ename)) {
+            (Some(fi), Some(ei)) => band_cols.push(Some((fi, ei))),
+            (Some(_), None) => return Err(ferr(format!("flux column `{fname}` has no error column `{ename}`"))),
+            (None, Some(_)) => return Err(ferr(format!("error column `{ename}` has no flux column `{fname}`"))),
+            (None, None) => band_cols.push(None),
+        }
+    }
+    let found: Vec<String> = bands.iter().zip(&band_cols).filter(|(_, c)| c.is_some()).map(|(b, _)| b.clone()).collect();
+    if found.is_empty() {
+        return Err(ferr(format!(
+            "no band columns: expected e.g. `{}` and `{}` for the model's bands {} (set --flux-columns/--err-columns)",
+            cols.flux.replace("{band}", &bands[0]),
+            cols.err.replace("{band}", &bands[0]),
+            bands.join(", ")
+        )));
+    }
+    log(&format!("sbipix: {}: {} rows; {} of the model's {} bands found ({})", file, t.rows.len(), found.len(), nb, found.join(" ")));
+    let num = |r: usize, c: usize| -> Result<f64> {
+        let cell = t.rows[r][c].as_str();
+        if cell.is_empty() || cell.eq_ignore_ascii_case("nan") {
+            return Ok(f64::NAN);
+        }
+        cell.parse::<f64>().map_err(|_| Error::Row { file: file.clone(), row: r + 1, line: t.lines[r], column: format!(", column `{}`", t.header[c]), reason: format!("`{cell}` is not a number") })
+    };
+    let n = t.rows.len();
+    let (mut flux, mut sig, mut seen) = (vec![f64::NAN; n * nb], vec![f64::NAN; n * nb], vec![false; n * nb]);
+    let mut z = vec![f64::NAN; n];
+    let mut status = vec![String::from("ok"); n];
+    let mut n_bands = vec![0usize; n];
+    let zmax = post.manifest.max_redshift_trained;
+    for r in 0..n {
+        z[r] = num(r, zc)?;
+        for (b, c) in band_cols.iter().enumerate() {
+            if let Some((fi, ei)) = c {
+                let (f, e) = (num(r, *fi)? * factor, num(r, *ei)? * factor);
+                if f.is_finite() && e.is_finite() && e > 0.0 {
+                    flux[r * nb + b] = f;
+                    sig[r * nb + b] = e;
+                    seen[r * nb + b] = true;
+                    n_bands[r] += 1;
+                }
+            }
+        }
+        if n_bands[r] == 0 {
+            status[r] = "no band with a finite flux and a positive error".into();
+        } else if !(z[r].is_finite() && z[r] >= 0.0 && z[r] <= zmax) {
+            status[r] = format!("redshift {} outside the model's range [0, {zmax}]", z[r]);
+        }
+    }
+    let ok: Vec<usize> = (0..n).filter(|&r| status[r] == "ok").collect();
+    let params = post.parameter_names();
+    let np = params.len();
+    let mut percentiles = vec![vec![[f64::NAN; 3]; np]; n];
+    let mut ppc_chi2 = vec![f64::NAN; n];
+    let mut ppc_residual_sigma = None;
+    if !ok.is_empty() {
+        let pick = |v: &[f64]| -> Vec<f64> { ok.iter().flat_map(|&r| v[r * nb..(r + 1) * nb].to_vec()).collect() };
+        let (fo, so) = (pick(&flux), pick(&sig));
+        let mo: Vec<bool> = ok.iter().flat_map(|&r| seen[r * nb..(r + 1) * nb].to_vec()).collect();
+        let zo: Vec<f64> = ok.iter().map(|&r| z[r]).collect();
+        let draws = sample_integrated(post, &fo, &so, &mo, &zo, n_draws, seed, cols.error_floor)?;
+        let mut buf = vec![0.0; n_draws];
+        for (k, &r) in ok.iter().enumerate() {
+            for j in 0..np {
+                for d in 0..n_draws {
+                    buf[d] = draws[(k * n_draws + d) * np + j] as f64;
+                }
+                buf.sort_by(f64::total_cmp);
+                for (q, level) in [0.16, 0.5, 0.84].iter().enumerate() {
+                    percentiles[r][j][q] = sbipix_diagnostics::quantile_sorted(&buf, *level);
+                }
+            }
+        }
+        if let Some((fwd, prior)) = ppc {
+            let pred = crate::maps::ppc_predict(fwd, prior, &params, &draws, n_draws, &zo);
+            let mut res_b: Vec<Vec<f64>> = vec![Vec::new(); nb];
+            for (k, &r) in ok.iter().enumerate() {
+                let (mut c, mut m) = (0.0, 0);
+                for j in 0..nb {
+                    if seen[r * nb + j] && pred[k][j].is_finite() {
+                        let e = (sig[r * nb + j].powi(2) + (cols.error_floor * flux[r * nb + j]).powi(2)).sqrt();
+                        let x = (flux[r * nb + j] - pred[k][j]) / e;
+                        res_b[j].push(x);
+                        c += x * x;
+                        m += 1;
+                    }
+                }
+                if m > 0 {
+                    ppc_chi2[r] = c / m as f64;
+                }
+            }
+            ppc_residual_sigma = Some(
+                bands
+                    .iter()
+                    .zip(res_b.iter_mut())
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(b, v)| {
+                        v.sort_by(f64::total_cmp);
+                        (b.clone(), sbipix_diagnostics::quantile_sorted(v, 0.5))
+                    })
+                    .collect(),
+            );
+        }
+    }
+    let ids = (0..n).map(|r| idc.map(|c| t.rows[r][c].clone()).unwrap_or_else(|| (r + 1).to_string())).collect();
+    Ok(CatalogFit { ids, redshift: z, n_bands, status, params, percentiles, bands_found: found, ppc_chi2, ppc_residual_sigma })
+}
+
+/// Writes the fit as CSV (atomically): `id, redshift, n_bands, status`, then `<param>_p16`,
+/// `<param>_p50`, `<param>_p84` for every parameter, then `ppc_chi2` (reduced χ² of the
+/// posterior-predictive median; empty when not checked).
+pub fn write_fit_csv(out: &Path, fit: &CatalogFit) -> Result<()> {
+    sbipix_io::write_atomic(out, |w| {
+        let mut wr = csv::Writer::from_writer(w);
+        let mut header: Vec<String> = vec!["id".into(), "redshift".into(), "n_bands".into(), "status".into()];
+        for p in &fit.params {
+            for q in ["p16", "p50", "p84"] {
+                header.push(format!("{p}_{q}"));
+            }
+        }
+        header.push("ppc_chi2".into());
+        wr.write_record(&header)?;
+        for r in 0..fit.ids.len() {
+            let mut rec = vec![fit.ids[r].clone(), fit.redshift[r].to_string(), fit.n_bands[r].to_string(), fit.status[r].clone()];
+            for pq in &fit.percentiles[r] {
+                for v in pq {
+                    rec.push(if v.is_finite() { format!("{v:.5}") } else { String::new() });
+                }
+            }
+            let c = fit.ppc_chi2[r];
+            rec.push(if c.is_finite() { format!("{c:.4}") } else { String::new() });
+            wr.write_record(&rec)?;
+        }
+        wr.flush()?;
+        Ok(())
+    })?;
+    Ok(())
+}
