@@ -331,6 +331,75 @@ class Model:
             raise SbipixError("n must be at least 1")
         return self._m.sample(f, s, m, np.ascontiguousarray(z), int(n), int(seed))
 
+    def fit(
+        self,
+        flux: Any,
+        err: Any,
+        redshift: Any,
+        n: int = 2000,
+        mask: Any = None,
+        *,
+        bands: Optional[Sequence[str]] = None,
+        error_floor: float = 0.05,
+        seed: int = 0,
+    ) -> np.ndarray:
+        """Posterior draws for **integrated** photometry of whole galaxies (as ``sbipix fit``):
+        an array (objects, n, parameters), float32.
+
+        Same inputs as :meth:`sample`. The pixel-trained network is applied to a rescaled copy of
+        each galaxy degraded to the survey's pixel noise (exact; information is lost, never
+        invented) and the masses and SFRs are scaled back; ``error_floor`` (fraction of the flux)
+        is added to the errors in quadrature first. See ``docs/maps.md``, *Integrated photometry*.
+        """
+        f = self._columns(flux, "flux", None, bands)
+        s = self._columns(err, "err", f.shape[0], bands)
+        npix = f.shape[0]
+        if mask is None:
+            m = np.ones_like(f, dtype=np.uint8)
+        else:
+            m = self._columns(np.asarray(mask, dtype=np.float64), "mask", npix, bands)
+            m = np.ascontiguousarray(np.nan_to_num(m, nan=0.0) != 0, dtype=np.uint8)
+        z = np.asarray(redshift, dtype=np.float64)
+        if z.ndim == 0:
+            z = np.full(npix, float(z))
+        if z.shape != (npix,):
+            raise SbipixError(f"redshift must be a scalar or have one value per object ({npix}); got shape {z.shape}")
+        if int(n) < 1:
+            raise SbipixError("n must be at least 1")
+        return self._m.sample_integrated(f, s, m, np.ascontiguousarray(z), int(n), int(seed), float(error_floor))
+
+    def fit_catalog(
+        self,
+        path: PathLike,
+        *,
+        flux_columns: str = "flux_ujy_{band}",
+        err_columns: str = "err_ujy_{band}",
+        redshift_column: str = "redshift",
+        id_column: str = "id",
+        unit: Optional[str] = None,
+        draws: int = 2000,
+        seed: int = 0,
+        error_floor: float = 0.05,
+        ppc: bool = True,
+        out: Optional[PathLike] = None,
+    ) -> Dict[str, Any]:
+        """Fits a catalogue file (CSV, whitespace table or FITS table) as ``sbipix fit`` does.
+
+        Returns a dict of arrays, one entry per row: ``id``, ``redshift``, ``n_bands``,
+        ``status`` (``"ok"`` or why the row was not fitted), ``<param>_p16/_p50/_p84`` and
+        ``ppc_chi2``; ``out`` also writes the CSV.
+        """
+        ids, z, nb, status, params, pc, chi2, log = self._m.fit_catalog(
+            os.fspath(path), flux_columns, err_columns, redshift_column, id_column, unit, int(draws), int(seed), float(error_floor), bool(ppc), _path(out)
+        )
+        _emit(log)
+        res: Dict[str, Any] = {"id": np.array(ids), "redshift": z, "n_bands": np.array(nb), "status": np.array(status)}
+        for j, p in enumerate(params):
+            for q, tag in enumerate(["p16", "p50", "p84"]):
+                res[f"{p}_{tag}"] = pc[:, j, q]
+        res["ppc_chi2"] = chi2
+        return res
+
     def map_cube(
         self,
         path: PathLike,

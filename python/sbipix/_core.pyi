@@ -71,6 +71,39 @@ class Model:
         n: int,
         seed: int,
     ) -> npt.NDArray[np.float32]: ...
+    def sample_integrated(
+        self,
+        flux: npt.NDArray[np.float64],
+        err_: npt.NDArray[np.float64],
+        measured: npt.NDArray[np.uint8],
+        redshift: npt.NDArray[np.float64],
+        n: int,
+        seed: int,
+        error_floor: float,
+    ) -> npt.NDArray[np.float32]: ...
+    def fit_catalog(
+        self,
+        path: str,
+        flux_columns: str,
+        err_columns: str,
+        redshift_column: str,
+        id_column: str,
+        unit: Optional[str],
+        draws: int,
+        seed: int,
+        error_floor: float,
+        ppc: bool,
+        out: Optional[str],
+    ) -> Tuple[
+        List[str],
+        npt.NDArray[np.float64],
+        List[int],
+        List[str],
+        List[str],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64],
+        List[str],
+    ]: ...
     def map_cube(
         self, path: str, redshift: Optional[float], snr_min: float, draws: int, seed: int, ppc: bool, unit: Optional[str], out: Optional[str]
     ) -> _MapOut: ...

@@ -276,6 +276,8 @@ struct Model {
     post: Posterior,
 }
 
+type CatalogOut<'py> = (Vec<String>, Bound<'py, PyArray1<f64>>, Vec<usize>, Vec<String>, Vec<String>, Bound<'py, PyArray3<f64>>, Bound<'py, PyArray1<f64>>, Vec<String>);
+
 type MapOut<'py> = (Vec<String>, Vec<Bound<'py, PyArray2<f32>>>, String, Vec<String>);
 
 impl Model {
@@ -375,6 +377,99 @@ impl Model {
         let draws = py.detach(|| self.post.sample(&f, &s, &m, &z, n, seed)).map_err(err)?;
         let p = self.post.parameter_names().len();
         Ok(Array3::from_shape_vec((np, n, p), draws).expect("shape").into_pyarray(py))
+    }
+
+    /// Posterior draws [objects, n, parameters] for integrated photometry (whole galaxies):
+    /// rescaled and degraded into the training noise regime (see sbipix::maps::sample_integrated).
+    #[allow(clippy::too_many_arguments)]
+    fn sample_integrated<'py>(
+        &self,
+        py: Python<'py>,
+        flux: PyReadonlyArray2<'py, f64>,
+        err_: PyReadonlyArray2<'py, f64>,
+        measured: PyReadonlyArray2<'py, u8>,
+        redshift: PyReadonlyArray1<'py, f64>,
+        n: usize,
+        seed: u64,
+        error_floor: f64,
+    ) -> PyResult<Bound<'py, PyArray3<f32>>> {
+        let nb = self.post.manifest.bands.len();
+        let no = redshift.len();
+        for (what, shape) in [("flux", flux.shape()), ("err", err_.shape()), ("mask", measured.shape())] {
+            if shape != [no, nb] {
+                return Err(err(format!("{what} has shape {shape:?}; expected ({no}, {nb}): {no} objects (the length of redshift) × the model's {nb} bands")));
+            }
+        }
+        if n == 0 {
+            return Err(err("n must be at least 1"));
+        }
+        let (f, s, z) = (slice(&flux, "flux")?.to_vec(), slice(&err_, "err")?.to_vec(), slice(&redshift, "redshift")?.to_vec());
+        let m: Vec<bool> = slice(&measured, "mask")?.iter().zip(f.iter().zip(&s)).map(|(m, (f, s))| *m == 1 && f.is_finite() && s.is_finite() && *s > 0.0).collect();
+        let zmax = self.post.manifest.max_redshift_trained;
+        if let Some(i) = z.iter().position(|z| !(z.is_finite() && *z >= 0.0 && *z <= zmax)) {
+            return Err(err(format!("object {i}: redshift {} is outside the trained range [0, {zmax}]", z[i])));
+        }
+        let draws = py.detach(|| sbipix::maps::sample_integrated(&self.post, &f, &s, &m, &z, n, seed, error_floor)).map_err(err)?;
+        let p = self.post.parameter_names().len();
+        Ok(Array3::from_shape_vec((no, n, p), draws).expect("shape").into_pyarray(py))
+    }
+
+    /// Fits a catalogue file (as `sbipix fit`): (ids, redshift, n_bands, status, parameter names,
+    /// percentiles [rows, parameters, 3], ppc_chi2, log); writes `out` (CSV) if given.
+    #[pyo3(signature = (path, flux_columns, err_columns, redshift_column, id_column, unit, draws, seed, error_floor, ppc, out))]
+    #[allow(clippy::too_many_arguments)]
+    fn fit_catalog<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        flux_columns: String,
+        err_columns: String,
+        redshift_column: String,
+        id_column: String,
+        unit: Option<String>,
+        draws: usize,
+        seed: u64,
+        error_floor: f64,
+        ppc: bool,
+        out: Option<PathBuf>,
+    ) -> PyResult<CatalogOut<'py>> {
+        if draws == 0 {
+            return Err(err("draws must be at least 1"));
+        }
+        let cols = sbipix::fit::CatalogColumns { flux: flux_columns, err: err_columns, redshift: redshift_column, id: Some(id_column), unit, error_floor };
+        let log = Log::default();
+        let fit = py
+            .detach(|| -> sbipix::Result<_> {
+                let ppc_model = if ppc {
+                    match sbipix::io::DataStore::from_env().map_err(sbipix::Error::from).and_then(|store| sbipix::maps::ppc_model(&store, &self.post, &|m| log.push(m))) {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            log.push(&format!("sbipix: warning: no posterior-predictive check ({e})"));
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                let fit = sbipix::fit::fit_catalog(&self.post, &path, &cols, draws, seed, ppc_model.as_ref(), &|m| log.push(m))?;
+                if let Some(o) = &out {
+                    sbipix::fit::write_fit_csv(o, &fit)?;
+                }
+                Ok(fit)
+            })
+            .map_err(err)?;
+        let (n, np) = (fit.ids.len(), fit.params.len());
+        let pc = Array3::from_shape_fn((n, np, 3), |(r, j, q)| fit.percentiles[r][j][q]);
+        Ok((
+            fit.ids,
+            Array1::from(fit.redshift).into_pyarray(py),
+            fit.n_bands,
+            fit.status,
+            fit.params,
+            pc.into_pyarray(py),
+            Array1::from(fit.ppc_chi2).into_pyarray(py),
+            log.take(),
+        ))
     }
 
     /// Maps a FLUX/ERR cube (as `sbipix map --cube`): (names, maps, summary JSON, log).
