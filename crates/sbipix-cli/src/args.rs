@@ -22,10 +22,15 @@ pub enum Command {
     },
     /// Forward model: photometry of galaxies from their physical parameters (CSV in, CSV out).
     Photometry(PhotometryArgs),
-    /// Survey noise models: learn one from real data, or show one.
+    /// Map every galaxy of a manifest (`sbipix survey --manifest galaxies.csv --out DIR`): shared
+    /// model, resumable, population outputs (galaxies.csv, outshining figure). Subcommands: survey
+    /// noise models (learn, show) and `segment` (a manifest from a field's S/N image).
+    #[command(args_conflicts_with_subcommands = true)]
     Survey {
         #[command(subcommand)]
-        action: SurveyAction,
+        action: Option<SurveyAction>,
+        #[command(flatten)]
+        run: SurveyRunArgs,
     },
     /// Priors: print a built-in prior as TOML (a starting point for your own).
     Prior {
@@ -55,6 +60,10 @@ pub enum Command {
         /// Instead: forward-model photometry and SEDs of built-in example galaxies.
         #[arg(long)]
         seds: bool,
+        /// Instead: a synthetic survey of N galaxies (10⁷–10¹¹ M☉, with truth), mapped with
+        /// `sbipix survey`; compares the population results with the known answer.
+        #[arg(long, value_name = "N")]
+        survey: Option<usize>,
     },
 }
 
@@ -155,6 +164,53 @@ pub enum SurveyAction {
     Learn(Box<LearnArgs>),
     /// Print a survey (built-in name or file) as TOML.
     Show { survey: String },
+    /// Segment a field (threshold + connected components on the S/N image) into a manifest of
+    /// galaxies for `sbipix survey`.
+    Segment(SegmentArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SurveyRunArgs {
+    /// Model folder (or `default`).
+    #[arg(long, default_value = "default")]
+    pub model: String,
+    /// Manifest CSV: id, redshift, cube | images + errors (`;`-separated), optional bands, seg +
+    /// seg_id, cutout x0,y0,nx,ny, unit. Paths relative to the manifest.
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    /// Output folder (galaxies/<id>/…, galaxies.csv, outshining.png); a rerun resumes.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Posterior draws per pixel.
+    #[arg(long, default_value_t = 500)]
+    pub draws: usize,
+    /// Mean S/N over F277W/F356W/F444W a pixel needs.
+    #[arg(long, default_value_t = 5.0)]
+    pub snr_min: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Skip the posterior-predictive check.
+    #[arg(long)]
+    pub no_ppc: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SegmentArgs {
+    /// A FITS cube with FLUX and ERR HDUs.
+    #[arg(long)]
+    pub cube: PathBuf,
+    /// Pixels with mean S/N over F277W/F356W/F444W above this belong to sources.
+    #[arg(long, default_value_t = 3.0)]
+    pub snr_min: f64,
+    /// Smallest source kept (pixels).
+    #[arg(long, default_value_t = 20)]
+    pub min_pixels: usize,
+    /// Redshift written for every source (a field has no single redshift: edit the manifest).
+    #[arg(long)]
+    pub redshift: f64,
+    /// Output folder: seg.fits and manifest.csv.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -21,14 +21,17 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Data { action } => data(action),
         Command::Photometry(a) => photometry(a),
-        Command::Demo { out, model, seds } => {
-            if seds {
+        Command::Demo { out, model, seds, survey } => {
+            if let Some(n) = survey {
+                crate::population_cmd::demo_survey(&out, &model, n)
+            } else if seds {
                 crate::demo::demo_seds(&out)
             } else {
                 crate::demo::demo_map(&out, &model)
             }
         }
-        Command::Survey { action } => crate::survey_cmd::survey(action),
+        Command::Survey { action: Some(a), .. } => crate::survey_cmd::survey(a),
+        Command::Survey { action: None, run } => crate::population_cmd::run(run),
         Command::Prior { action } => crate::survey_cmd::prior(action),
         Command::Simulate(a) => crate::survey_cmd::simulate(a),
         Command::Train(a) => crate::train_cmd::train(a, cli.threads),

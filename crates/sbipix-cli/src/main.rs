@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod demo;
 mod map_cmd;
+mod population_cmd;
 mod survey_cmd;
 mod train_cmd;
 

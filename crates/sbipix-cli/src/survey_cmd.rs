@@ -31,6 +31,7 @@ pub fn survey(action: SurveyAction) -> Result<()> {
             Ok(())
         }
         SurveyAction::Learn(a) => learn(*a),
+        SurveyAction::Segment(a) => crate::population_cmd::segment(a),
     }
 }
 

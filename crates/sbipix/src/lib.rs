@@ -8,6 +8,7 @@ pub mod fit;
 pub mod map_plots;
 pub mod maps;
 pub mod models;
+pub mod population;
 pub mod posterior;
 pub mod synthetic;
 pub mod training_set;

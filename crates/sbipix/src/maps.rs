@@ -57,6 +57,37 @@ impl ImageSet {
         })
     }
 
+    /// The sub-image x0..x0+nx, y0..y0+ny (0-based pixels), with CRPIX shifted so the WCS stays
+    /// right.
+    pub fn crop(&self, x0: usize, y0: usize, nx: usize, ny: usize) -> Result<Self> {
+        if nx == 0 || ny == 0 || x0 + nx > self.nx || y0 + ny > self.ny {
+            return Err(Error::File {
+                file: self.source.clone(),
+                reason: format!("cutout x {x0}..{}, y {y0}..{} lies outside the {}×{} image", x0 + nx, y0 + ny, self.nx, self.ny),
+            });
+        }
+        let nb = self.bands.len();
+        let mut flux = Vec::with_capacity(nb * nx * ny);
+        let mut err = Vec::with_capacity(nb * nx * ny);
+        for b in 0..nb {
+            for y in y0..y0 + ny {
+                let row = b * self.ny * self.nx + y * self.nx;
+                flux.extend_from_slice(&self.flux[row + x0..row + x0 + nx]);
+                err.extend_from_slice(&self.err[row + x0..row + x0 + nx]);
+            }
+        }
+        let wcs = self
+            .wcs
+            .iter()
+            .map(|(k, v)| match (k.as_str(), v) {
+                ("CRPIX1", CardValue::Num(c)) => (k.clone(), CardValue::Num(c - x0 as f64)),
+                ("CRPIX2", CardValue::Num(c)) => (k.clone(), CardValue::Num(c - y0 as f64)),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect();
+        Ok(Self { source: format!("{}[{x0}:{}, {y0}:{}]", self.source, x0 + nx, y0 + ny), bands: self.bands.clone(), ny, nx, flux, err, wcs, redshift: self.redshift })
+    }
+
     /// One image per band with σ maps (or inverse-variance maps with `weights`).
     pub fn from_images(images: &[std::path::PathBuf], errors: &[std::path::PathBuf], bands: &[String], weights: bool, unit: Option<&str>, log: &dyn Fn(&str)) -> Result<Self> {
         if images.is_empty() || images.len() != errors.len() || images.len() != bands.len() {
@@ -253,6 +284,13 @@ pub struct MapSummary {
     /// pixel): median of (f − f_pred)/σ per band, and the median reduced χ² over pixels.
     pub ppc_median_residual_sigma: Option<std::collections::BTreeMap<String, f64>>,
     pub ppc_median_chi2_reduced: Option<f64>,
+    /// Every parameter fitted to the integrated photometry: 16/50/84 %.
+    #[serde(default)]
+    pub integrated: std::collections::BTreeMap<String, [f64; 3]>,
+    /// Intensive parameters (age, metallicity, A_V, …) averaged over the fitted pixels with the
+    /// pixels' stellar masses (posterior medians) as weights.
+    #[serde(default)]
+    pub resolved_mass_weighted: std::collections::BTreeMap<String, f64>,
 }
 
 /// Maps and summary of one galaxy.
@@ -618,6 +656,17 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
         Some([pct(&mut v, 0.16), pct(&mut v, 0.5), pct(&mut v, 0.84)])
     };
     let nan3 = [f64::NAN; 3];
+    let mut resolved_mass_weighted = std::collections::BTreeMap::new();
+    if let Some(jm) = names.iter().position(|n| n == "log_mstar") {
+        let w: Vec<f64> = selected.iter().map(|&p| 10f64.powf(percentiles[jm][1][p] as f64)).collect();
+        let wsum: f64 = w.iter().sum();
+        for (j, n) in names.iter().enumerate() {
+            if !is_extensive(n) && wsum > 0.0 {
+                let v: f64 = selected.iter().zip(&w).map(|(&p, w)| w * percentiles[j][1][p] as f64).sum::<f64>() / wsum;
+                resolved_mass_weighted.insert(n.clone(), v);
+            }
+        }
+    }
     let scale = pixel_scale_arcsec(&img.wcs);
     let area = scale.map(|s| {
         let c = post.manifest.forward_model.cosmology;
@@ -672,6 +721,8 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
         log_sfr_100myr_integrated: int_of("log_sfr_100myr").unwrap_or(nan3),
         seconds: elapsed,
         ms_per_pixel: 1e3 * elapsed / nsel as f64,
+        integrated: names.iter().filter_map(|n| Some((n.clone(), int_of(n)?))).collect(),
+        resolved_mass_weighted,
     };
     Ok(GalaxyMaps { chi2, params: names, percentiles, snr, mask, summary })
 }

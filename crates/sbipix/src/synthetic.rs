@@ -28,11 +28,15 @@ pub struct GalaxySpec {
     pub r_eff_pix: f64,
     pub axis_ratio: f64,
     pub seed: u64,
+    /// A_V at the centre (falls to 0.1 mag at 3 r_eff).
+    pub av_centre: f64,
+    /// Whether the young clump is there.
+    pub clump: bool,
 }
 
 impl Default for GalaxySpec {
     fn default() -> Self {
-        Self { size: 64, redshift: 1.8, log_mass_centre: 8.0, r_eff_pix: 7.0, axis_ratio: 0.7, seed: 1 }
+        Self { size: 64, redshift: 1.8, log_mass_centre: 8.0, r_eff_pix: 7.0, axis_ratio: 0.7, seed: 1, av_centre: 1.5, clump: true }
     }
 }
 
@@ -63,7 +67,7 @@ pub fn build(model: &SpsModel, survey: &Survey, spec: &GalaxySpec) -> Result<Syn
             let (dx, dy) = (x as f64 - cx, y as f64 - cy);
             let r = ((dx * dx + (dy / spec.axis_ratio).powi(2)).sqrt()) / spec.r_eff_pix;
             let dcl = ((x as f64 - clx).powi(2) + (y as f64 - cly).powi(2)).sqrt() / 1.5;
-            let in_clump = dcl < 1.5;
+            let in_clump = spec.clump && dcl < 1.5;
             let mut rng = sbipix_sim::simulate::sample_rng(spec.seed, p as u64);
             if r > 3.5 && !in_clump {
                 // sky: noise only
@@ -79,7 +83,7 @@ pub fn build(model: &SpsModel, survey: &Survey, spec: &GalaxySpec) -> Result<Syn
             let (log_m, onset, tau, lz, av) = if in_clump {
                 (spec.log_mass_centre - 1.4 - 0.3 * dcl, 1.0 - 0.05 / t_univ, 0.05, -0.6, 0.4)
             } else {
-                (spec.log_mass_centre - 0.9 * r, 0.05 + 0.45 * w, 0.5 + 2.5 * w, 0.2 - 1.0 * w, 1.5 - 1.4 * w)
+                (spec.log_mass_centre - 0.9 * r, 0.05 + 0.45 * w, 0.5 + 2.5 * w, 0.2 - 1.0 * w, spec.av_centre + (0.1 - spec.av_centre) * w)
             };
             let params = GalaxyParams {
                 redshift: z,

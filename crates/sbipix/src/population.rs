@@ -1,0 +1,448 @@
+//! Survey mode: maps for every galaxy of a manifest, one shared model, resumable, and the
+//! population outputs (`galaxies.csv`, the outshining figure).
+//!
+//! Layout of an output folder:
+//!
+//! ```text
+//! OUT/galaxies/<id>/status.json   "ok" or the reason the galaxy failed (+ the map summary)
+//! OUT/galaxies/<id>/maps.fits     maps.png, summary.json (as `sbipix map`)
+//! OUT/galaxies.csv                one row per manifest row, in manifest order
+//! OUT/outshining.png              Δ log M* (resolved − integrated) against log M*
+//! ```
+//!
+//! Each galaxy is written into a temporary folder and renamed into place, so a galaxy folder with
+//! a `status.json` is complete. A rerun skips galaxies whose status is `ok` (failed ones are tried
+//! again: they fail fast, and a fixed input should be picked up). The population outputs are
+//! rebuilt from the per-galaxy folders, so a run split over many processes (Dask, from Python)
+//! produces the same files as a single one.
+
+use crate::maps::{ImageSet, MapOptions, MapSummary, map_galaxy, write_maps};
+use crate::posterior::Posterior;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Where a galaxy's pixels come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GalaxySource {
+    /// A FITS cube with FLUX and ERR HDUs.
+    Cube(PathBuf),
+    /// Per-band images with σ maps; band names from the file names unless given.
+    Images { images: Vec<PathBuf>, errors: Vec<PathBuf>, bands: Option<Vec<String>> },
+}
+
+/// One manifest row, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GalaxyJob {
+    /// 1-based row number in the manifest (for messages).
+    pub row: usize,
+    pub id: String,
+    pub source: GalaxySource,
+    pub redshift: Option<f64>,
+    /// Segmentation map and the id to keep.
+    pub seg: Option<(PathBuf, f64)>,
+    /// Cutout (x0, y0, nx, ny) in pixels of the source.
+    pub cutout: Option<(usize, usize, usize, usize)>,
+    /// Flux unit override (as `--unit`).
+    pub unit: Option<String>,
+}
+
+/// A manifest: the rows that parsed, and per-row problems (recorded as failed galaxies).
+pub struct Manifest {
+    pub path: PathBuf,
+    /// In manifest order: the job, or (id, reason) for a row that cannot be run.
+    pub rows: Vec<std::result::Result<GalaxyJob, (String, String)>>,
+}
+
+const COLUMNS: [&str; 13] = ["id", "cube", "images", "errors", "bands", "redshift", "seg", "seg_id", "x0", "y0", "nx", "ny", "unit"];
+
+/// A folder name for an id: the id itself when it is a plain name.
+fn id_ok(id: &str) -> std::result::Result<(), String> {
+    if id.is_empty() {
+        return Err("empty id".into());
+    }
+    if id == "." || id == ".." || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c)) {
+        return Err(format!("id `{id}` must be letters, digits and - _ . + only (it names the galaxy's folder)"));
+    }
+    Ok(())
+}
+
+/// Reads a manifest CSV. Columns: `id`, `redshift`, and either `cube` or `images` + `errors`
+/// (paths separated by `;`, optional `bands` likewise); optional `seg` + `seg_id`, a cutout
+/// `x0,y0,nx,ny`, and `unit`. Paths are relative to the manifest's folder. A header problem is an
+/// error; a row problem (missing file, duplicate id, bad number) is recorded for that galaxy.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    let file = path.display().to_string();
+    let ferr = |reason: String| Error::File { file: file.clone(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| ferr(e.to_string()))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
+    let header: Vec<String> = rdr.headers().map_err(|e| ferr(e.to_string()))?.iter().map(str::to_string).collect();
+    for h in &header {
+        if !COLUMNS.contains(&h.as_str()) {
+            return Err(ferr(format!("unknown column `{h}`; allowed: {}", COLUMNS.join(", "))));
+        }
+    }
+    if !header.iter().any(|h| h == "id") {
+        return Err(ferr("missing column `id`".into()));
+    }
+    if !header.iter().any(|h| h == "cube" || h == "images") {
+        return Err(ferr("needs a `cube` column or `images` + `errors` columns".into()));
+    }
+    if header.iter().any(|h| h == "images") != header.iter().any(|h| h == "errors") {
+        return Err(ferr("`images` and `errors` go together".into()));
+    }
+    let mut rows = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let row = i + 1;
+        let rec = rec.map_err(|e| Error::Row { file: file.clone(), row, line: e.position().map_or(0, |p| p.line() as usize), column: String::new(), reason: e.to_string() })?;
+        let get = |c: &str| header.iter().position(|h| h == c).and_then(|k| rec.get(k)).filter(|v| !v.is_empty()).map(str::to_string);
+        let id = get("id").unwrap_or_default();
+        rows.push(parse_row(row, &id, &get, &base, &mut seen).map_err(|r| (if id.is_empty() { format!("row{row}") } else { id.clone() }, r)));
+    }
+    if rows.is_empty() {
+        return Err(ferr("the manifest has no rows".into()));
+    }
+    Ok(Manifest { path: path.to_path_buf(), rows })
+}
+
+fn parse_row(row: usize, id: &str, get: &dyn Fn(&str) -> Option<String>, base: &Path, seen: &mut std::collections::HashMap<String, usize>) -> std::result::Result<GalaxyJob, String> {
+    id_ok(id)?;
+    if let Some(first) = seen.get(id) {
+        return Err(format!("duplicate id (first on row {first})"));
+    }
+    seen.insert(id.to_string(), row);
+    let path = |p: &str| -> std::result::Result<PathBuf, String> {
+        let q = base.join(p);
+        if q.is_file() { Ok(q) } else { Err(format!("{}: no such file", q.display())) }
+    };
+    let list = |c: &str| -> std::result::Result<Vec<PathBuf>, String> { get(c).map(|v| v.split(';').map(|p| path(p.trim())).collect()).unwrap_or(Ok(Vec::new())) };
+    let num = |c: &str| -> std::result::Result<Option<f64>, String> {
+        get(c).map(|v| v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("column `{c}`: `{v}` is not a number"))).transpose()
+    };
+    let source = match (get("cube"), get("images")) {
+        (Some(c), None) => GalaxySource::Cube(path(&c)?),
+        (None, Some(_)) => {
+            let (images, errors) = (list("images")?, list("errors")?);
+            if images.len() != errors.len() {
+                return Err(format!("{} images but {} error maps", images.len(), errors.len()));
+            }
+            let bands = get("bands").map(|b| b.split(';').map(|s| s.trim().to_string()).collect::<Vec<_>>());
+            if let Some(b) = &bands
+                && b.len() != images.len()
+            {
+                return Err(format!("{} band names for {} images", b.len(), images.len()));
+            }
+            GalaxySource::Images { images, errors, bands }
+        }
+        (Some(_), Some(_)) => return Err("give `cube` or `images`, not both".into()),
+        (None, None) => return Err("no `cube` and no `images`".into()),
+    };
+    let seg = match (get("seg"), num("seg_id")?) {
+        (Some(s), Some(i)) => Some((path(&s)?, i)),
+        (None, None) => None,
+        _ => return Err("`seg` and `seg_id` go together".into()),
+    };
+    let cut: Vec<Option<f64>> = ["x0", "y0", "nx", "ny"].iter().map(|c| num(c)).collect::<std::result::Result<_, _>>()?;
+    let cutout = match cut.as_slice() {
+        [Some(a), Some(b), Some(c), Some(d)] if [*a, *b, *c, *d].iter().all(|v| *v >= 0.0 && v.fract() == 0.0) => Some((*a as usize, *b as usize, *c as usize, *d as usize)),
+        [None, None, None, None] => None,
+        _ => return Err("a cutout needs whole, non-negative x0, y0, nx and ny".into()),
+    };
+    Ok(GalaxyJob { row, id: id.to_string(), source, redshift: num("redshift")?, seg, cutout, unit: get("unit") })
+}
+
+/// What `status.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GalaxyStatus {
+    pub id: String,
+    /// `ok` or the reason the galaxy could not be mapped.
+    pub status: String,
+    pub summary: Option<MapSummary>,
+}
+
+/// Options shared by every galaxy of a survey.
+#[derive(Clone)]
+pub struct SurveyOptions {
+    pub n_draws: usize,
+    pub snr_min: f64,
+    pub seed: u64,
+    pub ppc: Option<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
+}
+
+/// The folder of a galaxy's outputs.
+pub fn galaxy_dir(out: &Path, id: &str) -> PathBuf {
+    out.join("galaxies").join(id)
+}
+
+/// The recorded status of a galaxy, if it has one.
+pub fn read_status(out: &Path, id: &str) -> Option<GalaxyStatus> {
+    serde_json::from_str(&std::fs::read_to_string(galaxy_dir(out, id).join("status.json")).ok()?).ok()
+}
+
+fn load_images(job: &GalaxyJob, log: &dyn Fn(&str)) -> Result<ImageSet> {
+    let img = match &job.source {
+        GalaxySource::Cube(c) => ImageSet::from_cube(c, job.unit.as_deref(), log)?,
+        GalaxySource::Images { images, errors, bands } => {
+            let names: Vec<String> = match bands {
+                Some(b) => b.clone(),
+                None => images.iter().map(|p| sbipix_sps::band_name_from_file_name(&p.file_name().unwrap_or_default().to_string_lossy())).collect(),
+            };
+            ImageSet::from_images(images, errors, &names, false, job.unit.as_deref(), log)?
+        }
+    };
+    match job.cutout {
+        Some((x0, y0, nx, ny)) => img.crop(x0, y0, nx, ny),
+        None => Ok(img),
+    }
+}
+
+/// Maps one galaxy into `OUT/galaxies/<id>` (atomically) and records its status; returns it. A
+/// galaxy already done (`ok`) is not redone. Errors of the galaxy itself become its status; only
+/// an unwritable output folder is an error.
+pub fn run_galaxy(post: &Posterior, job: &std::result::Result<GalaxyJob, (String, String)>, out: &Path, opts: &SurveyOptions) -> Result<GalaxyStatus> {
+    let j = match job {
+        Ok(j) => j,
+        // a row that cannot run (bad id, duplicate, missing file) owns no folder: a duplicate id
+        // must not overwrite the first galaxy's outputs
+        Err((id, reason)) => return Ok(GalaxyStatus { id: id.clone(), status: reason.clone(), summary: None }),
+    };
+    let id = j.id.clone();
+    if let Some(s) = read_status(out, &id)
+        && s.status == "ok"
+    {
+        return Ok(s);
+    }
+    let dir = out.join("galaxies");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::File { file: dir.display().to_string(), reason: e.to_string() })?;
+    let tmp = tempfile::Builder::new().prefix(".sbipix-tmp-").tempdir_in(&dir).map_err(|e| Error::File { file: dir.display().to_string(), reason: e.to_string() })?;
+    let result: std::result::Result<MapSummary, String> = (|| -> Result<MapSummary> {
+            let quiet = |_: &str| {};
+            let img = load_images(j, &quiet)?;
+            let z = j.redshift.or(img.redshift).ok_or_else(|| Error::File { file: img.source.clone(), reason: "no redshift (manifest column `redshift` or a REDSHIFT keyword)".into() })?;
+            let mut mo = MapOptions::new(z);
+            mo.n_draws = opts.n_draws;
+            mo.snr_min = opts.snr_min;
+            mo.seed = opts.seed;
+            mo.ppc = opts.ppc.clone();
+            if let Some((seg, sid)) = &j.seg {
+                let s = sbipix_io::arrays::read_fits_image(seg, "")?;
+                let s = if let Some((x0, y0, nx, ny)) = j.cutout {
+                    if x0 + nx > s.nx || y0 + ny > s.ny {
+                        return Err(Error::File { file: seg.display().to_string(), reason: "the cutout lies outside the segmentation map".into() });
+                    }
+                    (y0..y0 + ny).flat_map(|y| s.data[y * s.nx + x0..y * s.nx + x0 + nx].to_vec()).collect()
+                } else {
+                    if (s.ny, s.nx) != (img.ny, img.nx) {
+                        return Err(Error::File { file: seg.display().to_string(), reason: format!("{}×{}, the images {}×{}", s.ny, s.nx, img.ny, img.nx) });
+                    }
+                    s.data
+                };
+                if !s.contains(sid) {
+                    return Err(Error::File { file: seg.display().to_string(), reason: format!("no pixel with id {sid}") });
+                }
+                mo.segmentation = Some((s, *sid));
+            }
+            let m = map_galaxy(post, &img, &mo, &quiet)?;
+            write_maps(tmp.path(), &img, &m)?;
+            Ok(m.summary)
+        })()
+        .map_err(|e| e.to_string());
+    let status = match result {
+        Ok(s) => GalaxyStatus { id: id.clone(), status: "ok".into(), summary: Some(s) },
+        Err(r) => GalaxyStatus { id: id.clone(), status: r, summary: None },
+    };
+    let text = serde_json::to_string_pretty(&status).expect("status serialises");
+    std::fs::write(tmp.path().join("status.json"), text).map_err(|e| Error::File { file: tmp.path().display().to_string(), reason: e.to_string() })?;
+    let dest = galaxy_dir(out, &id);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest).map_err(|e| Error::File { file: dest.display().to_string(), reason: e.to_string() })?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, &dest).map_err(|e| Error::File { file: dest.display().to_string(), reason: e.to_string() })?;
+    Ok(status)
+}
+
+/// One row of `galaxies.csv`.
+#[derive(Debug, Clone)]
+pub struct GalaxyRow {
+    pub id: String,
+    pub status: String,
+    pub summary: Option<MapSummary>,
+}
+
+/// Column names of `galaxies.csv`.
+pub const GALAXY_COLUMNS: [&str; 25] = [
+    "id",
+    "status",
+    "redshift",
+    "n_pixels",
+    "log_mstar_resolved",
+    "log_mstar_resolved_p16",
+    "log_mstar_resolved_p84",
+    "log_mstar_integrated",
+    "log_mstar_integrated_p16",
+    "log_mstar_integrated_p84",
+    "delta_log_mstar",
+    "log_sfr_100myr_resolved",
+    "log_sfr_100myr_resolved_p16",
+    "log_sfr_100myr_resolved_p84",
+    "log_sfr_100myr_integrated",
+    "log_sfr_100myr_integrated_p16",
+    "log_sfr_100myr_integrated_p84",
+    "mass_weighted_age_gyr_resolved",
+    "mass_weighted_age_gyr_integrated",
+    "av_mag_resolved",
+    "av_mag_integrated",
+    "logzsol_resolved",
+    "logzsol_integrated",
+    "ppc_median_chi2",
+    "ms_per_pixel",
+];
+
+fn row_values(r: &GalaxyRow) -> Vec<String> {
+    let f = |v: f64| if v.is_finite() { format!("{v:.4}") } else { String::new() };
+    let mut out = vec![r.id.clone(), r.status.clone()];
+    match &r.summary {
+        None => out.extend(std::iter::repeat_n(String::new(), GALAXY_COLUMNS.len() - 2)),
+        Some(s) => {
+            let (res, int) = (s.log_mstar_resolved, s.log_mstar_integrated);
+            let (sr, si) = (s.log_sfr_100myr_resolved, s.log_sfr_100myr_integrated);
+            let mw = |n: &str| s.resolved_mass_weighted.get(n).copied().unwrap_or(f64::NAN);
+            let it = |n: &str| s.integrated.get(n).map_or(f64::NAN, |v| v[1]);
+            out.push(f(s.redshift));
+            out.push(s.n_pixels.to_string());
+            for v in [res[1], res[0], res[2], int[1], int[0], int[2], res[1] - int[1], sr[1], sr[0], sr[2], si[1], si[0], si[2]] {
+                out.push(f(v));
+            }
+            for n in ["mass_weighted_age_gyr", "av_mag", "logzsol"] {
+                out.push(f(mw(n)));
+                out.push(f(it(n)));
+            }
+            out.push(f(s.ppc_median_chi2_reduced.unwrap_or(f64::NAN)));
+            out.push(f(s.ms_per_pixel));
+        }
+    }
+    out
+}
+
+/// Writes `galaxies.csv` (atomically) and the outshining figure from the per-galaxy statuses,
+/// in manifest order. `extra` adds columns (e.g. the truth of a synthetic survey) by id.
+pub fn write_population(out: &Path, rows: &[GalaxyRow], extra: Option<(&[String], &std::collections::HashMap<String, Vec<String>>)>) -> Result<()> {
+    sbipix_io::write_atomic(&out.join("galaxies.csv"), |w| {
+        let mut wr = csv::Writer::from_writer(w);
+        let mut header: Vec<String> = GALAXY_COLUMNS.iter().map(|s| s.to_string()).collect();
+        if let Some((names, _)) = extra {
+            header.extend(names.iter().cloned());
+        }
+        wr.write_record(&header)?;
+        for r in rows {
+            let mut v = row_values(r);
+            if let Some((names, by_id)) = extra {
+                match by_id.get(&r.id) {
+                    Some(x) => v.extend(x.iter().cloned()),
+                    None => v.extend(std::iter::repeat_n(String::new(), names.len())),
+                }
+            }
+            wr.write_record(&v)?;
+        }
+        wr.flush()?;
+        Ok(())
+    })?;
+    let pts: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|r| r.summary.as_ref())
+        .map(|s| (s.log_mstar_resolved[1], s.log_mstar_resolved[1] - s.log_mstar_integrated[1]))
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .collect();
+    outshining_png(&out.join("outshining.png"), &pts).map_err(|e| Error::File { file: out.join("outshining.png").display().to_string(), reason: e.to_string() })?;
+    Ok(())
+}
+
+/// Running median of y in bins of x (at least 5 points per bin).
+pub fn running_median(pts: &[(f64, f64)], bins: usize) -> Vec<(f64, f64)> {
+    if pts.len() < 5 {
+        return Vec::new();
+    }
+    let mut p = pts.to_vec();
+    p.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let per = (p.len() / bins.max(1)).max(5);
+    p.chunks(per)
+        .filter(|c| c.len() >= 5 || p.len() < 10)
+        .map(|c| {
+            let mut xs: Vec<f64> = c.iter().map(|v| v.0).collect();
+            let mut ys: Vec<f64> = c.iter().map(|v| v.1).collect();
+            xs.sort_by(f64::total_cmp);
+            ys.sort_by(f64::total_cmp);
+            (sbipix_diagnostics::quantile_sorted(&xs, 0.5), sbipix_diagnostics::quantile_sorted(&ys, 0.5))
+        })
+        .collect()
+}
+
+fn outshining_png(path: &Path, pts: &[(f64, f64)]) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    let tmp = path.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (720, 520)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (mut x0, mut x1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
+        if !x0.is_finite() {
+            (x0, x1) = (6.0, 11.0);
+        }
+        let ymax = pts.iter().map(|p| p.1.abs()).fold(0.5f64, f64::max).min(3.0);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("Outshining: resolved − integrated stellar mass ({} galaxies)", pts.len()), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d((x0 - 0.2)..(x1 + 0.2), (-ymax - 0.1)..(ymax + 0.1))?;
+        chart.configure_mesh().x_desc("log M* resolved (Σ pixels) [M☉]").y_desc("Δ log M* = resolved − integrated").draw()?;
+        chart.draw_series(std::iter::once(PathElement::new(vec![(x0 - 0.2, 0.0), (x1 + 0.2, 0.0)], BLACK.mix(0.5))))?;
+        chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1.clamp(-ymax, ymax)), 3, BLUE.mix(0.5).filled())))?;
+        let med = running_median(pts, 8);
+        if med.len() >= 2 {
+            chart.draw_series(LineSeries::new(med.iter().cloned(), RED.stroke_width(3)))?.label("running median").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(3)));
+            chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        }
+        root.present()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Runs every galaxy of the manifest (skipping those done), then writes the population outputs.
+/// `progress(done, total, id)` after each galaxy. Returns the rows in manifest order.
+pub fn run_survey(post: &Posterior, manifest: &Manifest, out: &Path, opts: &SurveyOptions, progress: &dyn Fn(usize, usize, &str)) -> Result<Vec<GalaxyRow>> {
+    std::fs::create_dir_all(out).map_err(|e| Error::File { file: out.display().to_string(), reason: e.to_string() })?;
+    let n = manifest.rows.len();
+    let mut rows = Vec::with_capacity(n);
+    for (k, job) in manifest.rows.iter().enumerate() {
+        let st = run_galaxy(post, job, out, opts)?;
+        progress(k + 1, n, &st.id);
+        rows.push(GalaxyRow { id: st.id, status: st.status, summary: st.summary });
+    }
+    Ok(rows)
+}
+
+/// The rows of `galaxies.csv` from the per-galaxy folders (for runs split over processes):
+/// a galaxy without a status is `not run`.
+pub fn collect(manifest: &Manifest, out: &Path) -> Vec<GalaxyRow> {
+    manifest
+        .rows
+        .iter()
+        .map(|job| {
+            let (id, bad) = match job {
+                Ok(j) => (j.id.clone(), None),
+                Err((id, r)) => (id.clone(), Some(r.clone())),
+            };
+            if let Some(r) = bad {
+                return GalaxyRow { id, status: r, summary: None };
+            }
+            match read_status(out, &id) {
+                Some(s) => GalaxyRow { id, status: s.status, summary: s.summary },
+                None => GalaxyRow { id, status: "not run".into(), summary: None },
+            }
+        })
+        .collect()
+}
