@@ -37,6 +37,7 @@ __all__ = [
     "load_training_set",
     "train",
     "validate",
+    "survey",
     "data_path",
     "fetch_data",
     "__version__",
@@ -449,3 +450,81 @@ class Model:
         )
         _emit(log)
         return MapResult(names, arrays, json.loads(summary))
+
+
+# --- survey mode ------------------------------------------------------------------------------
+
+_MODELS: Dict[str, "Model"] = {}
+
+
+def _model_in_process(name: str) -> "Model":
+    """One loaded model per process (and with it one forward model for the PPC): Dask workers
+    reuse it across the galaxies they are given."""
+    m = _MODELS.get(name)
+    if m is None:
+        m = _MODELS[name] = Model.load(name)
+    return m
+
+
+def _survey_task(model: str, manifest: str, index: int, out: str, draws: int, snr_min: float, seed: int, ppc: bool):
+    # what a Dask worker runs for one galaxy; idempotent (a galaxy already done is skipped) and
+    # atomic (the galaxy's folder appears complete or not at all), so retries are safe
+    gid, status, log = _model_in_process(model)._m.survey_galaxy(manifest, index, out, draws, snr_min, seed, ppc)
+    return gid, status
+
+
+def _read_galaxies_csv(out: PathLike) -> list:
+    import csv
+
+    with open(os.path.join(os.fspath(out), "galaxies.csv"), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def survey(
+    manifest: PathLike,
+    out: PathLike,
+    model: Union["Model", PathLike] = "default",
+    *,
+    draws: int = 500,
+    snr_min: float = 5.0,
+    seed: int = 0,
+    ppc: bool = True,
+    client: Any = None,
+    retries: int = 3,
+) -> list:
+    """Maps every galaxy of a manifest (as ``sbipix survey``) and writes ``galaxies.csv`` and
+    ``outshining.png`` into ``out``; returns the rows of ``galaxies.csv`` as dicts.
+
+    With ``client`` (a ``dask.distributed.Client``) the galaxies are spread over its workers, one
+    task per galaxy: Dask places them, retries them (``retries``) and reschedules the work of a
+    worker that dies. Each worker loads the model once. Every galaxy is written atomically into
+    ``out/galaxies/<id>`` and skipped when already done, so the result — maps bit-identical for the
+    same seeds — is that of a single-machine run, and an interrupted run resumes. ``out`` must be
+    on a filesystem every worker sees (as on any HPC cluster with a shared scratch).
+
+    A galaxy that fails (unreadable file, no pixel above ``snr_min``, redshift outside the model's
+    range) is recorded with its reason in the ``status`` column; the others go on.
+    """
+    name = model.path if isinstance(model, Model) else os.fspath(model)
+    manifest = os.path.abspath(os.fspath(manifest))
+    out = os.path.abspath(os.fspath(out))
+    if client is None:
+        m = model if isinstance(model, Model) else _model_in_process(name)
+        _, log = m._m.survey(manifest, out, int(draws), float(snr_min), int(seed), bool(ppc))
+        _emit(log)
+        return _read_galaxies_csv(out)
+    if name == "default":
+        # resolve once here so every worker loads the same folder
+        name = Model.load("default").path
+    rows = _core.survey_manifest(manifest)
+    os.makedirs(out, exist_ok=True)
+    futures = [
+        client.submit(
+            _survey_task, name, manifest, i, out, int(draws), float(snr_min), int(seed), bool(ppc),
+            key=f"sbipix-survey-{abs(hash((manifest, out)))}-{i}", retries=int(retries), pure=False,
+        )
+        for i in range(len(rows))
+    ]
+    client.gather(futures)
+    _core.survey_collect(manifest, out)
+    return _read_galaxies_csv(out)

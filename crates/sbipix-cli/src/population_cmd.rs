@@ -27,7 +27,7 @@ fn survey_options(post: &Posterior, draws: usize, snr_min: f64, seed: u64, ppc: 
 }
 
 /// Runs a manifest; returns the rows (galaxies.csv and the figure are written).
-fn run_manifest(post: &Posterior, manifest: &Path, out: &Path, opts: &SurveyOptions, extra: Option<(&[String], &std::collections::HashMap<String, Vec<String>>)>) -> Result<Vec<GalaxyRow>> {
+fn run_manifest(post: &Posterior, manifest: &Path, out: &Path, opts: &SurveyOptions, extra: Option<sbipix::population::ExtraColumns<'_>>) -> Result<Vec<GalaxyRow>> {
     let m = read_manifest(manifest)?;
     let n = m.rows.len();
     let already = m.rows.iter().filter(|r| r.as_ref().is_ok_and(|j| sbipix::population::read_status(out, &j.id).is_some_and(|s| s.status == "ok"))).count();

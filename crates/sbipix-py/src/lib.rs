@@ -274,6 +274,53 @@ fn model_dir(name: &str) -> PyResult<PathBuf> {
 #[pyclass(module = "sbipix._core", frozen)]
 struct Model {
     post: Posterior,
+    /// The forward model for posterior-predictive checks, built once per process on first use.
+    ppc: std::sync::OnceLock<Option<(std::sync::Arc<sbipix::sps::SpsModel>, sbipix::sim::Prior)>>,
+}
+
+impl Model {
+    fn ppc_model(&self, log: &Log) -> Option<(std::sync::Arc<sbipix::sps::SpsModel>, sbipix::sim::Prior)> {
+        self.ppc
+            .get_or_init(|| match sbipix::io::DataStore::from_env().map_err(sbipix::Error::from).and_then(|store| sbipix::maps::ppc_model(&store, &self.post, &|m| log.push(m))) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    log.push(&format!("sbipix: warning: no posterior-predictive check ({e})"));
+                    None
+                }
+            })
+            .clone()
+    }
+
+    fn survey_options(&self, draws: usize, snr_min: f64, seed: u64, ppc: bool, log: &Log) -> PyResult<sbipix::population::SurveyOptions> {
+        if draws == 0 {
+            return Err(err("draws must be at least 1"));
+        }
+        Ok(sbipix::population::SurveyOptions { n_draws: draws, snr_min, seed, ppc: if ppc { self.ppc_model(log) } else { None } })
+    }
+}
+
+type StatusList = Vec<(String, String)>;
+
+/// The ids of a survey manifest, in order (a row that cannot run has its reason).
+#[pyfunction]
+fn survey_manifest(path: PathBuf) -> PyResult<Vec<(String, Option<String>)>> {
+    let m = sbipix::population::read_manifest(&path).map_err(err)?;
+    Ok(m.rows.iter().map(|r| match r {
+        Ok(j) => (j.id.clone(), None),
+        Err((id, why)) => (id.clone(), Some(why.clone())),
+    }).collect())
+}
+
+/// Writes galaxies.csv and outshining.png from the per-galaxy folders; returns (id, status) rows.
+#[pyfunction]
+fn survey_collect(py: Python<'_>, manifest: PathBuf, out: PathBuf) -> PyResult<StatusList> {
+    py.detach(|| -> sbipix::Result<_> {
+        let m = sbipix::population::read_manifest(&manifest)?;
+        let rows = sbipix::population::collect(&m, &out);
+        sbipix::population::write_population(&out, &rows, None)?;
+        Ok(rows.into_iter().map(|r| (r.id, r.status)).collect())
+    })
+    .map_err(err)
 }
 
 type CatalogOut<'py> = (Vec<String>, Bound<'py, PyArray1<f64>>, Vec<usize>, Vec<String>, Vec<String>, Bound<'py, PyArray3<f64>>, Bound<'py, PyArray1<f64>>, Vec<String>);
@@ -294,10 +341,7 @@ impl Model {
         let m = py
             .detach(|| -> sbipix::Result<_> {
                 if ppc {
-                    match sbipix::io::DataStore::from_env().map_err(sbipix::Error::from).and_then(|store| sbipix::maps::ppc_model(&store, &self.post, &|m| log.push(m))) {
-                        Ok(p) => opts.ppc = Some(p),
-                        Err(e) => log.push(&format!("sbipix: warning: no posterior-predictive check ({e}); the maps are made without it")),
-                    }
+                    opts.ppc = self.ppc_model(&log);
                 }
                 let m = map_galaxy(&self.post, &img, &opts, &|m| log.push(m))?;
                 if let Some(o) = &out {
@@ -320,7 +364,7 @@ impl Model {
     fn load(py: Python<'_>, name: &str) -> PyResult<Self> {
         let dir = model_dir(name)?;
         let post = py.detach(|| Posterior::load(&dir)).map_err(err)?;
-        Ok(Self { post })
+        Ok(Self { post, ppc: std::sync::OnceLock::new() })
     }
 
     #[getter]
@@ -440,17 +484,7 @@ impl Model {
         let log = Log::default();
         let fit = py
             .detach(|| -> sbipix::Result<_> {
-                let ppc_model = if ppc {
-                    match sbipix::io::DataStore::from_env().map_err(sbipix::Error::from).and_then(|store| sbipix::maps::ppc_model(&store, &self.post, &|m| log.push(m))) {
-                        Ok(p) => Some(p),
-                        Err(e) => {
-                            log.push(&format!("sbipix: warning: no posterior-predictive check ({e})"));
-                            None
-                        }
-                    }
-                } else {
-                    None
-                };
+                let ppc_model = if ppc { self.ppc_model(&log) } else { None };
                 let fit = sbipix::fit::fit_catalog(&self.post, &path, &cols, draws, seed, ppc_model.as_ref(), &|m| log.push(m))?;
                 if let Some(o) = &out {
                     sbipix::fit::write_fit_csv(o, &fit)?;
@@ -470,6 +504,37 @@ impl Model {
             Array1::from(fit.ppc_chi2).into_pyarray(py),
             log.take(),
         ))
+    }
+
+    /// Maps galaxy `index` (0-based) of a survey manifest into `out` (as one galaxy of `sbipix
+    /// survey`; a galaxy already done is skipped): (id, status, log).
+    #[allow(clippy::too_many_arguments)]
+    fn survey_galaxy(&self, py: Python<'_>, manifest: PathBuf, index: usize, out: PathBuf, draws: usize, snr_min: f64, seed: u64, ppc: bool) -> PyResult<(String, String, Vec<String>)> {
+        let log = Log::default();
+        let opts = py.detach(|| self.survey_options(draws, snr_min, seed, ppc, &log))?;
+        let st = py
+            .detach(|| -> sbipix::Result<_> {
+                let m = sbipix::population::read_manifest(&manifest)?;
+                let job = m.rows.get(index).ok_or_else(|| sbipix::Error::File { file: manifest.display().to_string(), reason: format!("no row {index} (the manifest has {})", m.rows.len()) })?;
+                sbipix::population::run_galaxy(&self.post, job, &out, &opts)
+            })
+            .map_err(err)?;
+        Ok((st.id, st.status, log.take()))
+    }
+
+    /// Runs a whole survey in this process (as `sbipix survey`): (id, status) rows and the log.
+    fn survey(&self, py: Python<'_>, manifest: PathBuf, out: PathBuf, draws: usize, snr_min: f64, seed: u64, ppc: bool) -> PyResult<(StatusList, Vec<String>)> {
+        let log = Log::default();
+        let opts = py.detach(|| self.survey_options(draws, snr_min, seed, ppc, &log))?;
+        let rows = py
+            .detach(|| -> sbipix::Result<_> {
+                let m = sbipix::population::read_manifest(&manifest)?;
+                let rows = sbipix::population::run_survey(&self.post, &m, &out, &opts, &|_, _, _| {})?;
+                sbipix::population::write_population(&out, &rows, None)?;
+                Ok(rows)
+            })
+            .map_err(err)?;
+        Ok((rows.into_iter().map(|r| (r.id, r.status)).collect(), log.take()))
     }
 
     /// Maps a FLUX/ERR cube (as `sbipix map --cube`): (names, maps, summary JSON, log).
@@ -530,5 +595,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_training_set, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
+    m.add_function(wrap_pyfunction!(survey_manifest, m)?)?;
+    m.add_function(wrap_pyfunction!(survey_collect, m)?)?;
     Ok(())
 }

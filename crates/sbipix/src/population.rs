@@ -264,6 +264,9 @@ pub fn run_galaxy(post: &Posterior, job: &std::result::Result<GalaxyJob, (String
     Ok(status)
 }
 
+/// Extra columns of `galaxies.csv`: their names, and the values by galaxy id.
+pub type ExtraColumns<'a> = (&'a [String], &'a std::collections::HashMap<String, Vec<String>>);
+
 /// One row of `galaxies.csv`.
 #[derive(Debug, Clone)]
 pub struct GalaxyRow {
@@ -329,7 +332,7 @@ fn row_values(r: &GalaxyRow) -> Vec<String> {
 
 /// Writes `galaxies.csv` (atomically) and the outshining figure from the per-galaxy statuses,
 /// in manifest order. `extra` adds columns (e.g. the truth of a synthetic survey) by id.
-pub fn write_population(out: &Path, rows: &[GalaxyRow], extra: Option<(&[String], &std::collections::HashMap<String, Vec<String>>)>) -> Result<()> {
+pub fn write_population(out: &Path, rows: &[GalaxyRow], extra: Option<ExtraColumns<'_>>) -> Result<()> {
     sbipix_io::write_atomic(&out.join("galaxies.csv"), |w| {
         let mut wr = csv::Writer::from_writer(w);
         let mut header: Vec<String> = GALAXY_COLUMNS.iter().map(|s| s.to_string()).collect();
