@@ -316,6 +316,7 @@ fn survey_manifest(path: PathBuf) -> PyResult<Vec<(String, Option<String>)>> {
 fn survey_collect(py: Python<'_>, manifest: PathBuf, out: PathBuf) -> PyResult<StatusList> {
     py.detach(|| -> sbipix::Result<_> {
         let m = sbipix::population::read_manifest(&manifest)?;
+        sbipix::population::remove_stale_temporaries(&out);
         let rows = sbipix::population::collect(&m, &out);
         sbipix::population::write_population(&out, &rows, None)?;
         Ok(rows.into_iter().map(|r| (r.id, r.status)).collect())
@@ -523,6 +524,7 @@ impl Model {
     }
 
     /// Runs a whole survey in this process (as `sbipix survey`): (id, status) rows and the log.
+    #[allow(clippy::too_many_arguments)]
     fn survey(&self, py: Python<'_>, manifest: PathBuf, out: PathBuf, draws: usize, snr_min: f64, seed: u64, ppc: bool) -> PyResult<(StatusList, Vec<String>)> {
         let log = Log::default();
         let opts = py.detach(|| self.survey_options(draws, snr_min, seed, ppc, &log))?;

@@ -330,6 +330,18 @@ fn row_values(r: &GalaxyRow) -> Vec<String> {
     out
 }
 
+/// Removes temporary galaxy folders left by processes that were killed mid-galaxy (call when no
+/// galaxy of this survey is being mapped any more).
+pub fn remove_stale_temporaries(out: &Path) {
+    if let Ok(rd) = std::fs::read_dir(out.join("galaxies")) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".sbipix-tmp-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
 /// Writes `galaxies.csv` (atomically) and the outshining figure from the per-galaxy statuses,
 /// in manifest order. `extra` adds columns (e.g. the truth of a synthetic survey) by id.
 pub fn write_population(out: &Path, rows: &[GalaxyRow], extra: Option<ExtraColumns<'_>>) -> Result<()> {
@@ -385,6 +397,7 @@ pub fn running_median(pts: &[(f64, f64)], bins: usize) -> Vec<(f64, f64)> {
 
 fn outshining_png(path: &Path, pts: &[(f64, f64)]) -> std::result::Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
+    sbipix_diagnostics::plots::register_font();
     let tmp = path.with_extension("tmp.png");
     {
         let root = BitMapBackend::new(&tmp, (720, 520)).into_drawing_area();
@@ -425,6 +438,7 @@ pub fn run_survey(post: &Posterior, manifest: &Manifest, out: &Path, opts: &Surv
         progress(k + 1, n, &st.id);
         rows.push(GalaxyRow { id: st.id, status: st.status, summary: st.summary });
     }
+    remove_stale_temporaries(out);
     Ok(rows)
 }
 
