@@ -73,6 +73,10 @@ fn validate_writes_metrics_figures_and_report() {
         }
     }
     assert!(m["tarp"]["ecp"].is_array() && m["n"] == 200 && m["seed"] == 77);
+    // S/N bins: disjoint subsets of the selected cases, each with ≥ 20 cases
+    let bins = m["parameters_by_snr"].as_array().unwrap();
+    let counted: u64 = bins.iter().map(|b| b[1].as_u64().unwrap()).sum();
+    assert!(counted <= m["n_selected"].as_u64().unwrap() && bins.iter().all(|b| b[1].as_u64().unwrap() >= 20 && b[2]["log_mstar"]["r2"].is_number()));
     // model mismatch against the SBIPIX FSPS atlas (when the shared reference data is present)
     let atlas = Path::new("/work/shared/reference/sbipix_fsps/sbipix_atlas_tau_library.csv");
     if atlas.is_file() {
