@@ -43,7 +43,7 @@ impl Default for GalaxySpec {
 /// Builds the galaxy: per pixel at radius r (in units of r_eff, elliptical), log M formed falls as
 /// 0.9 dex per r_eff from the centre; star formation started early in the centre (onset 5 % of
 /// the age of the universe, τ = 0.5 Gyr) and late outside (onset 50 %, τ = 3 Gyr); metallicity
-/// falls from +0.2 to −0.8; A_V falls from 1.5 to 0.1 mag. A clump 1.6 r_eff from the centre is a
+/// falls from +0.2 to −0.8; A_V falls from `av_centre` (1.5 in the demo) to 0.1 mag. A clump 1.6 r_eff from the centre (if `clump`) is a
 /// 50 Myr-old starburst. Pixels are kept out to 3.5 r_eff.
 pub fn build(model: &SpsModel, survey: &Survey, spec: &GalaxySpec) -> Result<SyntheticGalaxy> {
     let n = spec.size;
