@@ -95,8 +95,9 @@ fn photometry<'py>(py: Python<'py>, names: Vec<String>, columns: Vec<PyReadonlyA
     let (bands, rows) = py
         .detach(|| -> sbipix::Result<_> {
             let store = sbipix::io::DataStore::from_env()?;
+            // each path is one curve file (the CLI's --filters takes a list file instead)
             let choice = match &filters {
-                Some(f) => FilterChoice::List(f.iter().map(PathBuf::from).collect()),
+                Some(f) => FilterChoice::Given(f.iter().map(|p| sbipix::io::filters::read_filter_file(Path::new(p))).collect::<sbipix::io::Result<Vec<_>>>()?),
                 None => FilterChoice::Jades,
             };
             let model = build_sps_model(&store, &choice, ModelConfig::default(), &|m| log.push(m))?;
