@@ -221,14 +221,9 @@ pub enum ErrorKind {
     Weight,
 }
 
+/// Images of a field or galaxy, as `sbipix map` and `sbipix survey learn` take them.
 #[derive(Debug, clap::Args)]
-pub struct LearnArgs {
-    /// Fluxes as a .npy array [pixels, bands] (µJy unless --unit).
-    #[arg(long, requires = "err", conflicts_with_all = ["cube", "images"])]
-    pub flux: Option<PathBuf>,
-    /// Errors as a .npy array [pixels, bands]; 0 marks pixels without coverage.
-    #[arg(long)]
-    pub err: Option<PathBuf>,
+pub struct ImageInputArgs {
     /// A FITS cube with FLUX and ERR HDUs (band, y, x) and BAND0… keywords.
     #[arg(long, conflicts_with = "images")]
     pub cube: Option<PathBuf>,
@@ -245,13 +240,26 @@ pub struct LearnArgs {
     /// Whether --errors are σ or inverse-variance maps.
     #[arg(long, value_enum, default_value = "sigma")]
     pub error_kind: ErrorKind,
-    /// Band names, comma-separated, in array order (`jades` = the 19 SBIPIX bands); for images,
-    /// default: the filter name found in each file name.
+    /// Band names, comma-separated, in array order (`jades` = the 19 SBIPIX bands); default: the
+    /// cube's BANDn keywords, or the filter name found in each image's file name.
     #[arg(long)]
     pub bands: Option<String>,
-    /// Flux unit of the data (uJy, nJy, 10nJy, mJy, Jy, MJy/sr); default: BUNIT, else µJy.
+    /// Flux unit of the data (uJy, nJy, 10nJy, 10.0*nanoJansky, mJy, Jy, MJy/sr); default: BUNIT,
+    /// else µJy.
     #[arg(long)]
     pub unit: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LearnArgs {
+    /// Fluxes as a .npy array [pixels, bands] (µJy unless --unit).
+    #[arg(long, requires = "err", conflicts_with_all = ["cube", "images"])]
+    pub flux: Option<PathBuf>,
+    /// Errors as a .npy array [pixels, bands]; 0 marks pixels without coverage.
+    #[arg(long)]
+    pub err: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: ImageInputArgs,
     /// 1σ limits for bands without coverage: a .npy with one value per band (array order) or a
     /// CSV with columns band,sigma_ujy.
     #[arg(long)]
@@ -427,28 +435,8 @@ pub struct MapArgs {
     /// Model folder (or `default`).
     #[arg(long, default_value = "default")]
     pub model: String,
-    /// A FITS cube with FLUX and ERR HDUs (band, y, x) and BAND0… keywords.
-    #[arg(long, conflicts_with = "images")]
-    pub cube: Option<PathBuf>,
-    /// One FITS image per band …
-    #[arg(long, num_args = 1..)]
-    pub images: Vec<PathBuf>,
-    /// … with its error (or weight) map, in the same order …
-    #[arg(long, num_args = 1.., conflicts_with = "noise_from")]
-    pub errors: Vec<PathBuf>,
-    /// … or, without error maps, an empty-sky cutout per band (same order): σ = 1.4826 × MAD of
-    /// its pixels, uniform over the image (background-limited noise).
-    #[arg(long, num_args = 1..)]
-    pub noise_from: Vec<PathBuf>,
-    /// Whether --errors are σ or inverse-variance maps.
-    #[arg(long, value_enum, default_value = "sigma")]
-    pub error_kind: ErrorKind,
-    /// Band names of --images, comma-separated (default: from the file names).
-    #[arg(long)]
-    pub bands: Option<String>,
-    /// Flux unit (uJy, nJy, 10nJy, mJy, Jy, MJy/sr); default: BUNIT, else µJy.
-    #[arg(long)]
-    pub unit: Option<String>,
+    #[command(flatten)]
+    pub input: ImageInputArgs,
     /// Segmentation map (FITS) …
     #[arg(long, requires = "id")]
     pub seg: Option<PathBuf>,

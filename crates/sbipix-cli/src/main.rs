@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod demo;
+mod inputs;
 mod map_cmd;
 mod population_cmd;
 mod survey_cmd;

@@ -1,33 +1,16 @@
 //! `sbipix map`.
 
-use crate::args::{ErrorKind, FitArgs, MapArgs};
+use crate::args::{FitArgs, MapArgs};
 use crate::commands::log;
 use crate::train_cmd::resolve_model;
 use anyhow::{Context, Result, anyhow, bail};
-use sbipix::maps::{ImageSet, MapOptions, map_galaxy_with_progress, write_maps};
+use sbipix::maps::{MapOptions, map_galaxy_with_progress, write_maps};
 use sbipix::posterior::Posterior;
-use sbipix::sps::band_name_from_file_name;
 
 pub fn map(a: MapArgs) -> Result<()> {
     let model = resolve_model(&a.model)?;
     let post = Posterior::load(&model)?;
-    let img = if let Some(c) = &a.cube {
-        ImageSet::from_cube(c, a.unit.as_deref(), &log)?
-    } else if !a.images.is_empty() {
-        let bands: Vec<String> = match &a.bands {
-            Some(b) => b.split(',').map(|s| s.trim().to_string()).collect(),
-            None => a.images.iter().map(|p| band_name_from_file_name(&p.file_name().unwrap_or_default().to_string_lossy())).collect(),
-        };
-        if !a.noise_from.is_empty() {
-            ImageSet::from_images_with_background(&a.images, &a.noise_from, &bands, a.unit.as_deref(), &log)?
-        } else if !a.errors.is_empty() {
-            ImageSet::from_images(&a.images, &a.errors, &bands, a.error_kind == ErrorKind::Weight, a.unit.as_deref(), &log)?
-        } else {
-            bail!("--images needs --errors (error or weight maps) or --noise-from (empty-sky cutouts), one per band");
-        }
-    } else {
-        bail!("give --cube, or --images with --errors or --noise-from");
-    };
+    let img = crate::inputs::load_images(&a.input)?.ok_or_else(|| anyhow!("give --cube, or --images with --errors or --noise-from"))?;
     let z = a
         .redshift
         .or(img.redshift)

@@ -1,12 +1,14 @@
 //! `sbipix survey`, `sbipix prior` and `sbipix simulate`.
 
-use crate::args::{ErrorKind, LearnArgs, PriorAction, SfhPriorArg, SimulateArgs, SurveyAction};
+use crate::args::{LearnArgs, PriorAction, SfhPriorArg, SimulateArgs, SurveyAction};
+use crate::inputs::{band_list, load_images};
 use crate::commands::{log, progress_bar};
 use anyhow::{Context, Result, anyhow, bail};
 use sbipix::io::DataStore;
-use sbipix::io::arrays::{FluxUnit, parse_unit, read_cube, read_fits_image, read_npy_1d_f64, read_npy_2d};
+use sbipix::io::arrays::{read_npy_1d_f64, read_npy_2d};
+use sbipix::maps::unit_factor;
 use sbipix::sim::{BandLimit, LearningData, Prior, SimulationSpec};
-use sbipix::sps::{ModelConfig, band_name_from_file_name};
+use sbipix::sps::ModelConfig;
 use sbipix::training_set::{load_survey, model_for_survey, simulate_to_dir};
 use std::path::Path;
 
@@ -35,37 +37,8 @@ pub fn survey(action: SurveyAction) -> Result<()> {
     }
 }
 
-const JADES_BANDS: [&str; 19] = [
-    "F090W", "F115W", "F150W", "F182M", "F200W", "F210M", "F277W", "F335M", "F356W", "F410M", "F430M", "F444W", "F460M", "F480M",
-    "F435W", "F606W", "F775W", "F814W", "F850LP",
-];
-
-fn band_list(s: &str) -> Vec<String> {
-    if s.trim() == "jades" {
-        JADES_BANDS.iter().map(|b| b.to_string()).collect()
-    } else {
-        s.split(',').map(|b| b.trim().to_string()).filter(|b| !b.is_empty()).collect()
-    }
-}
-
-fn unit_factor(unit: Option<&str>, bunit: Option<&str>, pixar_sr: Option<f64>, what: &str) -> Result<f64> {
-    let name = unit.or(bunit);
-    let Some(name) = name else {
-        log(&format!("sbipix: {what}: no BUNIT and no --unit: assuming µJy per pixel"));
-        return Ok(1.0);
-    };
-    match parse_unit(name) {
-        Some(FluxUnit::Factor(f)) => Ok(f),
-        Some(FluxUnit::MJyPerSr) => {
-            let sr = pixar_sr.ok_or_else(|| anyhow!("{what}: unit MJy/sr needs the PIXAR_SR header keyword (pixel solid angle)"))?;
-            Ok(1e12 * sr)
-        }
-        None => bail!("{what}: unknown flux unit `{name}` (uJy, nJy, 10nJy, mJy, Jy, MJy/sr)"),
-    }
-}
-
 fn learn(a: LearnArgs) -> Result<()> {
-    // Gather pixel-major flux and error arrays in µJy.
+    // Gather pixel-major flux and error arrays in µJy; error 0 marks a pixel without coverage.
     let (file, bands, flux, err) = if let Some(fp) = &a.flux {
         let ep = a.err.as_ref().expect("clap requires --err");
         let (f, nf, bf) = read_npy_2d(fp)?;
@@ -73,80 +46,29 @@ fn learn(a: LearnArgs) -> Result<()> {
         if (nf, bf) != (ne, be) {
             bail!("{} has shape ({nf}, {bf}) but {} has ({ne}, {be})", fp.display(), ep.display());
         }
-        let bands = band_list(a.bands.as_deref().ok_or_else(|| anyhow!("--bands is required with --flux"))?);
+        let bands = band_list(a.input.bands.as_deref().ok_or_else(|| anyhow!("--bands is required with --flux"))?);
         if bands.len() != bf {
             bail!("{} has {bf} bands but --bands names {}", fp.display(), bands.len());
         }
-        let k = unit_factor(a.unit.as_deref(), None, None, &fp.display().to_string())?;
+        let k = unit_factor(a.input.unit.as_deref(), None, None, &fp.display().to_string(), &log)?;
         (fp.display().to_string(), bands, f.iter().map(|v| v * k).collect::<Vec<_>>(), e.iter().map(|v| v * k).collect::<Vec<_>>())
-    } else if let Some(cp) = &a.cube {
-        let c = read_cube(cp)?;
-        let k = unit_factor(a.unit.as_deref(), c.bunit.as_deref(), None, &cp.display().to_string())?;
-        let bands = match &a.bands {
-            Some(b) => band_list(b),
-            None => c.bands.clone(),
-        };
-        let (nb, npix) = (c.bands.len(), c.ny * c.nx);
-        if bands.len() != nb {
-            bail!("{} has {nb} bands but --bands names {}", cp.display(), bands.len());
-        }
-        let mut f = vec![0.0; npix * nb];
-        let mut e = vec![0.0; npix * nb];
+    } else if let Some(img) = load_images(&a.input)? {
+        // the same reading as `sbipix map`; band-major images → pixel-major rows, and a pixel
+        // whose flux or σ is not a number (image borders, zero weight) has no coverage there
+        let (nb, np) = (img.bands.len(), img.ny * img.nx);
+        let (mut f, mut e) = (vec![0.0; np * nb], vec![0.0; np * nb]);
         for b in 0..nb {
-            for p in 0..npix {
-                f[p * nb + b] = c.flux[b * npix + p] * k;
-                e[p * nb + b] = c.err[b * npix + p] * k;
-            }
-        }
-        (cp.display().to_string(), bands, f, e)
-    } else if !a.images.is_empty() {
-        if a.images.len() != a.errors.len() {
-            bail!("{} images but {} error maps", a.images.len(), a.errors.len());
-        }
-        let bands = match &a.bands {
-            Some(b) => band_list(b),
-            None => a.images.iter().map(|p| band_name_from_file_name(&p.file_name().unwrap_or_default().to_string_lossy())).collect(),
-        };
-        if bands.len() != a.images.len() {
-            bail!("{} images but --bands names {}", a.images.len(), bands.len());
-        }
-        let nb = bands.len();
-        let mut shape = None;
-        let (mut f, mut e) = (Vec::new(), Vec::new());
-        for (b, (ip, ep)) in a.images.iter().zip(&a.errors).enumerate() {
-            let im = read_fits_image(ip, "")?;
-            let er = read_fits_image(ep, "")?;
-            if (im.ny, im.nx) != (er.ny, er.nx) {
-                bail!("{} is {}×{} but {} is {}×{}", ip.display(), im.ny, im.nx, ep.display(), er.ny, er.nx);
-            }
-            if let Some((ny, nx)) = shape {
-                if (im.ny, im.nx) != (ny, nx) {
-                    bail!("{} is {}×{}, the first image {ny}×{nx}", ip.display(), im.ny, im.nx);
+            for p in 0..np {
+                let (x, s) = (img.flux[b * np + p], img.err[b * np + p]);
+                if x.is_finite() && s.is_finite() && s > 0.0 {
+                    f[p * nb + b] = x;
+                    e[p * nb + b] = s;
                 }
-            } else {
-                shape = Some((im.ny, im.nx));
-                f = vec![0.0; im.ny * im.nx * nb];
-                e = vec![0.0; im.ny * im.nx * nb];
-            }
-            let k = unit_factor(a.unit.as_deref(), im.bunit.as_deref(), im.pixar_sr, &ip.display().to_string())?;
-            for p in 0..im.ny * im.nx {
-                f[p * nb + b] = im.data[p] * k;
-                let s = match a.error_kind {
-                    ErrorKind::Sigma => er.data[p],
-                    ErrorKind::Weight => {
-                        if er.data[p] > 0.0 {
-                            1.0 / er.data[p].sqrt()
-                        } else {
-                            0.0
-                        }
-                    }
-                };
-                e[p * nb + b] = s * k;
             }
         }
-        ("images".to_string(), bands, f, e)
+        (img.source.clone(), img.bands.clone(), f, e)
     } else {
-        bail!("give --flux/--err, --cube, or --images/--errors");
+        bail!("give --flux/--err, --cube, or --images with --errors or --noise-from");
     };
     let limits = match &a.limits {
         None => Vec::new(),

@@ -150,3 +150,41 @@ fn simulate_cli_and_prior_show() {
         assert!(!dir.path().join("o").exists());
     }
 }
+
+/// `survey learn --noise-from`: σ from empty-sky cutouts (as `sbipix map` does) becomes the
+/// background σ of the noise model.
+#[test]
+fn learn_from_images_with_background_cutouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut state = 7u64;
+    let mut gauss = move || {
+        let mut u = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let (a, b) = (u(), u());
+        (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
+    };
+    let mut args: Vec<String> = ["survey", "learn", "--name", "sky", "--out", "sky.toml", "--unit", "nJy", "--images"].map(String::from).to_vec();
+    let mut bgs = vec!["--noise-from".to_string()];
+    for (b, s) in [("F277W", 20.0f64), ("F444W", 35.0)] {
+        let desc = fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Double, dimensions: &[40, 40] };
+        for (name, v) in [(format!("img_{b}.fits"), vec![0.0; 1600]), (format!("bg_{b}.fits"), (0..1600).map(|_| s * gauss()).collect())] {
+            let mut f = fitsio::FitsFile::create(d.join(&name)).with_custom_primary(&desc).open().unwrap();
+            let h = f.primary_hdu().unwrap();
+            h.write_image(&mut f, &v).unwrap();
+            if name.starts_with("img") { args.push(name) } else { bgs.push(name) }
+        }
+    }
+    args.extend(bgs);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = sbipix(&a, d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = sbipix::sim::Survey::from_toml_str(&std::fs::read_to_string(d.join("sky.toml")).unwrap(), "sky").unwrap();
+    assert_eq!(s.band_names(), ["F277W", "F444W"]);
+    for (band, sigma_njy) in s.bands.iter().zip([20.0, 35.0]) {
+        let m = sbipix::sim::survey::quantile_at(&band.sigma_bg_quantiles_ujy, 0.5);
+        assert!((m / (sigma_njy * 1e-3) - 1.0).abs() < 0.1, "{}: {m}", band.name);
+    }
+}

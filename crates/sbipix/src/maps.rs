@@ -23,7 +23,9 @@ pub struct ImageSet {
     pub redshift: Option<f64>,
 }
 
-fn unit_factor(unit: Option<&str>, bunit: Option<&str>, pixar_sr: Option<f64>, what: &str, log: &dyn Fn(&str)) -> Result<f64> {
+/// The factor that turns values in `unit` (else the file's `bunit`, else µJy, which is logged)
+/// into µJy per pixel; `what` names the file in messages. MJy/sr needs the pixel solid angle.
+pub fn unit_factor(unit: Option<&str>, bunit: Option<&str>, pixar_sr: Option<f64>, what: &str, log: &dyn Fn(&str)) -> Result<f64> {
     let Some(name) = unit.or(bunit) else {
         log(&format!("sbipix: {what}: no BUNIT and no --unit: assuming µJy per pixel"));
         return Ok(1.0);
