@@ -3,7 +3,7 @@
 use crate::args::{FitArgs, MapArgs};
 use crate::commands::log;
 use crate::train_cmd::resolve_model;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use sbipix::maps::{MapOptions, map_galaxy_with_progress, write_maps};
 use sbipix::posterior::Posterior;
 
@@ -20,14 +20,7 @@ pub fn map(a: MapArgs) -> Result<()> {
     opts.n_draws = a.draws;
     opts.seed = a.seed;
     if let (Some(seg), Some(id)) = (&a.seg, a.id) {
-        let s = sbipix::io::arrays::read_fits_image(seg, "").with_context(|| format!("reading the segmentation map {}", seg.display()))?;
-        if (s.ny, s.nx) != (img.ny, img.nx) {
-            bail!("segmentation map {} is {}×{}, the images {}×{}", seg.display(), s.ny, s.nx, img.ny, img.nx);
-        }
-        if !s.data.contains(&id) {
-            bail!("segmentation map {} has no pixel with id {id}", seg.display());
-        }
-        opts.segmentation = Some((s.data, id));
+        opts.segmentation = Some((sbipix::maps::read_segmentation(seg, id, None, img.ny, img.nx)?, id));
     }
     // fail early on an output folder that cannot be made (nothing is written until the end)
     let parent = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
@@ -38,11 +31,7 @@ pub fn map(a: MapArgs) -> Result<()> {
         bail!("cannot write {}: folder {} does not exist", a.out.display(), parent.display());
     }
     if !a.no_ppc {
-        // The check is a convenience: without the stellar-population data the maps are still made.
-        match sbipix::io::DataStore::from_env().map_err(anyhow::Error::from).and_then(|store| Ok(sbipix::maps::ppc_model(&store, &post, &log)?)) {
-            Ok(p) => opts.ppc = Some(p),
-            Err(e) => log(&format!("sbipix: warning: no posterior-predictive check ({e:#}); the maps are made without it")),
-        }
+        opts.ppc = sbipix::maps::ppc_model_or_warn(&post, &log);
     }
     let bar = indicatif::ProgressBar::hidden();
     let m = map_galaxy_with_progress(&post, &img, &opts, &log, &|done, total| {
@@ -97,17 +86,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
         unit: a.unit.clone(),
         error_floor: a.error_floor,
     };
-    let ppc = if a.no_ppc {
-        None
-    } else {
-        match sbipix::io::DataStore::from_env().map_err(anyhow::Error::from).and_then(|store| Ok(sbipix::maps::ppc_model(&store, &post, &log)?)) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                log(&format!("sbipix: warning: no posterior-predictive check ({e:#})"));
-                None
-            }
-        }
-    };
+    let ppc = if a.no_ppc { None } else { sbipix::maps::ppc_model_or_warn(&post, &log) };
     let t0 = std::time::Instant::now();
     let fit = sbipix::fit::fit_catalog(&post, &a.catalog, &cols, a.draws, a.seed, ppc.as_ref(), &log)?;
     let n = fit.ids.len();

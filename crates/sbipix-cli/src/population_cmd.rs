@@ -12,17 +12,7 @@ fn survey_options(post: &Posterior, draws: usize, snr_min: f64, seed: u64, ppc: 
     if draws == 0 {
         bail!("--draws must be at least 1");
     }
-    let ppc = if ppc {
-        match sbipix::io::DataStore::from_env().map_err(anyhow::Error::from).and_then(|store| Ok(sbipix::maps::ppc_model(&store, post, &log)?)) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                log(&format!("sbipix: warning: no posterior-predictive check ({e:#})"));
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let ppc = if ppc { sbipix::maps::ppc_model_or_warn(post, &log) } else { None };
     Ok(SurveyOptions { n_draws: draws, snr_min, seed, ppc })
 }
 

@@ -108,7 +108,7 @@ pub struct FitsImage {
 
 /// Opens a FITS file, saying plainly when it is missing or not FITS (cfitsio's own message is
 /// a status code).
-fn open_fits(path: &Path) -> Result<fitsio::FitsFile> {
+pub fn open_fits(path: &Path) -> Result<fitsio::FitsFile> {
     if !path.is_file() {
         let why = if path.exists() { "not a file" } else { "no such file" };
         return Err(IoError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, why)));

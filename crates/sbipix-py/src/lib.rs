@@ -282,13 +282,7 @@ struct Model {
 impl Model {
     fn ppc_model(&self, log: &Log) -> Option<(std::sync::Arc<sbipix::sps::SpsModel>, sbipix::sim::Prior)> {
         self.ppc
-            .get_or_init(|| match sbipix::io::DataStore::from_env().map_err(sbipix::Error::from).and_then(|store| sbipix::maps::ppc_model(&store, &self.post, &|m| log.push(m))) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    log.push(&format!("sbipix: warning: no posterior-predictive check ({e})"));
-                    None
-                }
-            })
+            .get_or_init(|| sbipix::maps::ppc_model_or_warn(&self.post, &|m| log.push(m)))
             .clone()
     }
 

@@ -13,7 +13,6 @@
 use crate::maps::sample_integrated;
 use crate::posterior::Posterior;
 use crate::{Error, Result};
-use sbipix_io::arrays::{FluxUnit, parse_unit};
 use std::path::Path;
 
 /// How to find the columns of a catalogue.
@@ -90,10 +89,7 @@ fn read_fits_table(path: &Path) -> Result<Table> {
     use fitsio::hdu::HduInfo;
     let file = path.display().to_string();
     let ferr = |reason: String| Error::File { file: file.clone(), reason };
-    if !path.is_file() {
-        return Err(ferr("no such file".into()));
-    }
-    let mut f = fitsio::FitsFile::open(path).map_err(|e| ferr(format!("not a readable FITS file ({e})")))?;
+    let mut f = sbipix_io::arrays::open_fits(path)?;
     let mut found = None;
     for i in 0..1000 {
         let Ok(h) = f.hdu(i) else { break };
@@ -150,10 +146,7 @@ pub fn fit_catalog(
     let ferr = |reason: String| Error::File { file: file.clone(), reason };
     let factor = match &cols.unit {
         None => 1.0,
-        Some(u) => match parse_unit(u) {
-            Some(FluxUnit::Factor(f)) => f,
-            _ => return Err(ferr(format!("unknown flux unit `{u}` (uJy, nJy, 10nJy, mJy, Jy)"))),
-        },
+        Some(u) => crate::maps::unit_factor(Some(u), None, None, &file, log)?,
     };
     for (what, t) in [("flux", &cols.flux), ("error", &cols.err)] {
         if !t.contains("{band}") {

@@ -358,6 +358,43 @@ pub fn ppc_model(store: &sbipix_io::DataStore, post: &Posterior, log: &dyn Fn(&s
 }
 
 /// Parameters that scale with the amount of stars (log masses and SFRs).
+/// A segmentation map for [`MapOptions::segmentation`]: read from `path` (its first image),
+/// cut to `cutout` (x0, y0, nx, ny) when the images are a cutout of a larger field, and checked to
+/// have the images' shape (ny, nx) and a pixel with `id`.
+pub fn read_segmentation(path: &Path, id: f64, cutout: Option<(usize, usize, usize, usize)>, ny: usize, nx: usize) -> Result<Vec<f64>> {
+    let file = path.display().to_string();
+    let s = sbipix_io::arrays::read_fits_image(path, "")?;
+    let data = match cutout {
+        Some((x0, y0, cnx, cny)) => {
+            if x0 + cnx > s.nx || y0 + cny > s.ny {
+                return Err(Error::File { file, reason: format!("the cutout x {x0}..{}, y {y0}..{} lies outside the {}×{} segmentation map", x0 + cnx, y0 + cny, s.nx, s.ny) });
+            }
+            (y0..y0 + cny).flat_map(|y| s.data[y * s.nx + x0..y * s.nx + x0 + cnx].to_vec()).collect()
+        }
+        None => s.data,
+    };
+    let (sny, snx) = cutout.map_or((s.ny, s.nx), |c| (c.3, c.2));
+    if (sny, snx) != (ny, nx) {
+        return Err(Error::File { file, reason: format!("segmentation map is {sny}×{snx}, the images {ny}×{nx}") });
+    }
+    if !data.contains(&id) {
+        return Err(Error::File { file, reason: format!("segmentation map has no pixel with id {id}") });
+    }
+    Ok(data)
+}
+
+/// [`ppc_model`] from the data store, or None with a warning logged: the check is a convenience,
+/// and without the stellar-population data the maps are still made.
+pub fn ppc_model_or_warn(post: &Posterior, log: &dyn Fn(&str)) -> Option<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)> {
+    match sbipix_io::DataStore::from_env().map_err(Error::from).and_then(|store| ppc_model(&store, post, log)) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log(&format!("sbipix: warning: no posterior-predictive check ({e}); results are made without it"));
+            None
+        }
+    }
+}
+
 pub fn is_extensive(name: &str) -> bool {
     name.starts_with("log_mstar") || name.starts_with("log_mass_formed") || name.starts_with("log_sfr")
 }

@@ -227,22 +227,7 @@ pub fn run_galaxy(post: &Posterior, job: &std::result::Result<GalaxyJob, (String
             mo.seed = opts.seed;
             mo.ppc = opts.ppc.clone();
             if let Some((seg, sid)) = &j.seg {
-                let s = sbipix_io::arrays::read_fits_image(seg, "")?;
-                let s = if let Some((x0, y0, nx, ny)) = j.cutout {
-                    if x0 + nx > s.nx || y0 + ny > s.ny {
-                        return Err(Error::File { file: seg.display().to_string(), reason: "the cutout lies outside the segmentation map".into() });
-                    }
-                    (y0..y0 + ny).flat_map(|y| s.data[y * s.nx + x0..y * s.nx + x0 + nx].to_vec()).collect()
-                } else {
-                    if (s.ny, s.nx) != (img.ny, img.nx) {
-                        return Err(Error::File { file: seg.display().to_string(), reason: format!("{}×{}, the images {}×{}", s.ny, s.nx, img.ny, img.nx) });
-                    }
-                    s.data
-                };
-                if !s.contains(sid) {
-                    return Err(Error::File { file: seg.display().to_string(), reason: format!("no pixel with id {sid}") });
-                }
-                mo.segmentation = Some((s, *sid));
+                mo.segmentation = Some((crate::maps::read_segmentation(seg, *sid, j.cutout, img.ny, img.nx)?, *sid));
             }
             let m = map_galaxy(post, &img, &mo, &quiet)?;
             write_maps(tmp.path(), &img, &m)?;
