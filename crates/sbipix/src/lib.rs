@@ -41,6 +41,41 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Checks, before any long work, that the output `out` can be written: it must not exist unless
+/// `overwrite`, and its folder must. Returns that folder.
+pub fn check_output(out: &std::path::Path, overwrite: bool) -> Result<std::path::PathBuf> {
+    let file = out.display().to_string();
+    if out.exists() && !overwrite {
+        return Err(Error::File { file, reason: "already exists (use --overwrite to replace it)".into() });
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::File { file, reason: format!("folder {} does not exist", parent.display()) });
+    }
+    Ok(parent)
+}
+
+/// Writes the folder `out` atomically: `fill` writes into a temporary folder beside it, which
+/// then replaces `out` (if `overwrite`; else an existing `out` is an error). On any error
+/// nothing is left behind and `out` is untouched.
+pub fn write_dir_atomic(out: &std::path::Path, overwrite: bool, fill: impl FnOnce(&std::path::Path) -> Result<()>) -> Result<()> {
+    let parent = check_output(out, overwrite)?;
+    let ferr = |p: &std::path::Path, e: String| Error::File { file: p.display().to_string(), reason: e };
+    let tmp = tempfile::Builder::new().prefix(".sbipix-tmp-").tempdir_in(&parent).map_err(|e| ferr(&parent, e.to_string()))?;
+    fill(tmp.path())?;
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(|e| ferr(out, e.to_string()))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, out).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        ferr(out, e.to_string())
+    })
+}
+
 /// The files of the built-in default model (`models/default`), embedded in the binary.
 const DEFAULT_MODEL_FILES: [(&str, &[u8]); 6] = [
     ("model.json", include_bytes!("../../../models/default/model.json")),

@@ -216,8 +216,10 @@ pub fn run_galaxy(post: &Posterior, job: &std::result::Result<GalaxyJob, (String
     }
     let dir = out.join("galaxies");
     std::fs::create_dir_all(&dir).map_err(|e| Error::File { file: dir.display().to_string(), reason: e.to_string() })?;
-    let tmp = tempfile::Builder::new().prefix(".sbipix-tmp-").tempdir_in(&dir).map_err(|e| Error::File { file: dir.display().to_string(), reason: e.to_string() })?;
-    let result: std::result::Result<MapSummary, String> = (|| -> Result<MapSummary> {
+    let mut status = GalaxyStatus { id: id.clone(), status: String::new(), summary: None };
+    // the galaxy's folder appears complete (maps + status.json) or not at all
+    crate::write_dir_atomic(&galaxy_dir(out, &id), true, |d| {
+        let result = (|| -> Result<MapSummary> {
             let quiet = |_: &str| {};
             let img = load_images(j, &quiet)?;
             let z = j.redshift.or(img.redshift).ok_or_else(|| Error::File { file: img.source.clone(), reason: "no redshift (manifest column `redshift` or a REDSHIFT keyword)".into() })?;
@@ -230,22 +232,23 @@ pub fn run_galaxy(post: &Posterior, job: &std::result::Result<GalaxyJob, (String
                 mo.segmentation = Some((crate::maps::read_segmentation(seg, *sid, j.cutout, img.ny, img.nx)?, *sid));
             }
             let m = map_galaxy(post, &img, &mo, &quiet)?;
-            write_maps(tmp.path(), &img, &m)?;
+            write_maps(d, &img, &m)?;
             Ok(m.summary)
-        })()
-        .map_err(|e| e.to_string());
-    let status = match result {
-        Ok(s) => GalaxyStatus { id: id.clone(), status: "ok".into(), summary: Some(s) },
-        Err(r) => GalaxyStatus { id: id.clone(), status: r, summary: None },
-    };
-    let text = serde_json::to_string_pretty(&status).expect("status serialises");
-    std::fs::write(tmp.path().join("status.json"), text).map_err(|e| Error::File { file: tmp.path().display().to_string(), reason: e.to_string() })?;
-    let dest = galaxy_dir(out, &id);
-    if dest.exists() {
-        std::fs::remove_dir_all(&dest).map_err(|e| Error::File { file: dest.display().to_string(), reason: e.to_string() })?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, &dest).map_err(|e| Error::File { file: dest.display().to_string(), reason: e.to_string() })?;
+        })();
+        // a galaxy's own failure is its status, not an error of the survey
+        (status.status, status.summary) = match result {
+            Ok(s) => ("ok".into(), Some(s)),
+            Err(e) => {
+                // no partial maps beside a failed status
+                for f in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                    let _ = std::fs::remove_file(f.path());
+                }
+                (e.to_string(), None)
+            }
+        };
+        let text = serde_json::to_string_pretty(&status).expect("status serialises");
+        std::fs::write(d.join("status.json"), text).map_err(|e| Error::File { file: d.display().to_string(), reason: e.to_string() })
+    })?;
     Ok(status)
 }
 

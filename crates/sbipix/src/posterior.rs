@@ -114,17 +114,7 @@ pub fn train_model(
     overwrite: bool,
     progress: &mut dyn FnMut(&EpochReport),
 ) -> Result<(ModelManifest, TrainReport)> {
-    let out_s = out.display().to_string();
-    if out.exists() && !overwrite {
-        return Err(Error::File { file: out_s, reason: "already exists (use --overwrite to replace it)".into() });
-    }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(Error::File { file: out_s, reason: format!("folder {} does not exist", parent.display()) });
-    }
+    crate::check_output(out, overwrite)?;
     let (set, m): (_, SetManifest) = read_dir(data_dir)?;
     let prior_path = data_dir.join("prior.toml");
     let prior_text = std::fs::read_to_string(&prior_path).map_err(|e| Error::File { file: prior_path.display().to_string(), reason: e.to_string() })?;
@@ -176,27 +166,14 @@ pub fn train_model(
 
 /// Writes a model directory atomically.
 pub fn write_model_dir(out: &Path, flow: &FlowModel<f64>, manifest: &ModelManifest, extra: &[(&str, String)], overwrite: bool) -> Result<()> {
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     let ferr = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
-    let tmp = tempfile::Builder::new().prefix(".sbipix-tmp-").tempdir_in(&parent).map_err(|e| ferr(&parent, e.to_string()))?;
-    sbipix_flow::save_dir(flow, tmp.path())?;
-    std::fs::write(tmp.path().join("model.json"), serde_json::to_string_pretty(manifest).expect("manifest serialises")).map_err(|e| ferr(tmp.path(), e.to_string()))?;
-    for (name, text) in extra {
-        std::fs::write(tmp.path().join(name), text).map_err(|e| ferr(tmp.path(), e.to_string()))?;
-    }
-    if out.exists() {
-        if !overwrite {
-            return Err(ferr(out, "already exists".into()));
+    crate::write_dir_atomic(out, overwrite, |d| {
+        sbipix_flow::save_dir(flow, d)?;
+        std::fs::write(d.join("model.json"), serde_json::to_string_pretty(manifest).expect("manifest serialises")).map_err(|e| ferr(d, e.to_string()))?;
+        for (name, text) in extra {
+            std::fs::write(d.join(name), text).map_err(|e| ferr(d, e.to_string()))?;
         }
-        std::fs::remove_dir_all(out).map_err(|e| ferr(out, e.to_string()))?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, out).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&kept);
-        ferr(out, e.to_string())
+        Ok(())
     })
 }
 

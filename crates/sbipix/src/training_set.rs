@@ -123,9 +123,8 @@ pub fn simulate_to_dir(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Manifest> {
     let out_s = out.display().to_string();
-    if out.exists() && !overwrite {
-        return Err(Error::File { file: out_s, reason: "already exists (use --overwrite to replace it)".into() });
-    }
+    // Check the destination before the (long) simulation.
+    crate::check_output(out, overwrite)?;
     if spec.n == 0 {
         return Err(Error::File { file: out_s, reason: "--n must be at least 1".into() });
     }
@@ -135,14 +134,6 @@ pub fn simulate_to_dir(
         logu: model.logu_range(),
     })?;
     let noise = survey.sampler(&model.band_names())?;
-    // Check the destination before the (long) simulation.
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(Error::File { file: out_s, reason: format!("folder {} does not exist", parent.display()) });
-    }
     let set = sbipix_sim::simulate(model, prior, &noise, spec, progress)?;
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -187,40 +178,21 @@ fn files_of(set: &TrainingSet) -> Vec<FileInfo> {
 }
 
 fn write_dir(out: &Path, set: &TrainingSet, manifest: &Manifest, prior: &Prior, survey: &Survey, overwrite: bool) -> Result<()> {
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     let file_err = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
-    let tmp = tempfile_dir(&parent).map_err(|e| file_err(&parent, e.to_string()))?;
-    let d = tmp.path();
-    let (n, p, b) = (set.len(), set.parameter_names.len(), set.bands.len());
-    write_npy_f32(&d.join("theta.npy"), &set.theta, n, p)?;
-    write_npy_f32_1d(&d.join("redshift.npy"), &set.redshift)?;
-    write_npy_f32(&d.join("flux_true_ujy.npy"), &set.flux_true_ujy, n, b)?;
-    write_npy_f32(&d.join("flux_obs_ujy.npy"), &set.flux_obs_ujy, n, b)?;
-    write_npy_f32(&d.join("sigma_ujy.npy"), &set.sigma_ujy, n, b)?;
-    write_npy_u8(&d.join("observed.npy"), &set.observed, n, b)?;
-    let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
-    std::fs::write(d.join("manifest.json"), text).map_err(|e| file_err(d, e.to_string()))?;
-    std::fs::write(d.join("prior.toml"), prior.to_toml()).map_err(|e| file_err(d, e.to_string()))?;
-    std::fs::write(d.join("survey.toml"), survey.to_toml()).map_err(|e| file_err(d, e.to_string()))?;
-    if out.exists() {
-        if !overwrite {
-            return Err(file_err(out, "already exists".into()));
-        }
-        std::fs::remove_dir_all(out).map_err(|e| file_err(out, e.to_string()))?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, out).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&kept);
-        file_err(out, e.to_string())
-    })?;
-    Ok(())
-}
-
-fn tempfile_dir(parent: &Path) -> std::io::Result<tempfile::TempDir> {
-    tempfile::Builder::new().prefix(".sbipix-tmp-").tempdir_in(parent)
+    crate::write_dir_atomic(out, overwrite, |d| {
+        let (n, p, b) = (set.len(), set.parameter_names.len(), set.bands.len());
+        write_npy_f32(&d.join("theta.npy"), &set.theta, n, p)?;
+        write_npy_f32_1d(&d.join("redshift.npy"), &set.redshift)?;
+        write_npy_f32(&d.join("flux_true_ujy.npy"), &set.flux_true_ujy, n, b)?;
+        write_npy_f32(&d.join("flux_obs_ujy.npy"), &set.flux_obs_ujy, n, b)?;
+        write_npy_f32(&d.join("sigma_ujy.npy"), &set.sigma_ujy, n, b)?;
+        write_npy_u8(&d.join("observed.npy"), &set.observed, n, b)?;
+        let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
+        std::fs::write(d.join("manifest.json"), text).map_err(|e| file_err(d, e.to_string()))?;
+        std::fs::write(d.join("prior.toml"), prior.to_toml()).map_err(|e| file_err(d, e.to_string()))?;
+        std::fs::write(d.join("survey.toml"), survey.to_toml()).map_err(|e| file_err(d, e.to_string()))?;
+        Ok(())
+    })
 }
 
 /// Reads a training set written by [`simulate_to_dir`].

@@ -10,7 +10,7 @@ use sbipix_io::DataStore;
 use sbipix_sim::{Prior, SimulationSpec, Survey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `metrics.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,16 +51,7 @@ pub fn validate(store: &DataStore, model_dir: &Path, n: usize, seed: u64, n_draw
     if n == 0 || n_draws < 10 {
         return Err(Error::File { file: out_s, reason: format!("need n ≥ 1 and at least 10 draws (n = {n}, draws = {n_draws})") });
     }
-    if out.exists() && !overwrite {
-        return Err(Error::File { file: out_s, reason: "already exists (use --overwrite to replace it)".into() });
-    }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(Error::File { file: out_s, reason: format!("folder {} does not exist", parent.display()) });
-    }
+    crate::check_output(out, overwrite)?;
     let post = Posterior::load(model_dir)?;
     if post.manifest.training_set.seed == seed {
         log(&format!("sbipix: warning: validation seed {seed} equals the training-set seed: the test cases repeat training cases"));
@@ -155,22 +146,15 @@ pub fn validate(store: &DataStore, model_dir: &Path, n: usize, seed: u64, n_draw
     };
     // Write everything into a temporary folder, then rename.
     let ferr = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
-    let tmp = tempfile::Builder::new().prefix(".sbipix-tmp-").tempdir_in(&parent).map_err(|e| ferr(&parent, e.to_string()))?;
-    let d = tmp.path();
-    let fig = |r: std::result::Result<(), Box<dyn std::error::Error>>, f: &str| r.map_err(|e| ferr(&d.join(f), e.to_string()));
-    fig(plots::truth_vs_median(&d.join("truth_vs_median.png"), &names, &truths, &medians), "truth_vs_median.png")?;
-    fig(plots::coverage_curve(&d.join("coverage.png"), &names, &levels, &covs), "coverage.png")?;
-    fig(plots::sbc_histograms(&d.join("sbc_ranks.png"), &names, &ranks, n_draws), "sbc_ranks.png")?;
-    fig(plots::tarp_curve(&d.join("tarp.png"), &tp), "tarp.png")?;
-    std::fs::write(d.join("metrics.json"), serde_json::to_string_pretty(&report).expect("report serialises")).map_err(|e| ferr(d, e.to_string()))?;
-    std::fs::write(d.join("report.md"), markdown(&report, &names)).map_err(|e| ferr(d, e.to_string()))?;
-    if out.exists() {
-        std::fs::remove_dir_all(out).map_err(|e| ferr(out, e.to_string()))?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, out).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&kept);
-        ferr(out, e.to_string())
+    crate::write_dir_atomic(out, overwrite, |d| {
+        let fig = |r: std::result::Result<(), Box<dyn std::error::Error>>, f: &str| r.map_err(|e| ferr(&d.join(f), e.to_string()));
+        fig(plots::truth_vs_median(&d.join("truth_vs_median.png"), &names, &truths, &medians), "truth_vs_median.png")?;
+        fig(plots::coverage_curve(&d.join("coverage.png"), &names, &levels, &covs), "coverage.png")?;
+        fig(plots::sbc_histograms(&d.join("sbc_ranks.png"), &names, &ranks, n_draws), "sbc_ranks.png")?;
+        fig(plots::tarp_curve(&d.join("tarp.png"), &tp), "tarp.png")?;
+        std::fs::write(d.join("metrics.json"), serde_json::to_string_pretty(&report).expect("report serialises")).map_err(|e| ferr(d, e.to_string()))?;
+        std::fs::write(d.join("report.md"), markdown(&report, &names)).map_err(|e| ferr(d, e.to_string()))?;
+        Ok(())
     })?;
     Ok(report)
 }
@@ -252,10 +236,7 @@ pub fn validate_against(
     log: &dyn Fn(&str),
 ) -> Result<MismatchReport> {
     use sbipix_sps::{Sfh, SfhShape};
-    let out_s = out.display().to_string();
-    if out.exists() && !overwrite {
-        return Err(Error::File { file: out_s, reason: "already exists (use --overwrite to replace it)".into() });
-    }
+    crate::check_output(out, overwrite)?;
     let post = Posterior::load(model_dir)?;
     let read = |name: &str| -> Result<String> {
         let p = model_dir.join(name);
@@ -355,8 +336,6 @@ pub fn validate_against(
         seed,
         created_by: format!("sbipix {}", env!("CARGO_PKG_VERSION")),
     };
-    std::fs::create_dir_all(out).map_err(|e| Error::File { file: out_s.clone(), reason: e.to_string() })?;
-    sbipix_io::write_atomic(&out.join("mismatch.json"), |w| Ok(w.write_all(serde_json::to_string_pretty(&report)?.as_bytes())?))?;
     let names_known: Vec<String> = report.parameters.keys().cloned().collect();
     let md = format!(
         "# Model mismatch: `{}` on `{}`\n\n{} of {} rows used (S/N > {}, fluxes × (1+z): {}).\n\n{}",
@@ -368,6 +347,10 @@ pub fn validate_against(
         multiply_1pz,
         metrics_table(&report.parameters, &names_known)
     );
-    sbipix_io::write_atomic(&out.join("mismatch.md"), |w| Ok(w.write_all(md.as_bytes())?))?;
+    let ferr = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
+    crate::write_dir_atomic(out, overwrite, |d| {
+        std::fs::write(d.join("mismatch.json"), serde_json::to_string_pretty(&report).expect("report serialises")).map_err(|e| ferr(d, e.to_string()))?;
+        std::fs::write(d.join("mismatch.md"), md).map_err(|e| ferr(d, e.to_string()))
+    })?;
     Ok(report)
 }
