@@ -510,9 +510,8 @@ impl Model {
         let opts = py.detach(|| self.survey_options(draws, snr_min, seed, ppc, &log))?;
         let st = py
             .detach(|| -> sbipix::Result<_> {
-                let m = sbipix::population::read_manifest(&manifest)?;
-                let job = m.rows.get(index).ok_or_else(|| sbipix::Error::File { file: manifest.display().to_string(), reason: format!("no row {index} (the manifest has {})", m.rows.len()) })?;
-                sbipix::population::run_galaxy(&self.post, job, &out, &opts)
+                let (_, job) = sbipix::population::read_manifest_row(&manifest, index)?;
+                sbipix::population::run_galaxy(&self.post, &job, &out, &opts)
             })
             .map_err(err)?;
         Ok((st.id, st.status, log.take()))

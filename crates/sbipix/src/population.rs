@@ -72,6 +72,26 @@ fn id_ok(id: &str) -> std::result::Result<(), String> {
 /// `x0,y0,nx,ny`, and `unit`. Paths are relative to the manifest's folder. A header problem is an
 /// error; a row problem (missing file, duplicate id, bad number) is recorded for that galaxy.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    let rows = read_rows(path, &|_| true)?.into_iter().map(|r| r.expect("every row wanted")).collect();
+    Ok(Manifest { path: path.to_path_buf(), rows })
+}
+
+/// Row `index` (0-based) of a manifest and the number of rows, checking that row's files only
+/// (a worker mapping one galaxy of a large survey does not stat every file of the survey); ids
+/// are still checked against the earlier rows.
+pub fn read_manifest_row(path: &Path, index: usize) -> Result<(usize, std::result::Result<GalaxyJob, (String, String)>)> {
+    let mut rows = read_rows(path, &|k| k == index)?;
+    let n = rows.len();
+    match rows.get_mut(index).and_then(Option::take) {
+        Some(r) => Ok((n, r)),
+        None => Err(Error::File { file: path.display().to_string(), reason: format!("no row {index} (the manifest has {n})") }),
+    }
+}
+
+type RowJob = std::result::Result<GalaxyJob, (String, String)>;
+
+/// The rows of a manifest; those `want` rejects are only checked for their id (None).
+fn read_rows(path: &Path, want: &dyn Fn(usize) -> bool) -> Result<Vec<Option<RowJob>>> {
     let file = path.display().to_string();
     let ferr = |reason: String| Error::File { file: file.clone(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| ferr(e.to_string()))?;
@@ -99,20 +119,23 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
         let rec = rec.map_err(|e| Error::Row { file: file.clone(), row, line: e.position().map_or(0, |p| p.line() as usize), column: String::new(), reason: e.to_string() })?;
         let get = |c: &str| header.iter().position(|h| h == c).and_then(|k| rec.get(k)).filter(|v| !v.is_empty()).map(str::to_string);
         let id = get("id").unwrap_or_default();
-        rows.push(parse_row(row, &id, &get, &base, &mut seen).map_err(|r| (if id.is_empty() { format!("row{row}") } else { id.clone() }, r)));
+        // ids: well-formed and unique (the first occurrence keeps the id's folder)
+        let registered = id_ok(&id).and_then(|()| match seen.get(&id) {
+            Some(first) => Err(format!("duplicate id (first on row {first})")),
+            None => {
+                seen.insert(id.clone(), row);
+                Ok(())
+            }
+        });
+        rows.push(want(i).then(|| registered.and_then(|()| parse_row(row, &id, &get, &base)).map_err(|r| (if id.is_empty() { format!("row{row}") } else { id.clone() }, r))));
     }
     if rows.is_empty() {
         return Err(ferr("the manifest has no rows".into()));
     }
-    Ok(Manifest { path: path.to_path_buf(), rows })
+    Ok(rows)
 }
 
-fn parse_row(row: usize, id: &str, get: &dyn Fn(&str) -> Option<String>, base: &Path, seen: &mut std::collections::HashMap<String, usize>) -> std::result::Result<GalaxyJob, String> {
-    id_ok(id)?;
-    if let Some(first) = seen.get(id) {
-        return Err(format!("duplicate id (first on row {first})"));
-    }
-    seen.insert(id.to_string(), row);
+fn parse_row(row: usize, id: &str, get: &dyn Fn(&str) -> Option<String>, base: &Path) -> std::result::Result<GalaxyJob, String> {
     let path = |p: &str| -> std::result::Result<PathBuf, String> {
         let q = base.join(p);
         if q.is_file() { Ok(q) } else { Err(format!("{}: no such file", q.display())) }
@@ -450,4 +473,30 @@ pub fn collect(manifest: &Manifest, out: &Path) -> Vec<GalaxyRow> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_row_reads_as_in_the_whole_manifest() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.fits"), b"x").unwrap();
+        let text = "id,cube,redshift\ng1,a.fits,1\ng2,missing.fits,2\ng1,a.fits,3\nbad/id,a.fits,1\ng3,a.fits,x\ng4,a.fits,\n";
+        let p = d.path().join("m.csv");
+        std::fs::write(&p, text).unwrap();
+        let all = read_manifest(&p).unwrap();
+        assert_eq!(all.rows.len(), 6);
+        for (k, r) in all.rows.iter().enumerate() {
+            let (n, one) = read_manifest_row(&p, k).unwrap();
+            assert_eq!(n, 6);
+            assert_eq!(&one, r, "row {k}");
+        }
+        assert!(all.rows[1].as_ref().unwrap_err().1.contains("no such file"));
+        assert!(all.rows[2].as_ref().unwrap_err().1.contains("duplicate id (first on row 1)"));
+        assert!(all.rows[4].as_ref().unwrap_err().1.contains("`x` is not a number"));
+        assert_eq!(all.rows[5].as_ref().unwrap().redshift, None);
+        assert!(read_manifest_row(&p, 6).unwrap_err().to_string().contains("no row 6"));
+    }
 }
