@@ -47,11 +47,14 @@ pub struct GalaxyJob {
     pub unit: Option<String>,
 }
 
+/// A manifest row: the job, or (id, reason) for a row that cannot be run.
+pub type RowJob = std::result::Result<GalaxyJob, (String, String)>;
+
 /// A manifest: the rows that parsed, and per-row problems (recorded as failed galaxies).
 pub struct Manifest {
     pub path: PathBuf,
     /// In manifest order: the job, or (id, reason) for a row that cannot be run.
-    pub rows: Vec<std::result::Result<GalaxyJob, (String, String)>>,
+    pub rows: Vec<RowJob>,
 }
 
 const COLUMNS: [&str; 13] = ["id", "cube", "images", "errors", "bands", "redshift", "seg", "seg_id", "x0", "y0", "nx", "ny", "unit"];
@@ -79,7 +82,7 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
 /// Row `index` (0-based) of a manifest and the number of rows, checking that row's files only
 /// (a worker mapping one galaxy of a large survey does not stat every file of the survey); ids
 /// are still checked against the earlier rows.
-pub fn read_manifest_row(path: &Path, index: usize) -> Result<(usize, std::result::Result<GalaxyJob, (String, String)>)> {
+pub fn read_manifest_row(path: &Path, index: usize) -> Result<(usize, RowJob)> {
     let mut rows = read_rows(path, &|k| k == index)?;
     let n = rows.len();
     match rows.get_mut(index).and_then(Option::take) {
@@ -87,8 +90,6 @@ pub fn read_manifest_row(path: &Path, index: usize) -> Result<(usize, std::resul
         None => Err(Error::File { file: path.display().to_string(), reason: format!("no row {index} (the manifest has {n})") }),
     }
 }
-
-type RowJob = std::result::Result<GalaxyJob, (String, String)>;
 
 /// The rows of a manifest; those `want` rejects are only checked for their id (None).
 fn read_rows(path: &Path, want: &dyn Fn(usize) -> bool) -> Result<Vec<Option<RowJob>>> {
@@ -224,7 +225,7 @@ fn load_images(job: &GalaxyJob, log: &dyn Fn(&str)) -> Result<ImageSet> {
 /// Maps one galaxy into `OUT/galaxies/<id>` (atomically) and records its status; returns it. A
 /// galaxy already done (`ok`) is not redone. Errors of the galaxy itself become its status; only
 /// an unwritable output folder is an error.
-pub fn run_galaxy(post: &Posterior, job: &std::result::Result<GalaxyJob, (String, String)>, out: &Path, opts: &SurveyOptions) -> Result<GalaxyStatus> {
+pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptions) -> Result<GalaxyStatus> {
     let j = match job {
         Ok(j) => j,
         // a row that cannot run (bad id, duplicate, missing file) owns no folder: a duplicate id
