@@ -297,6 +297,25 @@ class Model:
             raise SbipixError(f"{what} has {x.shape[0]} rows, flux has {npix}")
         return np.ascontiguousarray(x)
 
+    def _photometry(self, flux: Any, err: Any, redshift: Any, mask: Any, bands: Optional[Sequence[str]], n: int):
+        """(flux, err, measured, redshift) as the compiled module takes them, checked."""
+        f = self._columns(flux, "flux", None, bands)
+        s = self._columns(err, "err", f.shape[0], bands)
+        rows = f.shape[0]
+        if mask is None:
+            m = np.ones_like(f, dtype=np.uint8)
+        else:
+            m = self._columns(np.asarray(mask, dtype=np.float64), "mask", rows, bands)
+            m = np.ascontiguousarray(np.nan_to_num(m, nan=0.0) != 0, dtype=np.uint8)
+        z = np.asarray(redshift, dtype=np.float64)
+        if z.ndim == 0:
+            z = np.full(rows, float(z))
+        if z.shape != (rows,):
+            raise SbipixError(f"redshift must be a scalar or have one value per pixel (or object) ({rows}); got shape {z.shape}")
+        if int(n) < 1:
+            raise SbipixError("n must be at least 1")
+        return f, s, m, np.ascontiguousarray(z)
+
     def sample(
         self,
         flux: Any,
@@ -315,22 +334,7 @@ class Model:
         ``bands=``; a band with NaN flux, NaN or non-positive error, or ``mask`` False is missing
         for that pixel. ``redshift``: scalar or (pixels,). Deterministic for a ``seed``.
         """
-        f = self._columns(flux, "flux", None, bands)
-        s = self._columns(err, "err", f.shape[0], bands)
-        npix = f.shape[0]
-        if mask is None:
-            m = np.ones_like(f, dtype=np.uint8)
-        else:
-            m = self._columns(np.asarray(mask, dtype=np.float64), "mask", npix, bands)
-            m = np.ascontiguousarray(np.nan_to_num(m, nan=0.0) != 0, dtype=np.uint8)
-        z = np.asarray(redshift, dtype=np.float64)
-        if z.ndim == 0:
-            z = np.full(npix, float(z))
-        if z.shape != (npix,):
-            raise SbipixError(f"redshift must be a scalar or have one value per pixel ({npix}); got shape {z.shape}")
-        if int(n) < 1:
-            raise SbipixError("n must be at least 1")
-        return self._m.sample(f, s, m, np.ascontiguousarray(z), int(n), int(seed))
+        return self._m.sample(*self._photometry(flux, err, redshift, mask, bands, n), int(n), int(seed))
 
     def fit(
         self,
@@ -352,22 +356,7 @@ class Model:
         invented) and the masses and SFRs are scaled back; ``error_floor`` (fraction of the flux)
         is added to the errors in quadrature first. See ``docs/maps.md``, *Integrated photometry*.
         """
-        f = self._columns(flux, "flux", None, bands)
-        s = self._columns(err, "err", f.shape[0], bands)
-        npix = f.shape[0]
-        if mask is None:
-            m = np.ones_like(f, dtype=np.uint8)
-        else:
-            m = self._columns(np.asarray(mask, dtype=np.float64), "mask", npix, bands)
-            m = np.ascontiguousarray(np.nan_to_num(m, nan=0.0) != 0, dtype=np.uint8)
-        z = np.asarray(redshift, dtype=np.float64)
-        if z.ndim == 0:
-            z = np.full(npix, float(z))
-        if z.shape != (npix,):
-            raise SbipixError(f"redshift must be a scalar or have one value per object ({npix}); got shape {z.shape}")
-        if int(n) < 1:
-            raise SbipixError("n must be at least 1")
-        return self._m.sample_integrated(f, s, m, np.ascontiguousarray(z), int(n), int(seed), float(error_floor))
+        return self._m.sample(*self._photometry(flux, err, redshift, mask, bands, n), int(n), int(seed), float(error_floor))
 
     def fit_catalog(
         self,

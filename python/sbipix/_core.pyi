@@ -73,16 +73,7 @@ class Model:
         redshift: npt.NDArray[np.float64],
         n: int,
         seed: int,
-    ) -> npt.NDArray[np.float32]: ...
-    def sample_integrated(
-        self,
-        flux: npt.NDArray[np.float64],
-        err_: npt.NDArray[np.float64],
-        measured: npt.NDArray[np.uint8],
-        redshift: npt.NDArray[np.float64],
-        n: int,
-        seed: int,
-        error_floor: float,
+        integrated_error_floor: Optional[float] = ...,
     ) -> npt.NDArray[np.float32]: ...
     def fit_catalog(
         self,

@@ -389,7 +389,9 @@ impl Model {
     }
 
     /// Posterior draws [pixels, n, parameters] from flux and σ [pixels, bands] (µJy, model band
-    /// order), measured [pixels, bands] (1 = use) and redshift [pixels].
+    /// order), measured [pixels, bands] (1 = use) and redshift [pixels]. With
+    /// `integrated_error_floor` the rows are whole galaxies (sbipix::maps::sample_integrated).
+    #[pyo3(signature = (flux, err_, measured, redshift, n, seed, integrated_error_floor=None))]
     #[allow(clippy::too_many_arguments)]
     fn sample<'py>(
         &self,
@@ -400,12 +402,13 @@ impl Model {
         redshift: PyReadonlyArray1<'py, f64>,
         n: usize,
         seed: u64,
+        integrated_error_floor: Option<f64>,
     ) -> PyResult<Bound<'py, PyArray3<f32>>> {
         let nb = self.post.manifest.bands.len();
         let np = redshift.len();
         for (what, shape) in [("flux", flux.shape()), ("err", err_.shape()), ("mask", measured.shape())] {
             if shape != [np, nb] {
-                return Err(err(format!("{what} has shape {shape:?}; expected ({np}, {nb}): {np} pixels (the length of redshift) × the model's {nb} bands")));
+                return Err(err(format!("{what} has shape {shape:?}; expected ({np}, {nb}): one row per pixel or object (the length of redshift) × the model's {nb} bands")));
             }
         }
         if n == 0 {
@@ -414,44 +417,14 @@ impl Model {
         let (f, s, z) = (slice(&flux, "flux")?.to_vec(), slice(&err_, "err")?.to_vec(), slice(&redshift, "redshift")?.to_vec());
         // a band is used where the mask says so and its flux and σ are usable
         let m: Vec<bool> = slice(&measured, "mask")?.iter().zip(f.iter().zip(&s)).map(|(m, (f, s))| *m == 1 && f.is_finite() && s.is_finite() && *s > 0.0).collect();
-        let draws = py.detach(|| self.post.sample(&f, &s, &m, &z, n, seed)).map_err(err)?;
+        let draws = py
+            .detach(|| match integrated_error_floor {
+                None => self.post.sample(&f, &s, &m, &z, n, seed),
+                Some(floor) => sbipix::maps::sample_integrated(&self.post, &f, &s, &m, &z, n, seed, floor),
+            })
+            .map_err(err)?;
         let p = self.post.parameter_names().len();
         Ok(Array3::from_shape_vec((np, n, p), draws).expect("shape").into_pyarray(py))
-    }
-
-    /// Posterior draws [objects, n, parameters] for integrated photometry (whole galaxies):
-    /// rescaled and degraded into the training noise regime (see sbipix::maps::sample_integrated).
-    #[allow(clippy::too_many_arguments)]
-    fn sample_integrated<'py>(
-        &self,
-        py: Python<'py>,
-        flux: PyReadonlyArray2<'py, f64>,
-        err_: PyReadonlyArray2<'py, f64>,
-        measured: PyReadonlyArray2<'py, u8>,
-        redshift: PyReadonlyArray1<'py, f64>,
-        n: usize,
-        seed: u64,
-        error_floor: f64,
-    ) -> PyResult<Bound<'py, PyArray3<f32>>> {
-        let nb = self.post.manifest.bands.len();
-        let no = redshift.len();
-        for (what, shape) in [("flux", flux.shape()), ("err", err_.shape()), ("mask", measured.shape())] {
-            if shape != [no, nb] {
-                return Err(err(format!("{what} has shape {shape:?}; expected ({no}, {nb}): {no} objects (the length of redshift) × the model's {nb} bands")));
-            }
-        }
-        if n == 0 {
-            return Err(err("n must be at least 1"));
-        }
-        let (f, s, z) = (slice(&flux, "flux")?.to_vec(), slice(&err_, "err")?.to_vec(), slice(&redshift, "redshift")?.to_vec());
-        let m: Vec<bool> = slice(&measured, "mask")?.iter().zip(f.iter().zip(&s)).map(|(m, (f, s))| *m == 1 && f.is_finite() && s.is_finite() && *s > 0.0).collect();
-        let zmax = self.post.manifest.max_redshift_trained;
-        if let Some(i) = z.iter().position(|z| !(z.is_finite() && *z >= 0.0 && *z <= zmax)) {
-            return Err(err(format!("object {i}: redshift {} is outside the trained range [0, {zmax}]", z[i])));
-        }
-        let draws = py.detach(|| sbipix::maps::sample_integrated(&self.post, &f, &s, &m, &z, n, seed, error_floor)).map_err(err)?;
-        let p = self.post.parameter_names().len();
-        Ok(Array3::from_shape_vec((no, n, p), draws).expect("shape").into_pyarray(py))
     }
 
     /// Fits a catalogue file (as `sbipix fit`): (ids, redshift, n_bands, status, parameter names,

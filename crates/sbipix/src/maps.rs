@@ -436,6 +436,11 @@ pub fn sample_integrated(post: &Posterior, flux: &[f64], sigma: &[f64], measured
     if !(error_floor.is_finite() && error_floor >= 0.0) {
         return Err(Error::File { file: post.dir.display().to_string(), reason: format!("error floor {error_floor} must be ≥ 0") });
     }
+    // checked here, per object (the network sees replicas of each)
+    let zmax = post.manifest.max_redshift_trained;
+    if let Some(i) = redshift.iter().position(|z| !(z.is_finite() && *z >= 0.0 && *z <= zmax)) {
+        return Err(Error::File { file: post.dir.display().to_string(), reason: format!("object {i}: redshift {} is outside the trained range [0, {zmax}]", redshift[i]) });
+    }
     let scales = &post.manifest.encoding.scale_ujy;
     // per band: (median σ_bg, Poisson coefficient)
     let noise: Vec<(f64, f64)> = match &post.survey {
