@@ -1,32 +1,11 @@
 //! The real binary in a temporary folder: good runs and every kind of bad input (clear message,
 //! non-zero exit, no output file).
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::*;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn sbipix(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sbipix")).args(args).current_dir(dir).output().expect("run sbipix")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn shared() -> PathBuf {
-    for c in [
-        std::env::var_os("SBIPIX_SHARED").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")),
-        Some(PathBuf::from("/work/shared")),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if c.join("filters/filters_jades_no_wfc.dat").is_file() {
-            return c;
-        }
-    }
-    panic!("shared reference folder not found; set SBIPIX_SHARED");
-}
 
 const GOOD: &str = "id,redshift,log_mass_formed,age_gyr,tau_gyr,logzsol,av_mag,logu\n\
                     a,1.0,10,3.0,1.0,0,0.5,-2\n\
@@ -61,7 +40,7 @@ fn photometry_writes_every_column() {
 fn user_filter_list_and_options() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("list.dat");
-    let sh = shared().join("filters");
+    let sh = shared_with("filters/filters_jades_no_wfc.dat").expect("shared reference folder not found; set SBIPIX_SHARED").join("filters");
     std::fs::write(&list, format!("{}\n# comment\n{}\n", sh.join("FILTERS_JWST/JWST_F444W.dat.txt").display(), sh.join("FILTERS_HST/HST_ACS_WFC.F850LP.dat").display())).unwrap();
     std::fs::write(dir.path().join("in.csv"), GOOD).unwrap();
     let o = sbipix(
@@ -164,7 +143,7 @@ fn data_errors_are_clear() {
     std::fs::write(dir.path().join("in.csv"), GOOD).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_sbipix"))
         .args(["photometry", "--params", "in.csv", "--out", "o.csv", "--filters"])
-        .arg(shared().join("filters/filters_jades_no_wfc.dat"))
+        .arg(shared_with("filters/filters_jades_no_wfc.dat").expect("shared reference folder not found; set SBIPIX_SHARED").join("filters/filters_jades_no_wfc.dat"))
         .current_dir(dir.path())
         .env("SBIPIX_DATA", dir.path())
         .env("SBIPIX_PYTHON", "/nonexistent/python3")

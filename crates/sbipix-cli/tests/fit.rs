@@ -1,28 +1,11 @@
 //! `sbipix fit` (catalogue mode) through the real binary: recovery of known truths from
 //! forward-model photometry, input formats, and bad input.
 
+mod common;
+use common::*;
+
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn sbipix(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sbipix")).args(args).current_dir(dir).output().expect("run sbipix")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn shared() -> Option<PathBuf> {
-    [
-        std::env::var_os("SBIPIX_SHARED").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")),
-        Some(PathBuf::from("/work/shared")),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|p| p.is_dir())
-}
+use std::path::Path;
 
 /// Reads the output CSV into (header, rows of strings).
 fn read_csv(p: &Path) -> (Vec<String>, Vec<Vec<String>>) {
@@ -56,16 +39,7 @@ fn fit_recovers_known_masses_of_synthetic_catalogue() {
         write!(csv, ",flux_ujy_{b},err_ujy_{b}").unwrap();
     }
     csv.push('\n');
-    // a 64-bit LCG + Box–Muller: independent of the code under test
-    let mut state = 99u64;
-    let mut gauss = move || {
-        let mut u = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        };
-        let (a, b) = (u(), u());
-        (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
-    };
+    let mut gauss = gauss(99);
     let mut truth = Vec::new();
     for i in 0..z.len() {
         // galaxies bright enough to be in a catalogue: F444W of the sum detected at S/N > 5 (10 % errors → always)
@@ -195,7 +169,7 @@ fn fit_bad_input_names_file_row_and_column() {
 /// reads through the column templates and every galaxy is fitted.
 #[test]
 fn fit_reads_the_jades_prism_table() {
-    let Some(sh) = shared() else { return };
+    let Some(sh) = shared_with("real_data") else { return };
     let cat = sh.join("real_data/jades_prism_synthphot/PRISM_5.5z6.5_JOF_v11_synthphot.txt");
     if !cat.is_file() {
         return;

@@ -1,15 +1,9 @@
 //! `sbipix map` and the map demo through the real binary (with a small model trained here).
 
+mod common;
+use common::*;
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn sbipix(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sbipix")).args(args).current_dir(dir).output().expect("run sbipix")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn key(f: &mut fitsio::FitsFile, hdu: &str, k: &str) -> Option<String> {
     let h = f.hdu(hdu).ok()?;
@@ -83,16 +77,7 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
         v.sort_by(f32::total_cmp);
         v[v.len() / 2] as f64
     };
-    let mut rng = 12345u64;
-    let mut gauss = move || {
-        // Box–Muller on a 64-bit LCG: independent of the code under test
-        let mut u = || {
-            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((rng >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        };
-        let (a, b) = (u(), u());
-        (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
-    };
+    let mut gauss = gauss(12345);
     let mut nargs: Vec<String> = args.iter().take_while(|a| *a != "--errors").map(|a| if a == "img" { "img_bg".to_string() } else { a.clone() }).collect();
     nargs.push("--noise-from".into());
     for name in ["F277W", "F356W", "F444W"] {

@@ -1,33 +1,16 @@
 //! `sbipix survey --manifest` (survey mode), `sbipix survey segment` and `sbipix demo --survey`
 //! through the real binary.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
-fn sbipix(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sbipix")).args(args).current_dir(dir).output().expect("run sbipix")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::path::Path;
 
 fn csv_rows(p: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let text = std::fs::read_to_string(p).unwrap();
     let mut r = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let h: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
     r.records().map(|rec| h.iter().cloned().zip(rec.unwrap().iter().map(str::to_string)).collect()).collect()
-}
-
-fn shared() -> Option<PathBuf> {
-    [
-        std::env::var_os("SBIPIX_SHARED").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")),
-        Some(PathBuf::from("/work/shared")),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|p| p.is_dir())
 }
 
 /// A synthetic survey with truth: the masses of the fitted pixels are recovered, both summed over
@@ -113,7 +96,7 @@ fn synthetic_survey_truth_failures_and_resume() {
 /// components, then one map per source (cutout + segmentation id).
 #[test]
 fn jades_field_segmented_into_a_survey() {
-    let Some(sh) = shared() else { return };
+    let Some(sh) = shared_with("real_data") else { return };
     let cube = sh.join("real_data/jades_gsz14_pixels/cube_19band.fits");
     if !cube.is_file() {
         return;

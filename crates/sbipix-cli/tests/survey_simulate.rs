@@ -1,39 +1,17 @@
 //! `sbipix survey learn`, `sbipix simulate` and `sbipix prior` through the real binary.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
-fn sbipix(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sbipix")).args(args).current_dir(dir).output().expect("run sbipix")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn shared() -> PathBuf {
-    for c in [
-        std::env::var_os("SBIPIX_SHARED").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")),
-        Some(PathBuf::from("/work/shared")),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if c.join("real_data/jades_gsz14_pixels").is_dir() {
-            return c;
-        }
-    }
-    panic!("shared reference folder not found; set SBIPIX_SHARED");
-}
+use std::path::PathBuf;
 
 /// The committed built-in survey is exactly what `survey learn` makes from the real JADES pixels
 /// (its provenance is true), from the .npy arrays and from the FITS cube alike.
 #[test]
 fn builtin_jades_survey_is_reproducible() {
     let dir = tempfile::tempdir().unwrap();
-    let jd = shared().join("real_data/jades_gsz14_pixels");
-    let limits = shared().join("noise/background_noise_hainline.npy");
+    let jd = shared_with("real_data/jades_gsz14_pixels").expect("shared reference folder not found; set SBIPIX_SHARED").join("real_data/jades_gsz14_pixels");
+    let limits = shared_with("real_data/jades_gsz14_pixels").expect("shared reference folder not found; set SBIPIX_SHARED").join("noise/background_noise_hainline.npy");
     let committed = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sbipix-sim/data/survey_jades.toml")).unwrap();
     // the numbers (not the free-text provenance, which names the paths used)
     let numbers = |t: &str| {
@@ -101,7 +79,7 @@ fn learn_from_per_band_fits_with_weights() {
 #[test]
 fn learn_rejects_bad_data() {
     let dir = tempfile::tempdir().unwrap();
-    let jd = shared().join("real_data/jades_gsz14_pixels");
+    let jd = shared_with("real_data/jades_gsz14_pixels").expect("shared reference folder not found; set SBIPIX_SHARED").join("real_data/jades_gsz14_pixels");
     let f = jd.join("flux_ujy.npy");
     let e = jd.join("err_ujy.npy");
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -157,15 +135,7 @@ fn simulate_cli_and_prior_show() {
 fn learn_from_images_with_background_cutouts() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut state = 7u64;
-    let mut gauss = move || {
-        let mut u = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        };
-        let (a, b) = (u(), u());
-        (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
-    };
+    let mut gauss = gauss(7);
     let mut args: Vec<String> = ["survey", "learn", "--name", "sky", "--out", "sky.toml", "--unit", "nJy", "--images"].map(String::from).to_vec();
     let mut bgs = vec!["--noise-from".to_string()];
     for (b, s) in [("F277W", 20.0f64), ("F444W", 35.0)] {

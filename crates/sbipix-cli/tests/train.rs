@@ -1,15 +1,9 @@
 //! `sbipix train` through the real binary: a model directory that loads and samples; bad input.
 
+mod common;
+use common::*;
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn sbipix(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sbipix")).args(args).current_dir(dir).output().expect("run sbipix")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn train_writes_a_usable_model() {

@@ -1,0 +1,40 @@
+//! Helpers shared by the binary's integration tests.
+#![allow(dead_code)] // each test file uses some of them
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `sbipix` binary of this build in `dir`.
+pub fn sbipix(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sbipix")).args(args).current_dir(dir).output().expect("run sbipix")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The project's shared reference data: `$SBIPIX_SHARED`, `../shared` beside the checkout, or
+/// `/work/shared` — the first that holds `marker`.
+pub fn shared_with(marker: &str) -> Option<PathBuf> {
+    [
+        std::env::var_os("SBIPIX_SHARED").map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")),
+        Some(PathBuf::from("/work/shared")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|c| c.join(marker).exists())
+}
+
+/// Standard normal deviates from a 64-bit LCG and Box–Muller: independent of the code under test.
+pub fn gauss(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        let mut u = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let (a, b) = (u(), u());
+        (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
+    }
+}
