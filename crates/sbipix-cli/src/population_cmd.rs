@@ -16,8 +16,9 @@ fn survey_options(post: &Posterior, draws: usize, snr_min: f64, seed: u64, ppc: 
     Ok(SurveyOptions { n_draws: draws, snr_min, seed, ppc })
 }
 
-/// Runs a manifest; returns the rows (galaxies.csv and the figure are written).
-fn run_manifest(post: &Posterior, manifest: &Path, out: &Path, opts: &SurveyOptions, extra: Option<sbipix::population::ExtraColumns<'_>>) -> Result<Vec<GalaxyRow>> {
+/// Runs a manifest; returns the rows (the caller writes galaxies.csv and the figure, with any
+/// extra columns it knows).
+fn run_manifest(post: &Posterior, manifest: &Path, out: &Path, opts: &SurveyOptions) -> Result<Vec<GalaxyRow>> {
     let m = read_manifest(manifest)?;
     let n = m.rows.len();
     let already = m.rows.iter().filter(|r| r.as_ref().is_ok_and(|j| sbipix::population::read_status(out, &j.id).is_some_and(|s| s.status == "ok"))).count();
@@ -30,7 +31,6 @@ fn run_manifest(post: &Posterior, manifest: &Path, out: &Path, opts: &SurveyOpti
         bar.set_message(id.to_string());
     })?;
     bar.finish_and_clear();
-    write_population(out, &rows, extra)?;
     let ok: Vec<&GalaxyRow> = rows.iter().filter(|r| r.status == "ok").collect();
     let pixels: usize = ok.iter().filter_map(|r| r.summary.as_ref()).map(|s| s.n_pixels).sum();
     let dt = t0.elapsed().as_secs_f64();
@@ -57,7 +57,8 @@ pub fn run(a: SurveyRunArgs) -> Result<()> {
     let model = resolve_model(&a.model)?;
     let post = Posterior::load(&model)?;
     let opts = survey_options(&post, a.draws, a.snr_min, a.seed, !a.no_ppc)?;
-    let rows = run_manifest(&post, manifest, out, &opts, None)?;
+    let rows = run_manifest(&post, manifest, out, &opts)?;
+    write_population(out, &rows, None)?;
     let failed = rows.iter().filter(|r| r.status != "ok").count();
     if failed > 0 {
         bail!("{failed} of {} galaxies failed (reasons in the status column of {}/galaxies.csv)", rows.len(), out.display());
@@ -200,7 +201,7 @@ pub fn demo_survey(out: &Path, model: &str, n: usize) -> Result<()> {
     let opts = survey_options(&post, 500, 5.0, 0, true)?;
     // truth columns: the galaxy's total mass, and that of the pixels the survey fitted
     let names = vec!["log_mstar_true_total".to_string(), "log_mstar_true_fitted".to_string()];
-    let rows = run_manifest(&post, &out.join("manifest.csv"), &out.join("survey"), &opts, None)?;
+    let rows = run_manifest(&post, &out.join("manifest.csv"), &out.join("survey"), &opts)?;
     let mut extra = std::collections::HashMap::new();
     let mut d_res = Vec::new();
     let mut d_int = Vec::new();
