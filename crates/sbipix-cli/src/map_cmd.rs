@@ -70,9 +70,8 @@ pub fn map(a: MapArgs) -> Result<()> {
 }
 
 pub fn fit(a: FitArgs) -> Result<()> {
-    if a.out.exists() && !a.overwrite {
-        bail!("{} already exists (use --overwrite to replace it)", a.out.display());
-    }
+    // before the (long) fit: the output can be written
+    sbipix::check_output(&a.out, a.overwrite)?;
     if a.draws == 0 {
         bail!("--draws must be at least 1");
     }
