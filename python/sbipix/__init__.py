@@ -186,10 +186,13 @@ def train(
     patience: int = 15,
     overwrite: bool = False,
     progress: Union[bool, Callable[[Dict[str, Any]], None]] = True,
+    params: Optional[Sequence[str]] = None,
 ) -> "Model":
     """Trains a normalizing flow on the training set in ``data`` and writes the model folder
     ``out`` (as ``sbipix train``; same defaults). ``progress``: ``True`` prints one line per
-    epoch, a callable receives each epoch's report as a dict, ``False`` is silent.
+    epoch, a callable receives each epoch's report as a dict, ``False`` is silent. ``params``:
+    infer only these parameters of the training set (default: all; the default model infers
+    ``log_mstar, log_sfr_100myr, mass_weighted_age_gyr, logzsol, av_mag``).
 
     Returns the trained :class:`Model`.
     """
@@ -204,6 +207,7 @@ def train(
     _core.train(
         os.fspath(data), os.fspath(out), flow, int(layers), int(hidden), int(hidden_layers), int(bins), int(seed),
         int(batch_size), None if lr is None else float(lr), int(max_epochs), int(patience), bool(overwrite), cb,
+        None if params is None else [str(p) for p in params],
     )
     return Model.load(out)
 

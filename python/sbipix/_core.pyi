@@ -44,6 +44,7 @@ def train(
     patience: int,
     overwrite: bool,
     progress: Optional[Callable[[str], None]] = ...,
+    params: Optional[List[str]] = ...,
 ) -> str: ...
 def validate(model: str, out: str, n: int, seed: int, draws: int, snr_min: float, overwrite: bool) -> Tuple[str, List[str]]: ...
 

@@ -333,6 +333,11 @@ pub struct TrainArgs {
     /// Spline bins (NSF).
     #[arg(long, default_value_t = 8)]
     pub bins: usize,
+    /// Infer only these parameters of the training set (comma-separated, in this order); default:
+    /// all of them. The default model infers log_mstar,log_sfr_100myr,mass_weighted_age_gyr,logzsol,av_mag
+    /// (why: docs/inference.md).
+    #[arg(long, value_delimiter = ',')]
+    pub params: Option<Vec<String>>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long, default_value_t = 256)]

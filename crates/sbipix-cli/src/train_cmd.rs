@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sbipix::flow::dense::Activation;
 use sbipix::flow::train::TrainConfig;
 use sbipix::flow::Architecture;
-use sbipix::posterior::train_model;
+use sbipix::posterior::{TrainRun, train_model};
 use std::path::PathBuf;
 
 pub fn train(a: TrainArgs, threads: Option<usize>) -> Result<()> {
@@ -46,7 +46,7 @@ pub fn train(a: TrainArgs, threads: Option<usize>) -> Result<()> {
     let bar = ProgressBar::new(cfg.max_epochs as u64);
     bar.set_style(ProgressStyle::with_template("train {bar:30} epoch {pos}/{len} {msg} [{elapsed_precise}]").expect("valid template"));
     let t0 = std::time::Instant::now();
-    let (m, report) = train_model(&a.data, &a.out, &cfg, Some(&checkpoint), a.resume, a.overwrite, &mut |e| {
+    let (m, report) = train_model(&a.data, &a.out, &cfg, TrainRun { checkpoint: Some(&checkpoint), resume: a.resume, overwrite: a.overwrite, params: a.params.as_deref() }, &mut |e| {
         bar.set_position(e.epoch as u64);
         bar.set_message(format!("train {:.4} val {:.4} lr {:.1e} ({:.1} s/epoch)", e.train_loss, e.val_loss, e.learning_rate, e.seconds));
     })?;

@@ -93,3 +93,107 @@ fn validate_writes_metrics_figures_and_report() {
     }
     assert!(!d.join("r2").exists());
 }
+
+#[test]
+fn train_a_subset_of_the_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(
+        sbipix(
+            &["simulate", "--n", "2000", "--seed", "5", "--out", "ts"],
+            d
+        )
+        .status
+        .success()
+    );
+    let want = [
+        "log_mstar",
+        "log_sfr_100myr",
+        "mass_weighted_age_gyr",
+        "logzsol",
+        "av_mag",
+    ];
+    let o = sbipix(
+        &[
+            "train",
+            "--data",
+            "ts",
+            "--out",
+            "m",
+            "--params",
+            &want.join(","),
+            "--max-epochs",
+            "2",
+            "--layers",
+            "2",
+            "--hidden",
+            "32",
+            "--hidden-layers",
+            "1",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = sbipix::posterior::Posterior::load(&d.join("m")).unwrap();
+    assert_eq!(p.parameter_names(), want);
+    let flow: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("m/flow.json")).unwrap()).unwrap();
+    assert_eq!(flow["params"].as_array().unwrap().len(), 5);
+    // validation compares the model's parameters with the same columns of fresh simulations
+    let o = sbipix(
+        &[
+            "validate",
+            "--model",
+            "m",
+            "--n",
+            "300",
+            "--draws",
+            "50",
+            "--seed",
+            "9",
+            "--snr-min",
+            "0",
+            "--out",
+            "rep",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("rep/metrics.json")).unwrap())
+            .unwrap();
+    let got: Vec<&str> = m["parameters"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert!(want.iter().all(|w| got.contains(w)));
+    // bad names: an error that lists what the set has; nothing written
+    for (list, needle) in [
+        ("log_mstar,colour", "no parameter \"colour\""),
+        ("log_mstar,log_mstar", "named twice"),
+    ] {
+        let o = sbipix(
+            &[
+                "train",
+                "--data",
+                "ts",
+                "--out",
+                "bad",
+                "--params",
+                list,
+                "--max-epochs",
+                "1",
+            ],
+            d,
+        );
+        assert!(
+            !o.status.success() && stderr(&o).contains(needle),
+            "{list}: {}",
+            stderr(&o)
+        );
+    }
+    assert!(!d.join("bad").exists());
+}

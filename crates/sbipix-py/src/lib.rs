@@ -191,7 +191,7 @@ fn read_training_set<'py>(py: Python<'py>, path: PathBuf) -> PyResult<SetArrays<
 /// Trains a flow (as `sbipix train`); `progress(epoch_json)` is called after every epoch.
 /// Returns the training report as JSON.
 #[pyfunction]
-#[pyo3(signature = (data, out, flow, layers, hidden, hidden_layers, bins, seed, batch_size, lr, max_epochs, patience, overwrite, progress=None))]
+#[pyo3(signature = (data, out, flow, layers, hidden, hidden_layers, bins, seed, batch_size, lr, max_epochs, patience, overwrite, progress=None, params=None))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -209,6 +209,7 @@ fn train(
     patience: usize,
     overwrite: bool,
     progress: Option<Py<PyAny>>,
+    params: Option<Vec<String>>,
 ) -> PyResult<String> {
     if hidden_layers == 0 || layers == 0 || hidden == 0 || batch_size == 0 || max_epochs == 0 {
         return Err(err("layers, hidden, hidden_layers, batch_size and max_epochs must be at least 1"));
@@ -233,7 +234,7 @@ fn train(
     let ckpt = PathBuf::from(ckpt);
     let cb_err: Mutex<Option<PyErr>> = Mutex::new(None);
     let r = py.detach(|| {
-        sbipix::posterior::train_model(&data, &out, &cfg, Some(&ckpt), false, overwrite, &mut |e| {
+        sbipix::posterior::train_model(&data, &out, &cfg, sbipix::posterior::TrainRun { checkpoint: Some(&ckpt), resume: false, overwrite, params: params.as_deref() }, &mut |e| {
             if let Some(cb) = &progress {
                 Python::attach(|py| {
                     let j = serde_json::to_string(e).unwrap_or_default();

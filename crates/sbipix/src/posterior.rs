@@ -85,6 +85,30 @@ fn bounds_from_prior(names: &[String], prior: &Prior) -> Vec<ParamSpec> {
         .collect()
 }
 
+/// Keeps only the named columns of θ (in the order given): a model may infer a subset of what a
+/// training set records. Unknown or repeated names are errors that list what the set has.
+pub fn select_parameters(set: &mut sbipix_sim::simulate::TrainingSet, m: &mut SetManifest, only: &[String], source: &str) -> Result<()> {
+    let have = &set.parameter_names;
+    let mut idx = Vec::with_capacity(only.len());
+    for name in only {
+        let Some(j) = have.iter().position(|h| h == name) else {
+            return Err(Error::File { file: source.into(), reason: format!("no parameter {name:?} in the training set (it has {})", have.join(", ")) });
+        };
+        if idx.contains(&j) {
+            return Err(Error::File { file: source.into(), reason: format!("parameter {name:?} named twice") });
+        }
+        idx.push(j);
+    }
+    if idx.is_empty() {
+        return Err(Error::File { file: source.into(), reason: "no parameters selected".into() });
+    }
+    let p = have.len();
+    set.theta = set.theta.chunks_exact(p).flat_map(|row| idx.iter().map(move |&j| row[j])).collect();
+    set.parameter_names = idx.iter().map(|&j| have[j].clone()).collect();
+    m.parameters = idx.iter().map(|&j| m.parameters[j].clone()).collect();
+    Ok(())
+}
+
 /// Encodes a training set's photometry as network inputs [n × (3·bands + 1)].
 pub fn encode_set(enc: &InputEncoding, flux: &[f32], sigma: &[f32], observed: &[u8], z: &[f32]) -> Vec<f32> {
     let nb = enc.bands.len();
@@ -103,19 +127,28 @@ pub fn encode_set(enc: &InputEncoding, flux: &[f32], sigma: &[f32], observed: &[
     x
 }
 
+/// How a training run treats its files and which parameters it infers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrainRun<'a> {
+    /// Folder receiving the per-epoch state.
+    pub checkpoint: Option<&'a Path>,
+    /// Continue from the checkpoint.
+    pub resume: bool,
+    /// Replace an existing model folder.
+    pub overwrite: bool,
+    /// Infer only these columns of θ, in this order (default: all; see docs/inference.md).
+    pub params: Option<&'a [String]>,
+}
+
 /// Trains a model on the training set in `data_dir` and writes the model directory `out`
-/// (atomically). `checkpoint` receives per-epoch state; `resume` continues from it.
-pub fn train_model(
-    data_dir: &Path,
-    out: &Path,
-    cfg: &TrainConfig,
-    checkpoint: Option<&Path>,
-    resume: bool,
-    overwrite: bool,
-    progress: &mut dyn FnMut(&EpochReport),
-) -> Result<(ModelManifest, TrainReport)> {
+/// (atomically).
+pub fn train_model(data_dir: &Path, out: &Path, cfg: &TrainConfig, run: TrainRun, progress: &mut dyn FnMut(&EpochReport)) -> Result<(ModelManifest, TrainReport)> {
+    let TrainRun { checkpoint, resume, overwrite, params } = run;
     crate::check_output(out, overwrite)?;
-    let (set, m): (_, SetManifest) = read_dir(data_dir)?;
+    let (mut set, mut m): (_, SetManifest) = read_dir(data_dir)?;
+    if let Some(only) = params {
+        select_parameters(&mut set, &mut m, only, &data_dir.display().to_string())?;
+    }
     let prior_path = data_dir.join("prior.toml");
     let prior_text = std::fs::read_to_string(&prior_path).map_err(|e| Error::File { file: prior_path.display().to_string(), reason: e.to_string() })?;
     let prior = Prior::from_toml_str(&prior_text, &prior_path.display().to_string())?;
