@@ -29,6 +29,21 @@ fn bench(c: &mut Criterion) {
         g.bench_function(label, |b| b.iter(|| black_box(m.sample(&x, pixels, draws, 3).unwrap())));
     }
     g.finish();
+    // The shipped models' shape: 58 inputs (19 bands × flux, σ, mask + redshift); 9 parameters
+    // (the earlier default) or the 5 physical ones (docs/inference.md, --params).
+    let dx = 58;
+    let x: Vec<f64> = (0..pixels * dx).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
+    let mut g = c.benchmark_group("posterior_sampling_58_inputs_1000px_x500");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(pixels as u64));
+    for (label, d, hidden_layers) in [("nsf_9params_5x128x1", 9, 0), ("nsf_5params_5x128x1", 5, 0), ("nsf_5params_5x128x2", 5, 1)] {
+        let params: Vec<ParamSpec> = (0..d).map(|i| ParamSpec { name: format!("p{i}"), lower: None, upper: None }).collect();
+        let arch = Architecture::Nsf { layers: 5, hidden: 128, hidden_layers, bins: 8, tail_bound: 4.0 };
+        let m = init_model(&arch, params, dx, 1).unwrap().cast::<f32>();
+        g.bench_function(label, |b| b.iter(|| black_box(m.sample(&x, pixels, draws, 3).unwrap())));
+    }
+    g.finish();
+    let dx = 39;
     let mut g = c.benchmark_group("log_prob_100k_pairs");
     g.sample_size(10);
     let n = 100_000;

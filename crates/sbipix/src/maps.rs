@@ -367,7 +367,7 @@ pub struct DelayedTauInverse {
 
 impl DelayedTauInverse {
     const GRID: usize = 81;
-    const STARTS: usize = 6;
+    const STARTS: usize = 4;
 
     /// Table at the age of the universe `t_univ` (Gyr), τ within 10^log_tau (Gyr).
     pub fn new(t_univ: f64, log_tau: (f64, f64)) -> Self {
@@ -416,30 +416,47 @@ impl DelayedTauInverse {
     /// (age, τ) in Gyr of the history nearest to mass-weighted age `mwa_gyr` and
     /// log10 sSFR₁₀₀ per formed mass `log_ssfr` (yr⁻¹); None if nothing is reachable.
     pub fn solve(&self, mwa_gyr: f64, log_ssfr: f64) -> Option<(f64, f64)> {
-        let target = (
-            mwa_gyr.max(1e-9).log10(),
-            log_ssfr.max(sbipix_sim::prior::LOG_SSFR_FLOOR),
-        );
+        self.solve_near(None, mwa_gyr, log_ssfr)
+    }
+
+    /// [`Self::solve`], trying Gauss–Newton from `start` (age, τ in Gyr; e.g. the previous
+    /// draw's history) first and falling back to the table when that does not reach the target.
+    pub fn solve_near(&self, start: Option<(f64, f64)>, mwa_gyr: f64, log_ssfr: f64) -> Option<(f64, f64)> {
+        let target = (mwa_gyr.max(1e-9).log10(), log_ssfr.max(sbipix_sim::prior::LOG_SSFR_FLOOR));
         let cost = |m: f64, s: f64| (m - target.0).powi(2) + (s - target.1).powi(2);
+        let done = |la: f64, lt: f64| (10f64.powf(la).min(self.t_univ), 10f64.powf(lt));
+        if let Some((a, t)) = start {
+            let (la, lt, c) = self.descend(a.log10().clamp(self.log_age.0, self.log_age.1), t.log10().clamp(self.log_tau.0, self.log_tau.1), target);
+            if c < 1e-10 {
+                return Some(done(la, lt));
+            }
+        }
         // Gauss–Newton from the few nearest table entries (the valley is narrow where the SFR
         // declines exponentially, so one start can end on the boundary); the best end wins
-        let mut starts: Vec<(f64, &[f64; 4])> =
-            self.table.iter().map(|e| (cost(e[2], e[3]), e)).collect();
-        let k = Self::STARTS.min(starts.len());
-        if k == 0 {
-            return None;
+        let mut best = [(f64::INFINITY, 0usize); Self::STARTS];
+        for (i, e) in self.table.iter().enumerate() {
+            let c = cost(e[2], e[3]);
+            if c < best[Self::STARTS - 1].0 {
+                let mut k = Self::STARTS - 1;
+                while k > 0 && best[k - 1].0 > c {
+                    best[k] = best[k - 1];
+                    k -= 1;
+                }
+                best[k] = (c, i);
+            }
         }
-        starts.select_nth_unstable_by(k - 1, |a, b| {
-            a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal)
-        });
         let (mut la, mut lt, mut c) = (f64::NAN, f64::NAN, f64::INFINITY);
-        for (_, e) in &starts[..k] {
+        for &(c0, i) in best.iter().filter(|b| b.0.is_finite()) {
+            let e = &self.table[i];
             let (a, t, ce) = self.descend(e[0], e[1], target);
             if ce < c {
                 (la, lt, c) = (a, t, ce);
             }
+            if c < 1e-12 || c0 > 100.0 * c.max(1e-12) {
+                break; // converged, or the remaining starts are much worse than the best end
+            }
         }
-        Some((10f64.powf(la).min(self.t_univ), 10f64.powf(lt)))
+        c.is_finite().then(|| done(la, lt))
     }
 
     /// Gauss–Newton on the two residuals from (log age, log τ) with cost `c`: numerical Jacobian,
@@ -456,7 +473,7 @@ impl DelayedTauInverse {
                 t.clamp(self.log_tau.0, self.log_tau.1),
             )
         };
-        for _ in 0..30 {
+        for _ in 0..16 {
             if c < 1e-14 {
                 break;
             }
@@ -507,42 +524,28 @@ impl DelayedTauInverse {
 
 /// Model photometry (into `flux`, µJy) of a θ that gives the physical quantities log M*,
 /// log SFR₁₀₀ and the mass-weighted age instead of the delayed-τ history's own parameters: the
-/// history comes from [`DelayedTauInverse`] (twice: the specific SFR per *formed* mass needs the
-/// surviving fraction, which the forward model gives), and the photometry is scaled to log M*.
-fn physical_photometry(
-    fwd: &sbipix_sps::SpsModel,
-    inv: &DelayedTauInverse,
-    g: &dyn Fn(&str) -> Option<f64>,
-    z: f64,
-    ws: &mut sbipix_sps::Workspace,
-    flux: &mut [f64],
-) -> Option<()> {
+/// history comes from [`DelayedTauInverse`], and the photometry is scaled to log M*. The specific
+/// SFR per *formed* mass needs the surviving fraction M*/M_formed, which only the forward model
+/// gives: `guess` (log10 of it; carried from draw to draw of a pixel, whose fractions are alike)
+/// is used and updated, and the history is solved again while it moves by more than 0.01 dex.
+/// `hist` keeps the last history found (used should the search fail).
+#[allow(clippy::too_many_arguments)]
+fn physical_photometry(fwd: &sbipix_sps::SpsModel, inv: &DelayedTauInverse, g: &dyn Fn(&str) -> Option<f64>, z: f64, guess: &mut f64, hist: &mut Option<(f64, f64)>, ws: &mut sbipix_sps::Workspace, flux: &mut [f64]) -> Option<()> {
     use sbipix_sps::{SfhShape, SfhSpec};
-    let (lm, ls, mwa) = (
-        g("log_mstar")?,
-        g("log_sfr_100myr")?,
-        g("mass_weighted_age_gyr")?,
-    );
-    let mut log_frac = -0.15; // first guess of log10 M*/M_formed
-    for _ in 0..2 {
-        let (age, tau) = inv.solve(mwa, ls - lm + log_frac)?;
-        let gp = sbipix_sps::GalaxyParams {
-            redshift: z,
-            sfh: SfhSpec::Parametric {
-                shape: SfhShape::DelayedTau {
-                    age_gyr: age,
-                    tau_gyr: tau,
-                },
-                log_mass_formed: 0.0,
-            },
-            logzsol: g("logzsol")?,
-            av_mag: g("av_mag")?,
-            eta: g("eta").unwrap_or(1.0),
-            logu: g("logu").unwrap_or(-2.0),
-        };
-        log_frac = fwd.photometry_into(&gp, ws, flux).ok()?.log_mstar;
+    let (lm, ls, mwa) = (g("log_mstar")?, g("log_sfr_100myr")?, g("mass_weighted_age_gyr")?);
+    let (logzsol, av_mag, eta, logu) = (g("logzsol")?, g("av_mag")?, g("eta").unwrap_or(1.0), g("logu").unwrap_or(-2.0));
+    for _ in 0..4 {
+        let (age, tau) = inv.solve_near(None, mwa, ls - lm + *guess).or_else(|| *hist)?;
+        *hist = Some((age, tau));
+        let gp = sbipix_sps::GalaxyParams { redshift: z, sfh: SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr: age, tau_gyr: tau }, log_mass_formed: 0.0 }, logzsol, av_mag, eta, logu };
+        let got = fwd.photometry_into(&gp, ws, flux).ok()?.log_mstar;
+        let moved = (got - *guess).abs();
+        *guess = got;
+        if moved < 0.01 {
+            break;
+        }
     }
-    let scale = 10f64.powf(lm - log_frac);
+    let scale = 10f64.powf(lm - *guess);
     flux.iter_mut().for_each(|f| *f *= scale);
     Some(())
 }
@@ -770,6 +773,8 @@ pub fn ppc_predict(fwd: &sbipix_sps::SpsModel, prior: &sbipix_sim::Prior, names:
             || (sbipix_sps::Workspace::default(), vec![0.0; nb]),
             |(ws, fm), i| {
                 let mut per_band: Vec<Vec<f64>> = vec![Vec::with_capacity(kd); nb];
+                // physical θ: log10 M*/M_formed and the history, carried from draw to draw
+                let (mut log_frac, mut hist) = (-0.15, None);
                 for k in 0..kd {
                     // draws spread over the sample (they are independent; spacing is just tidy)
                     let d = k * nd / kd;
@@ -781,7 +786,7 @@ pub fn ppc_predict(fwd: &sbipix_sps::SpsModel, prior: &sbipix_sim::Prior, names:
                                 _ => None,
                             })
                         };
-                        inverses.get(&redshift[i].to_bits()).and_then(|inv| physical_photometry(fwd, inv, &g, redshift[i], ws, fm)).is_some()
+                        inverses.get(&redshift[i].to_bits()).and_then(|inv| physical_photometry(fwd, inv, &g, redshift[i], &mut log_frac, &mut hist, ws, fm)).is_some()
                     } else {
                         let Some(gp) = params_from_theta(names, &theta, prior, redshift[i], &cosmo) else { continue };
                         fwd.photometry_into(&gp, ws, fm).is_ok()
