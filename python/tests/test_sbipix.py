@@ -136,6 +136,12 @@ def test_train_and_validate_roundtrip(tmp_path, small_set):
         sbipix.train(small_set["path"], tmp_path / "m2", flow="glow", progress=False)
     with pytest.raises(ZeroDivisionError):  # a failing progress callback surfaces as itself
         sbipix.train(small_set["path"], tmp_path / "m3", layers=1, hidden=8, hidden_layers=1, max_epochs=1, progress=lambda e: 1 / 0)
+    # a subset of the parameters, as the default model (docs/inference.md)
+    five = ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"]
+    m5 = sbipix.train(small_set["path"], tmp_path / "m5", layers=1, hidden=8, hidden_layers=1, max_epochs=1, progress=False, params=five)
+    assert m5.parameter_names == five
+    with pytest.raises(sbipix.SbipixError, match="no parameter \"colour\""):
+        sbipix.train(small_set["path"], tmp_path / "m6", max_epochs=1, progress=False, params=["log_mstar", "colour"])
 
 
 # --- the posterior -------------------------------------------------------------------------------
