@@ -312,18 +312,21 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
     sbipix_diagnostics::quantile_sorted(v, q)
 }
 
+/// Parameter `n` of a θ vector with parameters `names`, else the prior's fixed value of it.
+fn theta_value(names: &[String], theta: &[f64], prior: &sbipix_sim::Prior, n: &str) -> Option<f64> {
+    names.iter().position(|x| x == n).map(|j| theta[j]).or_else(|| match prior.get(n) {
+        Some(sbipix_sim::ParamPrior::Fixed { value }) => Some(value),
+        _ => None,
+    })
+}
+
 /// The forward-model parameters of a θ vector (posterior medians), for the delayed-τ and
 /// dense_basis families; fixed prior parameters (log U, η) from the prior. None if θ lacks the
 /// SFH parameters.
 pub fn params_from_theta(names: &[String], theta: &[f64], prior: &sbipix_sim::Prior, z: f64, cosmo: &sbipix_sps::Cosmology) -> Option<sbipix_sps::GalaxyParams> {
-    use sbipix_sim::{ParamPrior, SfhPrior};
+    use sbipix_sim::SfhPrior;
     use sbipix_sps::{DenseBasisTuple, SfhShape, SfhSpec};
-    let get = |n: &str| -> Option<f64> {
-        names.iter().position(|x| x == n).map(|j| theta[j]).or_else(|| match prior.get(n) {
-            Some(ParamPrior::Fixed { value }) => Some(value),
-            _ => None,
-        })
-    };
+    let get = |n: &str| theta_value(names, theta, prior, n);
     let logm = get("log_mass_formed")?;
     let t_univ = cosmo.age_gyr(z);
     let sfh = match prior.sfh {
@@ -372,12 +375,7 @@ impl DelayedTauInverse {
     /// Table at the age of the universe `t_univ` (Gyr), τ within 10^log_tau (Gyr).
     pub fn new(t_univ: f64, log_tau: (f64, f64)) -> Self {
         let log_age = ((1e-4f64).min(0.5 * t_univ).log10(), t_univ.log10());
-        let mut inv = Self {
-            t_univ,
-            log_age,
-            log_tau,
-            table: Vec::with_capacity(Self::GRID * Self::GRID),
-        };
+        let mut inv = Self { t_univ, log_age, log_tau, table: Vec::with_capacity(Self::GRID * Self::GRID) };
         let step = |r: (f64, f64), i: usize| r.0 + (r.1 - r.0) * i as f64 / (Self::GRID - 1) as f64;
         for i in 0..Self::GRID {
             for j in 0..Self::GRID {
@@ -394,43 +392,15 @@ impl DelayedTauInverse {
     fn eval(&self, log_age: f64, log_tau: f64) -> Option<(f64, f64)> {
         use sbipix_sps::{Sfh, SfhShape};
         let age = 10f64.powf(log_age).min(self.t_univ);
-        let sm = Sfh::new(
-            SfhShape::DelayedTau {
-                age_gyr: age,
-                tau_gyr: 10f64.powf(log_tau),
-            },
-            0.0,
-            self.t_univ,
-        )
-        .ok()?
-        .summary();
-        Some((
-            sm.mass_weighted_age_gyr.max(1e-9).log10(),
-            sm.sfr_100myr
-                .max(1e-300)
-                .log10()
-                .max(sbipix_sim::prior::LOG_SSFR_FLOOR),
-        ))
+        let sm = Sfh::new(SfhShape::DelayedTau { age_gyr: age, tau_gyr: 10f64.powf(log_tau) }, 0.0, self.t_univ).ok()?.summary();
+        Some((sm.mass_weighted_age_gyr.max(1e-9).log10(), sm.sfr_100myr.max(1e-300).log10().max(sbipix_sim::prior::LOG_SSFR_FLOOR)))
     }
 
     /// (age, τ) in Gyr of the history nearest to mass-weighted age `mwa_gyr` and
     /// log10 sSFR₁₀₀ per formed mass `log_ssfr` (yr⁻¹); None if nothing is reachable.
     pub fn solve(&self, mwa_gyr: f64, log_ssfr: f64) -> Option<(f64, f64)> {
-        self.solve_near(None, mwa_gyr, log_ssfr)
-    }
-
-    /// [`Self::solve`], trying Gauss–Newton from `start` (age, τ in Gyr; e.g. the previous
-    /// draw's history) first and falling back to the table when that does not reach the target.
-    pub fn solve_near(&self, start: Option<(f64, f64)>, mwa_gyr: f64, log_ssfr: f64) -> Option<(f64, f64)> {
         let target = (mwa_gyr.max(1e-9).log10(), log_ssfr.max(sbipix_sim::prior::LOG_SSFR_FLOOR));
         let cost = |m: f64, s: f64| (m - target.0).powi(2) + (s - target.1).powi(2);
-        let done = |la: f64, lt: f64| (10f64.powf(la).min(self.t_univ), 10f64.powf(lt));
-        if let Some((a, t)) = start {
-            let (la, lt, c) = self.descend(a.log10().clamp(self.log_age.0, self.log_age.1), t.log10().clamp(self.log_tau.0, self.log_tau.1), target);
-            if c < 1e-10 {
-                return Some(done(la, lt));
-            }
-        }
         // Gauss–Newton from the few nearest table entries (the valley is narrow where the SFR
         // declines exponentially, so one start can end on the boundary); the best end wins
         let mut best = [(f64::INFINITY, 0usize); Self::STARTS];
@@ -456,45 +426,27 @@ impl DelayedTauInverse {
                 break; // converged, or the remaining starts are much worse than the best end
             }
         }
-        c.is_finite().then(|| done(la, lt))
+        c.is_finite().then(|| (10f64.powf(la).min(self.t_univ), 10f64.powf(lt)))
     }
 
-    /// Gauss–Newton on the two residuals from (log age, log τ) with cost `c`: numerical Jacobian,
+    /// Gauss–Newton on the two residuals from (log age, log τ): numerical Jacobian,
     /// the step halved until the cost falls; returns the end point and its cost.
     fn descend(&self, la: f64, lt: f64, target: (f64, f64)) -> (f64, f64, f64) {
         let cost = |m: f64, s: f64| (m - target.0).powi(2) + (s - target.1).powi(2);
-        let Some(r) = self.eval(la, lt) else {
-            return (la, lt, f64::INFINITY);
-        };
+        let Some(r) = self.eval(la, lt) else { return (la, lt, f64::INFINITY) };
         let (mut la, mut lt, mut c) = (la, lt, cost(r.0, r.1));
-        let clamp = |a: f64, t: f64| {
-            (
-                a.clamp(self.log_age.0, self.log_age.1),
-                t.clamp(self.log_tau.0, self.log_tau.1),
-            )
-        };
+        let clamp = |a: f64, t: f64| (a.clamp(self.log_age.0, self.log_age.1), t.clamp(self.log_tau.0, self.log_tau.1));
         for _ in 0..16 {
             if c < 1e-14 {
                 break;
             }
             let Some(r0) = self.eval(la, lt) else { break };
             let h = 1e-5;
-            let (Some(pa), Some(pt)) = (self.eval(la + h, lt), self.eval(la, lt + h)) else {
-                break;
-            };
+            let (Some(pa), Some(pt)) = (self.eval(la + h, lt), self.eval(la, lt + h)) else { break };
             let (r1, r2) = (r0.0 - target.0, r0.1 - target.1);
-            let (j11, j12, j21, j22) = (
-                (pa.0 - r0.0) / h,
-                (pt.0 - r0.0) / h,
-                (pa.1 - r0.1) / h,
-                (pt.1 - r0.1) / h,
-            );
+            let (j11, j12, j21, j22) = ((pa.0 - r0.0) / h, (pt.0 - r0.0) / h, (pa.1 - r0.1) / h, (pt.1 - r0.1) / h);
             // least-squares step (JᵀJ + λI) δ = −Jᵀr, λ tiny: well defined where J is singular
-            let (a11, a12, a22) = (
-                j11 * j11 + j21 * j21 + 1e-9,
-                j11 * j12 + j21 * j22,
-                j12 * j12 + j22 * j22 + 1e-9,
-            );
+            let (a11, a12, a22) = (j11 * j11 + j21 * j21 + 1e-9, j11 * j12 + j21 * j22, j12 * j12 + j22 * j22 + 1e-9);
             let (g1, g2) = (j11 * r1 + j21 * r2, j12 * r1 + j22 * r2);
             let det = a11 * a22 - a12 * a12;
             if !(det.is_finite() && det.abs() > 1e-300) {
@@ -528,15 +480,12 @@ impl DelayedTauInverse {
 /// SFR per *formed* mass needs the surviving fraction M*/M_formed, which only the forward model
 /// gives: `guess` (log10 of it; carried from draw to draw of a pixel, whose fractions are alike)
 /// is used and updated, and the history is solved again while it moves by more than 0.01 dex.
-/// `hist` keeps the last history found (used should the search fail).
-#[allow(clippy::too_many_arguments)]
-fn physical_photometry(fwd: &sbipix_sps::SpsModel, inv: &DelayedTauInverse, g: &dyn Fn(&str) -> Option<f64>, z: f64, guess: &mut f64, hist: &mut Option<(f64, f64)>, ws: &mut sbipix_sps::Workspace, flux: &mut [f64]) -> Option<()> {
+fn physical_photometry(fwd: &sbipix_sps::SpsModel, inv: &DelayedTauInverse, g: &dyn Fn(&str) -> Option<f64>, z: f64, guess: &mut f64, ws: &mut sbipix_sps::Workspace, flux: &mut [f64]) -> Option<()> {
     use sbipix_sps::{SfhShape, SfhSpec};
     let (lm, ls, mwa) = (g("log_mstar")?, g("log_sfr_100myr")?, g("mass_weighted_age_gyr")?);
     let (logzsol, av_mag, eta, logu) = (g("logzsol")?, g("av_mag")?, g("eta").unwrap_or(1.0), g("logu").unwrap_or(-2.0));
     for _ in 0..4 {
-        let (age, tau) = inv.solve_near(None, mwa, ls - lm + *guess).or_else(|| *hist)?;
-        *hist = Some((age, tau));
+        let (age, tau) = inv.solve(mwa, ls - lm + *guess)?;
         let gp = sbipix_sps::GalaxyParams { redshift: z, sfh: SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr: age, tau_gyr: tau }, log_mass_formed: 0.0 }, logzsol, av_mag, eta, logu };
         let got = fwd.photometry_into(&gp, ws, flux).ok()?.log_mstar;
         let moved = (got - *guess).abs();
@@ -566,7 +515,6 @@ pub fn ppc_model(store: &sbipix_io::DataStore, post: &Posterior, log: &dyn Fn(&s
     Ok((std::sync::Arc::new(fwd), prior))
 }
 
-/// Parameters that scale with the amount of stars (log masses and SFRs).
 /// A segmentation map for [`MapOptions::segmentation`]: read from `path` (its first image),
 /// cut to `cutout` (x0, y0, nx, ny) when the images are a cutout of a larger field, and checked to
 /// have the images' shape (ny, nx) and a pixel with `id`.
@@ -604,6 +552,7 @@ pub fn ppc_model_or_warn(post: &Posterior, log: &dyn Fn(&str)) -> Option<(std::s
     }
 }
 
+/// Parameters that scale with the amount of stars (log masses and SFRs).
 pub fn is_extensive(name: &str) -> bool {
     name.starts_with("log_mstar") || name.starts_with("log_mass_formed") || name.starts_with("log_sfr")
 }
@@ -773,20 +722,15 @@ pub fn ppc_predict(fwd: &sbipix_sps::SpsModel, prior: &sbipix_sim::Prior, names:
             || (sbipix_sps::Workspace::default(), vec![0.0; nb]),
             |(ws, fm), i| {
                 let mut per_band: Vec<Vec<f64>> = vec![Vec::with_capacity(kd); nb];
-                // physical θ: log10 M*/M_formed and the history, carried from draw to draw
-                let (mut log_frac, mut hist) = (-0.15, None);
+                // physical θ: log10 M*/M_formed, carried from draw to draw
+                let mut log_frac = -0.15;
                 for k in 0..kd {
                     // draws spread over the sample (they are independent; spacing is just tidy)
                     let d = k * nd / kd;
                     let theta: Vec<f64> = (0..np).map(|j| draws[(i * nd + d) * np + j] as f64).collect();
                     let ok = if physical {
-                        let g = |n: &str| -> Option<f64> {
-                            names.iter().position(|x| x == n).map(|j| theta[j]).or_else(|| match prior.get(n) {
-                                Some(sbipix_sim::ParamPrior::Fixed { value }) => Some(value),
-                                _ => None,
-                            })
-                        };
-                        inverses.get(&redshift[i].to_bits()).and_then(|inv| physical_photometry(fwd, inv, &g, redshift[i], &mut log_frac, &mut hist, ws, fm)).is_some()
+                        let g = |n: &str| theta_value(names, &theta, prior, n);
+                        inverses.get(&redshift[i].to_bits()).and_then(|inv| physical_photometry(fwd, inv, &g, redshift[i], &mut log_frac, ws, fm)).is_some()
                     } else {
                         let Some(gp) = params_from_theta(names, &theta, prior, redshift[i], &cosmo) else { continue };
                         fwd.photometry_into(&gp, ws, fm).is_ok()

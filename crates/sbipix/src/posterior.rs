@@ -86,13 +86,14 @@ fn bounds_from_prior(names: &[String], prior: &Prior) -> Vec<ParamSpec> {
 }
 
 /// Keeps only the named columns of θ (in the order given): a model may infer a subset of what a
-/// training set records. Unknown or repeated names are errors that list what the set has.
-pub fn select_parameters(set: &mut sbipix_sim::simulate::TrainingSet, m: &mut SetManifest, only: &[String], source: &str) -> Result<()> {
+/// set of simulations records. Unknown or repeated names are errors, naming `source` and listing
+/// what the set has. Returns the kept columns' indices in the original order of the set.
+pub fn select_columns(set: &mut sbipix_sim::simulate::TrainingSet, only: &[String], source: &str) -> Result<Vec<usize>> {
     let have = &set.parameter_names;
     let mut idx = Vec::with_capacity(only.len());
     for name in only {
         let Some(j) = have.iter().position(|h| h == name) else {
-            return Err(Error::File { file: source.into(), reason: format!("no parameter {name:?} in the training set (it has {})", have.join(", ")) });
+            return Err(Error::File { file: source.into(), reason: format!("no parameter {name:?} in the simulations (they have {})", have.join(", ")) });
         };
         if idx.contains(&j) {
             return Err(Error::File { file: source.into(), reason: format!("parameter {name:?} named twice") });
@@ -105,8 +106,7 @@ pub fn select_parameters(set: &mut sbipix_sim::simulate::TrainingSet, m: &mut Se
     let p = have.len();
     set.theta = set.theta.chunks_exact(p).flat_map(|row| idx.iter().map(move |&j| row[j])).collect();
     set.parameter_names = idx.iter().map(|&j| have[j].clone()).collect();
-    m.parameters = idx.iter().map(|&j| m.parameters[j].clone()).collect();
-    Ok(())
+    Ok(idx)
 }
 
 /// Encodes a training set's photometry as network inputs [n × (3·bands + 1)].
@@ -147,7 +147,8 @@ pub fn train_model(data_dir: &Path, out: &Path, cfg: &TrainConfig, run: TrainRun
     crate::check_output(out, overwrite)?;
     let (mut set, mut m): (_, SetManifest) = read_dir(data_dir)?;
     if let Some(only) = params {
-        select_parameters(&mut set, &mut m, only, &data_dir.display().to_string())?;
+        let idx = select_columns(&mut set, only, &data_dir.display().to_string())?;
+        m.parameters = idx.iter().map(|&j| m.parameters[j].clone()).collect();
     }
     let prior_path = data_dir.join("prior.toml");
     let prior_text = std::fs::read_to_string(&prior_path).map_err(|e| Error::File { file: prior_path.display().to_string(), reason: e.to_string() })?;

@@ -69,19 +69,7 @@ pub fn validate(store: &DataStore, model_dir: &Path, n: usize, seed: u64, n_draw
     let mut set = sbipix_sim::simulate(&fwd, &prior, &noise, SimulationSpec { n, seed, drop_rate }, &|_| {})?;
     // A model may infer a subset of the prior's parameters (`sbipix train --params`): compare those.
     if set.parameter_names != post.parameter_names() {
-        let have = set.parameter_names.clone();
-        let idx: Vec<usize> = post
-            .parameter_names()
-            .iter()
-            .map(|name| {
-                have.iter().position(|h| h == name).ok_or_else(|| Error::File {
-                    file: model_dir.display().to_string(),
-                    reason: format!("the model infers {:?} but its prior gives {:?}", post.parameter_names(), have),
-                })
-            })
-            .collect::<Result<_>>()?;
-        set.theta = set.theta.chunks_exact(have.len()).flat_map(|row| idx.iter().map(move |&j| row[j])).collect();
-        set.parameter_names = post.parameter_names();
+        crate::posterior::select_columns(&mut set, &post.parameter_names(), &model_dir.display().to_string())?;
     }
     let flux: Vec<f64> = set.flux_obs_ujy.iter().map(|v| *v as f64).collect();
     let sigma: Vec<f64> = set.sigma_ujy.iter().map(|v| *v as f64).collect();
