@@ -311,6 +311,12 @@ pub enum FlowArg {
     Maf,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ScheduleArg {
+    Plateau,
+    Cosine,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// Training set folder (from `sbipix simulate`).
@@ -333,6 +339,11 @@ pub struct TrainArgs {
     /// Spline bins (NSF).
     #[arg(long, default_value_t = 8)]
     pub bins: usize,
+    /// Width of the MLP (two hidden layers) of a conditional affine map before the spline
+    /// couplings (NSF); 0 = none. It centres and scales each posterior from the data, which the
+    /// narrow posteriors of bright pixels need (docs/inference.md).
+    #[arg(long, default_value_t = 0)]
+    pub affine_hidden: usize,
     /// Infer only these parameters of the training set (comma-separated, in this order); default:
     /// all of them. The default model infers log_mstar,log_sfr_100myr,mass_weighted_age_gyr,logzsol,av_mag
     /// (why: docs/inference.md).
@@ -347,6 +358,10 @@ pub struct TrainArgs {
     pub lr: Option<f64>,
     #[arg(long, default_value_t = 300)]
     pub max_epochs: usize,
+    /// Learning-rate schedule: `plateau` (halve after 5 epochs without improvement) or `cosine`
+    /// (smooth decay to 1e-5 at --max-epochs).
+    #[arg(long, value_enum, default_value = "plateau")]
+    pub schedule: ScheduleArg,
     /// Stop after this many epochs without improvement of the validation loss.
     #[arg(long, default_value_t = 15)]
     pub patience: usize,
@@ -378,6 +393,18 @@ pub struct ValidateArgs {
     /// The map selection applied to the headline metrics: mean S/N over F277W, F356W, F444W.
     #[arg(long, default_value_t = 5.0)]
     pub snr_min: f64,
+    /// Refine every test case's posterior with the forward model's likelihood (as `sbipix map
+    /// --refine`) and validate the refined posteriors.
+    #[arg(long)]
+    pub refine: bool,
+    /// Also fit the first N selected test cases with a likelihood-based reference posterior
+    /// (tempered SMC over the same forward model and prior; ≈ 5–15 s per case per core) and
+    /// compare: how close the network is to the best the data allow. Delayed-τ priors only.
+    #[arg(long, default_value_t = 0)]
+    pub reference: usize,
+    /// SMC particles (= draws) per reference posterior.
+    #[arg(long, default_value_t = 1000)]
+    pub reference_particles: usize,
     /// Model mismatch instead: apply the model to a delayed-τ atlas made by another code (the
     /// SBIPIX FSPS atlas CSV format) with the survey's noise added.
     #[arg(long)]

@@ -1,11 +1,11 @@
 //! `sbipix train`.
 
-use crate::args::{FlowArg, TrainArgs, ValidateArgs};
+use crate::args::{FlowArg, ScheduleArg, TrainArgs, ValidateArgs};
 use crate::commands::log;
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sbipix::flow::dense::Activation;
-use sbipix::flow::train::TrainConfig;
+use sbipix::flow::train::{Schedule, TrainConfig};
 use sbipix::flow::Architecture;
 use sbipix::posterior::{TrainRun, train_model};
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ pub fn train(a: TrainArgs, threads: Option<usize>) -> Result<()> {
         bail!("--hidden-layers must be at least 1");
     }
     let architecture = match a.flow {
-        FlowArg::Nsf => Architecture::Nsf { layers: a.layers, hidden: a.hidden, hidden_layers: a.hidden_layers - 1, bins: a.bins, tail_bound: 4.0 },
+        FlowArg::Nsf => Architecture::Nsf { layers: a.layers, hidden: a.hidden, hidden_layers: a.hidden_layers - 1, bins: a.bins, tail_bound: 4.0, affine_hidden: a.affine_hidden },
         FlowArg::Maf => Architecture::Maf { layers: a.layers, hidden: a.hidden, blocks: a.hidden_layers, activation: Activation::Relu },
     };
     let cfg = TrainConfig {
@@ -28,6 +28,10 @@ pub fn train(a: TrainArgs, threads: Option<usize>) -> Result<()> {
         learning_rate: a.lr.unwrap_or(base.learning_rate),
         max_epochs: a.max_epochs,
         patience: a.patience,
+        schedule: match a.schedule {
+            ScheduleArg::Plateau => Schedule::Plateau,
+            ScheduleArg::Cosine => Schedule::Cosine,
+        },
         seed: a.seed,
         threads: threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
         ..base
@@ -83,10 +87,25 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
         return Ok(());
     }
     let store = sbipix::io::DataStore::from_env()?;
-    let r = sbipix::validate::validate(&store, &model, a.n, a.seed, a.draws, a.snr_min, &a.out, a.overwrite, &log)?;
+    if a.reference > 0 && a.reference_particles < 100 {
+        bail!("--reference-particles must be at least 100 (got {})", a.reference_particles);
+    }
+    let refo = sbipix::validate::ReferenceOptions { cases: a.reference, particles: a.reference_particles };
+    let refine = a.refine.then(sbipix::refine::RefineSettings::default);
+    let r = sbipix::validate::validate(&store, &model, a.n, a.seed, a.draws, a.snr_min, refine, refo, &a.out, a.overwrite, &log)?;
     let names: Vec<String> = r.parameters.keys().cloned().collect();
     println!("test cases with S/N > {} ({} of {}):\n{}", r.snr_min, r.n_selected, r.n, sbipix::validate::metrics_table(&r.parameters, &names));
     println!("all test cases:\n{}", sbipix::validate::metrics_table(&r.parameters_all, &names));
+    if let Some(c) = &r.reference {
+        println!("against the likelihood-based reference posterior ({} cases):", c.cases);
+        println!("{:<24} {:>10} {:>12} {:>16} {:>18}", "parameter", "R² sbipix", "R² reference", "R² ref. mean", "median in ref 68 %");
+        for n in &names {
+            println!(
+                "{:<24} {:>10.3} {:>12.3} {:>16.3} {:>18.2}",
+                n, c.model[n].r2, c.reference[n].r2, c.reference_mean_r2[n], c.model_median_in_reference_68[n]
+            );
+        }
+    }
     log(&format!("sbipix: TARP max |ECP − α| = {:.3}; report in {} ({:.0} s)", r.tarp.max_deviation, a.out.join("report.md").display(), r.seconds));
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! the fraction of truths inside the central α credible interval of their posterior.
 
 pub mod plots;
+pub mod smc;
 
 use serde::{Deserialize, Serialize};
 

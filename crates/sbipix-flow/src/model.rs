@@ -11,7 +11,7 @@
 use crate::dense::{Activation, Linear};
 use crate::error::{FlowError, Result, shape};
 use crate::maf::{Maf, MafLayer, MafScratch, Made};
-use crate::nsf::{Coupling, Nsf, NsfScratch};
+use crate::nsf::{CondAffine, Coupling, Nsf, NsfScratch, affine_outputs};
 use crate::real::Real;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -36,11 +36,28 @@ pub fn standard_log_z(d: usize) -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Architecture {
-    /// Rational-quadratic spline coupling flow.
-    Nsf { layers: usize, hidden: usize, hidden_layers: usize, bins: usize, tail_bound: f64 },
+    /// Rational-quadratic spline coupling flow; with `affine_hidden` > 0, preceded by a
+    /// conditional affine map ([`crate::nsf::CondAffine`]) whose MLP has two hidden layers of
+    /// that width.
+    Nsf {
+        layers: usize,
+        hidden: usize,
+        hidden_layers: usize,
+        bins: usize,
+        tail_bound: f64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        affine_hidden: usize,
+    },
     /// Masked autoregressive flow (nflows-compatible).
     Maf { layers: usize, hidden: usize, blocks: usize, activation: Activation },
 }
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+/// Hidden layers of the MLP of a conditional affine map.
+pub const AFFINE_HIDDEN_LAYERS: usize = 2;
 
 /// How bounded parameters are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -419,10 +436,21 @@ impl FlowModel<f64> {
                     })
                     .collect::<Result<_>>()?,
             }),
-            Architecture::Nsf { layers, hidden, hidden_layers, bins, tail_bound } => Net::Nsf(Nsf {
+            Architecture::Nsf { layers, hidden, hidden_layers, bins, tail_bound, affine_hidden } => Net::Nsf(Nsf {
                 dim: d,
                 bins,
                 tail_bound,
+                affine: if affine_hidden > 0 {
+                    Some(CondAffine {
+                        dim: d,
+                        hidden: (0..AFFINE_HIDDEN_LAYERS)
+                            .map(|i| t.linear(&format!("affine.net{i}"), if i == 0 { dx } else { affine_hidden }, affine_hidden))
+                            .collect::<Result<_>>()?,
+                        last: t.linear(&format!("affine.net{AFFINE_HIDDEN_LAYERS}"), affine_hidden, affine_outputs(d))?,
+                    })
+                } else {
+                    None
+                },
                 layers: (0..layers)
                     .map(|k| {
                         let p = format!("layer{k}");
@@ -470,6 +498,7 @@ impl FlowModel<f64> {
                 dim: n.dim,
                 bins: n.bins,
                 tail_bound: n.tail_bound,
+                affine: n.affine.as_ref().map(|a| a.cast()),
                 layers: n
                     .layers
                     .iter()
@@ -560,6 +589,12 @@ pub fn save_dir(model: &FlowModel<f64>, dir: &Path) -> Result<()> {
                 }
                 lin(format!("layer{k}.net{}", l.hidden.len() + 1), &l.last);
                 perms.push(l.perm.clone());
+            }
+            if let Some(a) = &n.affine {
+                for (i, h) in a.hidden.iter().enumerate() {
+                    lin(format!("affine.net{i}"), h);
+                }
+                lin(format!("affine.net{}", a.hidden.len()), &a.last);
             }
         }
     }

@@ -215,7 +215,7 @@ fn train(
         return Err(err("layers, hidden, hidden_layers, batch_size and max_epochs must be at least 1"));
     }
     let (base, architecture) = match flow {
-        "nsf" => (TrainConfig::nsf(), Architecture::Nsf { layers, hidden, hidden_layers: hidden_layers - 1, bins, tail_bound: 4.0 }),
+        "nsf" => (TrainConfig::nsf(), Architecture::Nsf { layers, hidden, hidden_layers: hidden_layers - 1, bins, tail_bound: 4.0, affine_hidden: 0 }),
         "maf" => (TrainConfig::maf(), Architecture::Maf { layers, hidden, blocks: hidden_layers, activation: Activation::Relu }),
         _ => return Err(err(format!("unknown flow `{flow}` (nsf, maf)"))),
     };
@@ -256,13 +256,26 @@ fn train(
 /// Validates a model on fresh simulations (as `sbipix validate`); returns the report as JSON.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-fn validate(py: Python<'_>, model: &str, out: PathBuf, n: usize, seed: u64, draws: usize, snr_min: f64, overwrite: bool) -> PyResult<(String, Vec<String>)> {
+#[pyo3(signature = (model, out, n, seed, draws, snr_min, overwrite, reference = 0, reference_particles = 1000))]
+fn validate(
+    py: Python<'_>,
+    model: &str,
+    out: PathBuf,
+    n: usize,
+    seed: u64,
+    draws: usize,
+    snr_min: f64,
+    overwrite: bool,
+    reference: usize,
+    reference_particles: usize,
+) -> PyResult<(String, Vec<String>)> {
     let dir = model_dir(model)?;
     let log = Log::default();
     let r = py
         .detach(|| -> sbipix::Result<_> {
             let store = sbipix::io::DataStore::from_env()?;
-            sbipix::validate::validate(&store, &dir, n, seed, draws, snr_min, &out, overwrite, &|m| log.push(m))
+            let refo = sbipix::validate::ReferenceOptions { cases: reference, particles: reference_particles.max(2) };
+            sbipix::validate::validate(&store, &dir, n, seed, draws, snr_min, None, refo, &out, overwrite, &|m| log.push(m))
         })
         .map_err(err)?;
     Ok((serde_json::to_string(&r).map_err(err)?, log.take()))

@@ -10,6 +10,8 @@ pub mod maps;
 pub mod models;
 pub mod population;
 pub mod posterior;
+pub mod reference;
+pub mod refine;
 pub mod synthetic;
 pub mod training_set;
 pub mod validate;

@@ -35,6 +35,51 @@ pub struct ValidationReport {
     pub model: String,
     pub created_by: String,
     pub seconds: f64,
+    /// The neural posterior beside the likelihood-based reference posterior on the first
+    /// selected cases (`--reference N`), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceComparison>,
+    /// The likelihood refinement applied to every test case's draws (`--refine`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refinement: Option<crate::refine::RefineSummary>,
+}
+
+/// How many selected test cases get a likelihood-based reference posterior, with how many
+/// SMC particles (= draws). `cases = 0`: none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReferenceOptions {
+    pub cases: usize,
+    pub particles: usize,
+}
+
+impl Default for ReferenceOptions {
+    fn default() -> Self {
+        Self { cases: 0, particles: 1000 }
+    }
+}
+
+/// The neural posterior against the likelihood-based reference posterior
+/// ([`crate::reference`]) on the same test cases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReferenceComparison {
+    pub cases: usize,
+    pub particles: usize,
+    /// Metrics of the model's posterior on these cases (refined when the validation refines).
+    pub model: BTreeMap<String, ParamMetrics>,
+    /// Metrics of the reference posterior on these cases: the best a posterior given this
+    /// likelihood and prior can do (up to Monte-Carlo error).
+    pub reference: BTreeMap<String, ParamMetrics>,
+    /// Per parameter: the fraction of cases whose model posterior median lies inside the
+    /// reference's central 68 % interval (≈ 0.68 or more when the two agree).
+    pub model_median_in_reference_68: BTreeMap<String, f64>,
+    /// Per parameter: R² of the reference posterior *means*. The posterior mean is the estimator
+    /// of least expected squared error, so no estimator — network or otherwise — can reach a
+    /// higher R² on these cases than this, up to Monte-Carlo and sampling error.
+    #[serde(default)]
+    pub reference_mean_r2: BTreeMap<String, f64>,
+    /// Mean likelihood evaluations per case, and the wall time of all reference fits.
+    pub evaluations_per_case: f64,
+    pub seconds: f64,
 }
 
 /// Edges of the S/N bins of [`ValidationReport::parameters_by_snr`] (the last bin is open).
@@ -46,7 +91,19 @@ pub const KEY_PARAMETERS: [&str; 5] = ["log_mstar", "log_sfr_100myr", "mass_weig
 /// Simulates `n` fresh cases from the model's prior and survey, samples `n_draws` posterior
 /// draws for each and writes `out` (metrics.json, figures, report.md) atomically.
 #[allow(clippy::too_many_arguments)]
-pub fn validate(store: &DataStore, model_dir: &Path, n: usize, seed: u64, n_draws: usize, snr_min: f64, out: &Path, overwrite: bool, log: &dyn Fn(&str)) -> Result<ValidationReport> {
+pub fn validate(
+    store: &DataStore,
+    model_dir: &Path,
+    n: usize,
+    seed: u64,
+    n_draws: usize,
+    snr_min: f64,
+    refine: Option<crate::refine::RefineSettings>,
+    reference: ReferenceOptions,
+    out: &Path,
+    overwrite: bool,
+    log: &(dyn Fn(&str) + Sync),
+) -> Result<ValidationReport> {
     let out_s = out.display().to_string();
     if n == 0 || n_draws < 10 {
         return Err(Error::File { file: out_s, reason: format!("need n ≥ 1 and at least 10 draws (n = {n}, draws = {n_draws})") });
@@ -76,8 +133,30 @@ pub fn validate(store: &DataStore, model_dir: &Path, n: usize, seed: u64, n_draw
     let seen: Vec<bool> = set.observed.iter().map(|&o| o == 1).collect();
     let z: Vec<f64> = set.redshift.iter().map(|v| *v as f64).collect();
     log(&format!("sbipix: sampling {n_draws} posterior draws for {n} test cases…"));
-    let draws = post.sample(&flux, &sigma, &seen, &z, n_draws, seed ^ 0xA5A5_5A5A)?;
+    let mut draws = post.sample(&flux, &sigma, &seen, &z, n_draws, seed ^ 0xA5A5_5A5A)?;
     let names = post.parameter_names();
+    let refinement = match refine {
+        Some(settings) => {
+            log(&format!("sbipix: refining the {n} posteriors with the forward model's likelihood…"));
+            let t1 = std::time::Instant::now();
+            let step = (n / 10).max(1);
+            let outcomes = crate::refine::refine_all(&fwd, &prior, &flux, &sigma, &seen, &z, &names, &mut draws, settings, seed ^ 0x0EF1, &|k| {
+                if k.is_multiple_of(step) {
+                    log(&format!("sbipix:   {k}/{n} refined ({:.0} s)", t1.elapsed().as_secs_f64()));
+                }
+            })?;
+            let summary = crate::refine::RefineSummary::of(&outcomes, settings, t1.elapsed().as_secs_f64());
+            log(&format!(
+                "sbipix: refined {:.1} % of the cases (median ESS {:.0}, {:.0} likelihood evaluations per case, {:.0} s)",
+                100.0 * summary.refined_fraction,
+                summary.median_ess,
+                summary.evaluations_per_pixel,
+                summary.seconds
+            ));
+            Some(summary)
+        }
+        None => None,
+    };
     let p = names.len();
     // SBIPIX's pixel selection on the noisy photometry
     let nb = set.bands.len();
@@ -114,6 +193,17 @@ pub fn validate(store: &DataStore, model_dir: &Path, n: usize, seed: u64, n_draw
     if selected.len() < 20 {
         return Err(Error::File { file: out_s, reason: format!("only {} test cases pass S/N > {snr_min}: raise --n", selected.len()) });
     }
+    let reference = if reference.cases > 0 {
+        let cases: Vec<usize> = selected.iter().copied().take(reference.cases).collect();
+        let ref_cases = Refs { fwd: &fwd, prior: &prior, flux: &flux, sigma: &sigma, seen: &seen, z: &z, snr: &snr, nb };
+        Some(compare_with_reference(&ref_cases, &cases, &names, theta, draws, n_draws, reference.particles, seed, log)?)
+    } else {
+        None
+    };
+    let (reference, reference_csv) = match reference {
+        Some((c, csv)) => (Some(c), Some(csv)),
+        None => (None, None),
+    };
     let (params, tp, truths, medians, ranks, covs) = evaluate(&selected);
     let all: Vec<usize> = (0..n).collect();
     let (params_all, tp_all, ..) = evaluate(&all);
@@ -141,6 +231,8 @@ pub fn validate(store: &DataStore, model_dir: &Path, n: usize, seed: u64, n_draw
         model: model_dir.display().to_string(),
         created_by: format!("sbipix {}", env!("CARGO_PKG_VERSION")),
         seconds: t0.elapsed().as_secs_f64(),
+        reference,
+        refinement,
     };
     // Write everything into a temporary folder, then rename.
     let ferr = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
@@ -152,6 +244,9 @@ pub fn validate(store: &DataStore, model_dir: &Path, n: usize, seed: u64, n_draw
         fig(plots::tarp_curve(&d.join("tarp.png"), &tp), "tarp.png")?;
         std::fs::write(d.join("metrics.json"), serde_json::to_string_pretty(&report).expect("report serialises")).map_err(|e| ferr(d, e.to_string()))?;
         std::fs::write(d.join("report.md"), markdown(&report, &names)).map_err(|e| ferr(d, e.to_string()))?;
+        if let Some(csv) = &reference_csv {
+            std::fs::write(d.join("reference_cases.csv"), csv).map_err(|e| ferr(d, e.to_string()))?;
+        }
         Ok(())
     })?;
     Ok(report)
@@ -183,6 +278,20 @@ pub fn markdown(r: &ValidationReport, names: &[String]) -> String {
     s.push_str(&format!("\n## All test cases, detected or not\n\n{}\nTARP (all cases): max |ECP − α| = {:.3}.\n", metrics_table(&r.parameters_all, names), r.tarp_all.max_deviation));
     s.push_str(&format!("\nTARP (selected cases, all parameters jointly): max |ECP − α| = {:.3}, area = {:.3}.\n\n", r.tarp.max_deviation, r.tarp.area));
     s.push_str("Targets: R²(log_mstar) ≥ 0.99 (SBIPIX paper), R²(mass_weighted_age_gyr) ≥ 0.88 (best JADES peer), 68 %/95 % coverage within 0.05/0.03 of nominal.\n\n");
+    if let Some(c) = &r.reference {
+        s.push_str(&format!(
+            "## Against the likelihood-based reference posterior\n\nThe first {} selected cases, also fitted by tempered SMC with the same forward model, prior and a Gaussian likelihood ({} particles, {:.0} likelihood evaluations per case, {:.0} s). The reference is the best a posterior can do with this information: R² well below it means the network has room to improve; equal means the data, not the network, limit the accuracy.\n\n| parameter | R² network | R² reference | R² reference mean (ceiling) | NMAD network | NMAD reference | coverage 68 % network | coverage 68 % reference | network median in reference 68 % |\n|---|---|---|---|---|---|---|---|---|\n",
+            c.cases, c.particles, c.evaluations_per_case, c.seconds
+        ));
+        for n in names {
+            let (a, b) = (&c.model[n], &c.reference[n]);
+            s.push_str(&format!(
+                "| {n} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} |\n",
+                a.r2, b.r2, c.reference_mean_r2[n], a.nmad, b.nmad, a.coverage_68, b.coverage_68, c.model_median_in_reference_68[n]
+            ));
+        }
+        s.push('\n');
+    }
     s.push_str("![truth vs median](truth_vs_median.png)\n\n![coverage](coverage.png)\n\n![SBC ranks](sbc_ranks.png)\n\n![TARP](tarp.png)\n");
     s
 }
@@ -198,6 +307,116 @@ pub fn metrics_table(params: &BTreeMap<String, ParamMetrics>, names: &[String]) 
         ));
     }
     s
+}
+
+/// The test data the reference fits need.
+struct Refs<'a> {
+    fwd: &'a sbipix_sps::SpsModel,
+    prior: &'a Prior,
+    flux: &'a [f64],
+    sigma: &'a [f64],
+    seen: &'a [bool],
+    z: &'a [f64],
+    snr: &'a [f64],
+    nb: usize,
+}
+
+/// Fits `cases` with the reference posterior (in parallel, one SMC run per case, seeded by the
+/// case) and compares its metrics with the network's on the same cases. Also returns
+/// `reference_cases.csv`: per case its redshift, S/N, and per parameter the truth and the 16/50/84 %
+/// points of both posteriors.
+#[allow(clippy::too_many_arguments)]
+fn compare_with_reference(
+    d: &Refs,
+    cases: &[usize],
+    names: &[String],
+    theta: &[f32],
+    draws: &[f32],
+    n_draws: usize,
+    particles: usize,
+    seed: u64,
+    log: &(dyn Fn(&str) + Sync),
+) -> Result<(ReferenceComparison, String)> {
+    use rayon::prelude::*;
+    let t0 = std::time::Instant::now();
+    let nb = d.nb;
+    log(&format!("sbipix: reference posteriors (tempered SMC, {particles} particles) for {} test cases…", cases.len()));
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let fits: Vec<crate::reference::ReferencePosterior> = cases
+        .par_iter()
+        .map(|&i| {
+            let settings = sbipix_diagnostics::smc::SmcSettings { particles, seed: seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), ..Default::default() };
+            let r = crate::reference::reference_posterior(d.fwd, d.prior, &d.flux[i * nb..(i + 1) * nb], &d.sigma[i * nb..(i + 1) * nb], &d.seen[i * nb..(i + 1) * nb], d.z[i], settings);
+            let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if k.is_multiple_of((cases.len() / 10).max(1)) || k == cases.len() {
+                log(&format!("sbipix:   {k}/{} reference fits ({:.0} s)", cases.len(), t0.elapsed().as_secs_f64()));
+            }
+            r
+        })
+        .collect::<Result<_>>()?;
+    let p = names.len();
+    let (mut npe, mut refm, mut inside, mut mean_r2) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut cols: Vec<Vec<f64>> = vec![cases.iter().map(|&i| i as f64).collect(), cases.iter().map(|&i| d.z[i]).collect(), cases.iter().map(|&i| d.snr[i]).collect()];
+    let mut header = String::from("case,redshift,snr");
+    let q3 = |v: &[f64]| {
+        let mut s = v.to_vec();
+        s.sort_by(|a, b| a.total_cmp(b));
+        [0.16, 0.5, 0.84].map(|q| sbipix_diagnostics::quantile_sorted(&s, q))
+    };
+    for (j, name) in names.iter().enumerate() {
+        let Some(rj) = fits[0].names.iter().position(|x| x == name) else {
+            return Err(Error::File { file: "(reference posterior)".into(), reason: format!("the prior has no parameter `{name}`") });
+        };
+        let truth: Vec<f64> = cases.iter().map(|&i| theta[i * p + j] as f64).collect();
+        let dn: Vec<f64> = cases.iter().flat_map(|&i| (0..n_draws).map(move |k| draws[(i * n_draws + k) * p + j] as f64)).collect();
+        let np = fits[0].names.len();
+        let dr: Vec<f64> = fits.iter().flat_map(|f| (0..particles).map(move |k| f.draws[k * np + rj])).collect();
+        npe.insert(name.clone(), metrics(&Draws { truth: &truth, draws: &dn, n_draws }));
+        refm.insert(name.clone(), metrics(&Draws { truth: &truth, draws: &dr, n_draws: particles }));
+        let hits = (0..cases.len())
+            .filter(|&c| {
+                let m = sbipix_diagnostics::median(&dn[c * n_draws..(c + 1) * n_draws]);
+                let mut s = dr[c * particles..(c + 1) * particles].to_vec();
+                s.sort_by(|a, b| a.total_cmp(b));
+                m >= sbipix_diagnostics::quantile_sorted(&s, 0.16) && m <= sbipix_diagnostics::quantile_sorted(&s, 0.84)
+            })
+            .count();
+        inside.insert(name.clone(), hits as f64 / cases.len() as f64);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let ref_means: Vec<f64> = (0..cases.len()).map(|c| mean(&dr[c * particles..(c + 1) * particles])).collect();
+        let npe_means: Vec<f64> = (0..cases.len()).map(|c| mean(&dn[c * n_draws..(c + 1) * n_draws])).collect();
+        mean_r2.insert(name.clone(), sbipix_diagnostics::r2(&truth, &ref_means));
+        header.push_str(&format!(
+            ",{name}_true,{name}_npe_p16,{name}_npe_p50,{name}_npe_p84,{name}_npe_mean,{name}_ref_p16,{name}_ref_p50,{name}_ref_p84,{name}_ref_mean"
+        ));
+        cols.push(truth.clone());
+        let qn: Vec<[f64; 3]> = (0..cases.len()).map(|c| q3(&dn[c * n_draws..(c + 1) * n_draws])).collect();
+        let qr: Vec<[f64; 3]> = (0..cases.len()).map(|c| q3(&dr[c * particles..(c + 1) * particles])).collect();
+        for k in 0..3 {
+            cols.push(qn.iter().map(|q| q[k]).collect());
+        }
+        cols.push(npe_means);
+        for k in 0..3 {
+            cols.push(qr.iter().map(|q| q[k]).collect());
+        }
+        cols.push(ref_means);
+    }
+    let mut csv = header + "\n";
+    for c in 0..cases.len() {
+        csv.push_str(&cols.iter().map(|col| format!("{}", col[c])).collect::<Vec<_>>().join(","));
+        csv.push('\n');
+    }
+    let comparison = ReferenceComparison {
+        cases: cases.len(),
+        particles,
+        model: npe,
+        reference: refm,
+        model_median_in_reference_68: inside,
+        reference_mean_r2: mean_r2,
+        evaluations_per_case: fits.iter().map(|f| f.likelihood_evaluations as f64).sum::<f64>() / fits.len() as f64,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    Ok((comparison, csv))
 }
 
 /// Result of [`validate_against`]: the model applied to photometry made by another code.

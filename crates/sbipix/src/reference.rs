@@ -1,0 +1,372 @@
+//! Likelihood-based reference posteriors: the answer a classical SED fit with the same forward
+//! model and prior gives, against which the neural posterior is judged.
+//!
+//! For a delayed-τ prior the posterior of one pixel is sampled with tempered sequential Monte
+//! Carlo ([`sbipix_diagnostics::smc`]) over the SFH shape, metallicity and dust (the prior's
+//! varied parameters other than the mass and the given redshift), with a Gaussian likelihood in
+//! flux: ln L = −½ Σ_b (f_b − M·g_b)² / σ_b² over the measured bands, g being the model's
+//! photometry per M☉ formed. Every term of the forward model is proportional to the mass
+//! formed M, so the mass is integrated out exactly (1-D quadrature of its uniform prior in
+//! log M) and drawn afterwards from its conditional; the sampler works in four dimensions.
+//!
+//! The likelihood treats σ as known, as SED fitting does. The simulated σ also carries a little
+//! information of its own (a Poisson term grows with the true flux), which a network can use
+//! and this likelihood does not; at the survey's depths it is small (docs/validation.md).
+
+use crate::{Error, Result};
+use sbipix_diagnostics::smc::{SmcSettings, smc};
+use sbipix_sim::prior::{LOG_SSFR_FLOOR, ParamPrior, Prior, SfhPrior};
+use sbipix_sps::{GalaxyParams, SfhShape, SfhSpec, SpsModel, Workspace};
+use std::cell::RefCell;
+
+/// The prior parameters of the shape space (mass and redshift are handled apart), in the order
+/// of its coordinates.
+const SAMPLED: [&str; 6] = ["log_tau_gyr", "onset_fraction", "logzsol", "av_mag", "logu", "eta"];
+
+/// A reference posterior: equally weighted draws of `names`.
+#[derive(Debug, Clone)]
+pub struct ReferencePosterior {
+    /// The prior's [`Prior::inferred_names`].
+    pub names: Vec<String>,
+    /// [draws, names]
+    pub draws: Vec<f64>,
+    pub n_draws: usize,
+    /// ln of the evidence p(f | σ, z) (flux in µJy).
+    pub log_evidence: f64,
+    pub likelihood_evaluations: usize,
+}
+
+/// What the likelihood keeps with a point of the shape space: the mass-marginal sums and the
+/// derived quantities per M☉ formed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PerMass {
+    a: f64,
+    b: f64,
+    c: f64,
+    log_mstar: f64,
+    log_sfr_100myr: f64,
+    log_sfr_10myr: f64,
+    mwa_gyr: f64,
+}
+
+/// The likelihood of one pixel's photometry as a function of a point u of the shape space: the
+/// unit cube of the prior's varied parameters other than mass and redshift (uniform priors, so
+/// the prior density is constant there), the mass formed integrated out.
+pub struct ShapeLikelihood<'a> {
+    model: &'a SpsModel,
+    /// (name, min, max) of the cube's coordinates
+    sampled: Vec<(&'static str, f64, f64)>,
+    fixed: Vec<(&'static str, f64)>,
+    mass: (f64, f64),
+    redshift: f64,
+    t_univ: f64,
+    flux: Vec<f64>,
+    /// 1/σ² of each band, 0 for bands left out
+    inv_var: Vec<f64>,
+    names: Vec<String>,
+    ws: RefCell<(Workspace, Vec<f64>)>,
+}
+
+impl<'a> ShapeLikelihood<'a> {
+    /// The likelihood of fluxes `flux` ± `sigma` (µJy, band by band as `model`'s bands) at
+    /// `redshift` under a delayed-τ `prior`. `measured[b]` false (or a non-finite value, σ ≤ 0)
+    /// leaves band b out. `sys_frac` > 0 adds that fraction of each measured flux to its σ in
+    /// quadrature (a systematic floor).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(model: &'a SpsModel, prior: &Prior, flux: &[f64], sigma: &[f64], measured: &[bool], redshift: f64, sys_frac: f64) -> Result<Self> {
+        let nb = model.n_bands();
+        let bad = |reason: String| Error::File { file: "(likelihood)".into(), reason };
+        if prior.sfh != SfhPrior::DelayedTau {
+            return Err(bad("likelihood-based posteriors are implemented for the delayed-τ family only".into()));
+        }
+        if flux.len() != nb || sigma.len() != nb || measured.len() != nb {
+            return Err(bad(format!("{} fluxes, {} σ and {} flags for a {nb}-band model", flux.len(), sigma.len(), measured.len())));
+        }
+        if !(sys_frac.is_finite() && sys_frac >= 0.0) {
+            return Err(bad(format!("systematic error fraction {sys_frac} must be ≥ 0")));
+        }
+        let mass = match prior.get("log_mass_formed") {
+            Some(ParamPrior::Uniform { min, max }) => (min, max),
+            Some(ParamPrior::Fixed { value }) => (value, value),
+            None => return Err(bad("the prior has no log_mass_formed".into())),
+        };
+        let (mut sampled, mut fixed) = (Vec::new(), Vec::new());
+        for &n in &SAMPLED {
+            match prior.get(n) {
+                Some(ParamPrior::Uniform { min, max }) => sampled.push((n, min, max)),
+                Some(ParamPrior::Fixed { value }) => fixed.push((n, value)),
+                None => {}
+            }
+        }
+        let inv_var = (0..nb)
+            .map(|b| {
+                let ok = measured[b] && flux[b].is_finite() && sigma[b].is_finite() && sigma[b] > 0.0;
+                if ok { 1.0 / (sigma[b] * sigma[b] + (sys_frac * flux[b]).powi(2)) } else { 0.0 }
+            })
+            .collect();
+        let lk = Self {
+            model,
+            sampled,
+            fixed,
+            mass,
+            redshift,
+            t_univ: model.config().cosmology.age_gyr(redshift),
+            flux: flux.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect(),
+            inv_var,
+            names: prior.inferred_names(),
+            ws: RefCell::new((Workspace::default(), vec![0.0; nb])),
+        };
+        // A point as in the simulator, to fail early on a bad redshift or prior.
+        model.photometry(&lk.params_at(&vec![0.5; lk.dim()]))?;
+        Ok(lk)
+    }
+
+    /// Bands of the model (residual vectors have one slot per band).
+    pub fn n_bands(&self) -> usize {
+        self.flux.len()
+    }
+
+    /// Dimension of the shape space.
+    pub fn dim(&self) -> usize {
+        self.sampled.len()
+    }
+
+    /// The prior's [`Prior::inferred_names`]: the columns of [`Self::theta_row`].
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The value of prior parameter `name` at `u` (its fixed value if it is not sampled).
+    pub fn value(&self, u: &[f64], name: &str) -> f64 {
+        match self.sampled.iter().position(|s| s.0 == name) {
+            Some(k) => self.sampled[k].1 + (self.sampled[k].2 - self.sampled[k].1) * u[k],
+            None => self.fixed.iter().find(|f| f.0 == name).map_or(0.0, |f| f.1),
+        }
+    }
+
+    /// The cube coordinate of value `v` of coordinate `k` (clamped inside the cube).
+    pub fn coordinate(&self, k: usize, v: f64) -> f64 {
+        let (_, lo, hi) = self.sampled[k];
+        ((v - lo) / (hi - lo)).clamp(1e-6, 1.0 - 1e-6)
+    }
+
+    /// Names of the cube's coordinates.
+    pub fn coordinate_names(&self) -> Vec<&'static str> {
+        self.sampled.iter().map(|s| s.0).collect()
+    }
+
+    /// The age of the universe at the pixel's redshift, Gyr.
+    pub fn age_universe_gyr(&self) -> f64 {
+        self.t_univ
+    }
+
+    fn params_at(&self, u: &[f64]) -> GalaxyParams {
+        GalaxyParams {
+            redshift: self.redshift,
+            sfh: SfhSpec::Parametric {
+                shape: SfhShape::DelayedTau {
+                    age_gyr: ((1.0 - self.value(u, "onset_fraction")) * self.t_univ).max(1e-5),
+                    tau_gyr: 10f64.powf(self.value(u, "log_tau_gyr")),
+                },
+                log_mass_formed: 0.0,
+            },
+            logzsol: self.value(u, "logzsol"),
+            av_mag: self.value(u, "av_mag"),
+            logu: self.value(u, "logu"),
+            eta: self.value(u, "eta"),
+        }
+    }
+
+    /// Photometry per M☉ formed into the workspace; the sums A = Σg²/σ², B = Σfg/σ², C = Σf²/σ².
+    fn per_mass(&self, u: &[f64], g_out: Option<&mut [f64]>) -> Option<PerMass> {
+        let mut guard = self.ws.borrow_mut();
+        let (w, g) = &mut *guard;
+        let d = self.model.photometry_into(&self.params_at(u), w, g).ok()?;
+        let (mut a, mut b, mut c) = (0.0, 0.0, 0.0);
+        for ((gk, fk), iv) in g.iter().zip(&self.flux).zip(&self.inv_var) {
+            a += gk * gk * iv;
+            b += fk * gk * iv;
+            c += fk * fk * iv;
+        }
+        if let Some(out) = g_out {
+            out.copy_from_slice(g);
+        }
+        Some(PerMass { a, b, c, log_mstar: d.log_mstar, log_sfr_100myr: d.log_sfr_100myr, log_sfr_10myr: d.log_sfr_10myr, mwa_gyr: d.mass_weighted_age_gyr })
+    }
+
+    /// ln p(f | u): the likelihood integrated over the mass's uniform prior in log M.
+    pub fn eval(&self, u: &[f64]) -> (f64, PerMass) {
+        match self.per_mass(u, None) {
+            Some(pm) => {
+                let (lo, hi) = self.mass;
+                let norm = if hi > lo { -(hi - lo).ln() } else { 0.0 };
+                (log_mass_integral(pm.a, pm.b, pm.c, lo, hi).0 + norm, pm)
+            }
+            None => (f64::NEG_INFINITY, PerMass::default()),
+        }
+    }
+
+    /// Normalised residuals (f − M̂ g)/σ of the measured bands at the best mass M̂ within the
+    /// prior (the profile likelihood), written to `r` (one slot per band, 0 for bands left out);
+    /// returns χ². For least-squares searches of the shape space.
+    pub fn residuals(&self, u: &[f64], r: &mut [f64]) -> Option<f64> {
+        let mut g = vec![0.0; self.flux.len()];
+        let pm = self.per_mass(u, Some(&mut g))?;
+        let (lo, hi) = self.mass;
+        let m = if pm.a > 0.0 { (pm.b / pm.a).clamp(10f64.powf(lo), 10f64.powf(hi)) } else { 10f64.powf(lo) };
+        let mut chi2 = 0.0;
+        for k in 0..g.len() {
+            r[k] = (self.flux[k] - m * g[k]) * self.inv_var[k].sqrt();
+            chi2 += r[k] * r[k];
+        }
+        Some(chi2)
+    }
+
+    /// The θ row (columns [`Self::names`]) of shape point `u`, the mass drawn from its
+    /// conditional with the uniform number `v` ∈ [0, 1).
+    pub fn theta_row(&self, u: &[f64], pm: &PerMass, v: f64, out: &mut [f64]) {
+        let (lo, hi) = self.mass;
+        let m = if hi > lo { sample_log_mass(pm.a, pm.b, pm.c, lo, hi, v) } else { lo };
+        for (o, name) in out.iter_mut().zip(&self.names) {
+            *o = match name.as_str() {
+                "log_mstar" => m + pm.log_mstar,
+                "log_mass_formed" => m,
+                "log_sfr_100myr" => m + pm.log_sfr_100myr.max(LOG_SSFR_FLOOR),
+                "log_sfr_10myr" => m + pm.log_sfr_10myr.max(LOG_SSFR_FLOOR),
+                "mass_weighted_age_gyr" => pm.mwa_gyr,
+                other => self.value(u, other),
+            };
+        }
+    }
+}
+
+/// The posterior of one pixel or galaxy under a delayed-τ `prior` by tempered SMC over the shape
+/// space: fluxes and σ in µJy, band by band as `model`'s bands; `measured[b]` false (or a
+/// non-finite value, σ ≤ 0) leaves band b out.
+#[allow(clippy::too_many_arguments)]
+pub fn reference_posterior(
+    model: &SpsModel,
+    prior: &Prior,
+    flux: &[f64],
+    sigma: &[f64],
+    measured: &[bool],
+    redshift: f64,
+    settings: SmcSettings,
+) -> Result<ReferencePosterior> {
+    let lk = ShapeLikelihood::new(model, prior, flux, sigma, measured, redshift, 0.0)?;
+    let r = smc(lk.dim(), settings, &|u: &[f64]| lk.eval(u));
+    let np = lk.names().len();
+    let n = settings.particles.max(2);
+    let mut draws = vec![0.0; n * np];
+    let mut rng = sbipix_sim::simulate::sample_rng(settings.seed, 0x4D41_5353);
+    let d = lk.dim();
+    for i in 0..n {
+        lk.theta_row(&r.samples[i * d..(i + 1) * d], &r.aux[i], rand::RngExt::random::<f64>(&mut rng), &mut draws[i * np..(i + 1) * np]);
+    }
+    Ok(ReferencePosterior { names: lk.names().to_vec(), draws, n_draws: n, log_evidence: r.log_evidence, likelihood_evaluations: r.evaluations })
+}
+
+/// The integrand of the mass integral on a grid of log M: ln of exp(−½ χ²(10^m)), with
+/// χ²(M) = C − 2BM + AM², on points dense around its maximum and spread over [mlo, mhi].
+fn mass_grid(a: f64, b: f64, c: f64, mlo: f64, mhi: f64) -> (Vec<f64>, Vec<f64>) {
+    let ln10 = std::f64::consts::LN_10;
+    // χ² = A (M − M̂)² + (C − B²/A): no cancellation between large terms.
+    let (mhat, base) = if a > 0.0 { (b / a, c - b * b / a) } else { (0.0, c) };
+    let h = |m: f64| {
+        let mm = 10f64.powf(m);
+        -0.5 * (a * (mm - mhat) * (mm - mhat) + base)
+    };
+    let mut grid: Vec<f64> = (0..=160).map(|k| mlo + (mhi - mlo) * k as f64 / 160.0).collect();
+    if a > 0.0 {
+        let peak = if mhat > 0.0 { mhat.log10().clamp(mlo, mhi) } else { mlo };
+        let mm = 10f64.powf(peak);
+        let d1 = a * (mm - mhat) * mm * ln10;
+        let d2 = a * ln10 * ln10 * mm * (2.0 * mm - mhat);
+        let w = (1.0 / (d1.abs() + d2.abs().sqrt())).clamp(1e-9, mhi - mlo);
+        grid.extend((0..=400).map(|k| peak + w * (-40.0 + 0.2 * k as f64)).filter(|m| *m > mlo && *m < mhi));
+        grid.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        grid.dedup();
+    }
+    let lf = grid.iter().map(|&m| h(m)).collect();
+    (grid, lf)
+}
+
+/// ln ∫_{mlo}^{mhi} exp(−½ χ²(10^m)) dm (trapezoid on [`mass_grid`]), and the cumulative
+/// integral on that grid (normalised to 1) for drawing from it.
+fn log_mass_integral(a: f64, b: f64, c: f64, mlo: f64, mhi: f64) -> (f64, Vec<f64>, Vec<f64>) {
+    if mhi <= mlo {
+        let mm = 10f64.powf(mlo);
+        return (-0.5 * (c - 2.0 * b * mm + a * mm * mm), vec![mlo], vec![1.0]);
+    }
+    let (m, lf) = mass_grid(a, b, c, mlo, mhi);
+    let top = lf.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let mut cum = vec![0.0; m.len()];
+    for k in 1..m.len() {
+        cum[k] = cum[k - 1] + 0.5 * ((lf[k] - top).exp() + (lf[k - 1] - top).exp()) * (m[k] - m[k - 1]);
+    }
+    let total = cum[m.len() - 1];
+    cum.iter_mut().for_each(|v| *v /= total);
+    (top + total.ln(), m, cum)
+}
+
+/// A draw of log M from its conditional given the shape (inverse CDF, linear within a cell).
+fn sample_log_mass(a: f64, b: f64, c: f64, mlo: f64, mhi: f64, u: f64) -> f64 {
+    let (_, m, cum) = log_mass_integral(a, b, c, mlo, mhi);
+    let k = cum.partition_point(|&v| v < u).clamp(1, m.len() - 1);
+    let span = cum[k] - cum[k - 1];
+    let t = if span > 0.0 { ((u - cum[k - 1]) / span).clamp(0.0, 1.0) } else { 0.5 };
+    m[k - 1] + t * (m[k] - m[k - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ln ∫ exp(−½χ²(10^m)) dm by brute force on 2·10⁶ points.
+    fn brute(a: f64, b: f64, c: f64, lo: f64, hi: f64) -> f64 {
+        let n = 2_000_000;
+        let (mhat, base) = (b / a, c - b * b / a);
+        let f = |m: f64| {
+            let mm = 10f64.powf(m);
+            -0.5 * (a * (mm - mhat).powi(2) + base)
+        };
+        let vals: Vec<f64> = (0..=n).map(|k| f(lo + (hi - lo) * k as f64 / n as f64)).collect();
+        let top = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        // Simpson's rule
+        let s: f64 = vals.iter().enumerate().map(|(k, v)| (v - top).exp() * if k == 0 || k == n { 1.0 } else if k % 2 == 1 { 4.0 } else { 2.0 }).sum::<f64>()
+            * (hi - lo)
+            / (3.0 * n as f64);
+        top + s.ln()
+    }
+
+    #[test]
+    fn mass_integral_against_brute_force() {
+        // (A, B, C) for: a bright pixel (peak at 10^8.3, width 0.002 dex), a faint one (broad),
+        // a negative best mass, a peak above the prior, a peak below it.
+        let cases = [
+            (1.0 / (1e5f64 * 1e5), 10f64.powf(8.3) / 1e10, 10f64.powf(16.6) / 1e10 + 19.0),
+            (1.0 / 1e13, 1e6 / 1e13, 1e-1),
+            (1e-12, -1e-6, 3.0),
+            (1e-20, 1e-20 * 10f64.powf(12.5), 10f64.powf(25.0) * 1e-20),
+            (1e-6, 1e-6 * 10f64.powf(2.5), 10f64.powf(5.0) * 1e-6 + 1.0),
+        ];
+        for (a, b, c) in cases {
+            let (ours, _, _) = log_mass_integral(a, b, c, 4.0, 12.0);
+            let exact = brute(a, b, c, 4.0, 12.0);
+            assert!((ours - exact).abs() < 5e-3, "A={a} B={b} C={c}: {ours} vs {exact}");
+        }
+    }
+
+    #[test]
+    fn mass_draws_follow_the_conditional() {
+        // A Gaussian likelihood in M with a narrow peak: draws of log M centre on log10(B/A).
+        let (a, b) = (1.0 / (1e7f64 * 1e7), 1e9 / (1e7f64 * 1e7));
+        let c = b * b / a;
+        let draws: Vec<f64> = (0..2000).map(|k| sample_log_mass(a, b, c, 4.0, 12.0, (k as f64 + 0.5) / 2000.0)).collect();
+        let mean = draws.iter().sum::<f64>() / 2000.0;
+        let sd = (draws.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / 2000.0).sqrt();
+        // σ_M / M = 1e-2 → σ(log M) = 0.00434
+        assert!((mean - 9.0).abs() < 2e-4, "{mean}");
+        assert!((sd / 0.004343 - 1.0).abs() < 0.03, "{sd}");
+    }
+}

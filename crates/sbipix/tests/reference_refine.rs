@@ -1,0 +1,147 @@
+//! Likelihood-based posteriors against known truths: the SMC reference posterior must be
+//! calibrated on simulations drawn from its own prior and likelihood (the exact property of a
+//! correct posterior sampler), sharp where the photometry is deep, and the refinement of the
+//! network's posteriors must agree with it.
+
+mod common;
+
+use common::*;
+use sbipix::posterior::Posterior;
+use sbipix::reference::reference_posterior;
+use sbipix::refine::{RefineSettings, refine_all};
+use sbipix::sim::{Prior, SimulationSpec, Survey};
+use sbipix::sps::{ModelConfig, SpsModel};
+use sbipix::training_set::survey_filters;
+use sbipix_diagnostics::smc::SmcSettings;
+
+const PHYSICAL: [&str; 5] = ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"];
+
+struct Cases {
+    fwd: SpsModel,
+    prior: Prior,
+    set: sbipix::sim::TrainingSet,
+    /// selected cases with their mean S/N over F277W/F356W/F444W
+    selected: Vec<(usize, f64)>,
+}
+
+/// `n` simulations from the built-in prior and JADES survey; the cases a map would fit (S/N > 5).
+fn cases(n: usize, seed: u64) -> Cases {
+    let survey = Survey::jades();
+    let filters = survey_filters(&store(), &survey, std::path::Path::new("."), &|m| eprintln!("{m}")).unwrap();
+    let fwd = SpsModel::new(sps_data(), filters, ModelConfig::default()).unwrap();
+    let prior = Prior::sbipix_delayed_tau();
+    let noise = survey.sampler(&fwd.band_names()).unwrap();
+    let set = sbipix::sim::simulate(&fwd, &prior, &noise, SimulationSpec { n, seed, drop_rate: 0.1 }, &|_| {}).unwrap();
+    let nb = set.bands.len();
+    let sel: Vec<usize> = ["F277W", "F356W", "F444W"].iter().map(|b| set.bands.iter().position(|x| x == b).unwrap()).collect();
+    let selected = (0..n)
+        .filter_map(|i| {
+            let v: Vec<f64> = sel.iter().filter(|&&b| set.observed[i * nb + b] == 1).map(|&b| (set.flux_obs_ujy[i * nb + b] / set.sigma_ujy[i * nb + b]) as f64).collect();
+            let snr = v.iter().sum::<f64>() / v.len().max(1) as f64;
+            (!v.is_empty() && snr > 5.0).then_some((i, snr))
+        })
+        .collect();
+    Cases { fwd, prior, set, selected }
+}
+
+impl Cases {
+    fn row(&self, i: usize) -> (Vec<f64>, Vec<f64>, Vec<bool>, f64) {
+        let nb = self.set.bands.len();
+        let f = self.set.flux_obs_ujy[i * nb..(i + 1) * nb].iter().map(|v| *v as f64).collect();
+        let s = self.set.sigma_ujy[i * nb..(i + 1) * nb].iter().map(|v| *v as f64).collect();
+        let m = self.set.observed[i * nb..(i + 1) * nb].iter().map(|o| *o == 1).collect();
+        (f, s, m, self.set.redshift[i] as f64)
+    }
+    fn truth(&self, i: usize, name: &str) -> f64 {
+        let p = self.set.parameter_names.len();
+        self.set.theta[i * p + self.set.parameter_names.iter().position(|x| x == name).unwrap()] as f64
+    }
+}
+
+fn quantiles(mut v: Vec<f64>) -> [f64; 5] {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+    [q(0.025), q(0.16), q(0.5), q(0.84), q(0.975)]
+}
+
+#[test]
+fn reference_posteriors_are_calibrated_and_sharp_where_deep() {
+    use rayon::prelude::*;
+    let c = cases(70, 4242);
+    let picked: Vec<(usize, f64)> = c.selected.iter().copied().take(40).collect();
+    assert!(picked.len() >= 35, "only {} selected cases", picked.len());
+    let fits: Vec<_> = picked
+        .par_iter()
+        .map(|&(i, _)| {
+            let (f, s, m, z) = c.row(i);
+            reference_posterior(&c.fwd, &c.prior, &f, &s, &m, z, SmcSettings { particles: 300, seed: i as u64, ..Default::default() }).unwrap()
+        })
+        .collect();
+    let (mut in68, mut in95, mut total) = (0, 0, 0);
+    let mut deep_widths = Vec::new();
+    for ((i, snr), r) in picked.iter().zip(&fits) {
+        let np = r.names.len();
+        for name in PHYSICAL {
+            let j = r.names.iter().position(|x| x == name).unwrap();
+            let q = quantiles((0..r.n_draws).map(|k| r.draws[k * np + j]).collect());
+            let t = c.truth(*i, name);
+            in68 += (t >= q[1] && t <= q[3]) as usize;
+            in95 += (t >= q[0] && t <= q[4]) as usize;
+            total += 1;
+            if name == "log_mstar" && *snr > 100.0 {
+                deep_widths.push(q[3] - q[1]);
+            }
+        }
+    }
+    let (c68, c95) = (in68 as f64 / total as f64, in95 as f64 / total as f64);
+    eprintln!("{} cases: coverage 68 % → {c68:.3}, 95 % → {c95:.3}; log M* 68 % widths above S/N 100: {:?}", picked.len(), quantiles(deep_widths.clone()));
+    // 200 (case, parameter) pairs: the binomial scatter of the 68 % coverage is ±0.033
+    assert!((0.55..=0.81).contains(&c68), "68 % coverage {c68}");
+    assert!(c95 >= 0.87, "95 % coverage {c95}");
+    // deep photometry pins the mass: the network's posteriors are ≈ 0.34 dex wide there
+    assert!(deep_widths.len() >= 10);
+    assert!(quantiles(deep_widths)[2] < 0.08, "the reference posteriors of deep pixels are not sharp");
+}
+
+#[test]
+fn refined_posteriors_agree_with_the_reference() {
+    use rayon::prelude::*;
+    let c = cases(60, 777);
+    let picked: Vec<usize> = c.selected.iter().filter(|s| s.1 > 50.0).map(|s| s.0).take(12).collect();
+    assert!(picked.len() >= 10);
+    let post = Posterior::load(&sbipix::default_model_dir().unwrap()).unwrap();
+    let names = post.parameter_names();
+    let nb = c.set.bands.len();
+    let pick = |v: &[f32]| -> Vec<f64> { picked.iter().flat_map(|&i| v[i * nb..(i + 1) * nb].iter().map(|x| *x as f64)).collect() };
+    let (flux, sigma) = (pick(&c.set.flux_obs_ujy), pick(&c.set.sigma_ujy));
+    let seen: Vec<bool> = picked.iter().flat_map(|&i| c.set.observed[i * nb..(i + 1) * nb].iter().map(|o| *o == 1)).collect();
+    let z: Vec<f64> = picked.iter().map(|&i| c.set.redshift[i] as f64).collect();
+    let n_draws = 300;
+    let network = post.sample(&flux, &sigma, &seen, &z, n_draws, 5).unwrap();
+    let mut refined = network.clone();
+    let outcomes = refine_all(&c.fwd, &c.prior, &flux, &sigma, &seen, &z, &names, &mut refined, RefineSettings::default(), 9, &|_| {}).unwrap();
+    assert!(outcomes.iter().all(|o| o.refined), "{outcomes:?}");
+    let refs: Vec<_> = (0..picked.len())
+        .into_par_iter()
+        .map(|k| {
+            let s = k * nb..(k + 1) * nb;
+            reference_posterior(&c.fwd, &c.prior, &flux[s.clone()], &sigma[s.clone()], &seen[s], z[k], SmcSettings { particles: 300, seed: 100 + k as u64, ..Default::default() }).unwrap()
+        })
+        .collect();
+    let p = names.len();
+    for (j, name) in names.iter().enumerate() {
+        let (mut agree, mut ratio) = (0, Vec::new());
+        for (k, r) in refs.iter().enumerate() {
+            let jr = r.names.iter().position(|x| x == name).unwrap();
+            let qr = quantiles((0..r.n_draws).map(|d| r.draws[d * r.names.len() + jr]).collect());
+            let qf = quantiles((0..n_draws).map(|d| refined[(k * n_draws + d) * p + j] as f64).collect());
+            let qn = quantiles((0..n_draws).map(|d| network[(k * n_draws + d) * p + j] as f64).collect());
+            agree += (qf[2] >= qr[0] && qf[2] <= qr[4]) as usize;
+            ratio.push((qf[3] - qf[1]) / (qn[3] - qn[1]));
+        }
+        let shrink = quantiles(ratio)[2];
+        eprintln!("{name}: refined median inside the reference's 95 % interval in {agree}/{}; refined/network 68 % width {shrink:.3}", refs.len());
+        assert!(agree + 1 >= refs.len(), "{name}: refined and reference posteriors disagree in {} cases", refs.len() - agree);
+        assert!(shrink < 0.5, "{name}: refinement did not sharpen the network's posterior ({shrink})");
+    }
+}
