@@ -221,11 +221,29 @@ def validate(
     draws: int = 500,
     snr_min: float = 5.0,
     overwrite: bool = False,
+    refine: bool = False,
+    reference: int = 0,
+    reference_particles: int = 1000,
 ) -> Dict[str, Any]:
     """Validates a model on ``n`` fresh simulations (as ``sbipix validate``): per-parameter bias,
-    scatter, R², coverage, TARP; writes the report and figures to ``out``; returns the report."""
+    scatter, R², coverage, TARP; writes the report and figures to ``out``; returns the report.
+    ``refine``: validate the likelihood-refined posteriors; ``reference``: also fit that many
+    selected cases with the SMC reference posterior and compare (``report["reference"]``)."""
     name = model.path if isinstance(model, Model) else os.fspath(model)
-    rep, log = _core.validate(name, os.fspath(out), int(n), int(seed), int(draws), float(snr_min), bool(overwrite))
+    if reference and reference_particles < 100:
+        raise SbipixError(f"reference_particles must be at least 100 (got {reference_particles})")
+    rep, log = _core.validate(
+        name,
+        os.fspath(out),
+        int(n),
+        int(seed),
+        int(draws),
+        float(snr_min),
+        bool(overwrite),
+        int(reference),
+        int(reference_particles),
+        0.0 if refine else None,
+    )
     _emit(log)
     return json.loads(rep)
 
@@ -330,6 +348,8 @@ class Model:
         *,
         bands: Optional[Sequence[str]] = None,
         seed: int = 0,
+        refine: bool = False,
+        sys_err: float = 0.0,
     ) -> np.ndarray:
         """Posterior draws for each pixel (or galaxy): an array (pixels, n, parameters), float32,
         in the order of :attr:`parameter_names`.
@@ -337,8 +357,15 @@ class Model:
         ``flux``, ``err``: (pixels, bands) in µJy, columns in :attr:`bands` order or named by
         ``bands=``; a band with NaN flux, NaN or non-positive error, or ``mask`` False is missing
         for that pixel. ``redshift``: scalar or (pixels,). Deterministic for a ``seed``.
+        ``refine``: refine the network's draws with the forward model's likelihood (as ``sbipix
+        map --refine``; ≈ 0.3 s per pixel on 2 cores, up to 20× sharper on bright pixels), with
+        ``sys_err`` (fraction of the flux) added to the errors in quadrature.
         """
-        return self._m.sample(*self._photometry(flux, err, redshift, mask, bands, n), int(n), int(seed))
+        draws, log = self._m.sample(
+            *self._photometry(flux, err, redshift, mask, bands, n), int(n), int(seed), None, float(sys_err) if refine else None
+        )
+        _emit(log)
+        return draws
 
     def fit(
         self,
@@ -351,6 +378,8 @@ class Model:
         bands: Optional[Sequence[str]] = None,
         error_floor: float = 0.05,
         seed: int = 0,
+        refine: bool = False,
+        sys_err: float = 0.0,
     ) -> np.ndarray:
         """Posterior draws for **integrated** photometry of whole galaxies (as ``sbipix fit``):
         an array (objects, n, parameters), float32.
@@ -359,8 +388,14 @@ class Model:
         each galaxy degraded to the survey's pixel noise (exact; information is lost, never
         invented) and the masses and SFRs are scaled back; ``error_floor`` (fraction of the flux)
         is added to the errors in quadrature first. See ``docs/maps.md``, *Integrated photometry*.
+        ``refine``: refine with the forward model's likelihood on the original photometry, with
+        the larger of ``sys_err`` and ``error_floor`` as systematic error.
         """
-        return self._m.sample(*self._photometry(flux, err, redshift, mask, bands, n), int(n), int(seed), float(error_floor))
+        draws, log = self._m.sample(
+            *self._photometry(flux, err, redshift, mask, bands, n), int(n), int(seed), float(error_floor), float(sys_err) if refine else None
+        )
+        _emit(log)
+        return draws
 
     def fit_catalog(
         self,
@@ -376,15 +411,28 @@ class Model:
         error_floor: float = 0.05,
         ppc: bool = True,
         out: Optional[PathLike] = None,
+        refine: bool = False,
+        sys_err: float = 0.0,
     ) -> Dict[str, Any]:
         """Fits a catalogue file (CSV, whitespace table or FITS table) as ``sbipix fit`` does.
 
         Returns a dict of arrays, one entry per row: ``id``, ``redshift``, ``n_bands``,
         ``status`` (``"ok"`` or why the row was not fitted), ``<param>_p16/_p50/_p84`` and
-        ``ppc_chi2``; ``out`` also writes the CSV.
+        ``ppc_chi2``; ``out`` also writes the CSV. ``refine`` as in :meth:`fit`.
         """
         ids, z, nb, status, params, pc, chi2, log = self._m.fit_catalog(
-            os.fspath(path), flux_columns, err_columns, redshift_column, id_column, unit, int(draws), int(seed), float(error_floor), bool(ppc), _path(out)
+            os.fspath(path),
+            flux_columns,
+            err_columns,
+            redshift_column,
+            id_column,
+            unit,
+            int(draws),
+            int(seed),
+            float(error_floor),
+            bool(ppc),
+            _path(out),
+            float(sys_err) if refine else None,
         )
         _emit(log)
         res: Dict[str, Any] = {"id": np.array(ids), "redshift": z, "n_bands": np.array(nb), "status": np.array(status)}
@@ -405,15 +453,26 @@ class Model:
         ppc: bool = True,
         unit: Optional[str] = None,
         out: Optional[PathLike] = None,
+        refine: bool = False,
+        sys_err: float = 0.0,
     ) -> MapResult:
         """Maps a FITS cube with ``FLUX`` and ``ERR`` HDUs (as ``sbipix map --cube``).
 
         ``redshift`` defaults to the cube's ``REDSHIFT`` keyword; ``unit`` overrides ``BUNIT``;
         ``out``: also write ``maps.fits`` (with the cube's WCS), ``maps.png`` and
-        ``summary.json`` there.
+        ``summary.json`` there. ``refine``: likelihood-refined posteriors (as ``sbipix map
+        --refine``; adds a ``REFINED`` map), with ``sys_err`` as systematic error.
         """
         names, arrays, summary, log = self._m.map_cube(
-            os.fspath(path), None if redshift is None else float(redshift), float(snr_min), int(draws), int(seed), bool(ppc), unit, _path(out)
+            os.fspath(path),
+            None if redshift is None else float(redshift),
+            float(snr_min),
+            int(draws),
+            int(seed),
+            bool(ppc),
+            unit,
+            _path(out),
+            float(sys_err) if refine else None,
         )
         _emit(log)
         return MapResult(names, arrays, json.loads(summary))
@@ -430,16 +489,18 @@ class Model:
         seed: int = 0,
         ppc: bool = True,
         out: Optional[PathLike] = None,
+        refine: bool = False,
+        sys_err: float = 0.0,
     ) -> MapResult:
         """Maps arrays: ``flux`` and ``err`` (bands, y, x) in µJy per pixel, ``bands`` their names
-        (any subset of the model's bands; the others are missing). Same outputs as
+        (any subset of the model's bands; the others are missing). Same outputs and options as
         :meth:`map_cube`."""
         f = np.ascontiguousarray(np.asarray(flux, dtype=np.float64))
         s = np.ascontiguousarray(np.asarray(err, dtype=np.float64))
         if f.ndim != 3:
             raise SbipixError(f"flux must be (bands, y, x); got shape {f.shape}")
         names, arrays, summary, log = self._m.map_arrays(
-            f, s, [str(b) for b in bands], float(redshift), float(snr_min), int(draws), int(seed), bool(ppc), _path(out)
+            f, s, [str(b) for b in bands], float(redshift), float(snr_min), int(draws), int(seed), bool(ppc), _path(out), float(sys_err) if refine else None
         )
         _emit(log)
         return MapResult(names, arrays, json.loads(summary))

@@ -46,7 +46,18 @@ def train(
     progress: Optional[Callable[[str], None]] = ...,
     params: Optional[List[str]] = ...,
 ) -> str: ...
-def validate(model: str, out: str, n: int, seed: int, draws: int, snr_min: float, overwrite: bool) -> Tuple[str, List[str]]: ...
+def validate(
+    model: str,
+    out: str,
+    n: int,
+    seed: int,
+    draws: int,
+    snr_min: float,
+    overwrite: bool,
+    reference: int = ...,
+    reference_particles: int = ...,
+    refine: Optional[float] = ...,
+) -> Tuple[str, List[str]]: ...
 
 def survey_manifest(path: str) -> List[Tuple[str, Optional[str]]]: ...
 def survey_collect(manifest: str, out: str) -> List[Tuple[str, str]]: ...
@@ -75,7 +86,8 @@ class Model:
         n: int,
         seed: int,
         integrated_error_floor: Optional[float] = ...,
-    ) -> npt.NDArray[np.float32]: ...
+        refine: Optional[float] = ...,
+    ) -> Tuple[npt.NDArray[np.float32], List[str]]: ...
     def fit_catalog(
         self,
         path: str,
@@ -89,6 +101,7 @@ class Model:
         error_floor: float,
         ppc: bool,
         out: Optional[str],
+        refine: Optional[float] = ...,
     ) -> Tuple[
         List[str],
         npt.NDArray[np.float64],
@@ -106,7 +119,16 @@ class Model:
         self, manifest: str, out: str, draws: int, snr_min: float, seed: int, ppc: bool
     ) -> Tuple[List[Tuple[str, str]], List[str]]: ...
     def map_cube(
-        self, path: str, redshift: Optional[float], snr_min: float, draws: int, seed: int, ppc: bool, unit: Optional[str], out: Optional[str]
+        self,
+        path: str,
+        redshift: Optional[float],
+        snr_min: float,
+        draws: int,
+        seed: int,
+        ppc: bool,
+        unit: Optional[str],
+        out: Optional[str],
+        refine: Optional[float] = ...,
     ) -> _MapOut: ...
     def map_arrays(
         self,
@@ -119,4 +141,5 @@ class Model:
         seed: int,
         ppc: bool,
         out: Optional[str],
+        refine: Optional[float] = ...,
     ) -> _MapOut: ...

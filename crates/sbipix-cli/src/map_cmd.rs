@@ -33,9 +33,18 @@ pub fn map(a: MapArgs) -> Result<()> {
     if !a.no_ppc {
         opts.ppc = sbipix::maps::ppc_model_or_warn(&post, &log);
     }
+    if let Some(settings) = a.refine.settings()? {
+        let (fwd, prior) = match &opts.ppc {
+            Some(m) => m.clone(),
+            None => sbipix::maps::ppc_model(&sbipix::io::DataStore::from_env()?, &post, &log)?,
+        };
+        opts.refine = Some((settings, fwd, prior));
+    }
     let bar = indicatif::ProgressBar::hidden();
+    // refinement takes ≈ 0.3 s a pixel: always show its progress
+    let min_bar = if opts.refine.is_some() { 1 } else { 20_000 };
     let m = map_galaxy_with_progress(&post, &img, &opts, &log, &|done, total| {
-        if total >= 20_000 && bar.is_hidden() {
+        if total >= min_bar && bar.is_hidden() {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_length(total as u64);
             bar.set_style(indicatif::ProgressStyle::with_template("map {bar:40} {pos}/{len} pixels [{elapsed_precise} < {eta}]").expect("template"));
@@ -59,6 +68,13 @@ pub fn map(a: MapArgs) -> Result<()> {
         s.log_mstar_integrated[1] - s.log_mstar_integrated[0],
         a.out.display()
     ));
+    if let Some(r) = &s.refinement {
+        log(&format!(
+            "  refined {:.1} % of the pixels with the likelihood ({:.1} % by the exact SMC; REFINED layer)",
+            100.0 * r.refined_fraction,
+            100.0 * r.exact_smc_fraction
+        ));
+    }
     if let (Some(c), Some(r)) = (s.ppc_median_chi2_reduced, &s.ppc_median_residual_sigma) {
         let worst = r.iter().max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()));
         log(&format!(
@@ -85,9 +101,14 @@ pub fn fit(a: FitArgs) -> Result<()> {
         unit: a.unit.clone(),
         error_floor: a.error_floor,
     };
-    let ppc = if a.no_ppc { None } else { sbipix::maps::ppc_model_or_warn(&post, &log) };
+    let refine = a.refine.settings()?;
+    let forward = match (a.no_ppc, refine.is_some()) {
+        (_, true) => Some(sbipix::maps::ppc_model(&sbipix::io::DataStore::from_env()?, &post, &log)?),
+        (false, false) => sbipix::maps::ppc_model_or_warn(&post, &log),
+        (true, false) => None,
+    };
     let t0 = std::time::Instant::now();
-    let fit = sbipix::fit::fit_catalog(&post, &a.catalog, &cols, a.draws, a.seed, ppc.as_ref(), &log)?;
+    let fit = sbipix::fit::fit_catalog(&post, &a.catalog, &cols, a.draws, a.seed, forward.as_ref(), !a.no_ppc, refine, &log)?;
     let n = fit.ids.len();
     let failed: Vec<usize> = (0..n).filter(|&r| fit.status[r] != "ok").collect();
     if failed.len() == n {

@@ -91,7 +91,7 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
         bail!("--reference-particles must be at least 100 (got {})", a.reference_particles);
     }
     let refo = sbipix::validate::ReferenceOptions { cases: a.reference, particles: a.reference_particles };
-    let refine = a.refine.then(sbipix::refine::RefineSettings::default);
+    let refine = a.refine.settings()?;
     let r = sbipix::validate::validate(&store, &model, a.n, a.seed, a.draws, a.snr_min, refine, refo, &a.out, a.overwrite, &log)?;
     let names: Vec<String> = r.parameters.keys().cloned().collect();
     println!("test cases with S/N > {} ({} of {}):\n{}", r.snr_min, r.n_selected, r.n, sbipix::validate::metrics_table(&r.parameters, &names));

@@ -38,6 +38,33 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
     assert!((s["pixel_scale_arcsec"].as_f64().unwrap() - 0.03).abs() < 1e-9);
     assert!(s["log_mstar_resolved"][1].is_number() && s["log_mstar_integrated"][1].is_number());
 
+    // --refine on the brightest pixels: a REFINED layer with the WCS, posteriors far sharper than
+    // the (tiny, 2-epoch) network's, the refinement recorded in the summary
+    let o = sbipix(&["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "refined", "--draws", "100", "--snr-min", "150", "--refine", "--no-ppc"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o2 = sbipix(&["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "plain", "--draws", "100", "--snr-min", "150", "--no-ppc"], d);
+    assert!(o2.status.success(), "{}", stderr(&o2));
+    let mut fr = fitsio::FitsFile::open(d.join("refined/maps.fits")).unwrap();
+    assert_eq!(key(&mut fr, "REFINED", "CTYPE1").as_deref(), Some("RA---TAN"));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("refined/summary.json")).unwrap()).unwrap();
+    let n_ref = s["n_pixels"].as_u64().unwrap();
+    assert!((3..=300).contains(&n_ref), "{n_ref} pixels above S/N 150");
+    assert!(s["refinement"]["refined_fraction"].as_f64().unwrap() > 0.9, "{}", s["refinement"]);
+    let width = |dir: &str| -> f64 {
+        let mut f = fitsio::FitsFile::open(d.join(dir).join("maps.fits")).unwrap();
+        let (lo, hi): (Vec<f32>, Vec<f32>) = (f.hdu("LOG_MSTAR_P16").unwrap().read_image(&mut f).unwrap(), f.hdu("LOG_MSTAR_P84").unwrap().read_image(&mut f).unwrap());
+        let mut w: Vec<f64> = lo.iter().zip(&hi).filter(|(a, _)| a.is_finite()).map(|(a, b)| (b - a) as f64).collect();
+        w.sort_by(f64::total_cmp);
+        w[w.len() / 2]
+    };
+    let (wr, wp) = (width("refined"), width("plain"));
+    assert!(wr < 0.3 * wp, "refined log M* width {wr} vs the network's {wp}");
+    let o = sbipix(&["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "x", "--sys-err", "0.05"], d);
+    assert!(!o.status.success() && stderr(&o).contains("--refine"), "{}", stderr(&o));
+    let o = sbipix(&["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "x", "--refine", "--sys-err", "1.5"], d);
+    assert!(!o.status.success() && stderr(&o).contains("--sys-err"), "{}", stderr(&o));
+    assert!(!d.join("x").exists());
+
     // per-band images with σ maps (three bands only: the others are missing for every pixel)
     let mut cube = fitsio::FitsFile::open(d.join("demo/demo_cube.fits")).unwrap();
     let hf = cube.hdu("FLUX").unwrap();

@@ -165,59 +165,100 @@ pub fn smc_from<A: Clone + Default>(
         if steps == 1 && beta == 1.0 && !settings.move_when_one_step {
             break;
         }
-        // Move: random-walk Metropolis targeting q^(1−β) π^β = q·(π/q)^β, proposal N(0, scale² Σ).
-        let chol = cholesky(&covariance(&x, n, d), d);
-        let mut moved = 0.0;
-        let mut sweeps = 0;
-        let mut step = vec![0.0; d];
-        let mut prop = vec![0.0; d];
-        while sweeps < settings.max_sweeps && (sweeps < settings.min_sweeps || moved < settings.target_moves) {
-            sweeps += 1;
-            let mut accepted = 0usize;
-            for i in 0..n {
-                for s in step.iter_mut() {
-                    *s = scale * std_normal(&mut rng);
-                }
-                let xi = &x[i * d..(i + 1) * d];
-                for a in 0..d {
-                    let mut v = xi[a];
-                    for b in 0..=a {
-                        v += chol[a * d + b] * step[b];
-                    }
-                    prop[a] = v;
-                }
-                let u: f64 = rng.random();
-                let qp = log_q(&prop);
-                if qp == f64::NEG_INFINITY {
-                    continue;
-                }
-                let (tp, ap) = log_target(&prop);
-                evaluations += 1;
-                let lp = ratio(tp, qp);
-                let diff = (qp - lq[i]) + beta * (lp - ll[i]);
-                if lp.is_finite() && (diff >= 0.0 || u.ln() < diff) {
-                    x[i * d..(i + 1) * d].copy_from_slice(&prop);
-                    ll[i] = lp;
-                    lq[i] = qp;
-                    aux[i] = ap;
-                    accepted += 1;
-                }
+        // Move: random-walk Metropolis targeting q^(1−β) π^β = q·(π/q)^β.
+        let mut dens: Vec<f64> = lq.iter().zip(&ll).map(|(q, l)| q + beta * l).collect();
+        let mut state: Vec<(f64, f64, A)> = (0..n).map(|i| (lq[i], ll[i], aux[i].clone())).collect();
+        let density = |p: &[f64]| -> Option<(f64, (f64, f64, A))> {
+            let qp = log_q(p);
+            if qp == f64::NEG_INFINITY {
+                return None;
             }
-            let rate = accepted as f64 / n as f64;
-            moved += rate;
-            // Keep the acceptance rate in a useful range.
-            if rate < 0.15 {
-                scale *= 0.7;
-            } else if rate > 0.45 {
-                scale = (scale * 1.3).min(2.38);
-            }
+            let (tp, ap) = log_target(p);
+            let lp = ratio(tp, qp);
+            Some((if lp.is_finite() { qp + beta * lp } else { f64::NEG_INFINITY }, (qp, lp, ap)))
+        };
+        let moves = MoveSettings { min_sweeps: settings.min_sweeps, max_sweeps: settings.max_sweeps, target_moves: settings.target_moves };
+        evaluations += metropolis_sweeps(&mut x, &mut dens, &mut state, d, moves, &mut scale, &mut rng, &density);
+        for (i, (q, l, a)) in state.into_iter().enumerate() {
+            lq[i] = q;
+            ll[i] = l;
+            aux[i] = a;
         }
     }
     SmcResult { samples: x, aux, log_evidence: log_z, steps, evaluations, first_ess }
 }
 
+/// How many random-walk Metropolis sweeps [`metropolis_sweeps`] makes: at least `min_sweeps`,
+/// then more until the particles have moved `target_moves` times on average, at most
+/// `max_sweeps`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MoveSettings {
+    pub min_sweeps: usize,
+    pub max_sweeps: usize,
+    pub target_moves: f64,
+}
+
+/// Random-walk Metropolis sweeps over the particles `x` [n × d] (n = `dens.len()`), whose log
+/// densities are `dens` and whose kept states are `state`: proposals N(0, scale² Σ), Σ the
+/// particles' covariance; `scale` is adapted to keep the acceptance rate between 0.15 and 0.45.
+/// `density(p)` returns the log density at p and the state to keep if p is accepted, or None
+/// where the density is zero without evaluating anything. Returns how many densities it
+/// evaluated.
+#[allow(clippy::too_many_arguments)]
+pub fn metropolis_sweeps<S>(
+    x: &mut [f64],
+    dens: &mut [f64],
+    state: &mut [S],
+    d: usize,
+    moves: MoveSettings,
+    scale: &mut f64,
+    rng: &mut SmcRng,
+    density: &dyn Fn(&[f64]) -> Option<(f64, S)>,
+) -> usize {
+    let n = dens.len();
+    let chol = cholesky(&covariance(x, n, d), d);
+    let (mut moved, mut sweeps, mut evaluations) = (0.0, 0, 0);
+    let mut step = vec![0.0; d];
+    let mut prop = vec![0.0; d];
+    while sweeps < moves.max_sweeps && (sweeps < moves.min_sweeps || moved < moves.target_moves) {
+        sweeps += 1;
+        let mut accepted = 0usize;
+        for i in 0..n {
+            for s in step.iter_mut() {
+                *s = *scale * std_normal(rng);
+            }
+            let xi = &x[i * d..(i + 1) * d];
+            for a in 0..d {
+                let mut v = xi[a];
+                for b in 0..=a {
+                    v += chol[a * d + b] * step[b];
+                }
+                prop[a] = v;
+            }
+            let u: f64 = rng.random();
+            let Some((dp, sp)) = density(&prop) else { continue };
+            evaluations += 1;
+            let diff = dp - dens[i];
+            if dp.is_finite() && (diff >= 0.0 || u.ln() < diff) {
+                x[i * d..(i + 1) * d].copy_from_slice(&prop);
+                dens[i] = dp;
+                state[i] = sp;
+                accepted += 1;
+            }
+        }
+        let rate = accepted as f64 / n as f64;
+        moved += rate;
+        if rate < 0.15 {
+            *scale *= 0.7;
+        } else if rate > 0.45 {
+            *scale = (*scale * 1.3).min(2.38);
+        }
+    }
+    evaluations
+}
+
 /// Indices of a systematic resample of `n` from weights `w` (sum `sw`), offset `u0` ∈ [0, 1).
-fn systematic(w: &[f64], sw: f64, n: usize, u0: f64) -> Vec<usize> {
+pub fn systematic(w: &[f64], sw: f64, n: usize, u0: f64) -> Vec<usize> {
     let mut out = Vec::with_capacity(n);
     let mut cum = 0.0;
     let mut j = 0;

@@ -256,7 +256,7 @@ fn train(
 /// Validates a model on fresh simulations (as `sbipix validate`); returns the report as JSON.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (model, out, n, seed, draws, snr_min, overwrite, reference = 0, reference_particles = 1000))]
+#[pyo3(signature = (model, out, n, seed, draws, snr_min, overwrite, reference = 0, reference_particles = 1000, refine = None))]
 fn validate(
     py: Python<'_>,
     model: &str,
@@ -268,6 +268,7 @@ fn validate(
     overwrite: bool,
     reference: usize,
     reference_particles: usize,
+    refine: Option<f64>,
 ) -> PyResult<(String, Vec<String>)> {
     let dir = model_dir(model)?;
     let log = Log::default();
@@ -275,10 +276,19 @@ fn validate(
         .detach(|| -> sbipix::Result<_> {
             let store = sbipix::io::DataStore::from_env()?;
             let refo = sbipix::validate::ReferenceOptions { cases: reference, particles: reference_particles.max(2) };
-            sbipix::validate::validate(&store, &dir, n, seed, draws, snr_min, None, refo, &out, overwrite, &|m| log.push(m))
+            let settings = refine.map(refine_settings).transpose()?;
+            sbipix::validate::validate(&store, &dir, n, seed, draws, snr_min, settings, refo, &out, overwrite, &|m| log.push(m))
         })
         .map_err(err)?;
     Ok((serde_json::to_string(&r).map_err(err)?, log.take()))
+}
+
+/// Refinement settings with systematic error `sys` (a fraction of the flux).
+fn refine_settings(sys: f64) -> sbipix::Result<sbipix::refine::RefineSettings> {
+    if !(sys.is_finite() && (0.0..1.0).contains(&sys)) {
+        return Err(sbipix::Error::File { file: "(refine)".into(), reason: format!("sys_err must lie in [0, 1) (a fraction of the flux), got {sys}") });
+    }
+    Ok(sbipix::refine::RefineSettings { sys_frac: sys, ..Default::default() })
 }
 
 fn model_dir(name: &str) -> PyResult<PathBuf> {
@@ -298,6 +308,14 @@ impl Model {
         self.ppc
             .get_or_init(|| sbipix::maps::ppc_model_or_warn(&self.post, &|m| log.push(m)))
             .clone()
+    }
+
+    /// The forward model and prior, required (for refinement): an error if the data are missing.
+    fn forward_model(&self, log: &Log) -> sbipix::Result<(std::sync::Arc<sbipix::sps::SpsModel>, sbipix::sim::Prior)> {
+        match self.ppc_model(log) {
+            Some(m) => Ok(m),
+            None => Err(sbipix::Error::File { file: self.post.dir.display().to_string(), reason: "refinement needs the forward model, which could not be built (see the warning above)".into() }),
+        }
     }
 
     fn survey_options(&self, draws: usize, snr_min: f64, seed: u64, ppc: bool, log: &Log) -> PyResult<sbipix::population::SurveyOptions> {
@@ -339,7 +357,7 @@ type MapOut<'py> = (Vec<String>, Vec<Bound<'py, PyArray2<f32>>>, String, Vec<Str
 
 impl Model {
     #[allow(clippy::too_many_arguments)]
-    fn run_map<'py>(&self, py: Python<'py>, img: ImageSet, redshift: Option<f64>, snr_min: f64, draws: usize, seed: u64, ppc: bool, out: Option<PathBuf>, log: Log) -> PyResult<MapOut<'py>> {
+    fn run_map<'py>(&self, py: Python<'py>, img: ImageSet, redshift: Option<f64>, snr_min: f64, draws: usize, seed: u64, ppc: bool, refine: Option<f64>, out: Option<PathBuf>, log: Log) -> PyResult<MapOut<'py>> {
         let z = redshift.or(img.redshift).ok_or_else(|| err(format!("no redshift: give redshift= (or a REDSHIFT keyword in {})", img.source)))?;
         if draws == 0 {
             return Err(err("draws must be at least 1"));
@@ -352,6 +370,10 @@ impl Model {
             .detach(|| -> sbipix::Result<_> {
                 if ppc {
                     opts.ppc = self.ppc_model(&log);
+                }
+                if let Some(sys) = refine {
+                    let (fwd, prior) = self.forward_model(&log)?;
+                    opts.refine = Some((refine_settings(sys)?, fwd, prior));
                 }
                 let m = map_galaxy(&self.post, &img, &opts, &|m| log.push(m))?;
                 if let Some(o) = &out {
@@ -403,9 +425,10 @@ impl Model {
     }
 
     /// Posterior draws [pixels, n, parameters] from flux and σ [pixels, bands] (µJy, model band
-    /// order), measured [pixels, bands] (1 = use) and redshift [pixels]. With
-    /// `integrated_error_floor` the rows are whole galaxies (sbipix::maps::sample_integrated).
-    #[pyo3(signature = (flux, err_, measured, redshift, n, seed, integrated_error_floor=None))]
+    /// order), measured [pixels, bands] (1 = use) and redshift [pixels], and the log. With
+    /// `integrated_error_floor` the rows are whole galaxies (sbipix::maps::sample_integrated);
+    /// with `refine` (a systematic error fraction) the draws are likelihood-refined.
+    #[pyo3(signature = (flux, err_, measured, redshift, n, seed, integrated_error_floor=None, refine=None))]
     #[allow(clippy::too_many_arguments)]
     fn sample<'py>(
         &self,
@@ -417,7 +440,8 @@ impl Model {
         n: usize,
         seed: u64,
         integrated_error_floor: Option<f64>,
-    ) -> PyResult<Bound<'py, PyArray3<f32>>> {
+        refine: Option<f64>,
+    ) -> PyResult<(Bound<'py, PyArray3<f32>>, Vec<String>)> {
         let nb = self.post.manifest.bands.len();
         let np = redshift.len();
         for (what, shape) in [("flux", flux.shape()), ("err", err_.shape()), ("mask", measured.shape())] {
@@ -431,19 +455,29 @@ impl Model {
         let (f, s, z) = (slice(&flux, "flux")?.to_vec(), slice(&err_, "err")?.to_vec(), slice(&redshift, "redshift")?.to_vec());
         // a band is used where the mask says so and its flux and σ are usable
         let m: Vec<bool> = slice(&measured, "mask")?.iter().zip(f.iter().zip(&s)).map(|(m, (f, s))| *m == 1 && f.is_finite() && s.is_finite() && *s > 0.0).collect();
+        let log = Log::default();
         let draws = py
-            .detach(|| match integrated_error_floor {
-                None => self.post.sample(&f, &s, &m, &z, n, seed),
-                Some(floor) => sbipix::maps::sample_integrated(&self.post, &f, &s, &m, &z, n, seed, floor),
+            .detach(|| -> sbipix::Result<Vec<f32>> {
+                let mut d = match integrated_error_floor {
+                    None => self.post.sample(&f, &s, &m, &z, n, seed)?,
+                    Some(floor) => sbipix::maps::sample_integrated(&self.post, &f, &s, &m, &z, n, seed, floor)?,
+                };
+                if let Some(sys) = refine {
+                    let (fwd, prior) = self.forward_model(&log)?;
+                    let settings = sbipix::refine::RefineSettings { sys_frac: sys.max(integrated_error_floor.unwrap_or(0.0)), ..refine_settings(sys)? };
+                    sbipix::refine::refine_all(&fwd, &prior, &f, &s, &m, &z, &self.post.parameter_names(), &mut d, settings, seed ^ 0x0EF1, &|_| {})?;
+                }
+                Ok(d)
             })
             .map_err(err)?;
+
         let p = self.post.parameter_names().len();
-        Ok(Array3::from_shape_vec((np, n, p), draws).expect("shape").into_pyarray(py))
+        Ok((Array3::from_shape_vec((np, n, p), draws).expect("shape").into_pyarray(py), log.take()))
     }
 
     /// Fits a catalogue file (as `sbipix fit`): (ids, redshift, n_bands, status, parameter names,
     /// percentiles [rows, parameters, 3], ppc_chi2, log); writes `out` (CSV) if given.
-    #[pyo3(signature = (path, flux_columns, err_columns, redshift_column, id_column, unit, draws, seed, error_floor, ppc, out))]
+    #[pyo3(signature = (path, flux_columns, err_columns, redshift_column, id_column, unit, draws, seed, error_floor, ppc, out, refine=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit_catalog<'py>(
         &self,
@@ -459,6 +493,7 @@ impl Model {
         error_floor: f64,
         ppc: bool,
         out: Option<PathBuf>,
+        refine: Option<f64>,
     ) -> PyResult<CatalogOut<'py>> {
         if draws == 0 {
             return Err(err("draws must be at least 1"));
@@ -467,8 +502,13 @@ impl Model {
         let log = Log::default();
         let fit = py
             .detach(|| -> sbipix::Result<_> {
-                let ppc_model = if ppc { self.ppc_model(&log) } else { None };
-                let fit = sbipix::fit::fit_catalog(&self.post, &path, &cols, draws, seed, ppc_model.as_ref(), &|m| log.push(m))?;
+                let settings = refine.map(refine_settings).transpose()?;
+                let forward = match (ppc, settings.is_some()) {
+                    (_, true) => Some(self.forward_model(&log)?),
+                    (true, false) => self.ppc_model(&log),
+                    (false, false) => None,
+                };
+                let fit = sbipix::fit::fit_catalog(&self.post, &path, &cols, draws, seed, forward.as_ref(), ppc, settings, &|m| log.push(m))?;
                 if let Some(o) = &out {
                     sbipix::fit::write_fit_csv(o, &fit)?;
                 }
@@ -521,16 +561,28 @@ impl Model {
     }
 
     /// Maps a FLUX/ERR cube (as `sbipix map --cube`): (names, maps, summary JSON, log).
-    #[pyo3(signature = (path, redshift, snr_min, draws, seed, ppc, unit, out))]
+    #[pyo3(signature = (path, redshift, snr_min, draws, seed, ppc, unit, out, refine=None))]
     #[allow(clippy::too_many_arguments)]
-    fn map_cube<'py>(&self, py: Python<'py>, path: PathBuf, redshift: Option<f64>, snr_min: f64, draws: usize, seed: u64, ppc: bool, unit: Option<String>, out: Option<PathBuf>) -> PyResult<MapOut<'py>> {
+    fn map_cube<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        redshift: Option<f64>,
+        snr_min: f64,
+        draws: usize,
+        seed: u64,
+        ppc: bool,
+        unit: Option<String>,
+        out: Option<PathBuf>,
+        refine: Option<f64>,
+    ) -> PyResult<MapOut<'py>> {
         let log = Log::default();
         let img = py.detach(|| ImageSet::from_cube(Path::new(&path), unit.as_deref(), &|m| log.push(m))).map_err(err)?;
-        self.run_map(py, img, redshift, snr_min, draws, seed, ppc, out, log)
+        self.run_map(py, img, redshift, snr_min, draws, seed, ppc, refine, out, log)
     }
 
     /// Maps arrays: flux and σ [bands, y, x] in µJy per pixel, band names.
-    #[pyo3(signature = (flux, err_, bands, redshift, snr_min, draws, seed, ppc, out))]
+    #[pyo3(signature = (flux, err_, bands, redshift, snr_min, draws, seed, ppc, out, refine=None))]
     #[allow(clippy::too_many_arguments)]
     fn map_arrays<'py>(
         &self,
@@ -544,6 +596,7 @@ impl Model {
         seed: u64,
         ppc: bool,
         out: Option<PathBuf>,
+        refine: Option<f64>,
     ) -> PyResult<MapOut<'py>> {
         let sh = flux.shape().to_vec();
         if err_.shape() != sh.as_slice() {
@@ -562,7 +615,7 @@ impl Model {
             wcs: Default::default(),
             redshift: None,
         };
-        self.run_map(py, img, Some(redshift), snr_min, draws, seed, ppc, out, Log::default())
+        self.run_map(py, img, Some(redshift), snr_min, draws, seed, ppc, refine, out, Log::default())
     }
 }
 

@@ -127,11 +127,15 @@ pub struct CatalogFit {
     /// fitted or not checked) and the median residual per band in σ over the fitted rows.
     pub ppc_chi2: Vec<f64>,
     pub ppc_residual_sigma: Option<std::collections::BTreeMap<String, f64>>,
+    /// With refinement: per row 1 where the posterior is the likelihood-refined one, 0 where the
+    /// network's was kept, NaN where not fitted; None without refinement.
+    pub refined: Option<Vec<f64>>,
 }
 
 /// Fits every row of the catalogue at `path` with `n_draws` posterior draws.
-/// `ppc`: the forward model and prior of [`crate::maps::ppc_model`] for the posterior-predictive
-/// check (None skips it).
+/// `forward`: the forward model and prior of [`crate::maps::ppc_model`], for the
+/// posterior-predictive check (when `ppc`) and the likelihood refinement (when `refine`; its
+/// systematic error is at least the catalogue's error floor).
 #[allow(clippy::too_many_arguments)]
 pub fn fit_catalog(
     post: &Posterior,
@@ -139,7 +143,9 @@ pub fn fit_catalog(
     cols: &CatalogColumns,
     n_draws: usize,
     seed: u64,
-    ppc: Option<&(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
+    forward: Option<&(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
+    ppc: bool,
+    refine: Option<crate::refine::RefineSettings>,
     log: &dyn Fn(&str),
 ) -> Result<CatalogFit> {
     let file = path.display().to_string();
@@ -220,12 +226,26 @@ pub fn fit_catalog(
     let mut percentiles = vec![vec![[f64::NAN; 3]; np]; n];
     let mut ppc_chi2 = vec![f64::NAN; n];
     let mut ppc_residual_sigma = None;
+    let mut refined = None;
+    if refine.is_some() && forward.is_none() {
+        return Err(ferr("refinement needs the forward model (the stellar-population data)".into()));
+    }
     if !ok.is_empty() {
         let pick = |v: &[f64]| -> Vec<f64> { ok.iter().flat_map(|&r| v[r * nb..(r + 1) * nb].to_vec()).collect() };
         let (fo, so) = (pick(&flux), pick(&sig));
         let mo: Vec<bool> = ok.iter().flat_map(|&r| seen[r * nb..(r + 1) * nb].to_vec()).collect();
         let zo: Vec<f64> = ok.iter().map(|&r| z[r]).collect();
-        let draws = sample_integrated(post, &fo, &so, &mo, &zo, n_draws, seed, cols.error_floor)?;
+        let mut draws = sample_integrated(post, &fo, &so, &mo, &zo, n_draws, seed, cols.error_floor)?;
+        if let (Some(settings), Some((fwd, prior))) = (refine, forward) {
+            log(&format!("sbipix: refining {} posteriors with the forward model's likelihood…", ok.len()));
+            let settings = crate::refine::RefineSettings { sys_frac: settings.sys_frac.max(cols.error_floor), ..settings };
+            let outcomes = crate::refine::refine_all(fwd, prior, &fo, &so, &mo, &zo, &params, &mut draws, settings, seed ^ 0x0EF1, &|_| {})?;
+            let mut flags = vec![f64::NAN; n];
+            for (o, &r) in outcomes.iter().zip(&ok) {
+                flags[r] = if o.refined { 1.0 } else { 0.0 };
+            }
+            refined = Some(flags);
+        }
         let mut buf = vec![0.0; n_draws];
         for (k, &r) in ok.iter().enumerate() {
             for j in 0..np {
@@ -238,7 +258,7 @@ pub fn fit_catalog(
                 }
             }
         }
-        if let Some((fwd, prior)) = ppc {
+        if let (true, Some((fwd, prior))) = (ppc, forward) {
             let pred = crate::maps::ppc_predict(fwd, prior, &params, &draws, n_draws, &zo);
             let mut res_b: Vec<Vec<f64>> = vec![Vec::new(); nb];
             for (k, &r) in ok.iter().enumerate() {
@@ -270,12 +290,13 @@ pub fn fit_catalog(
         }
     }
     let ids = (0..n).map(|r| idc.map(|c| t.rows[r][c].clone()).unwrap_or_else(|| (r + 1).to_string())).collect();
-    Ok(CatalogFit { ids, redshift: z, n_bands, status, params, percentiles, bands_found: found, ppc_chi2, ppc_residual_sigma })
+    Ok(CatalogFit { ids, redshift: z, n_bands, status, params, percentiles, bands_found: found, ppc_chi2, ppc_residual_sigma, refined })
 }
 
 /// Writes the fit as CSV (atomically): `id, redshift, n_bands, status`, then `<param>_p16`,
 /// `<param>_p50`, `<param>_p84` for every parameter, then `ppc_chi2` (reduced χ² of the
-/// posterior-predictive median; empty when not checked).
+/// posterior-predictive median; empty when not checked), and with refinement `refined` (1 where
+/// the posterior is the likelihood-refined one, 0 where the network's was kept).
 pub fn write_fit_csv(out: &Path, fit: &CatalogFit) -> Result<()> {
     sbipix_io::write_atomic(out, |w| {
         let mut wr = csv::Writer::from_writer(w);
@@ -286,6 +307,9 @@ pub fn write_fit_csv(out: &Path, fit: &CatalogFit) -> Result<()> {
             }
         }
         header.push("ppc_chi2".into());
+        if fit.refined.is_some() {
+            header.push("refined".into());
+        }
         wr.write_record(&header)?;
         for r in 0..fit.ids.len() {
             let mut rec = vec![fit.ids[r].clone(), fit.redshift[r].to_string(), fit.n_bands[r].to_string(), fit.status[r].clone()];
@@ -296,6 +320,9 @@ pub fn write_fit_csv(out: &Path, fit: &CatalogFit) -> Result<()> {
             }
             let c = fit.ppc_chi2[r];
             rec.push(if c.is_finite() { format!("{c:.4}") } else { String::new() });
+            if let Some(f) = &fit.refined {
+                rec.push(if f[r].is_finite() { format!("{}", f[r]) } else { String::new() });
+            }
             wr.write_record(&rec)?;
         }
         wr.flush()?;

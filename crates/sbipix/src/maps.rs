@@ -253,11 +253,14 @@ pub struct MapOptions {
     /// Fractional error floor added in quadrature to the integrated photometry (see
     /// [`sample_integrated`]).
     pub integrated_error_floor: f64,
+    /// Likelihood refinement of every pixel's posterior and of the integrated fit
+    /// ([`crate::refine`]), with the forward model and prior the model was trained with.
+    pub refine: Option<(crate::refine::RefineSettings, std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
 }
 
 impl MapOptions {
     pub fn new(redshift: f64) -> Self {
-        Self { ppc: None, redshift, n_draws: 500, snr_min: 5.0, snr_bands: vec!["F277W".into(), "F356W".into(), "F444W".into()], segmentation: None, seed: 0, integrated_error_floor: DEFAULT_ERROR_FLOOR }
+        Self { ppc: None, redshift, n_draws: 500, snr_min: 5.0, snr_bands: vec!["F277W".into(), "F356W".into(), "F444W".into()], segmentation: None, seed: 0, integrated_error_floor: DEFAULT_ERROR_FLOOR, refine: None }
     }
 }
 
@@ -293,6 +296,9 @@ pub struct MapSummary {
     /// pixels' stellar masses (posterior medians) as weights.
     #[serde(default)]
     pub resolved_mass_weighted: std::collections::BTreeMap<String, f64>,
+    /// What the likelihood refinement did, when asked for (`--refine`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refinement: Option<crate::refine::RefineSummary>,
 }
 
 /// Maps and summary of one galaxy.
@@ -304,6 +310,9 @@ pub struct GalaxyMaps {
     pub percentiles: Vec<[Vec<f32>; 3]>,
     pub snr: Vec<f32>,
     pub mask: Vec<f32>,
+    /// With refinement: 1 where the pixel's posterior is the refined one, 0 where the network's
+    /// was kept, NaN where not fitted.
+    pub refined: Option<Vec<f32>>,
     pub summary: MapSummary,
 }
 
@@ -753,7 +762,7 @@ pub fn map_galaxy(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn
 }
 
 /// [`map_galaxy`] reporting (pixels done, pixels selected) as sampling progresses.
-pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn Fn(&str), progress: &dyn Fn(usize, usize)) -> Result<GalaxyMaps> {
+pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn Fn(&str), progress: &(dyn Fn(usize, usize) + Sync)) -> Result<GalaxyMaps> {
     let t0 = std::time::Instant::now();
     img.check()?;
     let model_bands = &post.manifest.bands;
@@ -848,8 +857,31 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
         draws.extend(part);
         progress(end, nsel);
     }
-    let idraws = sample_integrated(post, &iflux, &isig, &iseen, &[opts.redshift], opts.n_draws.max(2000), opts.seed ^ 0x1D, opts.integrated_error_floor)?;
+    let mut idraws = sample_integrated(post, &iflux, &isig, &iseen, &[opts.redshift], opts.n_draws.max(2000), opts.seed ^ 0x1D, opts.integrated_error_floor)?;
     let names = post.parameter_names();
+    let (mut refinement, mut refined) = (None, None);
+    if let Some((settings, fwd, prior)) = &opts.refine {
+        log(&format!("sbipix: refining the {nsel} pixel posteriors with the forward model's likelihood…"));
+        let t1 = std::time::Instant::now();
+        let outcomes = crate::refine::refine_all(fwd, prior, &flux, &sig, &seen, &zs, &names, &mut draws, *settings, opts.seed ^ 0x0EF1, &|k| progress(k, nsel))?;
+        let mut layer = vec![f32::NAN; npix];
+        for (o, &p) in outcomes.iter().zip(&selected) {
+            layer[p] = if o.refined { 1.0 } else { 0.0 };
+        }
+        refined = Some(layer);
+        // the integrated photometry: its own σ with the integrated error floor
+        let isettings = crate::refine::RefineSettings { sys_frac: settings.sys_frac.max(opts.integrated_error_floor), ..*settings };
+        crate::refine::refine_all(fwd, prior, &iflux, &isig, &iseen, &[opts.redshift], &names, &mut idraws, isettings, opts.seed ^ 0x1E, &|_| {})?;
+        let summary = crate::refine::RefineSummary::of(&outcomes, *settings, t1.elapsed().as_secs_f64());
+        log(&format!(
+            "sbipix: refined {:.1} % of the pixels ({:.1} % by the exact SMC), {:.0} likelihood evaluations per pixel, {:.0} s",
+            100.0 * summary.refined_fraction,
+            100.0 * summary.exact_smc_fraction,
+            summary.evaluations_per_pixel,
+            summary.seconds
+        ));
+        refinement = Some(summary);
+    }
     let np = names.len();
     let nd = opts.n_draws;
     let mut percentiles: Vec<[Vec<f32>; 3]> = (0..np).map(|_| [vec![f32::NAN; npix], vec![f32::NAN; npix], vec![f32::NAN; npix]]).collect();
@@ -949,8 +981,9 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
         ms_per_pixel: 1e3 * elapsed / nsel as f64,
         integrated: names.iter().filter_map(|n| Some((n.clone(), int_of(n)?))).collect(),
         resolved_mass_weighted,
+        refinement,
     };
-    Ok(GalaxyMaps { chi2, params: names, percentiles, snr, mask, summary })
+    Ok(GalaxyMaps { chi2, params: names, percentiles, snr, mask, refined, summary })
 }
 
 /// One output layer: HDU name, image [y][x], BUNIT, comment.
@@ -983,6 +1016,9 @@ pub fn map_layers(m: &GalaxyMaps) -> Vec<MapLayer> {
     }
     out.push(layer("SNR".into(), m.snr.clone(), String::new(), "mean f/sigma over the selection bands"));
     out.push(layer("MASK".into(), m.mask.clone(), String::new(), "1 = fitted"));
+    if let Some(r) = &m.refined {
+        out.push(layer("REFINED".into(), r.clone(), String::new(), "1 = likelihood-refined posterior, 0 = network's"));
+    }
     if m.summary.ppc_median_chi2_reduced.is_some() {
         out.push(layer("PPC_CHI2".into(), m.chi2.clone(), String::new(), "reduced chi2 of the posterior-predictive median"));
     }

@@ -10,34 +10,41 @@
 //! 1. up to 128 network draws are mapped into the shape space of [`ShapeLikelihood`] (the
 //!    delayed-τ history from the mass-weighted age and sSFR by [`DelayedTauInverse`];
 //!    metallicity and dust as drawn); a Gaussian fitted to them is the "cloud";
-//! 2. from the best-fitting of them, Levenberg–Marquardt on the normalised residuals (the mass
-//!    at its best value for each shape; logit coordinates, the prior's density included) finds
-//!    the modes; JᵀJ at each gives a Laplace covariance;
-//! 3. importance sampling from a mixture of the modes (each at 1.2 and 2.5 times its Laplace
-//!    width, weighted by its Laplace evidence), the cloud and 2 % of the prior itself, against
-//!    the exact likelihood with the mass integrated out; while the weights are too uneven
-//!    (effective sample size below 20 % of the draws) a Gaussian fitted to the weighted draws
-//!    joins the mixture and the draws are made again (population Monte Carlo), up to three
-//!    rounds; if that never succeeds, the exact tempered SMC from the prior
-//!    ([`sbipix_diagnostics::smc`], as the reference posteriors) gives the draws.
+//! 2. from the best-fitting of them and from others spread over the rest, Levenberg–Marquardt
+//!    on the normalised residuals (the mass at its best value for each shape; logit
+//!    coordinates, the prior's density included) finds the modes; JᵀJ at each gives a Laplace
+//!    covariance;
+//! 3. adaptive multiple importance sampling (AMIS) from a mixture of the modes (each at 1.2 and
+//!    2.5 times its Laplace width, weighted by its Laplace evidence), the cloud and 2 % of the
+//!    prior itself, against the exact likelihood with the mass integrated out: while the
+//!    effective sample size of all draws so far is below 300, a Gaussian fitted to the weighted
+//!    draws joins the mixture and more are drawn (up to 8 rounds of 384); then the sample is
+//!    resampled and moved by a few Metropolis sweeps on the posterior; if AMIS never gets there
+//!    (about a quarter of bright pixels: curved, multi-modal posteriors), the exact tempered
+//!    SMC from the prior ([`sbipix_diagnostics::smc`], as the reference posteriors) gives the
+//!    draws.
 //!
 //! The draws are resampled to the number asked for, each with its mass drawn from the
-//! conditional. Checked against the reference posteriors: the refined medians lie inside the
-//! reference's 68 % interval in 97–99 % of the cases (docs/validation.md).
+//! conditional. Checked against the reference posteriors on the same simulated pixels (226 cases
+//! with S/N > 5, docs/validation.md): the refined medians lie inside the reference's 68 %
+//! interval in 97 % of the cases, R² equal to the reference's, 68 %/95 % coverage 0.58–0.66 /
+//! 0.88–0.95 against the reference's 0.60–0.65 / 0.91–0.94; ≈ 13 000 likelihood evaluations per
+//! pixel (0.3 s on 2 cores) against its 28 000.
 
 use crate::maps::DelayedTauInverse;
 use crate::reference::ShapeLikelihood;
+use crate::reference::PerMass;
 use crate::{Error, Result};
 use rand::RngExt;
-use crate::reference::PerMass;
-use sbipix_diagnostics::smc::{SmcRng, SmcSettings, smc};
+use sbipix_diagnostics::smc::{MoveSettings, SmcRng, SmcSettings, metropolis_sweeps, smc};
 use sbipix_sim::Prior;
 use sbipix_sps::SpsModel;
 
 /// Settings of [`refine`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RefineSettings {
-    /// Network draws used as starting points of the mode search.
+    /// Mode searches (Levenberg–Marquardt), half started from the best-fitting of up to 128
+    /// network draws, half from draws spread over the rest.
     pub starts: usize,
     /// Particles: importance-sampling draws, and the SMC particles when tempering is needed.
     pub proposals: usize,
@@ -47,7 +54,7 @@ pub struct RefineSettings {
 
 impl Default for RefineSettings {
     fn default() -> Self {
-        Self { starts: 6, proposals: 384, sys_frac: 0.0 }
+        Self { starts: 8, proposals: 384, sys_frac: 0.0 }
     }
 }
 
@@ -133,7 +140,18 @@ pub fn refine(
         })
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let starts: Vec<Vec<f64>> = ranked.iter().take(settings.starts.max(1)).filter(|r| r.0.is_finite()).map(|r| cloud_u[r.1].clone()).collect();
+    // half the searches from the best-fitting draws, half from draws spread over the cloud (the
+    // basin of a narrow global mode need not hold the draws that fit best on average)
+    let n_best = settings.starts.div_ceil(2).max(1);
+    let mut picks: Vec<usize> = ranked.iter().take(n_best).filter(|r| r.0.is_finite()).map(|r| r.1).collect();
+    let n_spread = settings.starts.saturating_sub(picks.len());
+    for k in 0..n_spread {
+        let i = ranked[(n_best + k * (ranked.len().saturating_sub(n_best)) / n_spread.max(1)).min(ranked.len() - 1)].1;
+        if ranked.iter().any(|r| r.1 == i && r.0.is_finite()) && !picks.contains(&i) {
+            picks.push(i);
+        }
+    }
+    let starts: Vec<Vec<f64>> = picks.iter().map(|&i| cloud_u[i].clone()).collect();
 
     // 2. Modes by Levenberg–Marquardt, with their Laplace covariances.
     let mut modes: Vec<Mode> = Vec::new();
@@ -165,36 +183,73 @@ pub fn refine(
         weights.push(cloud_weight);
     }
 
-    // 3. Adaptive importance sampling (population Monte Carlo) in logit coordinates, target
-    //    L(u)·Π u(1−u): draw from the mixture; if the weights are too uneven, add a Gaussian
-    //    fitted to the weighted draws and draw again; still uneven after `ROUNDS`, the exact
-    //    tempered SMC from the prior takes over.
+    // 3. Adaptive multiple importance sampling (AMIS, Cornuet et al. 2012) in logit
+    //    coordinates, target L(u)·Π u(1−u): draw from the mixture; while the effective sample
+    //    size of all draws so far is below `TARGET_ESS`, a Gaussian fitted to the weighted draws
+    //    joins the mixture and more are drawn; every draw is weighted against the pooled proposal
+    //    of all rounds (the balance heuristic), so the effective size grows round by round. Short
+    //    of it after `ROUNDS`, the exact tempered SMC from the prior takes over.
     let np = settings.proposals.max(16);
     let mut comps: Vec<(Mode, f64)> = modes.into_iter().zip(weights).collect();
     let mut rounds = 0;
     let mut ess = 0.0;
     let mut chosen: Option<Sample> = None;
+    let (mut pool_v, mut pool_pm, mut pool_t): (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>) = (Vec::new(), Vec::new(), Vec::new());
+    let mut proposals: Vec<Vec<(Mode, f64)>> = Vec::new();
     while rounds < ROUNDS {
         rounds += 1;
-        let (vs, pms, lw) = importance_draws(&lk, &comps, np, &mut rng, &mut evaluations);
-        if lw.is_empty() {
+        let (vs, pms, ts) = importance_draws(&lk, &comps, np, &mut rng, &mut evaluations);
+        pool_v.extend(vs);
+        pool_pm.extend(pms);
+        pool_t.extend(ts);
+        proposals.push(comps.clone());
+        if pool_v.is_empty() {
             break;
         }
+        // balance heuristic: each round drew np, so the pooled density is the mean of the rounds'
+        let lr = (proposals.len() as f64).ln();
+        let lw: Vec<f64> = pool_v
+            .iter()
+            .zip(&pool_t)
+            .map(|(v, t)| {
+                let lq: Vec<f64> = proposals.iter().map(|c| log_mixture(c, v)).collect();
+                let m = lq.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                t - (m + lq.iter().map(|x| (x - m).exp()).sum::<f64>().ln() - lr)
+            })
+            .collect();
         let top = lw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let w: Vec<f64> = lw.iter().map(|v| (v - top).exp()).collect();
         let (s1, s2) = w.iter().fold((0.0, 0.0), |(a, b), v| (a + v, b + v * v));
         ess = s1 * s1 / s2;
-        if ess >= GOOD_ESS * np as f64 {
-            chosen = Some((vs, pms, w));
+        if ess >= TARGET_ESS {
+            chosen = Some((pool_v.clone(), pool_pm.clone(), w, pool_t.clone()));
             break;
         }
-        let Some(fit) = weighted_gaussian(&vs, &w, d) else { break };
+        let Some(fit) = weighted_gaussian(&pool_v, &w, d) else { break };
         comps.iter_mut().for_each(|c| c.1 *= 1.0 - ADAPT);
         comps.push((fit, ADAPT));
     }
     let mut exact = false;
     let (us, pms, w) = match chosen {
-        Some((vs, pms, w)) => (vs.iter().map(|v| to_u(v)).collect::<Vec<_>>(), pms, w),
+        Some((vs, pms, w, ts)) => {
+            // Resample, then move: Metropolis sweeps on the target fill in what the weights
+            // describe with few distinct points (the tails of skewed posteriors).
+            let idx = sbipix_diagnostics::smc::systematic(&w, w.iter().sum(), np, rng.random::<f64>());
+            let mut x: Vec<f64> = idx.iter().flat_map(|&i| vs[i].iter().copied()).collect();
+            let mut dens: Vec<f64> = idx.iter().map(|&i| ts[i]).collect();
+            let mut state: Vec<PerMass> = idx.iter().map(|&i| pms[i]).collect();
+            let mut scale = 2.38 / (d as f64).sqrt();
+            let density = |v: &[f64]| -> Option<(f64, PerMass)> {
+                if v.iter().any(|x| x.abs() > V_LIMIT) {
+                    return None;
+                }
+                let u = to_u(v);
+                let (l, pm) = lk.eval(&u);
+                Some((l - prior_term(&u).0, pm))
+            };
+            evaluations += metropolis_sweeps(&mut x, &mut dens, &mut state, d, REJUVENATION, &mut scale, &mut rng, &density);
+            ((0..np).map(|i| to_u(&x[i * d..(i + 1) * d])).collect::<Vec<_>>(), state, vec![1.0; np])
+        }
         None => {
             // the exact sampler from the prior (as the reference posteriors)
             let smc_settings = SmcSettings { particles: np, seed: rng.random(), ..SmcSettings::default() };
@@ -227,13 +282,16 @@ pub fn refine(
     Ok(RefineOutcome { refined: true, ess, rounds, exact_smc: exact, evaluations })
 }
 
-/// Points (logit coordinates), their likelihood sums and weights.
-type Sample = (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>);
+/// Points (logit coordinates), their likelihood sums, weights and log target densities.
+type Sample = (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>, Vec<f64>);
 
-/// Importance-sampling rounds before the exact SMC takes over.
-const ROUNDS: usize = 3;
-/// An importance sample is accepted when its effective size reaches this fraction of the draws.
-const GOOD_ESS: f64 = 0.2;
+/// Metropolis sweeps after the importance sample is resampled.
+const REJUVENATION: MoveSettings = MoveSettings { min_sweeps: 1, max_sweeps: 5, target_moves: 1.0 };
+
+/// Importance-sampling rounds (of `proposals` draws each) before the exact SMC takes over.
+const ROUNDS: usize = 8;
+/// The pooled importance sample is accepted at this effective size.
+const TARGET_ESS: f64 = 300.0;
 /// Share of the mixture given to the Gaussian fitted in each adaptive round.
 const ADAPT: f64 = 0.7;
 /// Share of the prior itself (uniform u, logistic v) in every proposal: keeps the weights bounded.
@@ -241,20 +299,22 @@ const DEFENCE: f64 = 0.02;
 /// Each component is drawn at these widths (× its covariance) with these probabilities.
 const SCALES: [(f64, f64); 2] = [(1.2, 0.7), (2.5, 0.3)];
 
+/// ln of the density of a proposal mixture (with the defensive prior) at `v`.
+fn log_mixture(comps: &[(Mode, f64)], v: &[f64]) -> f64 {
+    let mut q = DEFENCE * (-prior_term(&to_u(v)).0).exp();
+    for (m, w) in comps {
+        for (s, ws) in SCALES {
+            q += (1.0 - DEFENCE) * w * ws * m.density(v, s);
+        }
+    }
+    q.ln()
+}
+
 /// `np` draws from the mixture `comps` (+ the defensive prior) in logit coordinates: the points,
-/// their likelihood sums and their log importance weights (draws outside the prior dropped).
+/// their likelihood sums and their log target densities (draws outside the prior dropped).
 fn importance_draws(lk: &ShapeLikelihood, comps: &[(Mode, f64)], np: usize, rng: &mut SmcRng, evaluations: &mut usize) -> (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>) {
     let d = lk.dim();
-    let log_q = |v: &[f64]| -> f64 {
-        let mut q = DEFENCE * (-prior_term(&to_u(v)).0).exp();
-        for (m, w) in comps {
-            for (s, ws) in SCALES {
-                q += (1.0 - DEFENCE) * w * ws * m.density(v, s);
-            }
-        }
-        q.ln()
-    };
-    let (mut vs, mut pms, mut lw) = (Vec::with_capacity(np), Vec::with_capacity(np), Vec::with_capacity(np));
+    let (mut vs, mut pms, mut ts) = (Vec::with_capacity(np), Vec::with_capacity(np), Vec::with_capacity(np));
     for _ in 0..np {
         let v: Vec<f64> = if rng.random::<f64>() < DEFENCE {
             to_v(&(0..d).map(|_| rng.random::<f64>()).collect::<Vec<_>>())
@@ -278,11 +338,11 @@ fn importance_draws(lk: &ShapeLikelihood, comps: &[(Mode, f64)], np: usize, rng:
         if !l.is_finite() {
             continue;
         }
-        lw.push(l - prior_term(&u).0 - log_q(&v));
+        ts.push(l - prior_term(&u).0);
         vs.push(v);
         pms.push(pm);
     }
-    (vs, pms, lw)
+    (vs, pms, ts)
 }
 
 /// A Gaussian fitted to weighted points (widened 1.2×, small ridge), as a [`Mode`].
@@ -370,6 +430,7 @@ fn start_point(lk: &ShapeLikelihood, inv: &DelayedTauInverse, get: &dyn Fn(&str)
 
 /// A mode of the posterior in the logit coordinates of the shape space with its Laplace
 /// approximation.
+#[derive(Clone)]
 struct Mode {
     /// The mode (logit coordinates).
     u: Vec<f64>,
