@@ -188,6 +188,9 @@ pub fn smc_from<A: Clone + Default>(
     SmcResult { samples: x, aux, log_evidence: log_z, steps, evaluations, first_ess }
 }
 
+/// A log density with the state kept at an accepted point (see [`metropolis_sweeps`]).
+pub type Density<'a, S> = dyn Fn(&[f64]) -> Option<(f64, S)> + 'a;
+
 /// How many random-walk Metropolis sweeps [`metropolis_sweeps`] makes: at least `min_sweeps`,
 /// then more until the particles have moved `target_moves` times on average, at most
 /// `max_sweeps`.
@@ -213,7 +216,7 @@ pub fn metropolis_sweeps<S>(
     moves: MoveSettings,
     scale: &mut f64,
     rng: &mut SmcRng,
-    density: &dyn Fn(&[f64]) -> Option<(f64, S)>,
+    density: &Density<S>,
 ) -> usize {
     let n = dens.len();
     let chol = cholesky(&covariance(x, n, d), d);
