@@ -358,7 +358,7 @@ class Model:
         ``bands=``; a band with NaN flux, NaN or non-positive error, or ``mask`` False is missing
         for that pixel. ``redshift``: scalar or (pixels,). Deterministic for a ``seed``.
         ``refine``: refine the network's draws with the forward model's likelihood (as ``sbipix
-        map --refine``; ≈ 0.3 s per pixel on 2 cores, up to 20× sharper on bright pixels), with
+        map --refine``; ≈ 0.8 s per pixel on 2 cores, up to 20× sharper on bright pixels), with
         ``sys_err`` (fraction of the flux) added to the errors in quadrature.
         """
         draws, log = self._m.sample(

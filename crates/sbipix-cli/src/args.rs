@@ -226,7 +226,7 @@ pub enum ErrorKind {
 pub struct RefineArgs {
     /// Refine every posterior with the forward model's likelihood: the network's draws locate it,
     /// importance sampling (or, where that fails, tempered SMC) makes it exact. Up to 20× sharper
-    /// on bright pixels, calibrated; ≈ 0.3 s per pixel on 2 cores instead of 1.6 ms
+    /// on bright pixels, calibrated; ≈ 0.8 s per pixel on 2 cores instead of 1.6 ms
     /// (docs/inference.md). Delayed-τ models only.
     #[arg(long)]
     pub refine: bool,

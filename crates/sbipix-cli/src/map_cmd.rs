@@ -41,7 +41,7 @@ pub fn map(a: MapArgs) -> Result<()> {
         opts.refine = Some((settings, fwd, prior));
     }
     let bar = indicatif::ProgressBar::hidden();
-    // refinement takes ≈ 0.3 s a pixel: always show its progress
+    // refinement takes ≈ 0.8 s a pixel: always show its progress
     let min_bar = if opts.refine.is_some() { 1 } else { 20_000 };
     let m = map_galaxy_with_progress(&post, &img, &opts, &log, &|done, total| {
         if total >= min_bar && bar.is_hidden() {
