@@ -320,7 +320,7 @@ fn cholesky(c: &[f64], d: usize) -> Vec<f64> {
 }
 
 /// A standard normal draw (Box–Muller; one of the pair is discarded for simplicity).
-fn std_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
+pub fn std_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
     let u1: f64 = rng.random::<f64>().max(1e-300);
     let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()

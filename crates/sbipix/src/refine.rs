@@ -37,7 +37,7 @@ use crate::reference::ShapeLikelihood;
 use crate::reference::PerMass;
 use crate::{Error, Result};
 use rand::RngExt;
-use sbipix_diagnostics::smc::{MoveSettings, SmcRng, SmcSettings, metropolis_sweeps, smc};
+use sbipix_diagnostics::smc::{MoveSettings, SmcRng, SmcSettings, metropolis_sweeps, smc, std_normal};
 use sbipix_sim::Prior;
 use sbipix_sps::SpsModel;
 
@@ -650,12 +650,6 @@ fn inverse_from_cholesky(l: &[f64], d: usize) -> Vec<f64> {
         }
     }
     inv
-}
-
-fn std_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(1e-300);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 #[cfg(test)]
