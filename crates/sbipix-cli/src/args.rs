@@ -64,6 +64,9 @@ pub enum Command {
         /// `sbipix survey`; compares the population results with the known answer.
         #[arg(long, value_name = "N")]
         survey: Option<usize>,
+        // --refine / --sys-err: the map demo with every pixel's posterior refined (a few minutes)
+        #[command(flatten)]
+        refine: RefineArgs,
     },
 }
 

@@ -21,13 +21,16 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Data { action } => data(action),
         Command::Photometry(a) => photometry(a),
-        Command::Demo { out, model, seds, survey } => {
+        Command::Demo { out, model, seds, survey, refine } => {
+            if refine.refine && (seds || survey.is_some()) {
+                bail!("--refine applies to the map demo only, not to --seds or --survey");
+            }
             if let Some(n) = survey {
                 crate::population_cmd::demo_survey(&out, &model, n)
             } else if seds {
                 crate::demo::demo_seds(&out)
             } else {
-                crate::demo::demo_map(&out, &model)
+                crate::demo::demo_map(&out, &model, refine.settings()?)
             }
         }
         Command::Survey { action: Some(a), .. } => crate::survey_cmd::survey(a),

@@ -126,9 +126,9 @@ fn plot_seds(model: &SpsModel, curves: &[Curve], path: &Path) -> Result<()> {
 }
 
 /// The map demo.
-pub fn demo_map(out: &Path, model: &str) -> Result<()> {
+pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::refine::RefineSettings>) -> Result<()> {
     use sbipix::io::arrays::{CardValue, OutImage, write_cube, write_image_fits};
-    use sbipix::maps::{MapOptions, map_galaxy, write_maps};
+    use sbipix::maps::{MapOptions, write_maps};
     use sbipix::posterior::Posterior;
     use sbipix::synthetic::{GalaxySpec, build};
     let t0 = std::time::Instant::now();
@@ -156,8 +156,10 @@ pub fn demo_map(out: &Path, model: &str) -> Result<()> {
         &std::fs::read_to_string(model_dir.join("prior.toml")).with_context(|| format!("reading {}/prior.toml", model_dir.display()))?,
         "prior.toml",
     )?;
-    opts.ppc = Some((std::sync::Arc::new(fwd), prior));
-    let m = map_galaxy(&post, &g.images, &opts, &log)?;
+    let fwd = std::sync::Arc::new(fwd);
+    opts.refine = refine.map(|r| (r, fwd.clone(), prior.clone()));
+    opts.ppc = Some((fwd, prior));
+    let m = crate::map_cmd::map_with_bar(&post, &g.images, &opts)?;
     write_maps(out, &g.images, &m)?;
     // How well does each map match the truth, over the fitted pixels?
     println!("{:<24} {:>8} {:>10} {:>10} {:>12}", "parameter", "pixels", "median|Δ|", "rms Δ", "in 16–84 %");

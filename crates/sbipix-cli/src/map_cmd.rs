@@ -40,18 +40,7 @@ pub fn map(a: MapArgs) -> Result<()> {
         };
         opts.refine = Some((settings, fwd, prior));
     }
-    let bar = indicatif::ProgressBar::hidden();
-    // refinement takes ≈ 0.8 s a pixel: always show its progress
-    let min_bar = if opts.refine.is_some() { 1 } else { 20_000 };
-    let m = map_galaxy_with_progress(&post, &img, &opts, &log, &|done, total| {
-        if total >= min_bar && bar.is_hidden() {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.set_length(total as u64);
-            bar.set_style(indicatif::ProgressStyle::with_template("map {bar:40} {pos}/{len} pixels [{elapsed_precise} < {eta}]").expect("template"));
-        }
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
+    let m = map_with_bar(&post, &img, &opts)?;
     write_maps(&a.out, &img, &m)?;
     let s = &m.summary;
     log(&format!(
@@ -142,4 +131,21 @@ pub fn fit(a: FitArgs) -> Result<()> {
         log(&format!("  … and {} more (see the status column)", failed.len() - 5));
     }
     Ok(())
+}
+
+/// [`map_galaxy_with_progress`] with a progress bar on stderr: for large maps, and always when
+/// refining (≈ 0.8 s a pixel).
+pub fn map_with_bar(post: &Posterior, img: &sbipix::maps::ImageSet, opts: &MapOptions) -> Result<sbipix::maps::GalaxyMaps> {
+    let bar = indicatif::ProgressBar::hidden();
+    let min_bar = if opts.refine.is_some() { 1 } else { 20_000 };
+    let m = map_galaxy_with_progress(post, img, opts, &log, &|done, total| {
+        if total >= min_bar && bar.is_hidden() {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_length(total as u64);
+            bar.set_style(indicatif::ProgressStyle::with_template("map {bar:40} {pos}/{len} pixels [{elapsed_precise} < {eta}]").expect("template"));
+        }
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    Ok(m)
 }

@@ -166,3 +166,18 @@ fn demo_seds_writes_its_files() {
     let png = std::fs::read(dir.path().join("d/seds.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
 }
+
+#[test]
+fn demo_refine_only_with_the_map_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    for extra in [&["--seds"][..], &["--survey", "3"][..]] {
+        let mut args = vec!["demo", "--refine", "--out", "d"];
+        args.extend_from_slice(extra);
+        let o = sbipix(&args, dir.path());
+        let e = stderr(&o);
+        assert!(!o.status.success() && e.contains("--refine applies to the map demo only"), "{e}");
+        assert!(!dir.path().join("d").exists());
+    }
+    let o = sbipix(&["demo", "--sys-err", "0.03", "--out", "d"], dir.path());
+    assert!(!o.status.success(), "--sys-err without --refine must be refused");
+}
