@@ -243,10 +243,8 @@ pub struct RefineArgs {
 impl RefineArgs {
     /// The settings, or None without --refine; a negative or non-finite --sys-err is an error.
     pub fn settings(&self) -> anyhow::Result<Option<sbipix::refine::RefineSettings>> {
-        if !(self.sys_err.is_finite() && (0.0..1.0).contains(&self.sys_err)) {
-            anyhow::bail!("--sys-err must lie in [0, 1) (a fraction of the flux), got {}", self.sys_err);
-        }
-        Ok(self.refine.then(|| sbipix::refine::RefineSettings { sys_frac: self.sys_err, ..Default::default() }))
+        let settings = sbipix::refine::RefineSettings::with_sys_err(self.sys_err, "--sys-err")?;
+        Ok(self.refine.then_some(settings))
     }
 }
 

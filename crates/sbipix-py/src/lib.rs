@@ -285,10 +285,7 @@ fn validate(
 
 /// Refinement settings with systematic error `sys` (a fraction of the flux).
 fn refine_settings(sys: f64) -> sbipix::Result<sbipix::refine::RefineSettings> {
-    if !(sys.is_finite() && (0.0..1.0).contains(&sys)) {
-        return Err(sbipix::Error::File { file: "(refine)".into(), reason: format!("sys_err must lie in [0, 1) (a fraction of the flux), got {sys}") });
-    }
-    Ok(sbipix::refine::RefineSettings { sys_frac: sys, ..Default::default() })
+    sbipix::refine::RefineSettings::with_sys_err(sys, "sys_err")
 }
 
 fn model_dir(name: &str) -> PyResult<PathBuf> {

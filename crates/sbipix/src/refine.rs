@@ -60,6 +60,17 @@ impl Default for RefineSettings {
     }
 }
 
+impl RefineSettings {
+    /// The default settings with systematic error `sys` (a fraction of the flux, in [0, 1));
+    /// `option` names where the value came from in the error message (`--sys-err`, `sys_err`).
+    pub fn with_sys_err(sys: f64, option: &str) -> Result<Self> {
+        if !(sys.is_finite() && (0.0..1.0).contains(&sys)) {
+            return Err(Error::File { file: option.into(), reason: format!("must lie in [0, 1) (a fraction of the flux), got {sys}") });
+        }
+        Ok(Self { sys_frac: sys, ..Self::default() })
+    }
+}
+
 /// The outcome of refining one pixel.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RefineOutcome {
@@ -148,8 +159,8 @@ pub fn refine(
     let mut picks: Vec<usize> = ranked.iter().take(n_best).filter(|r| r.0.is_finite()).map(|r| r.1).collect();
     let n_spread = settings.starts.saturating_sub(picks.len());
     for k in 0..n_spread {
-        let i = ranked[(n_best + k * (ranked.len().saturating_sub(n_best)) / n_spread.max(1)).min(ranked.len() - 1)].1;
-        if ranked.iter().any(|r| r.1 == i && r.0.is_finite()) && !picks.contains(&i) {
+        let (chi2, i) = ranked[(n_best + k * (ranked.len().saturating_sub(n_best)) / n_spread.max(1)).min(ranked.len() - 1)];
+        if chi2.is_finite() && !picks.contains(&i) {
             picks.push(i);
         }
     }
@@ -198,23 +209,28 @@ pub fn refine(
     let mut chosen: Option<Sample> = None;
     let (mut pool_v, mut pool_pm, mut pool_t): (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>) = (Vec::new(), Vec::new(), Vec::new());
     let mut proposals: Vec<Vec<(Mode, f64)>> = Vec::new();
+    // ln q_r(v) of every pooled point under every round's proposal r, filled in once each
+    let mut pool_lq: Vec<Vec<f64>> = Vec::new();
     while rounds < ROUNDS {
         rounds += 1;
         let (vs, pms, ts) = importance_draws(&lk, &comps, np, &mut rng, &mut evaluations);
+        for (v, lq) in pool_v.iter().zip(pool_lq.iter_mut()) {
+            lq.push(log_mixture(&comps, v));
+        }
+        proposals.push(comps.clone());
+        pool_lq.extend(vs.iter().map(|v| proposals.iter().map(|c| log_mixture(c, v)).collect::<Vec<f64>>()));
         pool_v.extend(vs);
         pool_pm.extend(pms);
         pool_t.extend(ts);
-        proposals.push(comps.clone());
         if pool_v.is_empty() {
             break;
         }
         // balance heuristic: each round drew np, so the pooled density is the mean of the rounds'
         let lr = (proposals.len() as f64).ln();
-        let lw: Vec<f64> = pool_v
+        let lw: Vec<f64> = pool_lq
             .iter()
             .zip(&pool_t)
-            .map(|(v, t)| {
-                let lq: Vec<f64> = proposals.iter().map(|c| log_mixture(c, v)).collect();
+            .map(|(lq, t)| {
                 let m = lq.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 t - (m + lq.iter().map(|x| (x - m).exp()).sum::<f64>().ln() - lr)
             })
@@ -224,7 +240,7 @@ pub fn refine(
         let (s1, s2) = w.iter().fold((0.0, 0.0), |(a, b), v| (a + v, b + v * v));
         ess = s1 * s1 / s2;
         if ess >= TARGET_ESS {
-            chosen = Some((pool_v.clone(), pool_pm.clone(), w, pool_t.clone()));
+            chosen = Some((std::mem::take(&mut pool_v), std::mem::take(&mut pool_pm), w, std::mem::take(&mut pool_t)));
             break;
         }
         let Some(fit) = weighted_gaussian(&pool_v, &w, d) else { break };
