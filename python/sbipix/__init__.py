@@ -418,9 +418,11 @@ class Model:
 
         Returns a dict of arrays, one entry per row: ``id``, ``redshift``, ``n_bands``,
         ``status`` (``"ok"`` or why the row was not fitted), ``<param>_p16/_p50/_p84`` and
-        ``ppc_chi2``; ``out`` also writes the CSV. ``refine`` as in :meth:`fit`.
+        ``ppc_chi2``, and with ``refine`` (as in :meth:`fit`) ``refined`` (1 where the posterior
+        is the likelihood-refined one, 0 where the network's was kept, NaN where not fitted);
+        ``out`` also writes the CSV.
         """
-        ids, z, nb, status, params, pc, chi2, log = self._m.fit_catalog(
+        ids, z, nb, status, params, pc, chi2, refined, log = self._m.fit_catalog(
             os.fspath(path),
             flux_columns,
             err_columns,
@@ -440,6 +442,8 @@ class Model:
             for q, tag in enumerate(["p16", "p50", "p84"]):
                 res[f"{p}_{tag}"] = pc[:, j, q]
         res["ppc_chi2"] = chi2
+        if refined is not None:
+            res["refined"] = refined
         return res
 
     def map_cube(

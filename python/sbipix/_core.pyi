@@ -110,6 +110,7 @@ class Model:
         List[str],
         npt.NDArray[np.float64],
         npt.NDArray[np.float64],
+        Optional[npt.NDArray[np.float64]],
         List[str],
     ]: ...
     def survey_galaxy(

@@ -363,6 +363,16 @@ def test_fit_catalog_matches_command_line(tmp_path, model):
     assert np.isnan(r["log_mstar_p50"][1]) and np.isfinite(r["log_mstar_p50"][0])
     subprocess.run([cli(), "fit", "--catalog", str(cat), "--out", str(tmp_path / "cli.csv"), "--draws", "300"], check=True, capture_output=True)
     assert (tmp_path / "cli.csv").read_text() == (tmp_path / "py.csv").read_text()
+    assert "refined" not in r
+    # refined: the same file as `sbipix fit --refine`, and the per-row flag in the dict
+    rr = model.fit_catalog(cat, draws=300, ppc=False, refine=True, out=tmp_path / "pyr.csv")
+    subprocess.run(
+        [cli(), "fit", "--catalog", str(cat), "--out", str(tmp_path / "clir.csv"), "--draws", "300", "--no-ppc", "--refine"],
+        check=True,
+        capture_output=True,
+    )
+    assert (tmp_path / "clir.csv").read_text() == (tmp_path / "pyr.csv").read_text()
+    assert rr["refined"][0] == 1 and np.isnan(rr["refined"][1])
     with pytest.raises(sbipix.SbipixError, match="no redshift column `z`"):
         model.fit_catalog(cat, redshift_column="z")
     with pytest.raises(sbipix.SbipixError, match="outside the trained range"):

@@ -348,7 +348,7 @@ fn survey_collect(py: Python<'_>, manifest: PathBuf, out: PathBuf) -> PyResult<S
     .map_err(err)
 }
 
-type CatalogOut<'py> = (Vec<String>, Bound<'py, PyArray1<f64>>, Vec<usize>, Vec<String>, Vec<String>, Bound<'py, PyArray3<f64>>, Bound<'py, PyArray1<f64>>, Vec<String>);
+type CatalogOut<'py> = (Vec<String>, Bound<'py, PyArray1<f64>>, Vec<usize>, Vec<String>, Vec<String>, Bound<'py, PyArray3<f64>>, Bound<'py, PyArray1<f64>>, Option<Bound<'py, PyArray1<f64>>>, Vec<String>);
 
 type MapOut<'py> = (Vec<String>, Vec<Bound<'py, PyArray2<f32>>>, String, Vec<String>);
 
@@ -522,6 +522,7 @@ impl Model {
             fit.params,
             pc.into_pyarray(py),
             Array1::from(fit.ppc_chi2).into_pyarray(py),
+            fit.refined.map(|r| Array1::from(r).into_pyarray(py)),
             log.take(),
         ))
     }
