@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "sbipix", version, about = "Maps of stellar mass, SFR, age, metallicity and dust from JWST/HST pixels by simulation-based inference")]
+#[command(
+    name = "sbipix",
+    version,
+    about = "Maps of stellar mass, SFR, age, metallicity and dust from JWST/HST pixels by simulation-based inference"
+)]
 pub struct Cli {
     /// Worker threads (default: all cores).
     #[arg(long, global = true)]

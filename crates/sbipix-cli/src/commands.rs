@@ -114,4 +114,3 @@ pub fn progress_bar(n: u64, what: &str) -> ProgressBar {
     );
     bar
 }
-

@@ -4,13 +4,13 @@
 
 use crate::commands::log;
 use anyhow::{Context, Result};
-#[allow(unused_imports)]
-use std::io::Write as _;
 use plotters::prelude::*;
 use sbipix::io::DataStore;
 use sbipix::sps::constants::ab_mag_from_ujy;
 use sbipix::sps::{ModelConfig, SfhFamily, SpsModel};
 use sbipix::{FilterChoice, ParamTable, build_sps_model, photometry_catalog};
+#[allow(unused_imports)]
+use std::io::Write as _;
 use std::path::Path;
 
 /// The built-in galaxies (delayed-τ SFHs), as a parameter table.
@@ -63,12 +63,7 @@ pub fn demo_seds(out: &Path) -> Result<()> {
     }
     let fig = out.join("seds.png");
     plot_seds(&model, &curves, &fig)?;
-    log(&format!(
-        "sbipix: wrote {}, {} and {}",
-        params_path.display(),
-        phot_path.display(),
-        fig.display()
-    ));
+    log(&format!("sbipix: wrote {}, {} and {}", params_path.display(), phot_path.display(), fig.display()));
     Ok(())
 }
 
@@ -108,9 +103,7 @@ fn plot_seds(model: &SpsModel, curves: &[Curve], path: &Path) -> Result<()> {
                 .draw_series(LineSeries::new(pts, c.mix(0.6).stroke_width(1)))?
                 .label(format!("{id} (z = {z})"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
-            chart.draw_series(
-                pivots.iter().zip(flux).filter(|(_, f)| **f > 1e-4).map(|(x, f)| Circle::new((*x, *f), 5, c.filled())),
-            )?;
+            chart.draw_series(pivots.iter().zip(flux).filter(|(_, f)| **f > 1e-4).map(|(x, f)| Circle::new((*x, *f), 5, c.filled())))?;
         }
         chart
             .configure_series_labels()
@@ -142,14 +135,36 @@ pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::refine::RefineSe
     let store = DataStore::from_env()?;
     let fwd = sbipix::training_set::model_for_survey(&store, &survey, &model_dir, post.manifest.forward_model.clone(), &log)?;
     let spec = GalaxySpec::default();
-    log(&format!("sbipix: building a {0}×{0}-pixel synthetic galaxy at z = {1} (gradients in mass, age, metallicity, dust, plus a young clump) with `{2}` noise", spec.size, spec.redshift, survey.name));
+    log(&format!(
+        "sbipix: building a {0}×{0}-pixel synthetic galaxy at z = {1} (gradients in mass, age, metallicity, dust, plus a young clump) with `{2}` noise",
+        spec.size, spec.redshift, survey.name
+    ));
     let g = build(&fwd, &survey, &spec)?;
     let (ny, nx) = (g.images.ny, g.images.nx);
     let cube_path = out.join("demo_cube.fits");
     let f32v = |v: &[f64]| v.iter().map(|x| *x as f32).collect::<Vec<f32>>();
-    write_cube(&cube_path, &g.images.bands, ny, nx, &f32v(&g.images.flux), &f32v(&g.images.err), &g.images.wcs, &[("REDSHIFT".into(), CardValue::Num(g.redshift))])?;
+    write_cube(
+        &cube_path,
+        &g.images.bands,
+        ny,
+        nx,
+        &f32v(&g.images.flux),
+        &f32v(&g.images.err),
+        &g.images.wcs,
+        &[("REDSHIFT".into(), CardValue::Num(g.redshift))],
+    )?;
     let truth32: Vec<Vec<f32>> = g.truth.iter().map(|t| f32v(t)).collect();
-    let timgs: Vec<OutImage> = g.truth_names.iter().zip(&truth32).map(|(n, d)| OutImage { name: n.to_uppercase(), data: d, bunit: sbipix::training_set::unit_of(n).into(), comment: "true value".into() }).collect();
+    let timgs: Vec<OutImage> = g
+        .truth_names
+        .iter()
+        .zip(&truth32)
+        .map(|(n, d)| OutImage {
+            name: n.to_uppercase(),
+            data: d,
+            bunit: sbipix::training_set::unit_of(n).into(),
+            comment: "true value".into(),
+        })
+        .collect();
     write_image_fits(&out.join("truth.fits"), ny, nx, &timgs, &g.images.wcs, &[])?;
     let mut opts = MapOptions::new(g.redshift);
     let prior = sbipix::sim::Prior::from_toml_str(
@@ -190,11 +205,18 @@ pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::refine::RefineSe
     let s = &m.summary;
     println!(
         "total stellar mass (all galaxy pixels): true log M* = {tm:.2}; resolved (fitted pixels) {:.2} [{:.2}, {:.2}]; integrated {:.2} [{:.2}, {:.2}]",
-        s.log_mstar_resolved[1], s.log_mstar_resolved[0], s.log_mstar_resolved[2], s.log_mstar_integrated[1], s.log_mstar_integrated[0], s.log_mstar_integrated[2]
+        s.log_mstar_resolved[1],
+        s.log_mstar_resolved[0],
+        s.log_mstar_resolved[2],
+        s.log_mstar_integrated[1],
+        s.log_mstar_integrated[0],
+        s.log_mstar_integrated[2]
     );
     if let (Some(c), Some(r)) = (s.ppc_median_chi2_reduced, &s.ppc_median_residual_sigma) {
         let worst = r.values().map(|v| v.abs()).fold(0.0, f64::max);
-        println!("posterior-predictive check: median reduced χ² {c:.2} (≈ 1 when the model fits), largest per-band median residual {worst:.2} σ");
+        println!(
+            "posterior-predictive check: median reduced χ² {c:.2} (≈ 1 when the model fits), largest per-band median residual {worst:.2} σ"
+        );
     }
     compare_png(&out.join("truth_vs_maps.png"), ny, nx, &g, &m, &rows).map_err(|e| anyhow::anyhow!("{e}"))?;
     log(&format!(
@@ -206,9 +228,19 @@ pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::refine::RefineSe
     Ok(())
 }
 
-fn compare_png(path: &Path, ny: usize, nx: usize, g: &sbipix::synthetic::SyntheticGalaxy, m: &sbipix::maps::GalaxyMaps, rows: &[(String, usize, usize)]) -> Result<(), Box<dyn std::error::Error>> {
+fn compare_png(
+    path: &Path,
+    ny: usize,
+    nx: usize,
+    g: &sbipix::synthetic::SyntheticGalaxy,
+    m: &sbipix::maps::GalaxyMaps,
+    rows: &[(String, usize, usize)],
+) -> Result<(), Box<dyn std::error::Error>> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).map_err(|_| "font")?;
-    let show: Vec<&(String, usize, usize)> = rows.iter().filter(|r| ["log_mstar", "mass_weighted_age_gyr", "logzsol", "av_mag", "log_sfr_100myr"].contains(&r.0.as_str())).collect();
+    let show: Vec<&(String, usize, usize)> = rows
+        .iter()
+        .filter(|r| ["log_mstar", "mass_weighted_age_gyr", "logzsol", "av_mag", "log_sfr_100myr"].contains(&r.0.as_str()))
+        .collect();
     let cell = 220i32;
     let scale = (cell - 30) as f64 / nx.max(ny) as f64;
     let tmp = path.with_extension("tmp.png");

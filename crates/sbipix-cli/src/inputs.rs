@@ -8,7 +8,8 @@ use sbipix::sps::band_name_from_file_name;
 
 /// The 19 SBIPIX bands, in their array order.
 pub const JADES_BANDS: [&str; 19] = [
-    "F090W", "F115W", "F150W", "F182M", "F200W", "F210M", "F277W", "F335M", "F356W", "F410M", "F430M", "F444W", "F460M", "F480M", "F435W", "F606W", "F775W", "F814W", "F850LP",
+    "F090W", "F115W", "F150W", "F182M", "F200W", "F210M", "F277W", "F335M", "F356W", "F410M", "F430M", "F444W", "F460M", "F480M", "F435W",
+    "F606W", "F775W", "F814W", "F850LP",
 ];
 
 /// A `--bands` value: comma-separated names, or `jades` for the 19 SBIPIX bands.
@@ -36,7 +37,9 @@ pub fn load_images(a: &ImageInputArgs) -> Result<Option<ImageSet>> {
     if a.images.is_empty() {
         return Ok(None);
     }
-    let bands = given.unwrap_or_else(|| a.images.iter().map(|p| band_name_from_file_name(&p.file_name().unwrap_or_default().to_string_lossy())).collect());
+    let bands = given.unwrap_or_else(|| {
+        a.images.iter().map(|p| band_name_from_file_name(&p.file_name().unwrap_or_default().to_string_lossy())).collect()
+    });
     Ok(Some(if !a.noise_from.is_empty() {
         ImageSet::from_images_with_background(&a.images, &a.noise_from, &bands, a.unit.as_deref(), &log)?
     } else if !a.errors.is_empty() {

@@ -11,10 +11,7 @@ pub fn map(a: MapArgs) -> Result<()> {
     let model = resolve_model(&a.model)?;
     let post = Posterior::load(&model)?;
     let img = crate::inputs::load_images(&a.input)?.ok_or_else(|| anyhow!("give --cube, or --images with --errors or --noise-from"))?;
-    let z = a
-        .redshift
-        .or(img.redshift)
-        .ok_or_else(|| anyhow!("no redshift: give --redshift (or a REDSHIFT keyword in {})", img.source))?;
+    let z = a.redshift.or(img.redshift).ok_or_else(|| anyhow!("no redshift: give --redshift (or a REDSHIFT keyword in {})", img.source))?;
     let mut opts = MapOptions::new(z);
     opts.snr_min = a.snr_min;
     opts.n_draws = a.draws;
@@ -142,7 +139,9 @@ pub fn map_with_bar(post: &Posterior, img: &sbipix::maps::ImageSet, opts: &MapOp
         if total >= min_bar && bar.is_hidden() {
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             bar.set_length(total as u64);
-            bar.set_style(indicatif::ProgressStyle::with_template("map {bar:40} {pos}/{len} pixels [{elapsed_precise} < {eta}]").expect("template"));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("map {bar:40} {pos}/{len} pixels [{elapsed_precise} < {eta}]").expect("template"),
+            );
         }
         bar.set_position(done as u64);
     })?;

@@ -21,10 +21,22 @@ fn survey_options(post: &Posterior, draws: usize, snr_min: f64, seed: u64, ppc: 
 fn run_manifest(post: &Posterior, manifest: &Path, out: &Path, opts: &SurveyOptions) -> Result<Vec<GalaxyRow>> {
     let m = read_manifest(manifest)?;
     let n = m.rows.len();
-    let already = m.rows.iter().filter(|r| r.as_ref().is_ok_and(|j| sbipix::population::read_status(out, &j.id).is_some_and(|s| s.status == "ok"))).count();
-    log(&format!("sbipix: {} galaxies in {}{}", n, manifest.display(), if already > 0 { format!(" ({already} already done: resuming)") } else { String::new() }));
+    let already = m
+        .rows
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|j| sbipix::population::read_status(out, &j.id).is_some_and(|s| s.status == "ok")))
+        .count();
+    log(&format!(
+        "sbipix: {} galaxies in {}{}",
+        n,
+        manifest.display(),
+        if already > 0 { format!(" ({already} already done: resuming)") } else { String::new() }
+    ));
     let bar = indicatif::ProgressBar::new(n as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("survey {bar:40} {pos}/{len} galaxies [{elapsed_precise} < {eta}] {msg}").expect("template"));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("survey {bar:40} {pos}/{len} galaxies [{elapsed_precise} < {eta}] {msg}")
+            .expect("template"),
+    );
     let t0 = std::time::Instant::now();
     let rows = run_survey(post, &m, out, opts, &|done, _, id| {
         bar.set_position(done as u64);
@@ -118,7 +130,12 @@ pub fn segment(a: SegmentArgs) -> Result<()> {
     }
     let snr: Vec<f64> = (0..np)
         .map(|p| {
-            let v: Vec<f64> = sel.iter().map(|&b| (img.flux[b * np + p], img.err[b * np + p])).filter(|(f, e)| f.is_finite() && e.is_finite() && *e > 0.0).map(|(f, e)| f / e).collect();
+            let v: Vec<f64> = sel
+                .iter()
+                .map(|&b| (img.flux[b * np + p], img.err[b * np + p]))
+                .filter(|(f, e)| f.is_finite() && e.is_finite() && *e > 0.0)
+                .map(|(f, e)| f / e)
+                .collect();
             if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
         })
         .collect();
@@ -130,7 +147,14 @@ pub fn segment(a: SegmentArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let segf: Vec<f32> = seg.iter().map(|v| *v as f32).collect();
-    write_image_fits(&a.out.join("seg.fits"), ny, nx, &[OutImage { name: "SEG".into(), data: &segf, bunit: String::new(), comment: "source id (0 = sky)".into() }], &img.wcs, &[])?;
+    write_image_fits(
+        &a.out.join("seg.fits"),
+        ny,
+        nx,
+        &[OutImage { name: "SEG".into(), data: &segf, bunit: String::new(), comment: "source id (0 = sky)".into() }],
+        &img.wcs,
+        &[],
+    )?;
     let cube = std::fs::canonicalize(&a.cube).with_context(|| format!("resolving {}", a.cube.display()))?;
     let mut text = String::from("id,cube,redshift,seg,seg_id,x0,y0,nx,ny\n");
     for k in 1..=n {
@@ -147,7 +171,13 @@ pub fn segment(a: SegmentArgs) -> Result<()> {
         log(&format!("  src{k}: {} pixels, box x {x0}..{x1}, y {y0}..{y1}", pix.len()));
     }
     sbipix::io::write_atomic(&a.out.join("manifest.csv"), |w| Ok(w.write_all(text.as_bytes())?))?;
-    log(&format!("sbipix: {n} sources (S/N > {}, ≥ {} pixels) → {}/seg.fits, manifest.csv (redshift {} for all: edit per source)", a.snr_min, a.min_pixels, a.out.display(), a.redshift));
+    log(&format!(
+        "sbipix: {n} sources (S/N > {}, ≥ {} pixels) → {}/seg.fits, manifest.csv (redshift {} for all: edit per source)",
+        a.snr_min,
+        a.min_pixels,
+        a.out.display(),
+        a.redshift
+    ));
     Ok(())
 }
 
@@ -162,10 +192,16 @@ pub fn demo_survey(out: &Path, model: &str, n: usize) -> Result<()> {
     std::fs::create_dir_all(out.join("cubes")).with_context(|| format!("creating {}", out.display()))?;
     let model_dir = resolve_model(model)?;
     let post = Posterior::load(&model_dir)?;
-    let survey = post.survey.clone().ok_or_else(|| anyhow!("{}: no survey.toml (the noise model to observe the galaxies with)", model_dir.display()))?;
+    let survey = post
+        .survey
+        .clone()
+        .ok_or_else(|| anyhow!("{}: no survey.toml (the noise model to observe the galaxies with)", model_dir.display()))?;
     let store = sbipix::io::DataStore::from_env()?;
     let fwd = sbipix::training_set::model_for_survey(&store, &survey, &model_dir, post.manifest.forward_model.clone(), &log)?;
-    log(&format!("sbipix: building {n} synthetic galaxies (32×32 pixels, z 0.5–4, log M* ≈ 7–11; sizes and dust growing with mass; every other one with a young clump) with `{}` noise", survey.name));
+    log(&format!(
+        "sbipix: building {n} synthetic galaxies (32×32 pixels, z 0.5–4, log M* ≈ 7–11; sizes and dust growing with mass; every other one with a young clump) with `{}` noise",
+        survey.name
+    ));
     let mut manifest = String::from("id,cube,redshift\n");
     let mut truth: std::collections::HashMap<String, (f64, Vec<f64>)> = std::collections::HashMap::new();
     let bar = crate::commands::progress_bar(n as u64, "build");
@@ -190,7 +226,16 @@ pub fn demo_survey(out: &Path, model: &str, n: usize) -> Result<()> {
         let id = format!("gal{k:04}");
         let f32v = |v: &[f64]| v.iter().map(|x| *x as f32).collect::<Vec<f32>>();
         let path = out.join("cubes").join(format!("{id}.fits"));
-        write_cube(&path, &g.images.bands, g.images.ny, g.images.nx, &f32v(&g.images.flux), &f32v(&g.images.err), &g.images.wcs, &[("REDSHIFT".into(), CardValue::Num(g.redshift))])?;
+        write_cube(
+            &path,
+            &g.images.bands,
+            g.images.ny,
+            g.images.nx,
+            &f32v(&g.images.flux),
+            &f32v(&g.images.err),
+            &g.images.wcs,
+            &[("REDSHIFT".into(), CardValue::Num(g.redshift))],
+        )?;
         manifest.push_str(&format!("{id},cubes/{id}.fits,{}\n", g.redshift));
         let tm: f64 = g.truth[0].iter().filter(|v| v.is_finite()).map(|v| 10f64.powf(*v)).sum::<f64>().log10();
         truth.insert(id, (tm, g.truth[0].clone()));
@@ -209,7 +254,8 @@ pub fn demo_survey(out: &Path, model: &str, n: usize) -> Result<()> {
         let (tm, t) = &truth[&r.id];
         let mut v = vec![format!("{tm:.4}"), String::new()];
         if r.status == "ok"
-            && let Ok(m) = sbipix::io::arrays::read_fits_image(&sbipix::population::galaxy_dir(&out.join("survey"), &r.id).join("maps.fits"), "MASK")
+            && let Ok(m) =
+                sbipix::io::arrays::read_fits_image(&sbipix::population::galaxy_dir(&out.join("survey"), &r.id).join("maps.fits"), "MASK")
         {
             let tf = m.data.iter().zip(t).filter(|(m, v)| **m == 1.0 && v.is_finite()).map(|(_, v)| 10f64.powf(*v)).sum::<f64>().log10();
             v[1] = format!("{tf:.4}");

@@ -1,8 +1,8 @@
 //! `sbipix survey`, `sbipix prior` and `sbipix simulate`.
 
 use crate::args::{LearnArgs, PriorAction, SfhPriorArg, SimulateArgs, SurveyAction};
-use crate::inputs::{band_list, load_images};
 use crate::commands::{log, progress_bar};
+use crate::inputs::{band_list, load_images};
 use anyhow::{Context, Result, anyhow, bail};
 use sbipix::io::DataStore;
 use sbipix::io::arrays::{read_npy_1d_f64, read_npy_2d};

@@ -4,9 +4,9 @@ use crate::args::{FlowArg, ScheduleArg, TrainArgs, ValidateArgs};
 use crate::commands::log;
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use sbipix::flow::Architecture;
 use sbipix::flow::dense::Activation;
 use sbipix::flow::train::{Schedule, TrainConfig};
-use sbipix::flow::Architecture;
 use sbipix::posterior::{TrainRun, train_model};
 use std::path::PathBuf;
 
@@ -19,7 +19,14 @@ pub fn train(a: TrainArgs, threads: Option<usize>) -> Result<()> {
         bail!("--hidden-layers must be at least 1");
     }
     let architecture = match a.flow {
-        FlowArg::Nsf => Architecture::Nsf { layers: a.layers, hidden: a.hidden, hidden_layers: a.hidden_layers - 1, bins: a.bins, tail_bound: 4.0, affine_hidden: a.affine_hidden },
+        FlowArg::Nsf => Architecture::Nsf {
+            layers: a.layers,
+            hidden: a.hidden,
+            hidden_layers: a.hidden_layers - 1,
+            bins: a.bins,
+            tail_bound: 4.0,
+            affine_hidden: a.affine_hidden,
+        },
         FlowArg::Maf => Architecture::Maf { layers: a.layers, hidden: a.hidden, blocks: a.hidden_layers, activation: Activation::Relu },
     };
     let cfg = TrainConfig {
@@ -50,10 +57,19 @@ pub fn train(a: TrainArgs, threads: Option<usize>) -> Result<()> {
     let bar = ProgressBar::new(cfg.max_epochs as u64);
     bar.set_style(ProgressStyle::with_template("train {bar:30} epoch {pos}/{len} {msg} [{elapsed_precise}]").expect("valid template"));
     let t0 = std::time::Instant::now();
-    let (m, report) = train_model(&a.data, &a.out, &cfg, TrainRun { checkpoint: Some(&checkpoint), resume: a.resume, overwrite: a.overwrite, params: a.params.as_deref() }, &mut |e| {
-        bar.set_position(e.epoch as u64);
-        bar.set_message(format!("train {:.4} val {:.4} lr {:.1e} ({:.1} s/epoch)", e.train_loss, e.val_loss, e.learning_rate, e.seconds));
-    })?;
+    let (m, report) = train_model(
+        &a.data,
+        &a.out,
+        &cfg,
+        TrainRun { checkpoint: Some(&checkpoint), resume: a.resume, overwrite: a.overwrite, params: a.params.as_deref() },
+        &mut |e| {
+            bar.set_position(e.epoch as u64);
+            bar.set_message(format!(
+                "train {:.4} val {:.4} lr {:.1e} ({:.1} s/epoch)",
+                e.train_loss, e.val_loss, e.learning_rate, e.seconds
+            ));
+        },
+    )?;
     bar.finish_and_clear();
     log(&format!(
         "sbipix: trained {} epochs in {:.0} s (best epoch {}, validation log q = {:.4}{}) → {}",
@@ -83,7 +99,14 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
     if let Some(atlas) = &a.against {
         let r = sbipix::validate::validate_against(&model, atlas, a.seed, a.draws, a.snr_min, !a.atlas_has_1pz, &a.out, a.overwrite, &log)?;
         let names: Vec<String> = r.parameters.keys().cloned().collect();
-        println!("{} of {} rows of {} (S/N > {}):\n{}", r.n_used, r.n_rows, r.atlas, r.snr_min, sbipix::validate::metrics_table(&r.parameters, &names));
+        println!(
+            "{} of {} rows of {} (S/N > {}):\n{}",
+            r.n_used,
+            r.n_rows,
+            r.atlas,
+            r.snr_min,
+            sbipix::validate::metrics_table(&r.parameters, &names)
+        );
         return Ok(());
     }
     let store = sbipix::io::DataStore::from_env()?;
@@ -94,7 +117,13 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
     let refine = a.refine.settings()?;
     let r = sbipix::validate::validate(&store, &model, a.n, a.seed, a.draws, a.snr_min, refine, refo, &a.out, a.overwrite, &log)?;
     let names: Vec<String> = r.parameters.keys().cloned().collect();
-    println!("test cases with S/N > {} ({} of {}):\n{}", r.snr_min, r.n_selected, r.n, sbipix::validate::metrics_table(&r.parameters, &names));
+    println!(
+        "test cases with S/N > {} ({} of {}):\n{}",
+        r.snr_min,
+        r.n_selected,
+        r.n,
+        sbipix::validate::metrics_table(&r.parameters, &names)
+    );
     println!("all test cases:\n{}", sbipix::validate::metrics_table(&r.parameters_all, &names));
     if let Some(c) = &r.reference {
         println!("against the likelihood-based reference posterior ({} cases):", c.cases);
@@ -106,6 +135,11 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
             );
         }
     }
-    log(&format!("sbipix: TARP max |ECP − α| = {:.3}; report in {} ({:.0} s)", r.tarp.max_deviation, a.out.join("report.md").display(), r.seconds));
+    log(&format!(
+        "sbipix: TARP max |ECP − α| = {:.3}; report in {} ({:.0} s)",
+        r.tarp.max_deviation,
+        a.out.join("report.md").display(),
+        r.seconds
+    ));
     Ok(())
 }

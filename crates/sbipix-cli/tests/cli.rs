@@ -28,7 +28,17 @@ fn photometry_writes_every_column() {
     assert!(exists);
     let text = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
     let header = text.lines().next().unwrap();
-    for c in ["id", "redshift", "eta", "log_mstar", "log_sfr_10myr", "log_sfr_100myr", "mass_weighted_age_gyr", "flux_ujy_F090W", "flux_ujy_F850LP"] {
+    for c in [
+        "id",
+        "redshift",
+        "eta",
+        "log_mstar",
+        "log_sfr_10myr",
+        "log_sfr_100myr",
+        "mass_weighted_age_gyr",
+        "flux_ujy_F090W",
+        "flux_ujy_F850LP",
+    ] {
         assert!(header.split(',').any(|h| h == c), "missing {c} in {header}");
     }
     assert_eq!(text.lines().count(), 3);
@@ -41,10 +51,32 @@ fn user_filter_list_and_options() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("list.dat");
     let sh = shared_with("filters/filters_jades_no_wfc.dat").expect("shared reference folder not found; set SBIPIX_SHARED").join("filters");
-    std::fs::write(&list, format!("{}\n# comment\n{}\n", sh.join("FILTERS_JWST/JWST_F444W.dat.txt").display(), sh.join("FILTERS_HST/HST_ACS_WFC.F850LP.dat").display())).unwrap();
+    std::fs::write(
+        &list,
+        format!(
+            "{}\n# comment\n{}\n",
+            sh.join("FILTERS_JWST/JWST_F444W.dat.txt").display(),
+            sh.join("FILTERS_HST/HST_ACS_WFC.F850LP.dat").display()
+        ),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("in.csv"), GOOD).unwrap();
     let o = sbipix(
-        &["photometry", "--params", "in.csv", "--out", "o.csv", "--filters", "list.dat", "--igm", "madau1995", "--dust-emission", "off", "--nebular", "off"],
+        &[
+            "photometry",
+            "--params",
+            "in.csv",
+            "--out",
+            "o.csv",
+            "--filters",
+            "list.dat",
+            "--igm",
+            "madau1995",
+            "--dust-emission",
+            "off",
+            "--nebular",
+            "off",
+        ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -143,7 +175,11 @@ fn data_errors_are_clear() {
     std::fs::write(dir.path().join("in.csv"), GOOD).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_sbipix"))
         .args(["photometry", "--params", "in.csv", "--out", "o.csv", "--filters"])
-        .arg(shared_with("filters/filters_jades_no_wfc.dat").expect("shared reference folder not found; set SBIPIX_SHARED").join("filters/filters_jades_no_wfc.dat"))
+        .arg(
+            shared_with("filters/filters_jades_no_wfc.dat")
+                .expect("shared reference folder not found; set SBIPIX_SHARED")
+                .join("filters/filters_jades_no_wfc.dat"),
+        )
         .current_dir(dir.path())
         .env("SBIPIX_DATA", dir.path())
         .env("SBIPIX_PYTHON", "/nonexistent/python3")

@@ -127,7 +127,10 @@ fn fit_bad_input_names_file_row_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let w = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
-    w("ok.csv", "id,redshift,flux_ujy_F444W,err_ujy_F444W,flux_ujy_F277W,err_ujy_F277W\na,2.0,1.0,0.1,0.5,0.05\nb,9.5,1.0,0.1,0.5,0.05\nc,1.0,,,nan,nan\n");
+    w(
+        "ok.csv",
+        "id,redshift,flux_ujy_F444W,err_ujy_F444W,flux_ujy_F277W,err_ujy_F277W\na,2.0,1.0,0.1,0.5,0.05\nb,9.5,1.0,0.1,0.5,0.05\nc,1.0,,,nan,nan\n",
+    );
     let o = sbipix(&["fit", "--catalog", "ok.csv", "--out", "ok_fit.csv", "--draws", "50", "--no-ppc"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     let (h, rows) = read_csv(&d.join("ok_fit.csv"));
@@ -143,7 +146,12 @@ fn fit_bad_input_names_file_row_and_column() {
     let cases: Vec<(&str, &str, Vec<&str>, &str)> = vec![
         ("noz.csv", "id,z_phot,flux_ujy_F444W,err_ujy_F444W\na,2,1,0.1\n", vec![], "no redshift column `redshift`"),
         ("noerr.csv", "id,redshift,flux_ujy_F444W\na,2,1\n", vec![], "has no error column `err_ujy_F444W`"),
-        ("text.csv", "id,redshift,flux_ujy_F444W,err_ujy_F444W\na,2,1,0.1\nb,2,one,0.1\n", vec![], "row 2 (line 3), column `flux_ujy_F444W`: `one` is not a number"),
+        (
+            "text.csv",
+            "id,redshift,flux_ujy_F444W,err_ujy_F444W\na,2,1,0.1\nb,2,one,0.1\n",
+            vec![],
+            "row 2 (line 3), column `flux_ujy_F444W`: `one` is not a number",
+        ),
         ("nobands.csv", "id,redshift,f444,e444\na,2,1,0.1\n", vec![], "no band columns"),
         ("ok.csv", "", vec!["--unit", "furlongs"], "unknown flux unit `furlongs`"),
         ("ok.csv", "", vec!["--flux-columns", "flux_F444W"], "has no {band}"),
@@ -178,7 +186,25 @@ fn fit_reads_the_jades_prism_table() {
     let d = dir.path();
     let c = cat.to_str().unwrap();
     let o = sbipix(
-        &["fit", "--catalog", c, "--flux-columns", "{band}_Jy_scattered", "--err-columns", "{band}_Jy_errs", "--unit", "Jy", "--redshift-column", "z", "--id-column", "ID", "--out", "prism.csv", "--draws", "200"],
+        &[
+            "fit",
+            "--catalog",
+            c,
+            "--flux-columns",
+            "{band}_Jy_scattered",
+            "--err-columns",
+            "{band}_Jy_errs",
+            "--unit",
+            "Jy",
+            "--redshift-column",
+            "z",
+            "--id-column",
+            "ID",
+            "--out",
+            "prism.csv",
+            "--draws",
+            "200",
+        ],
         d,
     );
     assert!(o.status.success(), "{}", stderr(&o));

@@ -15,7 +15,8 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     assert!(sbipix(&["simulate", "--n", "4000", "--seed", "4", "--out", "ts"], d).status.success());
-    let o = sbipix(&["train", "--data", "ts", "--out", "m", "--max-epochs", "2", "--layers", "2", "--hidden", "32", "--hidden-layers", "1"], d);
+    let o =
+        sbipix(&["train", "--data", "ts", "--out", "m", "--max-epochs", "2", "--layers", "2", "--hidden", "32", "--hidden-layers", "1"], d);
     assert!(o.status.success(), "{}", stderr(&o));
 
     // the demo builds a synthetic cube with a WCS and maps it
@@ -30,7 +31,18 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
     let o = sbipix(&["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "mapped", "--draws", "100"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     let mut f = fitsio::FitsFile::open(d.join("mapped/maps.fits")).unwrap();
-    for h in ["LOG_MSTAR_P16", "LOG_MSTAR_P50", "LOG_MSTAR_P84", "MASS_WEIGHTED_AGE_GYR_P50", "LOGZSOL_P50", "AV_MAG_P50", "LOG_SFR_100MYR_P50", "LOG_SIGMA_MSTAR_P50", "SNR", "MASK"] {
+    for h in [
+        "LOG_MSTAR_P16",
+        "LOG_MSTAR_P50",
+        "LOG_MSTAR_P84",
+        "MASS_WEIGHTED_AGE_GYR_P50",
+        "LOGZSOL_P50",
+        "AV_MAG_P50",
+        "LOG_SFR_100MYR_P50",
+        "LOG_SIGMA_MSTAR_P50",
+        "SNR",
+        "MASK",
+    ] {
         assert_eq!(key(&mut f, h, "CTYPE1").as_deref(), Some("RA---TAN"), "{h}");
     }
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("mapped/summary.json")).unwrap()).unwrap();
@@ -40,9 +52,29 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
 
     // --refine on the brightest pixels: a REFINED layer with the WCS, posteriors far sharper than
     // the (tiny, 2-epoch) network's, the refinement recorded in the summary
-    let o = sbipix(&["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "refined", "--draws", "100", "--snr-min", "150", "--refine", "--no-ppc"], d);
+    let o = sbipix(
+        &[
+            "map",
+            "--model",
+            "m",
+            "--cube",
+            "demo/demo_cube.fits",
+            "--out",
+            "refined",
+            "--draws",
+            "100",
+            "--snr-min",
+            "150",
+            "--refine",
+            "--no-ppc",
+        ],
+        d,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    let o2 = sbipix(&["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "plain", "--draws", "100", "--snr-min", "150", "--no-ppc"], d);
+    let o2 = sbipix(
+        &["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "plain", "--draws", "100", "--snr-min", "150", "--no-ppc"],
+        d,
+    );
     assert!(o2.status.success(), "{}", stderr(&o2));
     let mut fr = fitsio::FitsFile::open(d.join("refined/maps.fits")).unwrap();
     assert_eq!(key(&mut fr, "REFINED", "CTYPE1").as_deref(), Some("RA---TAN"));
@@ -52,7 +84,8 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
     assert!(s["refinement"]["refined_fraction"].as_f64().unwrap() > 0.9, "{}", s["refinement"]);
     let width = |dir: &str| -> f64 {
         let mut f = fitsio::FitsFile::open(d.join(dir).join("maps.fits")).unwrap();
-        let (lo, hi): (Vec<f32>, Vec<f32>) = (f.hdu("LOG_MSTAR_P16").unwrap().read_image(&mut f).unwrap(), f.hdu("LOG_MSTAR_P84").unwrap().read_image(&mut f).unwrap());
+        let (lo, hi): (Vec<f32>, Vec<f32>) =
+            (f.hdu("LOG_MSTAR_P16").unwrap().read_image(&mut f).unwrap(), f.hdu("LOG_MSTAR_P84").unwrap().read_image(&mut f).unwrap());
         let mut w: Vec<f64> = lo.iter().zip(&hi).filter(|(a, _)| a.is_finite()).map(|(a, b)| (b - a) as f64).collect();
         w.sort_by(f64::total_cmp);
         w[w.len() / 2]
@@ -72,7 +105,16 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
     let he = cube.hdu("ERR").unwrap();
     let err: Vec<f32> = he.read_image(&mut cube).unwrap();
     let npix = 64 * 64;
-    let mut args: Vec<String> = vec!["map".into(), "--model".into(), "m".into(), "--redshift".into(), "1.8".into(), "--out".into(), "img".into(), "--images".into()];
+    let mut args: Vec<String> = vec![
+        "map".into(),
+        "--model".into(),
+        "m".into(),
+        "--redshift".into(),
+        "1.8".into(),
+        "--out".into(),
+        "img".into(),
+        "--images".into(),
+    ];
     let mut errs = vec!["--errors".to_string()];
     for (name, b) in [("F277W", 6usize), ("F356W", 8), ("F444W", 11)] {
         for (kind, data) in [("sci", &flux), ("err", &err)] {
@@ -105,7 +147,8 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
         v[v.len() / 2] as f64
     };
     let mut gauss = gauss(12345);
-    let mut nargs: Vec<String> = args.iter().take_while(|a| *a != "--errors").map(|a| if a == "img" { "img_bg".to_string() } else { a.clone() }).collect();
+    let mut nargs: Vec<String> =
+        args.iter().take_while(|a| *a != "--errors").map(|a| if a == "img" { "img_bg".to_string() } else { a.clone() }).collect();
     nargs.push("--noise-from".into());
     for name in ["F277W", "F356W", "F444W"] {
         let p = d.join(format!("bg_{name}.fits"));
@@ -190,12 +233,42 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
         h.write_key(&mut ff, "CTYPE1", "RA---SIN").unwrap();
     }
     let (sci277, err356, err444) = (d.join("sci_F277W.fits"), d.join("err_F356W.fits"), d.join("err_F444W.fits"));
-    let (sci277, err356, err444, bad_err, shifted) = (sci277.to_str().unwrap(), err356.to_str().unwrap(), err444.to_str().unwrap(), bad_err.to_str().unwrap(), shifted.to_str().unwrap());
+    let (sci277, err356, err444, bad_err, shifted) = (
+        sci277.to_str().unwrap(),
+        err356.to_str().unwrap(),
+        err444.to_str().unwrap(),
+        bad_err.to_str().unwrap(),
+        shifted.to_str().unwrap(),
+    );
     let sci356 = d.join("sci_F356W.fits");
     let sci356 = sci356.to_str().unwrap();
-    let o = sbipix(&["map", "--model", "m", "--redshift", "1.8", "--out", "bad", "--images", sci277, sci356, "--errors", bad_err, err356], d);
-    assert!(!o.status.success() && stderr(&o).contains("negative error") && stderr(&o).contains("F277W") && stderr(&o).contains("x = 5, y = 3"), "{}", stderr(&o));
-    let o = sbipix(&["map", "--model", "m", "--redshift", "1.8", "--out", "bad", "--images", sci277, shifted, "--errors", err444, err356, "--bands", "F277W,F356W"], d);
+    let o =
+        sbipix(&["map", "--model", "m", "--redshift", "1.8", "--out", "bad", "--images", sci277, sci356, "--errors", bad_err, err356], d);
+    assert!(
+        !o.status.success() && stderr(&o).contains("negative error") && stderr(&o).contains("F277W") && stderr(&o).contains("x = 5, y = 3"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sbipix(
+        &[
+            "map",
+            "--model",
+            "m",
+            "--redshift",
+            "1.8",
+            "--out",
+            "bad",
+            "--images",
+            sci277,
+            shifted,
+            "--errors",
+            err444,
+            err356,
+            "--bands",
+            "F277W,F356W",
+        ],
+        d,
+    );
     assert!(!o.status.success() && stderr(&o).contains("WCS differs") && stderr(&o).contains("CTYPE1"), "{}", stderr(&o));
     let o = sbipix(&["map", "--model", "m", "--redshift", "1.8", "--out", "bad", "--images", sci277], d);
     assert!(!o.status.success() && stderr(&o).contains("--noise-from"), "{}", stderr(&o));
@@ -207,7 +280,10 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
         (vec!["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--redshift", "20", "--out", "bad"], "redshift 20"),
         (vec!["map", "--model", "m", "--cube", "nope.fits", "--redshift", "1", "--out", "bad"], "nope.fits"),
         (vec!["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--snr-min", "1e9", "--out", "bad"], "no pixel"),
-        (vec!["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--seg", "demo/truth.fits", "--id", "123456", "--out", "bad"], "123456"),
+        (
+            vec!["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--seg", "demo/truth.fits", "--id", "123456", "--out", "bad"],
+            "123456",
+        ),
         (vec!["map", "--model", "nomodel", "--cube", "demo/demo_cube.fits", "--out", "bad"], "nomodel"),
     ];
     if Path::new(jades).is_file() {

@@ -103,7 +103,23 @@ fn jades_field_segmented_into_a_survey() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = sbipix(&["survey", "segment", "--cube", cube.to_str().unwrap(), "--redshift", "3", "--snr-min", "3", "--min-pixels", "30", "--out", "field"], d);
+    let o = sbipix(
+        &[
+            "survey",
+            "segment",
+            "--cube",
+            cube.to_str().unwrap(),
+            "--redshift",
+            "3",
+            "--snr-min",
+            "3",
+            "--min-pixels",
+            "30",
+            "--out",
+            "field",
+        ],
+        d,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = csv_rows(&d.join("field/manifest.csv"));
     assert!(rows.len() >= 3, "{} sources", rows.len());

@@ -10,26 +10,65 @@ use std::path::PathBuf;
 #[test]
 fn builtin_jades_survey_is_reproducible() {
     let dir = tempfile::tempdir().unwrap();
-    let jd = shared_with("real_data/jades_gsz14_pixels").expect("shared reference folder not found; set SBIPIX_SHARED").join("real_data/jades_gsz14_pixels");
-    let limits = shared_with("real_data/jades_gsz14_pixels").expect("shared reference folder not found; set SBIPIX_SHARED").join("noise/background_noise_hainline.npy");
-    let committed = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sbipix-sim/data/survey_jades.toml")).unwrap();
+    let jd = shared_with("real_data/jades_gsz14_pixels")
+        .expect("shared reference folder not found; set SBIPIX_SHARED")
+        .join("real_data/jades_gsz14_pixels");
+    let limits = shared_with("real_data/jades_gsz14_pixels")
+        .expect("shared reference folder not found; set SBIPIX_SHARED")
+        .join("noise/background_noise_hainline.npy");
+    let committed =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sbipix-sim/data/survey_jades.toml")).unwrap();
     // the numbers (not the free-text provenance, which names the paths used)
     let numbers = |t: &str| {
         let s = sbipix::sim::Survey::from_toml_str(t, "x").unwrap();
-        let bands: Vec<_> = s.bands.iter().map(|b| (b.name.clone(), b.filter.clone(), b.sigma_bg_quantiles_ujy.clone(), b.poisson_ujy, b.coverage)).collect();
+        let bands: Vec<_> = s
+            .bands
+            .iter()
+            .map(|b| (b.name.clone(), b.filter.clone(), b.sigma_bg_quantiles_ujy.clone(), b.poisson_ujy, b.coverage))
+            .collect();
         (bands, s.depth_correlation)
     };
     let o = sbipix(
         &[
-            "survey", "learn", "--flux", jd.join("flux_ujy.npy").to_str().unwrap(), "--err", jd.join("err_ujy.npy").to_str().unwrap(),
-            "--bands", "jades", "--unit", "uJy", "--limits", limits.to_str().unwrap(), "--name", "jades", "--out", "a.toml",
+            "survey",
+            "learn",
+            "--flux",
+            jd.join("flux_ujy.npy").to_str().unwrap(),
+            "--err",
+            jd.join("err_ujy.npy").to_str().unwrap(),
+            "--bands",
+            "jades",
+            "--unit",
+            "uJy",
+            "--limits",
+            limits.to_str().unwrap(),
+            "--name",
+            "jades",
+            "--out",
+            "a.toml",
         ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(numbers(&std::fs::read_to_string(dir.path().join("a.toml")).unwrap()) == numbers(&committed), "the committed jades survey differs from a fresh `survey learn`");
+    assert!(
+        numbers(&std::fs::read_to_string(dir.path().join("a.toml")).unwrap()) == numbers(&committed),
+        "the committed jades survey differs from a fresh `survey learn`"
+    );
     let o = sbipix(
-        &["survey", "learn", "--cube", jd.join("cube_19band.fits").to_str().unwrap(), "--unit", "uJy", "--limits", limits.to_str().unwrap(), "--name", "jades", "--out", "b.toml"],
+        &[
+            "survey",
+            "learn",
+            "--cube",
+            jd.join("cube_19band.fits").to_str().unwrap(),
+            "--unit",
+            "uJy",
+            "--limits",
+            limits.to_str().unwrap(),
+            "--name",
+            "jades",
+            "--out",
+            "b.toml",
+        ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -79,7 +118,9 @@ fn learn_from_per_band_fits_with_weights() {
 #[test]
 fn learn_rejects_bad_data() {
     let dir = tempfile::tempdir().unwrap();
-    let jd = shared_with("real_data/jades_gsz14_pixels").expect("shared reference folder not found; set SBIPIX_SHARED").join("real_data/jades_gsz14_pixels");
+    let jd = shared_with("real_data/jades_gsz14_pixels")
+        .expect("shared reference folder not found; set SBIPIX_SHARED")
+        .join("real_data/jades_gsz14_pixels");
     let f = jd.join("flux_ujy.npy");
     let e = jd.join("err_ujy.npy");
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -136,7 +177,8 @@ fn learn_from_images_with_background_cutouts() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mut gauss = gauss(7);
-    let mut args: Vec<String> = ["survey", "learn", "--name", "sky", "--out", "sky.toml", "--unit", "nJy", "--images"].map(String::from).to_vec();
+    let mut args: Vec<String> =
+        ["survey", "learn", "--name", "sky", "--out", "sky.toml", "--unit", "nJy", "--images"].map(String::from).to_vec();
     let mut bgs = vec!["--noise-from".to_string()];
     for (b, s) in [("F277W", 20.0f64), ("F444W", 35.0)] {
         let desc = fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Double, dimensions: &[40, 40] };

@@ -10,7 +10,8 @@ fn train_writes_a_usable_model() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     assert!(sbipix(&["simulate", "--n", "3000", "--seed", "4", "--out", "ts"], d).status.success());
-    let o = sbipix(&["train", "--data", "ts", "--out", "m", "--max-epochs", "2", "--layers", "2", "--hidden", "32", "--hidden-layers", "1"], d);
+    let o =
+        sbipix(&["train", "--data", "ts", "--out", "m", "--max-epochs", "2", "--layers", "2", "--hidden", "32", "--hidden-layers", "1"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in ["model.json", "flow.json", "weights.safetensors", "prior.toml", "survey.toml", "training_report.json"] {
         assert!(d.join("m").join(f).is_file(), "{f}");
@@ -53,7 +54,8 @@ fn validate_writes_metrics_figures_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     assert!(sbipix(&["simulate", "--n", "3000", "--seed", "4", "--out", "ts"], d).status.success());
-    let o = sbipix(&["train", "--data", "ts", "--out", "m", "--max-epochs", "2", "--layers", "2", "--hidden", "32", "--hidden-layers", "1"], d);
+    let o =
+        sbipix(&["train", "--data", "ts", "--out", "m", "--max-epochs", "2", "--layers", "2", "--hidden", "32", "--hidden-layers", "1"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = sbipix(&["validate", "--model", "m", "--n", "200", "--draws", "100", "--seed", "77", "--out", "rep"], d);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -70,7 +72,10 @@ fn validate_writes_metrics_figures_and_report() {
     // S/N bins: disjoint subsets of the selected cases, each with ≥ 20 cases
     let bins = m["parameters_by_snr"].as_array().unwrap();
     let counted: u64 = bins.iter().map(|b| b[1].as_u64().unwrap()).sum();
-    assert!(counted <= m["n_selected"].as_u64().unwrap() && bins.iter().all(|b| b[1].as_u64().unwrap() >= 20 && b[2]["log_mstar"]["r2"].is_number()));
+    assert!(
+        counted <= m["n_selected"].as_u64().unwrap()
+            && bins.iter().all(|b| b[1].as_u64().unwrap() >= 20 && b[2]["log_mstar"]["r2"].is_number())
+    );
     // model mismatch against the SBIPIX FSPS atlas (when the shared reference data is present)
     let atlas = Path::new("/work/shared/reference/sbipix_fsps/sbipix_atlas_tau_library.csv");
     if atlas.is_file() {
@@ -98,21 +103,8 @@ fn validate_writes_metrics_figures_and_report() {
 fn train_a_subset_of_the_parameters() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    assert!(
-        sbipix(
-            &["simulate", "--n", "2000", "--seed", "5", "--out", "ts"],
-            d
-        )
-        .status
-        .success()
-    );
-    let want = [
-        "log_mstar",
-        "log_sfr_100myr",
-        "mass_weighted_age_gyr",
-        "logzsol",
-        "av_mag",
-    ];
+    assert!(sbipix(&["simulate", "--n", "2000", "--seed", "5", "--out", "ts"], d).status.success());
+    let want = ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"];
     let o = sbipix(
         &[
             "train",
@@ -136,64 +128,19 @@ fn train_a_subset_of_the_parameters() {
     assert!(o.status.success(), "{}", stderr(&o));
     let p = sbipix::posterior::Posterior::load(&d.join("m")).unwrap();
     assert_eq!(p.parameter_names(), want);
-    let flow: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("m/flow.json")).unwrap()).unwrap();
+    let flow: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("m/flow.json")).unwrap()).unwrap();
     assert_eq!(flow["params"].as_array().unwrap().len(), 5);
     // validation compares the model's parameters with the same columns of fresh simulations
-    let o = sbipix(
-        &[
-            "validate",
-            "--model",
-            "m",
-            "--n",
-            "300",
-            "--draws",
-            "50",
-            "--seed",
-            "9",
-            "--snr-min",
-            "0",
-            "--out",
-            "rep",
-        ],
-        d,
-    );
+    let o = sbipix(&["validate", "--model", "m", "--n", "300", "--draws", "50", "--seed", "9", "--snr-min", "0", "--out", "rep"], d);
     assert!(o.status.success(), "{}", stderr(&o));
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("rep/metrics.json")).unwrap())
-            .unwrap();
-    let got: Vec<&str> = m["parameters"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(|k| k.as_str())
-        .collect();
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("rep/metrics.json")).unwrap()).unwrap();
+    let got: Vec<&str> = m["parameters"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
     assert_eq!(got.len(), 5, "{got:?}");
     assert!(want.iter().all(|w| got.contains(w)));
     // bad names: an error that lists what the set has; nothing written
-    for (list, needle) in [
-        ("log_mstar,colour", "no parameter \"colour\""),
-        ("log_mstar,log_mstar", "named twice"),
-    ] {
-        let o = sbipix(
-            &[
-                "train",
-                "--data",
-                "ts",
-                "--out",
-                "bad",
-                "--params",
-                list,
-                "--max-epochs",
-                "1",
-            ],
-            d,
-        );
-        assert!(
-            !o.status.success() && stderr(&o).contains(needle),
-            "{list}: {}",
-            stderr(&o)
-        );
+    for (list, needle) in [("log_mstar,colour", "no parameter \"colour\""), ("log_mstar,log_mstar", "named twice")] {
+        let o = sbipix(&["train", "--data", "ts", "--out", "bad", "--params", list, "--max-epochs", "1"], d);
+        assert!(!o.status.success() && stderr(&o).contains(needle), "{list}: {}", stderr(&o));
     }
     assert!(!d.join("bad").exists());
 }

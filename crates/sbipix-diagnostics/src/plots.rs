@@ -50,7 +50,14 @@ pub fn truth_vs_median(path: &Path, names: &[String], truth: &[Vec<f64>], median
                 .x_label_area_size(35)
                 .y_label_area_size(45)
                 .build_cartesian_2d(lo..hi, lo..hi)?;
-            chart.configure_mesh().x_desc("truth").y_desc("posterior median").label_style(("sans-serif", 12)).axis_desc_style(("sans-serif", 13)).light_line_style(WHITE).draw()?;
+            chart
+                .configure_mesh()
+                .x_desc("truth")
+                .y_desc("posterior median")
+                .label_style(("sans-serif", 12))
+                .axis_desc_style(("sans-serif", 13))
+                .light_line_style(WHITE)
+                .draw()?;
             // 2-D histogram for the colours
             let nb = 60;
             let cell = |v: f64| (((v - lo) / (hi - lo) * nb as f64) as usize).min(nb - 1);
@@ -80,7 +87,13 @@ pub fn coverage_curve(path: &Path, names: &[String], levels: &[f64], cov: &[Vec<
             .x_label_area_size(45)
             .y_label_area_size(55)
             .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
-        chart.configure_mesh().x_desc("credibility level").y_desc("fraction of truths inside").label_style(("sans-serif", 14)).axis_desc_style(("sans-serif", 16)).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("credibility level")
+            .y_desc("fraction of truths inside")
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()?;
         chart.draw_series(LineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], BLACK.stroke_width(1)))?;
         for (k, name) in names.iter().enumerate() {
             let c = Palette99::pick(k).to_rgba();
@@ -89,7 +102,13 @@ pub fn coverage_curve(path: &Path, names: &[String], levels: &[f64], cov: &[Vec<
                 .label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 13)).draw()?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()?;
         Ok(())
     })
 }
@@ -108,9 +127,17 @@ pub fn sbc_histograms(path: &Path, names: &[String], ranks: &[Vec<usize>], n_dra
             let expect = n / nb as f64;
             let sd = (expect * (1.0 - 1.0 / nb as f64)).sqrt();
             let ymax = (h.iter().cloned().max().unwrap_or(1) as f64).max(expect + 3.0 * sd) * 1.1;
-            let mut chart = ChartBuilder::on(area).caption(&names[k], ("sans-serif", 16)).margin(8).x_label_area_size(30).y_label_area_size(40).build_cartesian_2d(0.0..1.0, 0.0..ymax)?;
+            let mut chart = ChartBuilder::on(area)
+                .caption(&names[k], ("sans-serif", 16))
+                .margin(8)
+                .x_label_area_size(30)
+                .y_label_area_size(40)
+                .build_cartesian_2d(0.0..1.0, 0.0..ymax)?;
             chart.configure_mesh().x_desc("rank / n").label_style(("sans-serif", 11)).axis_desc_style(("sans-serif", 12)).draw()?;
-            chart.draw_series(std::iter::once(Rectangle::new([(0.0, expect - 2.0 * sd), (1.0, expect + 2.0 * sd)], RGBColor(200, 200, 200).mix(0.6).filled())))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(0.0, expect - 2.0 * sd), (1.0, expect + 2.0 * sd)],
+                RGBColor(200, 200, 200).mix(0.6).filled(),
+            )))?;
             chart.draw_series(h.iter().enumerate().map(|(i, &c)| {
                 Rectangle::new([(i as f64 / nb as f64, 0.0), ((i + 1) as f64 / nb as f64, c as f64)], BLUE.mix(0.6).filled())
             }))?;
@@ -128,7 +155,13 @@ pub fn tarp_curve(path: &Path, t: &Tarp) -> PResult {
             .x_label_area_size(45)
             .y_label_area_size(55)
             .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
-        chart.configure_mesh().x_desc("credibility level α").y_desc("expected coverage").label_style(("sans-serif", 14)).axis_desc_style(("sans-serif", 16)).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("credibility level α")
+            .y_desc("expected coverage")
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()?;
         chart.draw_series(LineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], BLACK.stroke_width(1)))?;
         chart.draw_series(LineSeries::new(t.alpha.iter().cloned().zip(t.ecp.iter().cloned()), BLUE.stroke_width(3)))?;
         Ok(())

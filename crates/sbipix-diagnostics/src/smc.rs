@@ -355,7 +355,8 @@ mod tests {
             assert!((m - mu[a]).abs() < 0.1 * s[a], "mean {a}: {m}");
             assert!((sd / s[a] - 1.0).abs() < 0.08, "std {a}: {sd} vs {}", s[a]);
         }
-        let (c0, c1): (Vec<f64>, Vec<f64>) = (0..2000).map(|i| ((r.samples[i * 3] - mu[0]) / s[0], (r.samples[i * 3 + 1] - mu[1]) / s[1])).unzip();
+        let (c0, c1): (Vec<f64>, Vec<f64>) =
+            (0..2000).map(|i| ((r.samples[i * 3] - mu[0]) / s[0], (r.samples[i * 3 + 1] - mu[1]) / s[1])).unzip();
         let corr = c0.iter().zip(&c1).map(|(a, b)| a * b).sum::<f64>() / 2000.0 / (mean_std(&c0).1 * mean_std(&c1).1);
         assert!((corr - rho).abs() < 0.05, "correlation {corr}");
     }

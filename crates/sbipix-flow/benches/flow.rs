@@ -3,10 +3,10 @@
 //! 1000 pixels × 500 draws, batched per pixel, pixels spread over the threads.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sbipix_flow::Architecture;
 use sbipix_flow::dense::Activation;
 use sbipix_flow::model::ParamSpec;
 use sbipix_flow::train::init_model;
-use sbipix_flow::Architecture;
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {

@@ -30,8 +30,14 @@ fn main() {
     let params: Vec<ParamSpec> = (0..d).map(|i| ParamSpec { name: format!("p{i}"), lower: None, upper: None }).collect();
     let data = TrainingData { theta: &th, x: &x, n, params, bound_method: BoundMethod::Logit };
     for (label, arch) in [
-        ("NSF 5×128 (conditioner 2 hidden layers), 8 bins", Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 1, bins: 8, tail_bound: 4.0, affine_hidden: 0 }),
-        ("NSF 5×128 (conditioner 1 hidden layer), 8 bins", Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 0, bins: 8, tail_bound: 4.0, affine_hidden: 0 }),
+        (
+            "NSF 5×128 (conditioner 2 hidden layers), 8 bins",
+            Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 1, bins: 8, tail_bound: 4.0, affine_hidden: 0 },
+        ),
+        (
+            "NSF 5×128 (conditioner 1 hidden layer), 8 bins",
+            Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 0, bins: 8, tail_bound: 4.0, affine_hidden: 0 },
+        ),
         ("MAF 5×128, 2 blocks, ReLU", Architecture::Maf { layers: 5, hidden: 128, blocks: 2, activation: Activation::Relu }),
     ] {
         let cfg = TrainConfig { architecture: arch, max_epochs: epochs, batch_size: 200, patience: 100, threads: 2, ..TrainConfig::nsf() };

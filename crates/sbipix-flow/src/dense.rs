@@ -52,6 +52,11 @@ impl<T: Real> Linear<T> {
     }
 
     pub fn cast<U: Real>(&self) -> Linear<U> {
-        Linear { n_in: self.n_in, n_out: self.n_out, w: self.w.iter().map(|v| U::from_f64(v.to_f64())).collect(), b: self.b.iter().map(|v| U::from_f64(v.to_f64())).collect() }
+        Linear {
+            n_in: self.n_in,
+            n_out: self.n_out,
+            w: self.w.iter().map(|v| U::from_f64(v.to_f64())).collect(),
+            b: self.b.iter().map(|v| U::from_f64(v.to_f64())).collect(),
+        }
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::dense::{Activation, Linear};
 use crate::error::{FlowError, Result, shape};
-use crate::maf::{Maf, MafLayer, MafScratch, Made};
+use crate::maf::{Made, Maf, MafLayer, MafScratch};
 use crate::nsf::{CondAffine, Coupling, Nsf, NsfScratch, affine_outputs};
 use crate::real::Real;
 use rand::SeedableRng;
@@ -115,7 +115,12 @@ impl FlowConfig {
             return bad(format!("format {} v{} (expected {FORMAT} v{FORMAT_VERSION})", self.format, self.format_version));
         }
         let d = self.dim_theta();
-        if d == 0 || self.theta_shift.len() != d || self.theta_scale.len() != d || self.x_mean.len() != self.dim_x || self.x_std.len() != self.dim_x {
+        if d == 0
+            || self.theta_shift.len() != d
+            || self.theta_scale.len() != d
+            || self.x_mean.len() != self.dim_x
+            || self.x_std.len() != self.dim_x
+        {
             return bad("standardisation vectors do not match the dimensions".into());
         }
         for p in &self.params {
@@ -274,7 +279,11 @@ impl<T: Real> FlowModel<T> {
     }
 
     fn inside(&self, th: &[f64]) -> bool {
-        self.config.params.iter().zip(th).all(|(p, v)| v.is_finite() && p.lower.is_none_or(|lo| *v >= lo) && p.upper.is_none_or(|hi| *v <= hi))
+        self.config
+            .params
+            .iter()
+            .zip(th)
+            .all(|(p, v)| v.is_finite() && p.lower.is_none_or(|lo| *v >= lo) && p.upper.is_none_or(|hi| *v <= hi))
     }
 
     /// `n` posterior draws for each of `pixels` contexts x [pixels × Dx] → [pixels × n × D].
@@ -392,7 +401,10 @@ impl Tensors {
     pub fn float(&self, name: &str, shape_expected: &[usize]) -> Result<Vec<f64>> {
         let (sh, v) = self.floats.get(name).ok_or_else(|| self.missing(name))?;
         if sh != shape_expected {
-            return Err(FlowError::Model { path: self.path.clone(), reason: format!("tensor `{name}` has shape {sh:?}, expected {shape_expected:?}") });
+            return Err(FlowError::Model {
+                path: self.path.clone(),
+                reason: format!("tensor `{name}` has shape {sh:?}, expected {shape_expected:?}"),
+            });
         }
         Ok(v.clone())
     }
@@ -407,7 +419,12 @@ impl Tensors {
     }
 
     fn linear(&self, prefix: &str, n_in: usize, n_out: usize) -> Result<Linear<f64>> {
-        Ok(Linear::new(n_in, n_out, self.float(&format!("{prefix}.weight"), &[n_out, n_in])?, self.float(&format!("{prefix}.bias"), &[n_out])?))
+        Ok(Linear::new(
+            n_in,
+            n_out,
+            self.float(&format!("{prefix}.weight"), &[n_out, n_in])?,
+            self.float(&format!("{prefix}.bias"), &[n_out])?,
+        ))
     }
 }
 
@@ -545,8 +562,10 @@ fn split_first(first: &Linear<f64>, n_id: usize) -> (Linear<f64>, Linear<f64>) {
 /// Reads a model directory: `flow.json` + `weights.safetensors`.
 pub fn load_dir(dir: &Path) -> Result<FlowModel<f64>> {
     let cpath = dir.join("flow.json");
-    let text = std::fs::read_to_string(&cpath).map_err(|e| FlowError::Model { path: cpath.display().to_string(), reason: e.to_string() })?;
-    let config: FlowConfig = serde_json::from_str(&text).map_err(|e| FlowError::Model { path: cpath.display().to_string(), reason: e.to_string() })?;
+    let text =
+        std::fs::read_to_string(&cpath).map_err(|e| FlowError::Model { path: cpath.display().to_string(), reason: e.to_string() })?;
+    let config: FlowConfig =
+        serde_json::from_str(&text).map_err(|e| FlowError::Model { path: cpath.display().to_string(), reason: e.to_string() })?;
     let t = Tensors::read(&dir.join("weights.safetensors"))?;
     FlowModel::from_tensors(config, &t)
 }
@@ -558,7 +577,12 @@ pub fn save_dir(model: &FlowModel<f64>, dir: &Path) -> Result<()> {
     let err = |e: String| FlowError::Model { path: dir.display().to_string(), reason: e };
     let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     let mut lin = |name: String, l: &Linear<f64>| {
-        tensors.push((format!("{name}.weight"), Dtype::F32, vec![l.n_out, l.n_in], l.w.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect()));
+        tensors.push((
+            format!("{name}.weight"),
+            Dtype::F32,
+            vec![l.n_out, l.n_in],
+            l.w.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect(),
+        ));
         tensors.push((format!("{name}.bias"), Dtype::F32, vec![l.n_out], l.b.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect()));
     };
     let mut perms = Vec::new();
@@ -608,6 +632,7 @@ pub fn save_dir(model: &FlowModel<f64>, dir: &Path) -> Result<()> {
         .map_err(|e| err(e.to_string()))?;
     let bytes = safetensors::serialize(views, None).map_err(|e| err(e.to_string()))?;
     std::fs::write(dir.join("weights.safetensors"), bytes).map_err(|e| err(e.to_string()))?;
-    std::fs::write(dir.join("flow.json"), serde_json::to_string_pretty(&model.config).expect("config serialises")).map_err(|e| err(e.to_string()))?;
+    std::fs::write(dir.join("flow.json"), serde_json::to_string_pretty(&model.config).expect("config serialises"))
+        .map_err(|e| err(e.to_string()))?;
     Ok(())
 }

@@ -1,9 +1,22 @@
 //! The floating-point types inference runs in (f32 for speed, f64 for reference checks).
 
 /// A float type with the operations the flows need and a matrix product.
-pub trait Real: Copy + Send + Sync + PartialOrd + std::fmt::Debug + Default + 'static
-    + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> + std::ops::Mul<Output = Self> + std::ops::Div<Output = Self>
-    + std::ops::AddAssign + std::ops::SubAssign + std::ops::MulAssign + std::ops::Neg<Output = Self>
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + std::fmt::Debug
+    + Default
+    + 'static
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::AddAssign
+    + std::ops::SubAssign
+    + std::ops::MulAssign
+    + std::ops::Neg<Output = Self>
 {
     const ZERO: Self;
     const ONE: Self;
@@ -108,7 +121,9 @@ unsafe fn sgemm_gemm_crate(
 ) {
     // matrixmultiply's convention: C = alpha·A·B + beta·C; gemm's: dst = alpha·dst + beta·lhs·rhs
     // SAFETY: forwarded from the caller, same pointers and strides.
-    unsafe { gemm::gemm(m, n, k, c, csc, rsc, beta != 0.0, a, csa, rsa, b, csb, rsb, beta, alpha, false, false, false, gemm::Parallelism::None) }
+    unsafe {
+        gemm::gemm(m, n, k, c, csc, rsc, beta != 0.0, a, csa, rsa, b, csb, rsb, beta, alpha, false, false, false, gemm::Parallelism::None)
+    }
 }
 impl_real!(f64, matrixmultiply::dgemm, std_exp_slice);
 
@@ -164,7 +179,13 @@ pub fn softplus_fast<T: Real>(u: T) -> T {
     let z = (-u.abs()).exp();
     let s = z / (T::from_f64(2.0) + z);
     let s2 = s * s;
-    let series = s * (T::ONE + s2 * (T::from_f64(1.0 / 3.0) + s2 * (T::from_f64(0.2) + s2 * (T::from_f64(1.0 / 7.0) + s2 * (T::from_f64(1.0 / 9.0) + s2 * (T::from_f64(1.0 / 11.0) + s2 * (T::from_f64(1.0 / 13.0) + s2 * T::from_f64(1.0 / 15.0))))))));
+    let series = s
+        * (T::ONE
+            + s2 * (T::from_f64(1.0 / 3.0)
+                + s2 * (T::from_f64(0.2)
+                    + s2 * (T::from_f64(1.0 / 7.0)
+                        + s2 * (T::from_f64(1.0 / 9.0)
+                            + s2 * (T::from_f64(1.0 / 11.0) + s2 * (T::from_f64(1.0 / 13.0) + s2 * T::from_f64(1.0 / 15.0))))))));
     u.max(T::ZERO) + T::from_f64(2.0) * series
 }
 

@@ -3,7 +3,7 @@
 
 use crate::dense::{Activation, Linear};
 use crate::error::Result;
-use crate::maf::{Maf, MafLayer, Made};
+use crate::maf::{Made, Maf, MafLayer};
 use crate::model::{Architecture, BoundMethod, FORMAT, FORMAT_VERSION, FlowConfig, FlowModel, Net, ParamSpec, Tensors};
 use std::path::Path;
 
@@ -34,7 +34,12 @@ pub fn import_sbipix(path: &Path, names: &[&str]) -> Result<FlowModel<f64>> {
                 made: Made {
                     dim: d,
                     initial: masked(&t, &format!("{p}.initial_layer"), d, hidden)?,
-                    context: Linear::new(dx, hidden, t.float(&format!("{p}.context_layer.weight"), &[hidden, dx])?, t.float(&format!("{p}.context_layer.bias"), &[hidden])?),
+                    context: Linear::new(
+                        dx,
+                        hidden,
+                        t.float(&format!("{p}.context_layer.weight"), &[hidden, dx])?,
+                        t.float(&format!("{p}.context_layer.bias"), &[hidden])?,
+                    ),
                     blocks: (0..2).map(|b| masked(&t, &format!("{p}.blocks.{b}"), hidden, hidden)).collect::<Result<_>>()?,
                     last: masked(&t, &format!("{p}.final_layer"), hidden, 2 * d)?,
                     activation: Activation::Tanh,

@@ -9,7 +9,10 @@
 use crate::dense::Activation;
 use crate::error::{FlowError, Result, shape};
 use crate::maf::made_masks;
-use crate::model::{AFFINE_HIDDEN_LAYERS, Architecture, BoundMethod, FORMAT, FORMAT_VERSION, FlowConfig, FlowModel, ParamSpec, Tensors, coupling_perm, coupling_split, standard_log_z};
+use crate::model::{
+    AFFINE_HIDDEN_LAYERS, Architecture, BoundMethod, FORMAT, FORMAT_VERSION, FlowConfig, FlowModel, ParamSpec, Tensors, coupling_perm,
+    coupling_split, standard_log_z,
+};
 use crate::rqs::{MIN_BIN, MIN_DERIVATIVE};
 use candle_core::{DType, Device, Tensor, Var};
 use rand::seq::SliceRandom;
@@ -86,7 +89,11 @@ impl TrainConfig {
 
     /// Defaults for an sbi-like MAF (5 transforms, 2 blocks of 128, ReLU).
     pub fn maf() -> Self {
-        Self { architecture: Architecture::Maf { layers: 5, hidden: 128, blocks: 2, activation: Activation::Relu }, learning_rate: 5e-4, ..Self::nsf() }
+        Self {
+            architecture: Architecture::Maf { layers: 5, hidden: 128, blocks: 2, activation: Activation::Relu },
+            learning_rate: 5e-4,
+            ..Self::nsf()
+        }
     }
 
     fn validate(&self) -> Result<()> {
@@ -396,7 +403,8 @@ const EPS: f64 = 1e-8;
 
 impl Adam {
     fn new(p: &Params) -> candle_core::Result<Self> {
-        let vals: Vec<Vec<f32>> = p.vars.iter().map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1::<f32>()).collect::<candle_core::Result<_>>()?;
+        let vals: Vec<Vec<f32>> =
+            p.vars.iter().map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1::<f32>()).collect::<candle_core::Result<_>>()?;
         let zeros: Vec<Vec<f32>> = vals.iter().map(|v| vec![0.0; v.len()]).collect();
         Ok(Self { p: vals, m: zeros.clone(), v: zeros, step: 0 })
     }
@@ -460,7 +468,9 @@ pub fn train(
     cfg.validate()?;
     let d = data.params.len();
     if d == 0 || data.n < 10 {
-        return Err(FlowError::Config { name: "data".into(), reason: format!("{} parameters and {} pairs: need ≥ 1 and ≥ 10", d, data.n) });
+        return Err(FlowError::Config {
+            name: "data".into(), reason: format!("{} parameters and {} pairs: need ≥ 1 and ≥ 10", d, data.n)
+        });
     }
     if data.theta.len() != data.n * d {
         return Err(shape("θ", format!("{} × {d}", data.n), data.theta.len()));
@@ -536,7 +546,10 @@ pub fn train(
         let c: Vec<f32> = rows.iter().flat_map(|&r| c_all[r * dx..(r + 1) * dx].iter().copied()).collect();
         Ok((Tensor::from_vec(y, (rows.len(), d), &dev)?, Tensor::from_vec(c, (rows.len(), dx), &dev)?))
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(cfg.threads).build().map_err(|e| FlowError::Config { name: "threads".into(), reason: e.to_string() })?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .build()
+        .map_err(|e| FlowError::Config { name: "threads".into(), reason: e.to_string() })?;
     let mut stopped_early = false;
     while st.epoch_done < cfg.max_epochs {
         let epoch = st.epoch_done + 1;
@@ -597,7 +610,10 @@ pub fn train(
             }
             let norm = norm2.sqrt();
             if !norm.is_finite() {
-                return Err(FlowError::BadData { what: "training".into(), reason: format!("non-finite gradient at epoch {epoch}; lower the learning rate") });
+                return Err(FlowError::BadData {
+                    what: "training".into(),
+                    reason: format!("non-finite gradient at epoch {epoch}; lower the learning rate"),
+                });
             }
             if norm > cfg.clip_norm {
                 let f = (cfg.clip_norm / norm) as f32;
@@ -685,7 +701,12 @@ fn export(p: &Params) -> Result<Tensors> {
         let v: Vec<f32> = t.flatten_all()?.to_vec1()?;
         floats.insert(name.clone(), (sh, v.iter().map(|&x| x as f64).collect()));
     }
-    let ints = p.perms.iter().enumerate().map(|(k, perm)| (format!("layer{k}.perm"), (vec![perm.len()], perm.iter().map(|&i| i as i64).collect()))).collect();
+    let ints = p
+        .perms
+        .iter()
+        .enumerate()
+        .map(|(k, perm)| (format!("layer{k}.perm"), (vec![perm.len()], perm.iter().map(|&i| i as i64).collect())))
+        .collect();
     Ok(Tensors { path: "(trained)".into(), floats, ints })
 }
 
@@ -709,7 +730,15 @@ fn save_checkpoint(dir: &Path, p: &Params, adam: &Adam, best: &[Vec<f32>], st: &
     Ok(())
 }
 
-fn load_checkpoint(dir: &Path, p: &Params, adam: &mut Adam, best: &mut [Vec<f32>], st: &mut CheckpointState, cfg: &TrainConfig, n: usize) -> Result<()> {
+fn load_checkpoint(
+    dir: &Path,
+    p: &Params,
+    adam: &mut Adam,
+    best: &mut [Vec<f32>],
+    st: &mut CheckpointState,
+    cfg: &TrainConfig,
+    n: usize,
+) -> Result<()> {
     let err = |e: String| FlowError::Model { path: dir.display().to_string(), reason: e };
     let text = std::fs::read_to_string(dir.join("checkpoint.json")).map_err(|e| err(format!("checkpoint.json: {e}")))?;
     let saved: CheckpointState = serde_json::from_str(&text).map_err(|e| err(format!("checkpoint.json: {e}")))?;

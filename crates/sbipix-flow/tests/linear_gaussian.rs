@@ -16,7 +16,8 @@ const SIGMA: f64 = 0.5;
 const A: [[f64; D]; DX] = [[1.0, 0.5, 0.0], [0.0, 1.0, -0.7], [0.3, 0.0, 1.2], [0.8, -0.4, 0.4]];
 
 fn inv3(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
     let mut r = [[0.0; 3]; 3];
     for i in 0..3 {
         for j in 0..3 {
@@ -109,14 +110,17 @@ fn check(model: &FlowModel<f64>, label: &str) {
                 q += r[i] * prec[i][j] * r[j];
             }
         }
-        let det = cov[0][0] * (cov[1][1] * cov[2][2] - cov[1][2] * cov[2][1]) - cov[0][1] * (cov[1][0] * cov[2][2] - cov[1][2] * cov[2][0]) + cov[0][2] * (cov[1][0] * cov[2][1] - cov[1][1] * cov[2][0]);
+        let det = cov[0][0] * (cov[1][1] * cov[2][2] - cov[1][2] * cov[2][1]) - cov[0][1] * (cov[1][0] * cov[2][2] - cov[1][2] * cov[2][0])
+            + cov[0][2] * (cov[1][0] * cov[2][1] - cov[1][1] * cov[2][0]);
         let lp = -0.5 * q - 0.5 * (D as f64) * (2.0 * std::f64::consts::PI).ln() - 0.5 * det.ln();
         dlog += lq[p] - lp;
     }
     let kl = -dlog / 400.0;
     let (rms_mu, rms_sd) = ((sq_mu / k as f64).sqrt(), (sq_sd / k as f64).sqrt());
     let (c68, c95) = (cov68 as f64 / total as f64, cov95 as f64 / total as f64);
-    eprintln!("{label}: rms Δμ/σ {rms_mu:.3}, rms (σ/σ_true − 1) {rms_sd:.3}, coverage 68 % → {c68:.3}, 95 % → {c95:.3}, E[log p − log q] = {kl:.4} nats");
+    eprintln!(
+        "{label}: rms Δμ/σ {rms_mu:.3}, rms (σ/σ_true − 1) {rms_sd:.3}, coverage 68 % → {c68:.3}, 95 % → {c95:.3}, E[log p − log q] = {kl:.4} nats"
+    );
     // The posterior mean is known to ±σ/√1000 from the samples alone (0.03 σ).
     assert!(rms_mu < 0.12, "{label}: means off by {rms_mu} σ (rms)");
     assert!(rms_sd < 0.08, "{label}: widths off by {rms_sd} (rms)");

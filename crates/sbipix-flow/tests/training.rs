@@ -67,7 +67,10 @@ fn resume_continues_exactly_and_samples_stay_in_bounds() {
     assert!(s.chunks(2).all(|t| t[0] > 0.0 && t[0] < 1.0));
     assert_eq!(m_straight.log_prob(&[1.5, 0.0], &[0.5, 0.0], 1).unwrap()[0], f64::NEG_INFINITY);
     // a checkpoint of another architecture is refused
-    let other = TrainConfig { architecture: Architecture::Nsf { layers: 3, hidden: 16, hidden_layers: 1, bins: 4, tail_bound: 4.0, affine_hidden: 0 }, ..cfg(6) };
+    let other = TrainConfig {
+        architecture: Architecture::Nsf { layers: 3, hidden: 16, hidden_layers: 1, bins: 4, tail_bound: 4.0, affine_hidden: 0 },
+        ..cfg(6)
+    };
     let e = train(&d, &other, Some(&ck), true, &mut |_| {}).unwrap_err().to_string();
     assert!(e.contains("architecture"), "{e}");
 }
@@ -75,7 +78,9 @@ fn resume_continues_exactly_and_samples_stay_in_bounds() {
 #[test]
 fn bad_training_data_is_named() {
     let (mut th, x) = data(100);
-    let mk = |th: &[f32], x: &[f32], n: usize| train(&TrainingData { theta: th, x, n, params: params(), bound_method: BoundMethod::Logit }, &cfg(1), None, false, &mut |_| {});
+    let mk = |th: &[f32], x: &[f32], n: usize| {
+        train(&TrainingData { theta: th, x, n, params: params(), bound_method: BoundMethod::Logit }, &cfg(1), None, false, &mut |_| {})
+    };
     th[7] = f32::NAN;
     let e = mk(&th, &x, 100).unwrap_err().to_string();
     assert!(e.contains("θ") && e.contains("row 3") && e.contains("column 1"), "{e}");
@@ -85,7 +90,15 @@ fn bad_training_data_is_named() {
     let e = mk(&th, &x[..150], 100).unwrap_err().to_string();
     assert!(e.contains("x"), "{e}");
     let bad = TrainConfig { batch_size: 1, ..cfg(1) };
-    let e = train(&TrainingData { theta: &th, x: &x, n: 100, params: params(), bound_method: BoundMethod::Logit }, &bad, None, false, &mut |_| {}).unwrap_err().to_string();
+    let e = train(
+        &TrainingData { theta: &th, x: &x, n: 100, params: params(), bound_method: BoundMethod::Logit },
+        &bad,
+        None,
+        false,
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("batch_size"), "{e}");
     // the trained model refuses inputs of the wrong width or with NaN
     let (m, _) = mk(&th, &x, 100).unwrap();

@@ -11,9 +11,9 @@ pub fn read_npy_2d(path: &Path) -> Result<(Vec<f64>, usize, usize)> {
     let open = || std::fs::File::open(path).map_err(|e| IoError::io(path, e));
     let a: Array2<f64> = match Array2::<f64>::read_npy(open()?) {
         Ok(a) => a,
-        Err(_) => Array2::<f32>::read_npy(open()?)
-            .map_err(|e| bad(format!("not a 2-D float32/float64 .npy array: {e}")))?
-            .mapv(|v| v as f64),
+        Err(_) => {
+            Array2::<f32>::read_npy(open()?).map_err(|e| bad(format!("not a 2-D float32/float64 .npy array: {e}")))?.mapv(|v| v as f64)
+        }
     };
     let (r, c) = a.dim();
     Ok((a.as_standard_layout().iter().copied().collect(), r, c))
@@ -34,7 +34,8 @@ pub fn read_npy_1d_f64(path: &Path) -> Result<Vec<f64>> {
 
 /// Writes a row-major f32 array of shape (rows, cols) as `.npy`.
 pub fn write_npy_f32(path: &Path, data: &[f32], rows: usize, cols: usize) -> Result<()> {
-    let a = Array2::from_shape_vec((rows, cols), data.to_vec()).map_err(|e| IoError::Table { path: path.to_path_buf(), reason: e.to_string() })?;
+    let a = Array2::from_shape_vec((rows, cols), data.to_vec())
+        .map_err(|e| IoError::Table { path: path.to_path_buf(), reason: e.to_string() })?;
     write_npy(path, &a)
 }
 
@@ -45,7 +46,8 @@ pub fn write_npy_f32_1d(path: &Path, data: &[f32]) -> Result<()> {
 
 /// Writes a row-major u8 array of shape (rows, cols) as `.npy`.
 pub fn write_npy_u8(path: &Path, data: &[u8], rows: usize, cols: usize) -> Result<()> {
-    let a = Array2::from_shape_vec((rows, cols), data.to_vec()).map_err(|e| IoError::Table { path: path.to_path_buf(), reason: e.to_string() })?;
+    let a = Array2::from_shape_vec((rows, cols), data.to_vec())
+        .map_err(|e| IoError::Table { path: path.to_path_buf(), reason: e.to_string() })?;
     write_npy(path, &a)
 }
 
@@ -246,7 +248,9 @@ pub fn pixel_scale_arcsec(wcs: &Wcs) -> Option<f64> {
     }
     match (num("CDELT1"), num("CDELT2")) {
         (Some(a), Some(b)) => {
-            let pc = (num("PC1_1").unwrap_or(1.0) * num("PC2_2").unwrap_or(1.0) - num("PC1_2").unwrap_or(0.0) * num("PC2_1").unwrap_or(0.0)).abs();
+            let pc = (num("PC1_1").unwrap_or(1.0) * num("PC2_2").unwrap_or(1.0)
+                - num("PC1_2").unwrap_or(0.0) * num("PC2_1").unwrap_or(0.0))
+            .abs();
             Some((a * b).abs().sqrt() * pc.sqrt() * 3600.0)
         }
         _ => None,
@@ -318,7 +322,16 @@ pub fn write_image_fits(path: &Path, ny: usize, nx: usize, images: &[OutImage], 
 
 /// Writes a FLUX/ERR cube (band, y, x) with BAND0… and extra primary keywords, atomically.
 #[allow(clippy::too_many_arguments)]
-pub fn write_cube(path: &Path, bands: &[String], ny: usize, nx: usize, flux: &[f32], err: &[f32], wcs: &Wcs, primary: &[(String, CardValue)]) -> Result<()> {
+pub fn write_cube(
+    path: &Path,
+    bands: &[String],
+    ny: usize,
+    nx: usize,
+    flux: &[f32],
+    err: &[f32],
+    wcs: &Wcs,
+    primary: &[(String, CardValue)],
+) -> Result<()> {
     use fitsio::images::{ImageDescription, ImageType};
     let nb = bands.len();
     assert!(flux.len() == nb * ny * nx && err.len() == nb * ny * nx);
@@ -377,7 +390,17 @@ mod unit_tests {
 
     #[test]
     fn units_to_microjansky() {
-        for (s, f) in [("uJy", 1.0), ("µJy", 1.0), ("nJy", 1e-3), ("10nJy", 1e-2), ("10.0*nanoJansky", 1e-2), ("1e-8*Jy", 1e-2), ("mJy", 1e3), ("Jy", 1e6), ("25 nJy", 25e-3)] {
+        for (s, f) in [
+            ("uJy", 1.0),
+            ("µJy", 1.0),
+            ("nJy", 1e-3),
+            ("10nJy", 1e-2),
+            ("10.0*nanoJansky", 1e-2),
+            ("1e-8*Jy", 1e-2),
+            ("mJy", 1e3),
+            ("Jy", 1e6),
+            ("25 nJy", 25e-3),
+        ] {
             let g = factor(s).unwrap_or_else(|| panic!("{s} not parsed"));
             assert!((g / f - 1.0).abs() < 1e-12, "{s}: {g} vs {f}");
         }

@@ -26,9 +26,7 @@ where
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let mut tmp = builder
-        .tempfile_in(&dir)
-        .map_err(|e| IoError::io(&dir, e))?;
+    let mut tmp = builder.tempfile_in(&dir).map_err(|e| IoError::io(&dir, e))?;
     {
         let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
         write(&mut buf).map_err(|e| IoError::Table { path: path.to_path_buf(), reason: e.to_string() })?;

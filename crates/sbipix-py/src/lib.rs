@@ -6,7 +6,7 @@
 //! `sbipix.SbipixError` (a `ValueError`) carrying the same message as the command line.
 
 use numpy::ndarray::{Array1, Array2, Array3};
-use numpy::{IntoPyArray, PyUntypedArrayMethods, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -20,7 +20,12 @@ use sbipix::{FilterChoice, ParamTable, build_sps_model};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-create_exception!(_core, SbipixError, PyValueError, "An sbipix error: bad input, a missing or corrupt file, a model that does not fit the data.");
+create_exception!(
+    _core,
+    SbipixError,
+    PyValueError,
+    "An sbipix error: bad input, a missing or corrupt file, a model that does not fit the data."
+);
 
 fn err<E: std::fmt::Display>(e: E) -> PyErr {
     SbipixError::new_err(e.to_string())
@@ -78,13 +83,20 @@ fn family(sfh: &str) -> PyResult<SfhFamily> {
     })
 }
 
-type PhotometryOut<'py> = (Vec<String>, Bound<'py, PyArray2<f64>>, Vec<String>, Vec<String>, Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>, Vec<String>);
+type PhotometryOut<'py> =
+    (Vec<String>, Bound<'py, PyArray2<f64>>, Vec<String>, Vec<String>, Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>, Vec<String>);
 
 /// Forward model on columns of parameters: (parameter names with defaults filled in, their
 /// values [n, k], bands, derived names, derived [n, 4], flux µJy [n, bands], log).
 #[pyfunction]
 #[pyo3(signature = (names, columns, sfh, filters=None))]
-fn photometry<'py>(py: Python<'py>, names: Vec<String>, columns: Vec<PyReadonlyArray1<'py, f64>>, sfh: &str, filters: Option<Vec<String>>) -> PyResult<PhotometryOut<'py>> {
+fn photometry<'py>(
+    py: Python<'py>,
+    names: Vec<String>,
+    columns: Vec<PyReadonlyArray1<'py, f64>>,
+    sfh: &str,
+    filters: Option<Vec<String>>,
+) -> PyResult<PhotometryOut<'py>> {
     let fam = family(sfh)?;
     let mut given = Vec::with_capacity(names.len());
     for (n, c) in names.iter().zip(&columns) {
@@ -97,7 +109,9 @@ fn photometry<'py>(py: Python<'py>, names: Vec<String>, columns: Vec<PyReadonlyA
             let store = sbipix::io::DataStore::from_env()?;
             // each path is one curve file (the CLI's --filters takes a list file instead)
             let choice = match &filters {
-                Some(f) => FilterChoice::Given(f.iter().map(|p| sbipix::io::filters::read_filter_file(Path::new(p))).collect::<sbipix::io::Result<Vec<_>>>()?),
+                Some(f) => FilterChoice::Given(
+                    f.iter().map(|p| sbipix::io::filters::read_filter_file(Path::new(p))).collect::<sbipix::io::Result<Vec<_>>>()?,
+                ),
                 None => FilterChoice::Jades,
             };
             let model = build_sps_model(&store, &choice, ModelConfig::default(), &|m| log.push(m))?;
@@ -127,7 +141,17 @@ fn photometry<'py>(py: Python<'py>, names: Vec<String>, columns: Vec<PyReadonlyA
 #[pyfunction]
 #[pyo3(signature = (n, out, prior, sfh, survey, seed, drop_rate, overwrite))]
 #[allow(clippy::too_many_arguments)]
-fn simulate(py: Python<'_>, n: usize, out: PathBuf, prior: Option<PathBuf>, sfh: &str, survey: &str, seed: u64, drop_rate: f64, overwrite: bool) -> PyResult<(String, Vec<String>)> {
+fn simulate(
+    py: Python<'_>,
+    n: usize,
+    out: PathBuf,
+    prior: Option<PathBuf>,
+    sfh: &str,
+    survey: &str,
+    seed: u64,
+    drop_rate: f64,
+    overwrite: bool,
+) -> PyResult<(String, Vec<String>)> {
     use sbipix::sim::Prior;
     let prior = match &prior {
         Some(p) => {
@@ -215,7 +239,10 @@ fn train(
         return Err(err("layers, hidden, hidden_layers, batch_size and max_epochs must be at least 1"));
     }
     let (base, architecture) = match flow {
-        "nsf" => (TrainConfig::nsf(), Architecture::Nsf { layers, hidden, hidden_layers: hidden_layers - 1, bins, tail_bound: 4.0, affine_hidden: 0 }),
+        "nsf" => (
+            TrainConfig::nsf(),
+            Architecture::Nsf { layers, hidden, hidden_layers: hidden_layers - 1, bins, tail_bound: 4.0, affine_hidden: 0 },
+        ),
         "maf" => (TrainConfig::maf(), Architecture::Maf { layers, hidden, blocks: hidden_layers, activation: Activation::Relu }),
         _ => return Err(err(format!("unknown flow `{flow}` (nsf, maf)"))),
     };
@@ -234,16 +261,22 @@ fn train(
     let ckpt = PathBuf::from(ckpt);
     let cb_err: Mutex<Option<PyErr>> = Mutex::new(None);
     let r = py.detach(|| {
-        sbipix::posterior::train_model(&data, &out, &cfg, sbipix::posterior::TrainRun { checkpoint: Some(&ckpt), resume: false, overwrite, params: params.as_deref() }, &mut |e| {
-            if let Some(cb) = &progress {
-                Python::attach(|py| {
-                    let j = serde_json::to_string(e).unwrap_or_default();
-                    if let Err(x) = cb.call1(py, (j,)) {
-                        cb_err.lock().expect("lock").get_or_insert(x);
-                    }
-                });
-            }
-        })
+        sbipix::posterior::train_model(
+            &data,
+            &out,
+            &cfg,
+            sbipix::posterior::TrainRun { checkpoint: Some(&ckpt), resume: false, overwrite, params: params.as_deref() },
+            &mut |e| {
+                if let Some(cb) = &progress {
+                    Python::attach(|py| {
+                        let j = serde_json::to_string(e).unwrap_or_default();
+                        if let Err(x) = cb.call1(py, (j,)) {
+                            cb_err.lock().expect("lock").get_or_insert(x);
+                        }
+                    });
+                }
+            },
+        )
     });
     let _ = std::fs::remove_dir_all(&ckpt);
     if let Some(e) = cb_err.into_inner().expect("lock") {
@@ -302,16 +335,17 @@ struct Model {
 
 impl Model {
     fn ppc_model(&self, log: &Log) -> Option<(std::sync::Arc<sbipix::sps::SpsModel>, sbipix::sim::Prior)> {
-        self.ppc
-            .get_or_init(|| sbipix::maps::ppc_model_or_warn(&self.post, &|m| log.push(m)))
-            .clone()
+        self.ppc.get_or_init(|| sbipix::maps::ppc_model_or_warn(&self.post, &|m| log.push(m))).clone()
     }
 
     /// The forward model and prior, required (for refinement): an error if the data are missing.
     fn forward_model(&self, log: &Log) -> sbipix::Result<(std::sync::Arc<sbipix::sps::SpsModel>, sbipix::sim::Prior)> {
         match self.ppc_model(log) {
             Some(m) => Ok(m),
-            None => Err(sbipix::Error::File { file: self.post.dir.display().to_string(), reason: "refinement needs the forward model, which could not be built (see the warning above)".into() }),
+            None => Err(sbipix::Error::File {
+                file: self.post.dir.display().to_string(),
+                reason: "refinement needs the forward model, which could not be built (see the warning above)".into(),
+            }),
         }
     }
 
@@ -329,10 +363,13 @@ type StatusList = Vec<(String, String)>;
 #[pyfunction]
 fn survey_manifest(path: PathBuf) -> PyResult<Vec<(String, Option<String>)>> {
     let m = sbipix::population::read_manifest(&path).map_err(err)?;
-    Ok(m.rows.iter().map(|r| match r {
-        Ok(j) => (j.id.clone(), None),
-        Err((id, why)) => (id.clone(), Some(why.clone())),
-    }).collect())
+    Ok(m.rows
+        .iter()
+        .map(|r| match r {
+            Ok(j) => (j.id.clone(), None),
+            Err((id, why)) => (id.clone(), Some(why.clone())),
+        })
+        .collect())
 }
 
 /// Writes galaxies.csv and outshining.png from the per-galaxy folders; returns (id, status) rows.
@@ -348,14 +385,38 @@ fn survey_collect(py: Python<'_>, manifest: PathBuf, out: PathBuf) -> PyResult<S
     .map_err(err)
 }
 
-type CatalogOut<'py> = (Vec<String>, Bound<'py, PyArray1<f64>>, Vec<usize>, Vec<String>, Vec<String>, Bound<'py, PyArray3<f64>>, Bound<'py, PyArray1<f64>>, Option<Bound<'py, PyArray1<f64>>>, Vec<String>);
+type CatalogOut<'py> = (
+    Vec<String>,
+    Bound<'py, PyArray1<f64>>,
+    Vec<usize>,
+    Vec<String>,
+    Vec<String>,
+    Bound<'py, PyArray3<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Option<Bound<'py, PyArray1<f64>>>,
+    Vec<String>,
+);
 
 type MapOut<'py> = (Vec<String>, Vec<Bound<'py, PyArray2<f32>>>, String, Vec<String>);
 
 impl Model {
     #[allow(clippy::too_many_arguments)]
-    fn run_map<'py>(&self, py: Python<'py>, img: ImageSet, redshift: Option<f64>, snr_min: f64, draws: usize, seed: u64, ppc: bool, refine: Option<f64>, out: Option<PathBuf>, log: Log) -> PyResult<MapOut<'py>> {
-        let z = redshift.or(img.redshift).ok_or_else(|| err(format!("no redshift: give redshift= (or a REDSHIFT keyword in {})", img.source)))?;
+    fn run_map<'py>(
+        &self,
+        py: Python<'py>,
+        img: ImageSet,
+        redshift: Option<f64>,
+        snr_min: f64,
+        draws: usize,
+        seed: u64,
+        ppc: bool,
+        refine: Option<f64>,
+        out: Option<PathBuf>,
+        log: Log,
+    ) -> PyResult<MapOut<'py>> {
+        let z = redshift
+            .or(img.redshift)
+            .ok_or_else(|| err(format!("no redshift: give redshift= (or a REDSHIFT keyword in {})", img.source)))?;
         if draws == 0 {
             return Err(err("draws must be at least 1"));
         }
@@ -381,7 +442,8 @@ impl Model {
             .map_err(err)?;
         let layers = map_layers(&m);
         let names = layers.iter().map(|l| l.name.clone()).collect();
-        let arrays = layers.into_iter().map(|l| Array2::from_shape_vec((img.ny, img.nx), l.data).expect("shape").into_pyarray(py)).collect();
+        let arrays =
+            layers.into_iter().map(|l| Array2::from_shape_vec((img.ny, img.nx), l.data).expect("shape").into_pyarray(py)).collect();
         Ok((names, arrays, serde_json::to_string(&m.summary).map_err(err)?, log.take()))
     }
 }
@@ -443,7 +505,9 @@ impl Model {
         let np = redshift.len();
         for (what, shape) in [("flux", flux.shape()), ("err", err_.shape()), ("mask", measured.shape())] {
             if shape != [np, nb] {
-                return Err(err(format!("{what} has shape {shape:?}; expected ({np}, {nb}): one row per pixel or object (the length of redshift) × the model's {nb} bands")));
+                return Err(err(format!(
+                    "{what} has shape {shape:?}; expected ({np}, {nb}): one row per pixel or object (the length of redshift) × the model's {nb} bands"
+                )));
             }
         }
         if n == 0 {
@@ -451,7 +515,11 @@ impl Model {
         }
         let (f, s, z) = (slice(&flux, "flux")?.to_vec(), slice(&err_, "err")?.to_vec(), slice(&redshift, "redshift")?.to_vec());
         // a band is used where the mask says so and its flux and σ are usable
-        let m: Vec<bool> = slice(&measured, "mask")?.iter().zip(f.iter().zip(&s)).map(|(m, (f, s))| *m == 1 && f.is_finite() && s.is_finite() && *s > 0.0).collect();
+        let m: Vec<bool> = slice(&measured, "mask")?
+            .iter()
+            .zip(f.iter().zip(&s))
+            .map(|(m, (f, s))| *m == 1 && f.is_finite() && s.is_finite() && *s > 0.0)
+            .collect();
         let log = Log::default();
         let draws = py
             .detach(|| -> sbipix::Result<Vec<f32>> {
@@ -461,8 +529,23 @@ impl Model {
                 };
                 if let Some(sys) = refine {
                     let (fwd, prior) = self.forward_model(&log)?;
-                    let settings = sbipix::refine::RefineSettings { sys_frac: sys.max(integrated_error_floor.unwrap_or(0.0)), ..refine_settings(sys)? };
-                    sbipix::refine::refine_all(&fwd, &prior, &f, &s, &m, &z, &self.post.parameter_names(), &mut d, settings, seed ^ 0x0EF1, &|_| {})?;
+                    let settings = sbipix::refine::RefineSettings {
+                        sys_frac: sys.max(integrated_error_floor.unwrap_or(0.0)),
+                        ..refine_settings(sys)?
+                    };
+                    sbipix::refine::refine_all(
+                        &fwd,
+                        &prior,
+                        &f,
+                        &s,
+                        &m,
+                        &z,
+                        &self.post.parameter_names(),
+                        &mut d,
+                        settings,
+                        seed ^ 0x0EF1,
+                        &|_| {},
+                    )?;
                 }
                 Ok(d)
             })
@@ -495,7 +578,14 @@ impl Model {
         if draws == 0 {
             return Err(err("draws must be at least 1"));
         }
-        let cols = sbipix::fit::CatalogColumns { flux: flux_columns, err: err_columns, redshift: redshift_column, id: Some(id_column), unit, error_floor };
+        let cols = sbipix::fit::CatalogColumns {
+            flux: flux_columns,
+            err: err_columns,
+            redshift: redshift_column,
+            id: Some(id_column),
+            unit,
+            error_floor,
+        };
         let log = Log::default();
         let fit = py
             .detach(|| -> sbipix::Result<_> {
@@ -505,7 +595,8 @@ impl Model {
                     (true, false) => self.ppc_model(&log),
                     (false, false) => None,
                 };
-                let fit = sbipix::fit::fit_catalog(&self.post, &path, &cols, draws, seed, forward.as_ref(), ppc, settings, &|m| log.push(m))?;
+                let fit =
+                    sbipix::fit::fit_catalog(&self.post, &path, &cols, draws, seed, forward.as_ref(), ppc, settings, &|m| log.push(m))?;
                 if let Some(o) = &out {
                     sbipix::fit::write_fit_csv(o, &fit)?;
                 }
@@ -530,7 +621,17 @@ impl Model {
     /// Maps galaxy `index` (0-based) of a survey manifest into `out` (as one galaxy of `sbipix
     /// survey`; a galaxy already done is skipped): (id, status, log).
     #[allow(clippy::too_many_arguments)]
-    fn survey_galaxy(&self, py: Python<'_>, manifest: PathBuf, index: usize, out: PathBuf, draws: usize, snr_min: f64, seed: u64, ppc: bool) -> PyResult<(String, String, Vec<String>)> {
+    fn survey_galaxy(
+        &self,
+        py: Python<'_>,
+        manifest: PathBuf,
+        index: usize,
+        out: PathBuf,
+        draws: usize,
+        snr_min: f64,
+        seed: u64,
+        ppc: bool,
+    ) -> PyResult<(String, String, Vec<String>)> {
         let log = Log::default();
         let opts = py.detach(|| self.survey_options(draws, snr_min, seed, ppc, &log))?;
         let st = py
@@ -544,7 +645,16 @@ impl Model {
 
     /// Runs a whole survey in this process (as `sbipix survey`): (id, status) rows and the log.
     #[allow(clippy::too_many_arguments)]
-    fn survey(&self, py: Python<'_>, manifest: PathBuf, out: PathBuf, draws: usize, snr_min: f64, seed: u64, ppc: bool) -> PyResult<(StatusList, Vec<String>)> {
+    fn survey(
+        &self,
+        py: Python<'_>,
+        manifest: PathBuf,
+        out: PathBuf,
+        draws: usize,
+        snr_min: f64,
+        seed: u64,
+        ppc: bool,
+    ) -> PyResult<(StatusList, Vec<String>)> {
         let log = Log::default();
         let opts = py.detach(|| self.survey_options(draws, snr_min, seed, ppc, &log))?;
         let rows = py

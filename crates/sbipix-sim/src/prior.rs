@@ -157,7 +157,10 @@ impl Prior {
         };
         for k in given.keys() {
             if !keys.contains(&k.as_str()) {
-                return Err(err(&format!("parameters.{k}"), format!("unknown parameter for sfh = \"{family}\"; known: {}", keys.join(", "))));
+                return Err(err(
+                    &format!("parameters.{k}"),
+                    format!("unknown parameter for sfh = \"{family}\"; known: {}", keys.join(", ")),
+                ));
             }
         }
         let def_params = defaults["parameters"].as_table().expect("defaults have parameters");
@@ -233,9 +236,9 @@ impl Prior {
     pub fn shape_names(&self) -> Vec<String> {
         match self.sfh {
             SfhPrior::DelayedTau => vec!["log_tau_gyr".into(), "onset_fraction".into()],
-            SfhPrior::DenseBasis { n_tx, .. } => std::iter::once("log_sfr_inst".to_string())
-                .chain((1..=n_tx).map(|i| format!("t{}_frac", (100 * i) / (n_tx + 1))))
-                .collect(),
+            SfhPrior::DenseBasis { n_tx, .. } => {
+                std::iter::once("log_sfr_inst".to_string()).chain((1..=n_tx).map(|i| format!("t{}_frac", (100 * i) / (n_tx + 1)))).collect()
+            }
         }
     }
 
@@ -269,7 +272,10 @@ impl Prior {
                 // at least 10 kyr of star formation (an onset exactly at observation forms nothing)
                 let age_gyr = ((1.0 - onset) * t_univ).max(1e-5);
                 (
-                    SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr, tau_gyr: 10f64.powf(log_tau) }, log_mass_formed: log_mass },
+                    SfhSpec::Parametric {
+                        shape: SfhShape::DelayedTau { age_gyr, tau_gyr: 10f64.powf(log_tau) },
+                        log_mass_formed: log_mass,
+                    },
                     vec![log_tau, onset],
                 )
             }
@@ -369,7 +375,17 @@ mod tests {
         assert_eq!(p.get("logu"), Some(ParamPrior::Fixed { value: -2.0 }));
         assert_eq!(
             p.inferred_names(),
-            ["log_mstar", "log_mass_formed", "log_sfr_100myr", "log_sfr_10myr", "mass_weighted_age_gyr", "logzsol", "av_mag", "log_tau_gyr", "onset_fraction"]
+            [
+                "log_mstar",
+                "log_mass_formed",
+                "log_sfr_100myr",
+                "log_sfr_10myr",
+                "mass_weighted_age_gyr",
+                "logzsol",
+                "av_mag",
+                "log_tau_gyr",
+                "onset_fraction"
+            ]
         );
         let d = Prior::sbipix_dense_basis();
         assert_eq!(d.shape_names(), ["log_sfr_inst", "t25_frac", "t50_frac", "t75_frac"]);
@@ -380,7 +396,8 @@ mod tests {
 
     #[test]
     fn overrides_and_errors_name_the_key() {
-        let p = Prior::from_toml_str("[parameters]\nav_mag = { min = 0.0, max = 1.0 }\nlogu = { min = -3.0, max = -1.0 }\n", "p.toml").unwrap();
+        let p =
+            Prior::from_toml_str("[parameters]\nav_mag = { min = 0.0, max = 1.0 }\nlogu = { min = -3.0, max = -1.0 }\n", "p.toml").unwrap();
         assert_eq!(p.get("av_mag"), Some(ParamPrior::Uniform { min: 0.0, max: 1.0 }));
         assert!(p.inferred_names().contains(&"logu".to_string()));
         let bad = [

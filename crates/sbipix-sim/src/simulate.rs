@@ -60,13 +60,26 @@ pub fn sample_rng(seed: u64, i: u64) -> rand_pcg::Pcg64Mcg {
 
 /// Runs `spec.n` simulations. `model` and `noise` must have the same bands in the same order.
 /// `progress` is called with the number of simulations done so far.
-pub fn simulate(model: &SpsModel, prior: &Prior, noise: &NoiseSampler, spec: SimulationSpec, progress: &(dyn Fn(usize) + Sync)) -> Result<TrainingSet> {
+pub fn simulate(
+    model: &SpsModel,
+    prior: &Prior,
+    noise: &NoiseSampler,
+    spec: SimulationSpec,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<TrainingSet> {
     let nb = model.n_bands();
     if noise.n_bands() != nb {
-        return Err(SimError::Survey { file: "(survey)".into(), reason: format!("{} survey bands for a {nb}-band model", noise.n_bands()) });
+        return Err(SimError::Survey {
+            file: "(survey)".into(),
+            reason: format!("{} survey bands for a {nb}-band model", noise.n_bands()),
+        });
     }
     if !(0.0..1.0).contains(&spec.drop_rate) {
-        return Err(SimError::Prior { file: "(options)".into(), key: "drop_rate".into(), reason: format!("{} must lie in [0, 1)", spec.drop_rate) });
+        return Err(SimError::Prior {
+            file: "(options)".into(),
+            key: "drop_rate".into(),
+            reason: format!("{} must lie in [0, 1)", spec.drop_rate),
+        });
     }
     let names = prior.inferred_names();
     let np = names.len();
@@ -100,13 +113,16 @@ pub fn simulate(model: &SpsModel, prior: &Prior, noise: &NoiseSampler, spec: Sim
                 let i = c * CHUNK + k;
                 let mut rng = sample_rng(spec.seed, i as u64);
                 let draw = prior.sample(&mut rng, &cosmology);
-                let d = model
-                    .photometry_into(&draw.params, &mut ws, &mut flux)
-                    .map_err(|source| SimError::Draw { index: i, seed: spec.seed, source })?;
+                let d = model.photometry_into(&draw.params, &mut ws, &mut flux).map_err(|source| SimError::Draw {
+                    index: i,
+                    seed: spec.seed,
+                    source,
+                })?;
                 noise.draw(&mut rng, &flux, &mut sig, &mut obs);
                 let floor = d.log_mass_formed + LOG_SSFR_FLOOR;
                 let p = &draw.params;
-                let mut row: Vec<f64> = vec![d.log_mstar, d.log_mass_formed, d.log_sfr_100myr.max(floor), d.log_sfr_10myr.max(floor), d.mass_weighted_age_gyr];
+                let mut row: Vec<f64> =
+                    vec![d.log_mstar, d.log_mass_formed, d.log_sfr_100myr.max(floor), d.log_sfr_10myr.max(floor), d.mass_weighted_age_gyr];
                 for name in &varied {
                     row.push(match *name {
                         "logzsol" => p.logzsol,

@@ -199,7 +199,6 @@ impl NoiseSampler {
             flux_obs[i] = flux_true[i] + s * g;
         }
     }
-
 }
 
 /// Value of a quantile table (probabilities 0, 1/(K−1), …, 1) at probability `p`.
@@ -271,7 +270,10 @@ pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description:
         for b in 0..nb {
             let (f, e) = (data.flux[p * nb + b], data.err[p * nb + b]);
             if !f.is_finite() || !e.is_finite() {
-                return Err(bad(format!("pixel {p}, band {}: flux {f}, error {e} (NaN/inf are not allowed; mark missing coverage with error 0)", data.bands[b])));
+                return Err(bad(format!(
+                    "pixel {p}, band {}: flux {f}, error {e} (NaN/inf are not allowed; mark missing coverage with error 0)",
+                    data.bands[b]
+                )));
             }
             if e < 0.0 {
                 return Err(bad(format!("pixel {p}, band {}: negative error {e}", data.bands[b])));
@@ -282,7 +284,8 @@ pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description:
     // Poisson coefficients
     let mut poisson: Vec<Option<f64>> = vec![None; nb];
     for (b, slot) in poisson.iter_mut().enumerate() {
-        let errs: Vec<f64> = covered(b).filter(|&p| (data.flux[p * nb + b] / data.err[p * nb + b]).abs() < 3.0).map(|p| data.err[p * nb + b]).collect();
+        let errs: Vec<f64> =
+            covered(b).filter(|&p| (data.flux[p * nb + b] / data.err[p * nb + b]).abs() < 3.0).map(|p| data.err[p * nb + b]).collect();
         if errs.len() < MIN_PIXELS {
             continue;
         }
@@ -321,13 +324,27 @@ pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description:
                 sigma_bg_quantiles_ujy: vec![lim.sigma_ujy],
                 poisson_ujy: round_sig(fallback_a),
                 coverage: n_cov as f64 / np as f64,
-                source: format!("no coverage in the learning data: constant σ from {}; Poisson coefficient = median of the measured bands", lim.source),
+                source: format!(
+                    "no coverage in the learning data: constant σ from {}; Poisson coefficient = median of the measured bands",
+                    lim.source
+                ),
             });
             continue;
         }
         let (a, a_src) = match poisson[b] {
-            Some(a) => (a, format!("Poisson coefficient from {} pixels with S/N > {POISSON_MIN_SNR}", covered(b).filter(|&p| data.flux[p * nb + b] / data.err[p * nb + b] > POISSON_MIN_SNR).count())),
-            None => (fallback_a, format!("fewer than {POISSON_MIN_PIXELS} pixels with S/N > {POISSON_MIN_SNR}: Poisson coefficient = median of the measured bands")),
+            Some(a) => (
+                a,
+                format!(
+                    "Poisson coefficient from {} pixels with S/N > {POISSON_MIN_SNR}",
+                    covered(b).filter(|&p| data.flux[p * nb + b] / data.err[p * nb + b] > POISSON_MIN_SNR).count()
+                ),
+            ),
+            None => (
+                fallback_a,
+                format!(
+                    "fewer than {POISSON_MIN_PIXELS} pixels with S/N > {POISSON_MIN_SNR}: Poisson coefficient = median of the measured bands"
+                ),
+            ),
         };
         let mut col = vec![f64::NAN; np];
         let mut vals = Vec::with_capacity(n_cov);
@@ -363,7 +380,8 @@ pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description:
     for i in 0..nb {
         corr[i][i] = 1.0;
         for j in 0..i {
-            let pairs: Vec<(f64, f64)> = (0..np).filter(|&p| scores[i][p].is_finite() && scores[j][p].is_finite()).map(|p| (scores[i][p], scores[j][p])).collect();
+            let pairs: Vec<(f64, f64)> =
+                (0..np).filter(|&p| scores[i][p].is_finite() && scores[j][p].is_finite()).map(|p| (scores[i][p], scores[j][p])).collect();
             let r = if pairs.len() >= MIN_PIXELS { pearson(&pairs) } else { 0.0 };
             corr[i][j] = r;
             corr[j][i] = r;
@@ -470,14 +488,18 @@ mod tests {
         // NaN and missing bands are errors naming the pixel/band
         let mut bad_flux = flux.clone();
         bad_flux[7] = f64::NAN;
-        let e = learn(&LearningData { file: "x.npy".into(), bands: data.bands.clone(), flux: &bad_flux, err: &err }, &[], "t", "", "").unwrap_err().to_string();
+        let e = learn(&LearningData { file: "x.npy".into(), bands: data.bands.clone(), flux: &bad_flux, err: &err }, &[], "t", "", "")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.npy") && e.contains("pixel 3") && e.contains("F444W"), "{e}");
         let zero = vec![0.0; 2 * n];
         let mut err2 = err.clone();
         for p in 0..n {
             err2[2 * p + 1] = 0.0;
         }
-        let e = learn(&LearningData { file: "x.npy".into(), bands: data.bands.clone(), flux: &zero, err: &err2 }, &[], "t", "", "").unwrap_err().to_string();
+        let e = learn(&LearningData { file: "x.npy".into(), bands: data.bands.clone(), flux: &zero, err: &err2 }, &[], "t", "", "")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("F444W") && e.contains("limit"), "{e}");
     }
 

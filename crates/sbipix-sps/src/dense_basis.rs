@@ -164,9 +164,7 @@ impl DenseBasisTuple {
         }
         let idx = idx.min(res - 1);
         let time_yr: Vec<f64> = t_pred.iter().map(|t| t * t_univ_yr).collect();
-        let trapz = |lo: usize, hi: usize| -> f64 {
-            (lo + 1..hi).map(|i| 0.5 * (s[i] + s[i - 1]) * (time_yr[i] - time_yr[i - 1])).sum()
-        };
+        let trapz = |lo: usize, hi: usize| -> f64 { (lo + 1..hi).map(|i| 0.5 * (s[i] + s[i - 1]) * (time_yr[i] - time_yr[i - 1])).sum() };
         let mass_last = trapz(res - idx, res);
         let mass_remaining = (mass - mass_last).max(0.0);
         let n_init = res.saturating_sub(idx).min(1000);

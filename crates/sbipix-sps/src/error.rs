@@ -47,9 +47,5 @@ impl SpsError {
 
 /// Checks that `value` is finite; returns it.
 pub(crate) fn finite(name: &str, value: f64) -> Result<f64, SpsError> {
-    if value.is_finite() {
-        Ok(value)
-    } else {
-        Err(SpsError::invalid(name, value, "must be a finite number"))
-    }
+    if value.is_finite() { Ok(value) } else { Err(SpsError::invalid(name, value, "must be a finite number")) }
 }

@@ -77,20 +77,14 @@ pub struct SpsData {
 
 fn ascending(name: &str, what: &str, v: &[f64]) -> Result<(), SpsError> {
     if v.is_empty() || v.iter().any(|x| !x.is_finite()) || v.windows(2).any(|w| w[1] <= w[0]) {
-        return Err(SpsError::InvalidGrid {
-            grid: name.into(),
-            reason: format!("{what} must be finite and strictly increasing"),
-        });
+        return Err(SpsError::InvalidGrid { grid: name.into(), reason: format!("{what} must be finite and strictly increasing") });
     }
     Ok(())
 }
 
 fn shape(name: &str, what: &str, len: usize, expected: usize) -> Result<(), SpsError> {
     if len != expected {
-        return Err(SpsError::InvalidGrid {
-            grid: name.into(),
-            reason: format!("{what} has {len} values, expected {expected}"),
-        });
+        return Err(SpsError::InvalidGrid { grid: name.into(), reason: format!("{what} has {len} values, expected {expected}") });
     }
     Ok(())
 }

@@ -102,8 +102,7 @@ pub fn madau1995_tau(rest_aa: f64, z: f64) -> f64 {
     if lobs < LL * zp1 {
         let xc = lobs / LL;
         let xe = zp1;
-        let t = 0.25 * xc.powi(3) * (xe.powf(0.46) - xc.powf(0.46))
-            + 9.4 * xc.powf(1.5) * (xe.powf(0.18) - xc.powf(0.18))
+        let t = 0.25 * xc.powi(3) * (xe.powf(0.46) - xc.powf(0.46)) + 9.4 * xc.powf(1.5) * (xe.powf(0.18) - xc.powf(0.18))
             - 0.7 * xc.powi(3) * (xc.powf(-1.32) - xe.powf(-1.32))
             - 0.023 * (xe.powf(1.68) - xc.powf(1.68));
         tau += t.max(0.0);
@@ -160,10 +159,7 @@ impl IgmTable {
         let pos = (z / self.dz).max(0.0);
         let i = (pos.floor() as usize).min(self.n_z - 2);
         let f = (pos - i as f64).clamp(0.0, 1.0);
-        let (a, b) = (
-            &self.trans[i * self.n_wave..(i + 1) * self.n_wave],
-            &self.trans[(i + 1) * self.n_wave..(i + 2) * self.n_wave],
-        );
+        let (a, b) = (&self.trans[i * self.n_wave..(i + 1) * self.n_wave], &self.trans[(i + 1) * self.n_wave..(i + 2) * self.n_wave]);
         for k in 0..self.n_wave {
             spec[k] *= (1.0 - f) * a[k] + f * b[k];
         }

@@ -295,8 +295,7 @@ impl SpsModel {
             }
         }
 
-        let dust_coef: Vec<f64> =
-            wave.iter().map(|&l| -0.4 * std::f64::consts::LN_10 * calzetti2000_a_over_av(l)).collect();
+        let dust_coef: Vec<f64> = wave.iter().map(|&l| -0.4 * std::f64::consts::LN_10 * calzetti2000_a_over_av(l)).collect();
         let n_dust = dust_coef.iter().rposition(|&c| c != 0.0).map_or(0, |i| i + 1);
         let dl07 = if config.dust_emission { dl07_spectrum(&data.dl07, config.dl07, &wave) } else { Vec::new() };
         let absorption = if config.dust_emission {
@@ -328,9 +327,8 @@ impl SpsModel {
         } else {
             AbsorptionTable::default()
         };
-        let filter_span_aa = filters.iter().fold((f64::INFINITY, 0f64), |(lo, hi), f| {
-            (lo.min(f.wave_aa[0]), hi.max(f.wave_aa[f.wave_aa.len() - 1]))
-        });
+        let filter_span_aa =
+            filters.iter().fold((f64::INFINITY, 0f64), |(lo, hi), f| (lo.min(f.wave_aa[0]), hi.max(f.wave_aa[f.wave_aa.len() - 1])));
         let igm = IgmTable::new(config.igm, &data.inoue2014, &wave, config.max_redshift);
         let n_ionising = wave.partition_point(|&l| l < IONISING_CUT_AA);
         let bands = filters.into_iter().map(BandIntegrator::new).collect();
@@ -489,14 +487,10 @@ impl SpsModel {
     fn build_sfh(&self, p: &GalaxyParams, age_universe_gyr: f64) -> Result<Sfh, SpsError> {
         let r = match &p.sfh {
             SfhSpec::Parametric { shape, log_mass_formed } => Sfh::new(shape.clone(), *log_mass_formed, age_universe_gyr),
-            SfhSpec::TabulatedCosmic { time_gyr, sfr_msun_per_yr } => {
-                Sfh::tabulated_cosmic(time_gyr, sfr_msun_per_yr, age_universe_gyr)
-            }
+            SfhSpec::TabulatedCosmic { time_gyr, sfr_msun_per_yr } => Sfh::tabulated_cosmic(time_gyr, sfr_msun_per_yr, age_universe_gyr),
             SfhSpec::DenseBasis(tuple) => {
                 let window = DenseBasisTuple::dynamic_sfr_window_gyr(age_universe_gyr, self.config.cosmology.age_gyr(0.1));
-                tuple
-                    .to_sfh(age_universe_gyr, window, 1000)
-                    .and_then(|(t, sfr)| Sfh::tabulated_cosmic(&t, &sfr, age_universe_gyr))
+                tuple.to_sfh(age_universe_gyr, window, 1000).and_then(|(t, sfr)| Sfh::tabulated_cosmic(&t, &sfr, age_universe_gyr))
             }
         };
         r.map_err(|e| match e {

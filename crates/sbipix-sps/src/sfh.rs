@@ -91,11 +91,7 @@ impl Sfh {
     pub fn new(shape: SfhShape, log_mass_formed: f64, age_universe_gyr: f64) -> Result<Self, SpsError> {
         finite("log_mass_formed", log_mass_formed)?;
         if !(-10.0..=20.0).contains(&log_mass_formed) {
-            return Err(SpsError::invalid(
-                "log_mass_formed",
-                log_mass_formed,
-                "must lie in [-10, 20] (log10 of solar masses)",
-            ));
+            return Err(SpsError::invalid("log_mass_formed", log_mass_formed, "must lie in [-10, 20] (log10 of solar masses)"));
         }
         let oldest_yr = validate_shape(&shape, age_universe_gyr)?;
         let mut sfh = Sfh { shape, scale: 1.0, oldest_yr };
@@ -114,10 +110,7 @@ impl Sfh {
     pub fn tabulated_cosmic(time_gyr: &[f64], sfr_msun_per_yr: &[f64], t_obs_gyr: f64) -> Result<Self, SpsError> {
         check_table(time_gyr, sfr_msun_per_yr)?;
         if time_gyr[0] < 0.0 {
-            return Err(SpsError::InvalidSfhTable(format!(
-                "the table starts at t = {} Gyr, before the Big Bang",
-                time_gyr[0]
-            )));
+            return Err(SpsError::InvalidSfhTable(format!("the table starts at t = {} Gyr, before the Big Bang", time_gyr[0])));
         }
         finite("t_obs_gyr", t_obs_gyr)?;
         // Clip the table at the time of observation, interpolating the SFR there.
@@ -250,9 +243,7 @@ impl Sfh {
                 let big_a = age_gyr * GYR;
                 if a0 < big_a && big_a <= a1 { 1.0 } else { 0.0 }
             }
-            SfhShape::Tabulated { ages_yr, sfr_msun_per_yr } => {
-                table_integral(ages_yr, sfr_msun_per_yr, a0, a1, false)
-            }
+            SfhShape::Tabulated { ages_yr, sfr_msun_per_yr } => table_integral(ages_yr, sfr_msun_per_yr, a0, a1, false),
         }
     }
 
@@ -283,9 +274,7 @@ impl Sfh {
                 let big_a = age_gyr * GYR;
                 if a0 < big_a && big_a <= a1 { big_a } else { 0.0 }
             }
-            SfhShape::Tabulated { ages_yr, sfr_msun_per_yr } => {
-                table_integral(ages_yr, sfr_msun_per_yr, a0, a1, true)
-            }
+            SfhShape::Tabulated { ages_yr, sfr_msun_per_yr } => table_integral(ages_yr, sfr_msun_per_yr, a0, a1, true),
         }
     }
 }
@@ -299,11 +288,7 @@ fn validate_shape(shape: &SfhShape, age_universe_gyr: f64) -> Result<f64, SpsErr
         }
         // A relative tolerance of 1e-9 forgives rounding in onsets placed exactly at the Big Bang.
         if age_gyr > age_universe_gyr * (1.0 + 1e-9) {
-            return Err(SpsError::OnsetBeforeBigBang {
-                onset_age_gyr: age_gyr,
-                age_universe_gyr,
-                redshift: f64::NAN,
-            });
+            return Err(SpsError::OnsetBeforeBigBang { onset_age_gyr: age_gyr, age_universe_gyr, redshift: f64::NAN });
         }
         Ok(age_gyr.min(age_universe_gyr) * GYR)
     };
@@ -324,11 +309,7 @@ fn validate_shape(shape: &SfhShape, age_universe_gyr: f64) -> Result<f64, SpsErr
             check_table(ages_yr, sfr_msun_per_yr)?;
             let oldest = table_oldest(shape);
             if oldest > age_universe_gyr * GYR * (1.0 + 1e-9) {
-                return Err(SpsError::OnsetBeforeBigBang {
-                    onset_age_gyr: oldest / GYR,
-                    age_universe_gyr,
-                    redshift: f64::NAN,
-                });
+                return Err(SpsError::OnsetBeforeBigBang { onset_age_gyr: oldest / GYR, age_universe_gyr, redshift: f64::NAN });
             }
             Ok(oldest)
         }
@@ -350,11 +331,7 @@ fn check_table(x: &[f64], y: &[f64]) -> Result<(), SpsError> {
             return Err(SpsError::InvalidSfhTable(format!("point {i} has a negative SFR ({})", y[i])));
         }
         if i > 0 && x[i] <= x[i - 1] {
-            return Err(SpsError::InvalidSfhTable(format!(
-                "times must increase strictly (point {i}: {} after {})",
-                x[i],
-                x[i - 1]
-            )));
+            return Err(SpsError::InvalidSfhTable(format!("times must increase strictly (point {i}: {} after {})", x[i], x[i - 1])));
         }
     }
     Ok(())
@@ -398,11 +375,7 @@ fn table_integral(x: &[f64], y: &[f64], a0: f64, a1: f64, moment: bool) -> f64 {
             let slope = (y[k] - y[k - 1]) / (x[k] - x[k - 1]);
             let su = y[k - 1] + slope * (u - x[k - 1]);
             let sv = y[k - 1] + slope * (v - x[k - 1]);
-            total += if moment {
-                (v - u) / 6.0 * (u * (2.0 * su + sv) + v * (su + 2.0 * sv))
-            } else {
-                0.5 * (v - u) * (su + sv)
-            };
+            total += if moment { (v - u) / 6.0 * (u * (2.0 * su + sv) + v * (su + 2.0 * sv)) } else { 0.5 * (v - u) * (su + sv) };
         }
         k += 1;
     }

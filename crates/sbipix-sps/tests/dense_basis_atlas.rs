@@ -51,7 +51,9 @@ fn realised_tuples_match_the_atlas() {
         m_close += ((m - v[c("rec_logM")]).abs() < 1e-3) as usize;
         s_close += ((s - v[c("rec_logSFR")]).abs() < 1e-3) as usize;
     }
-    eprintln!("{n} tuples: t_x identical {tx_exact}, within one grid step {tx_close}, worst {worst:.4}; log M within 1e-3 dex {m_close}; log SFR within 1e-3 dex {s_close}");
+    eprintln!(
+        "{n} tuples: t_x identical {tx_exact}, within one grid step {tx_close}, worst {worst:.4}; log M within 1e-3 dex {m_close}; log SFR within 1e-3 dex {s_close}"
+    );
     assert_eq!(n, 1000);
     // Every tuple: the same grid points (t_x are multiples of 1/999), mass and SFR to 1e-3 dex.
     assert_eq!(tx_exact, n);

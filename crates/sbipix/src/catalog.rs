@@ -58,37 +58,25 @@ impl ParamTable {
         if headers.is_empty() {
             return Err(ferr("the table has no header row".into()));
         }
-        let allowed: Vec<&str> = std::iter::once("id")
-            .chain(PARAM_COLUMNS.iter().map(|c| c.0).filter(|c| *c != "tau_gyr" || family.uses_tau()))
-            .collect();
+        let allowed: Vec<&str> =
+            std::iter::once("id").chain(PARAM_COLUMNS.iter().map(|c| c.0).filter(|c| *c != "tau_gyr" || family.uses_tau())).collect();
         for (i, h) in headers.iter().enumerate() {
             if headers.iter().take(i).any(|g| g == h) {
                 return Err(ferr(format!("column `{h}` appears twice")));
             }
             if !allowed.contains(&h) {
-                let hint = if h == "tau_gyr" {
-                    format!(" (the {} SFH has no τ)", family.name())
-                } else {
-                    String::new()
-                };
+                let hint = if h == "tau_gyr" { format!(" (the {} SFH has no τ)", family.name()) } else { String::new() };
                 return Err(ferr(format!("unknown column `{h}`{hint}; allowed columns: {}", allowed.join(", "))));
             }
         }
-        let required: Vec<&str> = PARAM_COLUMNS
-            .iter()
-            .filter(|(n, d)| d.is_none() && (*n != "tau_gyr" || family.uses_tau()))
-            .map(|c| c.0)
-            .collect();
+        let required: Vec<&str> =
+            PARAM_COLUMNS.iter().filter(|(n, d)| d.is_none() && (*n != "tau_gyr" || family.uses_tau())).map(|c| c.0).collect();
         for r in &required {
             if !headers.iter().any(|h| h == *r) {
                 return Err(ferr(format!("missing required column `{r}` (for the {} SFH)", family.name())));
             }
         }
-        let used: Vec<(&str, Option<f64>)> = PARAM_COLUMNS
-            .iter()
-            .copied()
-            .filter(|(n, _)| *n != "tau_gyr" || family.uses_tau())
-            .collect();
+        let used: Vec<(&str, Option<f64>)> = PARAM_COLUMNS.iter().copied().filter(|(n, _)| *n != "tau_gyr" || family.uses_tau()).collect();
         let mut columns: Vec<(String, Vec<f64>)> = used.iter().map(|(n, _)| (n.to_string(), Vec::new())).collect();
         let id_idx = headers.iter().position(|h| h == "id");
         let mut ids = id_idx.map(|_| Vec::new());
@@ -206,7 +194,11 @@ pub const DERIVED_COLUMNS: [&str; 4] = ["log_mstar", "log_sfr_10myr", "log_sfr_1
 
 /// Runs the model on every row; returns per row the derived quantities and band fluxes (µJy).
 /// The first failing row (in table order) is reported with its row number.
-pub fn compute_rows(model: &SpsModel, table: &ParamTable, progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<(sbipix_sps::Derived, Vec<f64>)>> {
+pub fn compute_rows(
+    model: &SpsModel,
+    table: &ParamTable,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<(sbipix_sps::Derived, Vec<f64>)>> {
     let n = table.n_rows();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::result::Result<(sbipix_sps::Derived, Vec<f64>), sbipix_sps::SpsError>> = (0..n)
@@ -226,13 +218,7 @@ pub fn compute_rows(model: &SpsModel, table: &ParamTable, progress: &(dyn Fn(usi
         match r {
             Ok(v) => out.push(v),
             Err(e) => {
-                return Err(Error::Row {
-                    file: table.file.clone(),
-                    row: i + 1,
-                    line: 0,
-                    column: String::new(),
-                    reason: e.to_string(),
-                });
+                return Err(Error::Row { file: table.file.clone(), row: i + 1, line: 0, column: String::new(), reason: e.to_string() });
             }
         }
     }
@@ -287,9 +273,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("in.csv") && e.contains("unknown column `colour`"), "{e}");
-        let e = ParamTable::parse_csv("redshift,log_mass_formed,age_gyr\n1,10,1\n", "in.csv", SfhFamily::DelayedTau)
-            .unwrap_err()
-            .to_string();
+        let e =
+            ParamTable::parse_csv("redshift,log_mass_formed,age_gyr\n1,10,1\n", "in.csv", SfhFamily::DelayedTau).unwrap_err().to_string();
         assert!(e.contains("missing required column `tau_gyr`"), "{e}");
         let e = ParamTable::parse_csv("redshift,log_mass_formed,age_gyr,tau_gyr\n1,10,1,1\n1,x,1,1\n", "in.csv", SfhFamily::DelayedTau)
             .unwrap_err()
@@ -311,21 +296,47 @@ mod tests {
 
     #[test]
     fn defaults_fill_optional_columns() {
-        let t = ParamTable::parse_csv("# comment\nid,redshift,log_mass_formed,age_gyr,tau_gyr,av_mag\ng1,1,10,1,0.5,\ng2,2,9,0.5,0.1,1.2\n", "in.csv", SfhFamily::DelayedTau).unwrap();
+        let t = ParamTable::parse_csv(
+            "# comment\nid,redshift,log_mass_formed,age_gyr,tau_gyr,av_mag\ng1,1,10,1,0.5,\ng2,2,9,0.5,0.1,1.2\n",
+            "in.csv",
+            SfhFamily::DelayedTau,
+        )
+        .unwrap();
         assert_eq!(t.n_rows(), 2);
         let p = t.params(0);
         assert_eq!((p.av_mag, p.logzsol, p.logu, p.eta), (0.0, 0.0, -2.0, 1.0));
         assert_eq!(t.params(1).av_mag, 1.2);
         assert_eq!(t.ids.as_ref().unwrap()[1], "g2");
         let c = |n: &str, v: Vec<f64>| (n.to_string(), v);
-        let t = ParamTable::from_columns(vec![c("redshift", vec![1.0, 2.0]), c("log_mass_formed", vec![10.0, 9.0]), c("age_gyr", vec![1.0, 0.5]), c("tau_gyr", vec![0.5, 0.1])], "arrays", SfhFamily::DelayedTau).unwrap();
+        let t = ParamTable::from_columns(
+            vec![
+                c("redshift", vec![1.0, 2.0]),
+                c("log_mass_formed", vec![10.0, 9.0]),
+                c("age_gyr", vec![1.0, 0.5]),
+                c("tau_gyr", vec![0.5, 0.1]),
+            ],
+            "arrays",
+            SfhFamily::DelayedTau,
+        )
+        .unwrap();
         let p = t.params(1);
         assert_eq!((p.redshift, p.av_mag, p.logu, p.eta), (2.0, 0.0, -2.0, 1.0));
-        let e = ParamTable::from_columns(vec![c("redshift", vec![1.0]), c("log_mass_formed", vec![10.0, 9.0])], "arrays", SfhFamily::Constant).unwrap_err().to_string();
+        let e =
+            ParamTable::from_columns(vec![c("redshift", vec![1.0]), c("log_mass_formed", vec![10.0, 9.0])], "arrays", SfhFamily::Constant)
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("`log_mass_formed` has 2 values"), "{e}");
-        let e = ParamTable::from_columns(vec![c("redshift", vec![1.0]), c("log_mass_formed", vec![f64::NAN]), c("age_gyr", vec![1.0])], "arrays", SfhFamily::Constant).unwrap_err().to_string();
+        let e = ParamTable::from_columns(
+            vec![c("redshift", vec![1.0]), c("log_mass_formed", vec![f64::NAN]), c("age_gyr", vec![1.0])],
+            "arrays",
+            SfhFamily::Constant,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("`log_mass_formed`, index 0"), "{e}");
-        let e = ParamTable::from_columns(vec![c("redshift", vec![1.0]), c("age_gyr", vec![1.0])], "arrays", SfhFamily::Constant).unwrap_err().to_string();
+        let e = ParamTable::from_columns(vec![c("redshift", vec![1.0]), c("age_gyr", vec![1.0])], "arrays", SfhFamily::Constant)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing required column `log_mass_formed`"), "{e}");
     }
 }

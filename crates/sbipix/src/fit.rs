@@ -33,7 +33,14 @@ pub struct CatalogColumns {
 
 impl Default for CatalogColumns {
     fn default() -> Self {
-        Self { flux: "flux_ujy_{band}".into(), err: "err_ujy_{band}".into(), redshift: "redshift".into(), id: Some("id".into()), unit: None, error_floor: crate::maps::DEFAULT_ERROR_FLOOR }
+        Self {
+            flux: "flux_ujy_{band}".into(),
+            err: "err_ujy_{band}".into(),
+            redshift: "redshift".into(),
+            id: Some("id".into()),
+            unit: None,
+            error_floor: crate::maps::DEFAULT_ERROR_FLOOR,
+        }
     }
 }
 
@@ -54,7 +61,8 @@ fn read_table(path: &Path) -> Result<Table> {
     }
     let text = std::fs::read_to_string(path).map_err(|e| ferr(e.to_string()))?;
     // the first non-comment line decides: commas → CSV, else whitespace-separated
-    let first = text.lines().find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).ok_or_else(|| ferr("empty table".into()))?;
+    let first =
+        text.lines().find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).ok_or_else(|| ferr("empty table".into()))?;
     let mut rows = Vec::new();
     let mut lines = Vec::new();
     let header: Vec<String>;
@@ -62,7 +70,13 @@ fn read_table(path: &Path) -> Result<Table> {
         let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
         header = rdr.headers().map_err(|e| ferr(e.to_string()))?.iter().map(str::to_string).collect();
         for (i, rec) in rdr.records().enumerate() {
-            let rec = rec.map_err(|e| Error::Row { file: file.clone(), row: i + 1, line: e.position().map_or(0, |p| p.line() as usize), column: String::new(), reason: e.to_string() })?;
+            let rec = rec.map_err(|e| Error::Row {
+                file: file.clone(),
+                row: i + 1,
+                line: e.position().map_or(0, |p| p.line() as usize),
+                column: String::new(),
+                reason: e.to_string(),
+            })?;
             lines.push(rec.position().map_or(0, |p| p.line() as usize));
             rows.push(rec.iter().map(str::to_string).collect());
         }
@@ -73,7 +87,13 @@ fn read_table(path: &Path) -> Result<Table> {
         for (k, (ln, l)) in it.enumerate() {
             let cells: Vec<String> = l.split_whitespace().map(str::to_string).collect();
             if cells.len() != header.len() {
-                return Err(Error::Row { file: file.clone(), row: k + 1, line: ln + 1, column: String::new(), reason: format!("{} fields, the header has {}", cells.len(), header.len()) });
+                return Err(Error::Row {
+                    file: file.clone(),
+                    row: k + 1,
+                    line: ln + 1,
+                    column: String::new(),
+                    reason: format!("{} fields, the header has {}", cells.len(), header.len()),
+                });
             }
             lines.push(ln + 1);
             rows.push(cells);
@@ -161,7 +181,8 @@ pub fn fit_catalog(
     }
     let t = read_table(path)?;
     let col = |name: &str| t.header.iter().position(|h| h == name);
-    let zc = col(&cols.redshift).ok_or_else(|| ferr(format!("no redshift column `{}` (columns: {})", cols.redshift, t.header.join(", "))))?;
+    let zc =
+        col(&cols.redshift).ok_or_else(|| ferr(format!("no redshift column `{}` (columns: {})", cols.redshift, t.header.join(", "))))?;
     let idc = match &cols.id {
         Some(n) => col(n),
         None => None,
@@ -193,7 +214,13 @@ pub fn fit_catalog(
         if cell.is_empty() || cell.eq_ignore_ascii_case("nan") {
             return Ok(f64::NAN);
         }
-        cell.parse::<f64>().map_err(|_| Error::Row { file: file.clone(), row: r + 1, line: t.lines[r], column: format!(", column `{}`", t.header[c]), reason: format!("`{cell}` is not a number") })
+        cell.parse::<f64>().map_err(|_| Error::Row {
+            file: file.clone(),
+            row: r + 1,
+            line: t.lines[r],
+            column: format!(", column `{}`", t.header[c]),
+            reason: format!("`{cell}` is not a number"),
+        })
     };
     let n = t.rows.len();
     let (mut flux, mut sig, mut seen) = (vec![f64::NAN; n * nb], vec![f64::NAN; n * nb], vec![false; n * nb]);
@@ -239,7 +266,8 @@ pub fn fit_catalog(
         if let (Some(settings), Some((fwd, prior))) = (refine, forward) {
             log(&format!("sbipix: refining {} posteriors with the forward model's likelihood…", ok.len()));
             let settings = crate::refine::RefineSettings { sys_frac: settings.sys_frac.max(cols.error_floor), ..settings };
-            let outcomes = crate::refine::refine_all(fwd, prior, &fo, &so, &mo, &zo, &params, &mut draws, settings, seed ^ 0x0EF1, &|_| {})?;
+            let outcomes =
+                crate::refine::refine_all(fwd, prior, &fo, &so, &mo, &zo, &params, &mut draws, settings, seed ^ 0x0EF1, &|_| {})?;
             let mut flags = vec![f64::NAN; n];
             for (o, &r) in outcomes.iter().zip(&ok) {
                 flags[r] = if o.refined { 1.0 } else { 0.0 };

@@ -4,7 +4,9 @@
 
 use crate::posterior::Posterior;
 use crate::{Error, Result};
-use sbipix_io::arrays::{CardValue, FluxUnit, OutImage, Wcs, parse_unit, pixel_scale_arcsec, read_cube, read_fits_image, read_wcs, write_image_fits};
+use sbipix_io::arrays::{
+    CardValue, FluxUnit, OutImage, Wcs, parse_unit, pixel_scale_arcsec, read_cube, read_fits_image, read_wcs, write_image_fits,
+};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -36,7 +38,10 @@ pub fn unit_factor(unit: Option<&str>, bunit: Option<&str>, pixar_sr: Option<f64
             Some(sr) => Ok(1e12 * sr),
             None => Err(Error::File { file: what.into(), reason: "unit MJy/sr needs the PIXAR_SR keyword (pixel solid angle)".into() }),
         },
-        None => Err(Error::File { file: what.into(), reason: format!("unknown flux unit `{name}` (uJy, nJy, 10nJy, 10.0*nanoJansky, mJy, Jy, MJy/sr)") }),
+        None => Err(Error::File {
+            file: what.into(),
+            reason: format!("unknown flux unit `{name}` (uJy, nJy, 10nJy, 10.0*nanoJansky, mJy, Jy, MJy/sr)"),
+        }),
     }
 }
 
@@ -87,13 +92,32 @@ impl ImageSet {
                 _ => (k.clone(), v.clone()),
             })
             .collect();
-        Ok(Self { source: format!("{}[{x0}:{}, {y0}:{}]", self.source, x0 + nx, y0 + ny), bands: self.bands.clone(), ny, nx, flux, err, wcs, redshift: self.redshift })
+        Ok(Self {
+            source: format!("{}[{x0}:{}, {y0}:{}]", self.source, x0 + nx, y0 + ny),
+            bands: self.bands.clone(),
+            ny,
+            nx,
+            flux,
+            err,
+            wcs,
+            redshift: self.redshift,
+        })
     }
 
     /// One image per band with σ maps (or inverse-variance maps with `weights`).
-    pub fn from_images(images: &[std::path::PathBuf], errors: &[std::path::PathBuf], bands: &[String], weights: bool, unit: Option<&str>, log: &dyn Fn(&str)) -> Result<Self> {
+    pub fn from_images(
+        images: &[std::path::PathBuf],
+        errors: &[std::path::PathBuf],
+        bands: &[String],
+        weights: bool,
+        unit: Option<&str>,
+        log: &dyn Fn(&str),
+    ) -> Result<Self> {
         if images.is_empty() || images.len() != errors.len() || images.len() != bands.len() {
-            return Err(Error::File { file: "images".into(), reason: format!("{} images, {} error maps, {} band names: one of each per band", images.len(), errors.len(), bands.len()) });
+            return Err(Error::File {
+                file: "images".into(),
+                reason: format!("{} images, {} error maps, {} band names: one of each per band", images.len(), errors.len(), bands.len()),
+            });
         }
         let mut flux = Vec::new();
         let mut err = Vec::new();
@@ -104,7 +128,10 @@ impl ImageSet {
             if let Some(k) = wcs_mismatch(&wcs0, &w) {
                 return Err(Error::File {
                     file: ip.display().to_string(),
-                    reason: format!("its WCS differs from {}'s ({k}): the images must be on one pixel grid (PSF-matched, aligned)", images[0].display()),
+                    reason: format!(
+                        "its WCS differs from {}'s ({k}): the images must be on one pixel grid (PSF-matched, aligned)",
+                        images[0].display()
+                    ),
                 });
             }
             let im = read_fits_image(ip, "")?;
@@ -114,7 +141,10 @@ impl ImageSet {
             }
             for (p, what) in [(&im, ip), (&er, ep)] {
                 if (p.ny, p.nx) != (ny, nx) {
-                    return Err(Error::File { file: what.display().to_string(), reason: format!("{}×{} pixels, the first image has {ny}×{nx}", p.ny, p.nx) });
+                    return Err(Error::File {
+                        file: what.display().to_string(),
+                        reason: format!("{}×{} pixels, the first image has {ny}×{nx}", p.ny, p.nx),
+                    });
                 }
             }
             let k = unit_factor(unit, im.bunit.as_deref(), im.pixar_sr, &ip.display().to_string(), log)?;
@@ -136,23 +166,43 @@ impl ImageSet {
     /// One image per band without error maps: σ of each band estimated from an empty-sky cutout
     /// (1.4826 × median absolute deviation of its finite pixels, in the image's units), uniform
     /// over the image (background-limited; the sources' own Poisson noise is not included).
-    pub fn from_images_with_background(images: &[std::path::PathBuf], backgrounds: &[std::path::PathBuf], bands: &[String], unit: Option<&str>, log: &dyn Fn(&str)) -> Result<Self> {
+    pub fn from_images_with_background(
+        images: &[std::path::PathBuf],
+        backgrounds: &[std::path::PathBuf],
+        bands: &[String],
+        unit: Option<&str>,
+        log: &dyn Fn(&str),
+    ) -> Result<Self> {
         if images.is_empty() || images.len() != backgrounds.len() || images.len() != bands.len() {
-            return Err(Error::File { file: "images".into(), reason: format!("{} images, {} background cutouts, {} band names: one of each per band", images.len(), backgrounds.len(), bands.len()) });
+            return Err(Error::File {
+                file: "images".into(),
+                reason: format!(
+                    "{} images, {} background cutouts, {} band names: one of each per band",
+                    images.len(),
+                    backgrounds.len(),
+                    bands.len()
+                ),
+            });
         }
         let wcs0 = read_wcs(&images[0], "").unwrap_or_default();
         let (mut flux, mut err) = (Vec::new(), Vec::new());
         let (mut ny, mut nx) = (0, 0);
         for (b, (ip, bp)) in images.iter().zip(backgrounds).enumerate() {
             if let Some(k) = wcs_mismatch(&wcs0, &read_wcs(ip, "").unwrap_or_default()) {
-                return Err(Error::File { file: ip.display().to_string(), reason: format!("its WCS differs from {}'s ({k})", images[0].display()) });
+                return Err(Error::File {
+                    file: ip.display().to_string(),
+                    reason: format!("its WCS differs from {}'s ({k})", images[0].display()),
+                });
             }
             let im = read_fits_image(ip, "")?;
             let bg = read_fits_image(bp, "")?;
             if b == 0 {
                 (ny, nx) = (im.ny, im.nx);
             } else if (im.ny, im.nx) != (ny, nx) {
-                return Err(Error::File { file: ip.display().to_string(), reason: format!("{}×{} pixels, the first image has {ny}×{nx}", im.ny, im.nx) });
+                return Err(Error::File {
+                    file: ip.display().to_string(),
+                    reason: format!("{}×{} pixels, the first image has {ny}×{nx}", im.ny, im.nx),
+                });
             }
             if unit.is_none() && im.bunit.as_deref().map(parse_unit) != bg.bunit.as_deref().map(parse_unit) {
                 // a silent µJy guess for one file against a stated unit for the other would scale
@@ -181,20 +231,37 @@ impl ImageSet {
             flux.extend(im.data.iter().map(|x| x * k));
             err.extend(im.data.iter().map(|x| if x.is_finite() { sigma } else { f64::NAN }));
         }
-        Ok(Self { source: images[0].display().to_string(), bands: bands.to_vec(), ny, nx, flux, err, wcs: wcs0, redshift: read_key_f64(&images[0], "REDSHIFT") })
+        Ok(Self {
+            source: images[0].display().to_string(),
+            bands: bands.to_vec(),
+            ny,
+            nx,
+            flux,
+            err,
+            wcs: wcs0,
+            redshift: read_key_f64(&images[0], "REDSHIFT"),
+        })
     }
 
     /// Checks the data: negative errors are an error naming the band and pixel.
     pub fn check(&self) -> Result<()> {
         let npix = self.ny * self.nx;
         if self.flux.len() != self.bands.len() * npix || self.err.len() != self.flux.len() {
-            return Err(Error::File { file: self.source.clone(), reason: format!("{} bands but {} values for {}×{} pixels", self.bands.len(), self.flux.len(), self.ny, self.nx) });
+            return Err(Error::File {
+                file: self.source.clone(),
+                reason: format!("{} bands but {} values for {}×{} pixels", self.bands.len(), self.flux.len(), self.ny, self.nx),
+            });
         }
         for (b, band) in self.bands.iter().enumerate() {
             if let Some(p) = (0..npix).find(|&p| self.err[b * npix + p] < 0.0) {
                 return Err(Error::File {
                     file: self.source.clone(),
-                    reason: format!("band {band}: negative error {} at pixel (x = {}, y = {})", self.err[b * npix + p], p % self.nx, p / self.nx),
+                    reason: format!(
+                        "band {band}: negative error {} at pixel (x = {}, y = {})",
+                        self.err[b * npix + p],
+                        p % self.nx,
+                        p / self.nx
+                    ),
                 });
             }
         }
@@ -260,7 +327,17 @@ pub struct MapOptions {
 
 impl MapOptions {
     pub fn new(redshift: f64) -> Self {
-        Self { ppc: None, redshift, n_draws: 500, snr_min: 5.0, snr_bands: vec!["F277W".into(), "F356W".into(), "F444W".into()], segmentation: None, seed: 0, integrated_error_floor: DEFAULT_ERROR_FLOOR, refine: None }
+        Self {
+            ppc: None,
+            redshift,
+            n_draws: 500,
+            snr_min: 5.0,
+            snr_bands: vec!["F277W".into(), "F356W".into(), "F444W".into()],
+            segmentation: None,
+            seed: 0,
+            integrated_error_floor: DEFAULT_ERROR_FLOOR,
+            refine: None,
+        }
     }
 }
 
@@ -332,7 +409,13 @@ fn theta_value(names: &[String], theta: &[f64], prior: &sbipix_sim::Prior, n: &s
 /// The forward-model parameters of a θ vector (posterior medians), for the delayed-τ and
 /// dense_basis families; fixed prior parameters (log U, η) from the prior. None if θ lacks the
 /// SFH parameters.
-pub fn params_from_theta(names: &[String], theta: &[f64], prior: &sbipix_sim::Prior, z: f64, cosmo: &sbipix_sps::Cosmology) -> Option<sbipix_sps::GalaxyParams> {
+pub fn params_from_theta(
+    names: &[String],
+    theta: &[f64],
+    prior: &sbipix_sim::Prior,
+    z: f64,
+    cosmo: &sbipix_sps::Cosmology,
+) -> Option<sbipix_sps::GalaxyParams> {
     use sbipix_sim::SfhPrior;
     use sbipix_sps::{DenseBasisTuple, SfhShape, SfhSpec};
     let get = |n: &str| theta_value(names, theta, prior, n);
@@ -340,7 +423,10 @@ pub fn params_from_theta(names: &[String], theta: &[f64], prior: &sbipix_sim::Pr
     let t_univ = cosmo.age_gyr(z);
     let sfh = match prior.sfh {
         SfhPrior::DelayedTau => SfhSpec::Parametric {
-            shape: SfhShape::DelayedTau { age_gyr: ((1.0 - get("onset_fraction")?) * t_univ).clamp(1e-5, t_univ), tau_gyr: 10f64.powf(get("log_tau_gyr")?) },
+            shape: SfhShape::DelayedTau {
+                age_gyr: ((1.0 - get("onset_fraction")?) * t_univ).clamp(1e-5, t_univ),
+                tau_gyr: 10f64.powf(get("log_tau_gyr")?),
+            },
             log_mass_formed: logm,
         },
         SfhPrior::DenseBasis { n_tx, .. } => {
@@ -350,7 +436,14 @@ pub fn params_from_theta(names: &[String], theta: &[f64], prior: &sbipix_sim::Pr
             SfhSpec::DenseBasis(DenseBasisTuple { log_mass_formed: logm, log_sfr: get("log_sfr_inst")?, tx })
         }
     };
-    Some(sbipix_sps::GalaxyParams { redshift: z, sfh, logzsol: get("logzsol")?, av_mag: get("av_mag")?, eta: get("eta").unwrap_or(1.0), logu: get("logu").unwrap_or(-2.0) })
+    Some(sbipix_sps::GalaxyParams {
+        redshift: z,
+        sfh,
+        logzsol: get("logzsol")?,
+        av_mag: get("av_mag")?,
+        eta: get("eta").unwrap_or(1.0),
+        logu: get("logu").unwrap_or(-2.0),
+    })
 }
 
 /// Delayed-τ histories at one redshift, tabulated for the inverse problem of the
@@ -489,13 +582,28 @@ impl DelayedTauInverse {
 /// SFR per *formed* mass needs the surviving fraction M*/M_formed, which only the forward model
 /// gives: `guess` (log10 of it; carried from draw to draw of a pixel, whose fractions are alike)
 /// is used and updated, and the history is solved again while it moves by more than 0.01 dex.
-fn physical_photometry(fwd: &sbipix_sps::SpsModel, inv: &DelayedTauInverse, g: &dyn Fn(&str) -> Option<f64>, z: f64, guess: &mut f64, ws: &mut sbipix_sps::Workspace, flux: &mut [f64]) -> Option<()> {
+fn physical_photometry(
+    fwd: &sbipix_sps::SpsModel,
+    inv: &DelayedTauInverse,
+    g: &dyn Fn(&str) -> Option<f64>,
+    z: f64,
+    guess: &mut f64,
+    ws: &mut sbipix_sps::Workspace,
+    flux: &mut [f64],
+) -> Option<()> {
     use sbipix_sps::{SfhShape, SfhSpec};
     let (lm, ls, mwa) = (g("log_mstar")?, g("log_sfr_100myr")?, g("mass_weighted_age_gyr")?);
     let (logzsol, av_mag, eta, logu) = (g("logzsol")?, g("av_mag")?, g("eta").unwrap_or(1.0), g("logu").unwrap_or(-2.0));
     for _ in 0..4 {
         let (age, tau) = inv.solve(mwa, ls - lm + *guess)?;
-        let gp = sbipix_sps::GalaxyParams { redshift: z, sfh: SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr: age, tau_gyr: tau }, log_mass_formed: 0.0 }, logzsol, av_mag, eta, logu };
+        let gp = sbipix_sps::GalaxyParams {
+            redshift: z,
+            sfh: SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr: age, tau_gyr: tau }, log_mass_formed: 0.0 },
+            logzsol,
+            av_mag,
+            eta,
+            logu,
+        };
         let got = fwd.photometry_into(&gp, ws, flux).ok()?.log_mstar;
         let moved = (got - *guess).abs();
         *guess = got;
@@ -510,7 +618,11 @@ fn physical_photometry(fwd: &sbipix_sps::SpsModel, inv: &DelayedTauInverse, g: &
 
 /// The forward model (bands in the posterior's order) and prior a model folder was trained with,
 /// for the posterior-predictive check of [`MapOptions::ppc`].
-pub fn ppc_model(store: &sbipix_io::DataStore, post: &Posterior, log: &dyn Fn(&str)) -> Result<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)> {
+pub fn ppc_model(
+    store: &sbipix_io::DataStore,
+    post: &Posterior,
+    log: &dyn Fn(&str),
+) -> Result<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)> {
     let read = |name: &str| -> Result<String> {
         let p = post.dir.join(name);
         std::fs::read_to_string(&p).map_err(|e| Error::File { file: p.display().to_string(), reason: e.to_string() })
@@ -519,7 +631,10 @@ pub fn ppc_model(store: &sbipix_io::DataStore, post: &Posterior, log: &dyn Fn(&s
     let survey = sbipix_sim::Survey::from_toml_str(&read("survey.toml")?, &post.dir.join("survey.toml").display().to_string())?;
     let fwd = crate::training_set::model_for_survey(store, &survey, &post.dir, post.manifest.forward_model.clone(), log)?;
     if fwd.band_names() != post.manifest.bands {
-        return Err(Error::File { file: post.dir.display().to_string(), reason: format!("survey.toml gives bands {:?}, the model {:?}", fwd.band_names(), post.manifest.bands) });
+        return Err(Error::File {
+            file: post.dir.display().to_string(),
+            reason: format!("survey.toml gives bands {:?}, the model {:?}", fwd.band_names(), post.manifest.bands),
+        });
     }
     Ok((std::sync::Arc::new(fwd), prior))
 }
@@ -533,7 +648,16 @@ pub fn read_segmentation(path: &Path, id: f64, cutout: Option<(usize, usize, usi
     let data = match cutout {
         Some((x0, y0, cnx, cny)) => {
             if x0 + cnx > s.nx || y0 + cny > s.ny {
-                return Err(Error::File { file, reason: format!("the cutout x {x0}..{}, y {y0}..{} lies outside the {}×{} segmentation map", x0 + cnx, y0 + cny, s.nx, s.ny) });
+                return Err(Error::File {
+                    file,
+                    reason: format!(
+                        "the cutout x {x0}..{}, y {y0}..{} lies outside the {}×{} segmentation map",
+                        x0 + cnx,
+                        y0 + cny,
+                        s.nx,
+                        s.ny
+                    ),
+                });
             }
             (y0..y0 + cny).flat_map(|y| s.data[y * s.nx + x0..y * s.nx + x0 + cnx].to_vec()).collect()
         }
@@ -594,7 +718,16 @@ pub const INTEGRATED_REPLICAS: usize = 8;
 /// one unlucky draw does not decide the answer. Without a survey model (old model folders) σ_t
 /// is the encoding scale and a = 0.
 #[allow(clippy::too_many_arguments)]
-pub fn sample_integrated(post: &Posterior, flux: &[f64], sigma: &[f64], measured: &[bool], redshift: &[f64], n: usize, seed: u64, error_floor: f64) -> Result<Vec<f32>> {
+pub fn sample_integrated(
+    post: &Posterior,
+    flux: &[f64],
+    sigma: &[f64],
+    measured: &[bool],
+    redshift: &[f64],
+    n: usize,
+    seed: u64,
+    error_floor: f64,
+) -> Result<Vec<f32>> {
     let nb = post.manifest.bands.len();
     let no = redshift.len();
     if flux.len() != no * nb || sigma.len() != no * nb || measured.len() != no * nb {
@@ -606,12 +739,17 @@ pub fn sample_integrated(post: &Posterior, flux: &[f64], sigma: &[f64], measured
     // checked here, per object (the network sees replicas of each)
     let zmax = post.manifest.max_redshift_trained;
     if let Some(i) = redshift.iter().position(|z| !(z.is_finite() && *z >= 0.0 && *z <= zmax)) {
-        return Err(Error::File { file: post.dir.display().to_string(), reason: format!("object {i}: redshift {} is outside the trained range [0, {zmax}]", redshift[i]) });
+        return Err(Error::File {
+            file: post.dir.display().to_string(),
+            reason: format!("object {i}: redshift {} is outside the trained range [0, {zmax}]", redshift[i]),
+        });
     }
     let scales = &post.manifest.encoding.scale_ujy;
     // per band: (median σ_bg, Poisson coefficient)
     let noise: Vec<(f64, f64)> = match &post.survey {
-        Some(s) => s.bands.iter().map(|b| (sbipix_sim::survey::quantile_at(&b.sigma_bg_quantiles_ujy, 0.5), b.poisson_ujy.max(0.0))).collect(),
+        Some(s) => {
+            s.bands.iter().map(|b| (sbipix_sim::survey::quantile_at(&b.sigma_bg_quantiles_ujy, 0.5), b.poisson_ujy.max(0.0))).collect()
+        }
         None => scales.iter().map(|s| (*s, 0.0)).collect(),
     };
     let reps = INTEGRATED_REPLICAS.min(n).max(1);
@@ -702,7 +840,14 @@ pub fn sample_integrated(post: &Posterior, flux: &[f64], sigma: &[f64], measured
 /// draw could be modelled). `draws` is [objects × nd × parameters]. (The marginal medians combined
 /// into one θ are not a model on the posterior's degeneracy ridges — age–dust–metallicity — so
 /// they would report misfits that are not there.)
-pub fn ppc_predict(fwd: &sbipix_sps::SpsModel, prior: &sbipix_sim::Prior, names: &[String], draws: &[f32], nd: usize, redshift: &[f64]) -> Vec<Vec<f64>> {
+pub fn ppc_predict(
+    fwd: &sbipix_sps::SpsModel,
+    prior: &sbipix_sim::Prior,
+    names: &[String],
+    draws: &[f32],
+    nd: usize,
+    redshift: &[f64],
+) -> Vec<Vec<f64>> {
     use rayon::prelude::*;
     const PPC_DRAWS: usize = 16;
     let kd = PPC_DRAWS.min(nd);
@@ -721,7 +866,10 @@ pub fn ppc_predict(fwd: &sbipix_sps::SpsModel, prior: &sbipix_sim::Prior, names:
         let mut zs: Vec<f64> = redshift.to_vec();
         zs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         zs.dedup();
-        zs.into_par_iter().filter(|z| z.is_finite() && *z >= 0.0).map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau))).collect()
+        zs.into_par_iter()
+            .filter(|z| z.is_finite() && *z >= 0.0)
+            .map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau)))
+            .collect()
     } else {
         Default::default()
     };
@@ -739,7 +887,10 @@ pub fn ppc_predict(fwd: &sbipix_sps::SpsModel, prior: &sbipix_sim::Prior, names:
                     let theta: Vec<f64> = (0..np).map(|j| draws[(i * nd + d) * np + j] as f64).collect();
                     let ok = if physical {
                         let g = |n: &str| theta_value(names, &theta, prior, n);
-                        inverses.get(&redshift[i].to_bits()).and_then(|inv| physical_photometry(fwd, inv, &g, redshift[i], &mut log_frac, ws, fm)).is_some()
+                        inverses
+                            .get(&redshift[i].to_bits())
+                            .and_then(|inv| physical_photometry(fwd, inv, &g, redshift[i], &mut log_frac, ws, fm))
+                            .is_some()
                     } else {
                         let Some(gp) = params_from_theta(names, &theta, prior, redshift[i], &cosmo) else { continue };
                         fwd.photometry_into(&gp, ws, fm).is_ok()
@@ -762,7 +913,13 @@ pub fn map_galaxy(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn
 }
 
 /// [`map_galaxy`] reporting (pixels done, pixels selected) as sampling progresses.
-pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn Fn(&str), progress: &(dyn Fn(usize, usize) + Sync)) -> Result<GalaxyMaps> {
+pub fn map_galaxy_with_progress(
+    post: &Posterior,
+    img: &ImageSet,
+    opts: &MapOptions,
+    log: &dyn Fn(&str),
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<GalaxyMaps> {
     let t0 = std::time::Instant::now();
     img.check()?;
     let model_bands = &post.manifest.bands;
@@ -781,7 +938,10 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
     let bands_missing: Vec<String> = model_bands.iter().zip(&present).filter(|(_, p)| !**p).map(|(b, _)| b.clone()).collect();
     let bands_used: Vec<String> = model_bands.iter().zip(&present).filter(|(_, p)| **p).map(|(b, _)| b.clone()).collect();
     if bands_used.is_empty() {
-        return Err(Error::File { file: img.source.clone(), reason: format!("none of its bands ({}) is known to the model", img.bands.join(" ")) });
+        return Err(Error::File {
+            file: img.source.clone(),
+            reason: format!("none of its bands ({}) is known to the model", img.bands.join(" ")),
+        });
     }
     let snr_idx: Vec<usize> = opts.snr_bands.iter().filter_map(|b| img.bands.iter().position(|x| x == b)).collect();
     let snr_idx = if snr_idx.is_empty() {
@@ -814,7 +974,10 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
     let nsel = selected.len();
     let nb = model_bands.len();
     if nsel == 0 {
-        return Err(Error::File { file: img.source.clone(), reason: format!("no pixel has S/N > {} in {}", opts.snr_min, opts.snr_bands.join("+")) });
+        return Err(Error::File {
+            file: img.source.clone(),
+            reason: format!("no pixel has S/N > {} in {}", opts.snr_min, opts.snr_bands.join("+")),
+        });
     }
     log(&format!("sbipix: {nsel} of {npix} pixels selected (S/N > {}); sampling {} draws each", opts.snr_min, opts.n_draws));
     let mut flux = vec![f64::NAN; nsel * nb];
@@ -853,17 +1016,37 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
     let chunk = 4096;
     for start in (0..nsel).step_by(chunk) {
         let end = (start + chunk).min(nsel);
-        let part = post.sample_from(&flux[start * nb..end * nb], &sig[start * nb..end * nb], &seen[start * nb..end * nb], &zs[start..end], opts.n_draws, opts.seed, start)?;
+        let part = post.sample_from(
+            &flux[start * nb..end * nb],
+            &sig[start * nb..end * nb],
+            &seen[start * nb..end * nb],
+            &zs[start..end],
+            opts.n_draws,
+            opts.seed,
+            start,
+        )?;
         draws.extend(part);
         progress(end, nsel);
     }
-    let mut idraws = sample_integrated(post, &iflux, &isig, &iseen, &[opts.redshift], opts.n_draws.max(2000), opts.seed ^ 0x1D, opts.integrated_error_floor)?;
+    let mut idraws = sample_integrated(
+        post,
+        &iflux,
+        &isig,
+        &iseen,
+        &[opts.redshift],
+        opts.n_draws.max(2000),
+        opts.seed ^ 0x1D,
+        opts.integrated_error_floor,
+    )?;
     let names = post.parameter_names();
     let (mut refinement, mut refined) = (None, None);
     if let Some((settings, fwd, prior)) = &opts.refine {
         log(&format!("sbipix: refining the {nsel} pixel posteriors with the forward model's likelihood…"));
         let t1 = std::time::Instant::now();
-        let outcomes = crate::refine::refine_all(fwd, prior, &flux, &sig, &seen, &zs, &names, &mut draws, *settings, opts.seed ^ 0x0EF1, &|k| progress(k, nsel))?;
+        let outcomes =
+            crate::refine::refine_all(fwd, prior, &flux, &sig, &seen, &zs, &names, &mut draws, *settings, opts.seed ^ 0x0EF1, &|k| {
+                progress(k, nsel)
+            })?;
         let mut layer = vec![f32::NAN; npix];
         for (o, &p) in outcomes.iter().zip(&selected) {
             layer[p] = if o.refined { 1.0 } else { 0.0 };
@@ -871,7 +1054,19 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
         refined = Some(layer);
         // the integrated photometry: its own σ with the integrated error floor
         let isettings = crate::refine::RefineSettings { sys_frac: settings.sys_frac.max(opts.integrated_error_floor), ..*settings };
-        crate::refine::refine_all(fwd, prior, &iflux, &isig, &iseen, &[opts.redshift], &names, &mut idraws, isettings, opts.seed ^ 0x1E, &|_| {})?;
+        crate::refine::refine_all(
+            fwd,
+            prior,
+            &iflux,
+            &isig,
+            &iseen,
+            &[opts.redshift],
+            &names,
+            &mut idraws,
+            isettings,
+            opts.seed ^ 0x1E,
+            &|_| {},
+        )?;
         let summary = crate::refine::RefineSummary::of(&outcomes, *settings, t1.elapsed().as_secs_f64());
         log(&format!(
             "sbipix: refined {:.1} % of the pixels ({:.1} % by the exact SMC), {:.0} likelihood evaluations per pixel, {:.0} s",
@@ -904,7 +1099,8 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
     // resolved sums per draw index, integrated percentiles
     let sum_of = |name: &str| -> Option<[f64; 3]> {
         let j = names.iter().position(|n| n == name)?;
-        let mut tot: Vec<f64> = (0..nd).map(|k| (0..nsel).map(|i| 10f64.powf(draws[(i * nd + k) * np + j] as f64)).sum::<f64>().log10()).collect();
+        let mut tot: Vec<f64> =
+            (0..nd).map(|k| (0..nsel).map(|i| 10f64.powf(draws[(i * nd + k) * np + j] as f64)).sum::<f64>().log10()).collect();
         Some([pct(&mut tot, 0.16), pct(&mut tot, 0.5), pct(&mut tot, 0.84)])
     };
     let int_of = |name: &str| -> Option<[f64; 3]> {
@@ -955,7 +1151,8 @@ pub fn map_galaxy_with_progress(post: &Posterior, img: &ImageSet, opts: &MapOpti
                 chis.push(c / k as f64);
             }
         }
-        ppc_res = Some(model_bands.iter().zip(res_b.iter_mut()).filter(|(_, v)| !v.is_empty()).map(|(b, v)| (b.clone(), pct(v, 0.5))).collect());
+        ppc_res =
+            Some(model_bands.iter().zip(res_b.iter_mut()).filter(|(_, v)| !v.is_empty()).map(|(b, v)| (b.clone(), pct(v, 0.5))).collect());
         if !chis.is_empty() {
             ppc_chi2 = Some(pct(&mut chis, 0.5));
         }
@@ -1006,10 +1203,17 @@ pub fn map_layers(m: &GalaxyMaps) -> Vec<MapLayer> {
         }
     }
     if let Some(area) = m.summary.pixel_area_kpc2 {
-        for (name, label, unit) in [("log_mstar", "LOG_SIGMA_MSTAR", "log10 Msun/kpc2"), ("log_sfr_100myr", "LOG_SIGMA_SFR_100MYR", "log10 Msun/yr/kpc2")] {
+        for (name, label, unit) in
+            [("log_mstar", "LOG_SIGMA_MSTAR", "log10 Msun/kpc2"), ("log_sfr_100myr", "LOG_SIGMA_SFR_100MYR", "log10 Msun/yr/kpc2")]
+        {
             if let Some(j) = m.params.iter().position(|n| n == name) {
                 for (q, tag) in ["P16", "P50", "P84"].iter().enumerate() {
-                    out.push(layer(format!("{label}_{tag}"), m.percentiles[j][q].iter().map(|v| v - area.log10() as f32).collect(), unit.to_string(), ""));
+                    out.push(layer(
+                        format!("{label}_{tag}"),
+                        m.percentiles[j][q].iter().map(|v| v - area.log10() as f32).collect(),
+                        unit.to_string(),
+                        "",
+                    ));
                 }
             }
         }
@@ -1030,14 +1234,18 @@ pub fn map_layers(m: &GalaxyMaps) -> Vec<MapLayer> {
 pub fn write_maps(out: &Path, img: &ImageSet, m: &GalaxyMaps) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::File { file: out.display().to_string(), reason: e.to_string() })?;
     let layers = map_layers(m);
-    let images: Vec<OutImage> = layers.iter().map(|l| OutImage { name: l.name.clone(), data: &l.data, bunit: l.bunit.clone(), comment: l.comment.clone() }).collect();
+    let images: Vec<OutImage> = layers
+        .iter()
+        .map(|l| OutImage { name: l.name.clone(), data: &l.data, bunit: l.bunit.clone(), comment: l.comment.clone() })
+        .collect();
     let primary = vec![
         ("REDSHIFT".to_string(), CardValue::Num(m.summary.redshift)),
         ("NPIXFIT".to_string(), CardValue::Num(m.summary.n_pixels as f64)),
         ("ORIGIN".to_string(), CardValue::Text(format!("sbipix {}", env!("CARGO_PKG_VERSION")))),
     ];
     write_image_fits(&out.join("maps.fits"), img.ny, img.nx, &images, &img.wcs, &primary)?;
-    crate::map_plots::panel(&out.join("maps.png"), img.ny, img.nx, m).map_err(|e| Error::File { file: out.join("maps.png").display().to_string(), reason: e.to_string() })?;
+    crate::map_plots::panel(&out.join("maps.png"), img.ny, img.nx, m)
+        .map_err(|e| Error::File { file: out.join("maps.png").display().to_string(), reason: e.to_string() })?;
     sbipix_io::write_atomic(&out.join("summary.json"), |w| Ok(w.write_all(serde_json::to_string_pretty(&m.summary)?.as_bytes())?))?;
     Ok(())
 }

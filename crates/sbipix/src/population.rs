@@ -117,7 +117,13 @@ fn read_rows(path: &Path, want: &dyn Fn(usize) -> bool) -> Result<Vec<Option<Row
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, rec) in rdr.records().enumerate() {
         let row = i + 1;
-        let rec = rec.map_err(|e| Error::Row { file: file.clone(), row, line: e.position().map_or(0, |p| p.line() as usize), column: String::new(), reason: e.to_string() })?;
+        let rec = rec.map_err(|e| Error::Row {
+            file: file.clone(),
+            row,
+            line: e.position().map_or(0, |p| p.line() as usize),
+            column: String::new(),
+            reason: e.to_string(),
+        })?;
         let get = |c: &str| header.iter().position(|h| h == c).and_then(|k| rec.get(k)).filter(|v| !v.is_empty()).map(str::to_string);
         let id = get("id").unwrap_or_default();
         // ids: well-formed and unique (the first occurrence keeps the id's folder)
@@ -128,7 +134,11 @@ fn read_rows(path: &Path, want: &dyn Fn(usize) -> bool) -> Result<Vec<Option<Row
                 Ok(())
             }
         });
-        rows.push(want(i).then(|| registered.and_then(|()| parse_row(row, &id, &get, &base)).map_err(|r| (if id.is_empty() { format!("row{row}") } else { id.clone() }, r))));
+        rows.push(want(i).then(|| {
+            registered
+                .and_then(|()| parse_row(row, &id, &get, &base))
+                .map_err(|r| (if id.is_empty() { format!("row{row}") } else { id.clone() }, r))
+        }));
     }
     if rows.is_empty() {
         return Err(ferr("the manifest has no rows".into()));
@@ -141,9 +151,13 @@ fn parse_row(row: usize, id: &str, get: &dyn Fn(&str) -> Option<String>, base: &
         let q = base.join(p);
         if q.is_file() { Ok(q) } else { Err(format!("{}: no such file", q.display())) }
     };
-    let list = |c: &str| -> std::result::Result<Vec<PathBuf>, String> { get(c).map(|v| v.split(';').map(|p| path(p.trim())).collect()).unwrap_or(Ok(Vec::new())) };
+    let list = |c: &str| -> std::result::Result<Vec<PathBuf>, String> {
+        get(c).map(|v| v.split(';').map(|p| path(p.trim())).collect()).unwrap_or(Ok(Vec::new()))
+    };
     let num = |c: &str| -> std::result::Result<Option<f64>, String> {
-        get(c).map(|v| v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("column `{c}`: `{v}` is not a number"))).transpose()
+        get(c)
+            .map(|v| v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("column `{c}`: `{v}` is not a number")))
+            .transpose()
     };
     let source = match (get("cube"), get("images")) {
         (Some(c), None) => GalaxySource::Cube(path(&c)?),
@@ -170,7 +184,9 @@ fn parse_row(row: usize, id: &str, get: &dyn Fn(&str) -> Option<String>, base: &
     };
     let cut: Vec<Option<f64>> = ["x0", "y0", "nx", "ny"].iter().map(|c| num(c)).collect::<std::result::Result<_, _>>()?;
     let cutout = match cut.as_slice() {
-        [Some(a), Some(b), Some(c), Some(d)] if [*a, *b, *c, *d].iter().all(|v| *v >= 0.0 && v.fract() == 0.0) => Some((*a as usize, *b as usize, *c as usize, *d as usize)),
+        [Some(a), Some(b), Some(c), Some(d)] if [*a, *b, *c, *d].iter().all(|v| *v >= 0.0 && v.fract() == 0.0) => {
+            Some((*a as usize, *b as usize, *c as usize, *d as usize))
+        }
         [None, None, None, None] => None,
         _ => return Err("a cutout needs whole, non-negative x0, y0, nx and ny".into()),
     };
@@ -211,7 +227,10 @@ fn load_images(job: &GalaxyJob, log: &dyn Fn(&str)) -> Result<ImageSet> {
         GalaxySource::Images { images, errors, bands } => {
             let names: Vec<String> = match bands {
                 Some(b) => b.clone(),
-                None => images.iter().map(|p| sbipix_sps::band_name_from_file_name(&p.file_name().unwrap_or_default().to_string_lossy())).collect(),
+                None => images
+                    .iter()
+                    .map(|p| sbipix_sps::band_name_from_file_name(&p.file_name().unwrap_or_default().to_string_lossy()))
+                    .collect(),
             };
             ImageSet::from_images(images, errors, &names, false, job.unit.as_deref(), log)?
         }
@@ -246,7 +265,10 @@ pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptio
         let result = (|| -> Result<MapSummary> {
             let quiet = |_: &str| {};
             let img = load_images(j, &quiet)?;
-            let z = j.redshift.or(img.redshift).ok_or_else(|| Error::File { file: img.source.clone(), reason: "no redshift (manifest column `redshift` or a REDSHIFT keyword)".into() })?;
+            let z = j.redshift.or(img.redshift).ok_or_else(|| Error::File {
+                file: img.source.clone(),
+                reason: "no redshift (manifest column `redshift` or a REDSHIFT keyword)".into(),
+            })?;
             let mut mo = MapOptions::new(z);
             mo.n_draws = opts.n_draws;
             mo.snr_min = opts.snr_min;
@@ -383,7 +405,8 @@ pub fn write_population(out: &Path, rows: &[GalaxyRow], extra: Option<ExtraColum
         .map(|s| (s.log_mstar_resolved[1], s.log_mstar_resolved[1] - s.log_mstar_integrated[1]))
         .filter(|(a, b)| a.is_finite() && b.is_finite())
         .collect();
-    outshining_png(&out.join("outshining.png"), &pts).map_err(|e| Error::File { file: out.join("outshining.png").display().to_string(), reason: e.to_string() })?;
+    outshining_png(&out.join("outshining.png"), &pts)
+        .map_err(|e| Error::File { file: out.join("outshining.png").display().to_string(), reason: e.to_string() })?;
     Ok(())
 }
 
@@ -430,7 +453,10 @@ fn outshining_png(path: &Path, pts: &[(f64, f64)]) -> std::result::Result<(), Bo
         chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1.clamp(-ymax, ymax)), 3, BLUE.mix(0.5).filled())))?;
         let med = running_median(pts, 8);
         if med.len() >= 2 {
-            chart.draw_series(LineSeries::new(med.iter().cloned(), RED.stroke_width(3)))?.label("running median").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(3)));
+            chart
+                .draw_series(LineSeries::new(med.iter().cloned(), RED.stroke_width(3)))?
+                .label("running median")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(3)));
             chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
         }
         root.present()?;
@@ -441,7 +467,13 @@ fn outshining_png(path: &Path, pts: &[(f64, f64)]) -> std::result::Result<(), Bo
 
 /// Runs every galaxy of the manifest (skipping those done), then writes the population outputs.
 /// `progress(done, total, id)` after each galaxy. Returns the rows in manifest order.
-pub fn run_survey(post: &Posterior, manifest: &Manifest, out: &Path, opts: &SurveyOptions, progress: &dyn Fn(usize, usize, &str)) -> Result<Vec<GalaxyRow>> {
+pub fn run_survey(
+    post: &Posterior,
+    manifest: &Manifest,
+    out: &Path,
+    opts: &SurveyOptions,
+    progress: &dyn Fn(usize, usize, &str),
+) -> Result<Vec<GalaxyRow>> {
     std::fs::create_dir_all(out).map_err(|e| Error::File { file: out.display().to_string(), reason: e.to_string() })?;
     let n = manifest.rows.len();
     let mut rows = Vec::with_capacity(n);

@@ -93,7 +93,10 @@ pub fn select_columns(set: &mut sbipix_sim::simulate::TrainingSet, only: &[Strin
     let mut idx = Vec::with_capacity(only.len());
     for name in only {
         let Some(j) = have.iter().position(|h| h == name) else {
-            return Err(Error::File { file: source.into(), reason: format!("no parameter {name:?} in the simulations (they have {})", have.join(", ")) });
+            return Err(Error::File {
+                file: source.into(),
+                reason: format!("no parameter {name:?} in the simulations (they have {})", have.join(", ")),
+            });
         };
         if idx.contains(&j) {
             return Err(Error::File { file: source.into(), reason: format!("parameter {name:?} named twice") });
@@ -142,7 +145,13 @@ pub struct TrainRun<'a> {
 
 /// Trains a model on the training set in `data_dir` and writes the model directory `out`
 /// (atomically).
-pub fn train_model(data_dir: &Path, out: &Path, cfg: &TrainConfig, run: TrainRun, progress: &mut dyn FnMut(&EpochReport)) -> Result<(ModelManifest, TrainReport)> {
+pub fn train_model(
+    data_dir: &Path,
+    out: &Path,
+    cfg: &TrainConfig,
+    run: TrainRun,
+    progress: &mut dyn FnMut(&EpochReport),
+) -> Result<(ModelManifest, TrainReport)> {
     let TrainRun { checkpoint, resume, overwrite, params } = run;
     crate::check_output(out, overwrite)?;
     let (mut set, mut m): (_, SetManifest) = read_dir(data_dir)?;
@@ -151,7 +160,8 @@ pub fn train_model(data_dir: &Path, out: &Path, cfg: &TrainConfig, run: TrainRun
         m.parameters = idx.iter().map(|&j| m.parameters[j].clone()).collect();
     }
     let prior_path = data_dir.join("prior.toml");
-    let prior_text = std::fs::read_to_string(&prior_path).map_err(|e| Error::File { file: prior_path.display().to_string(), reason: e.to_string() })?;
+    let prior_text =
+        std::fs::read_to_string(&prior_path).map_err(|e| Error::File { file: prior_path.display().to_string(), reason: e.to_string() })?;
     let prior = Prior::from_toml_str(&prior_text, &prior_path.display().to_string())?;
     let x = encode_set(&m.encoding, &set.flux_obs_ujy, &set.sigma_ujy, &set.observed, &set.redshift);
     let params = bounds_from_prior(&set.parameter_names, &prior);
@@ -178,7 +188,13 @@ pub fn train_model(data_dir: &Path, out: &Path, cfg: &TrainConfig, run: TrainRun
         },
         max_redshift_trained: max_z,
         forward_model: m.model.clone(),
-        training_set: TrainingSetInfo { path: data_dir.display().to_string(), n: m.n, seed: m.seed, drop_rate: m.drop_rate, created_by: m.created_by.clone() },
+        training_set: TrainingSetInfo {
+            path: data_dir.display().to_string(),
+            n: m.n,
+            seed: m.seed,
+            drop_rate: m.drop_rate,
+            created_by: m.created_by.clone(),
+        },
         training: Some(TrainingInfo {
             config: cfg.clone(),
             epochs: report.epochs.len(),
@@ -199,11 +215,18 @@ pub fn train_model(data_dir: &Path, out: &Path, cfg: &TrainConfig, run: TrainRun
 }
 
 /// Writes a model directory atomically.
-pub fn write_model_dir(out: &Path, flow: &FlowModel<f64>, manifest: &ModelManifest, extra: &[(&str, String)], overwrite: bool) -> Result<()> {
+pub fn write_model_dir(
+    out: &Path,
+    flow: &FlowModel<f64>,
+    manifest: &ModelManifest,
+    extra: &[(&str, String)],
+    overwrite: bool,
+) -> Result<()> {
     let ferr = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
     crate::write_dir_atomic(out, overwrite, |d| {
         sbipix_flow::save_dir(flow, d)?;
-        std::fs::write(d.join("model.json"), serde_json::to_string_pretty(manifest).expect("manifest serialises")).map_err(|e| ferr(d, e.to_string()))?;
+        std::fs::write(d.join("model.json"), serde_json::to_string_pretty(manifest).expect("manifest serialises"))
+            .map_err(|e| ferr(d, e.to_string()))?;
         for (name, text) in extra {
             std::fs::write(d.join(name), text).map_err(|e| ferr(d, e.to_string()))?;
         }
@@ -216,8 +239,10 @@ impl Posterior {
     pub fn load(dir: &Path) -> Result<Self> {
         let ds = dir.display().to_string();
         let mpath = dir.join("model.json");
-        let text = std::fs::read_to_string(&mpath).map_err(|e| Error::File { file: mpath.display().to_string(), reason: format!("{e} (is {ds} an sbipix model directory?)") })?;
-        let manifest: ModelManifest = serde_json::from_str(&text).map_err(|e| Error::File { file: mpath.display().to_string(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(&mpath)
+            .map_err(|e| Error::File { file: mpath.display().to_string(), reason: format!("{e} (is {ds} an sbipix model directory?)") })?;
+        let manifest: ModelManifest =
+            serde_json::from_str(&text).map_err(|e| Error::File { file: mpath.display().to_string(), reason: e.to_string() })?;
         if manifest.format != FORMAT || manifest.format_version != FORMAT_VERSION {
             return Err(Error::File {
                 file: mpath.display().to_string(),
@@ -245,7 +270,10 @@ impl Posterior {
         if let Some(s) = &survey {
             let names = s.band_names();
             if names != manifest.bands {
-                return Err(Error::File { file: spath.display().to_string(), reason: format!("bands {} differ from model.json's {}", names.join(","), manifest.bands.join(",")) });
+                return Err(Error::File {
+                    file: spath.display().to_string(),
+                    reason: format!("bands {} differ from model.json's {}", names.join(","), manifest.bands.join(",")),
+                });
             }
         }
         Ok(Self { manifest, flow: flow.cast(), dir: dir.to_path_buf(), survey })
@@ -265,7 +293,16 @@ impl Posterior {
     /// As [`Self::sample`] for pixels numbered from `first` (their random streams), so a long
     /// list can be sampled in chunks with the same result.
     #[allow(clippy::too_many_arguments)]
-    pub fn sample_from(&self, flux: &[f64], sigma: &[f64], measured: &[bool], redshift: &[f64], n: usize, seed: u64, first: usize) -> Result<Vec<f32>> {
+    pub fn sample_from(
+        &self,
+        flux: &[f64],
+        sigma: &[f64],
+        measured: &[bool],
+        redshift: &[f64],
+        n: usize,
+        seed: u64,
+        first: usize,
+    ) -> Result<Vec<f32>> {
         let x = self.encode(flux, sigma, measured, redshift)?;
         Ok(self.flow.sample_from(&x, redshift.len(), n, seed, first as u64)?)
     }
@@ -275,7 +312,10 @@ impl Posterior {
         let enc = &self.manifest.encoding;
         let (nb, np) = (enc.bands.len(), redshift.len());
         if flux.len() != np * nb || sigma.len() != np * nb || measured.len() != np * nb {
-            return Err(Error::File { file: self.dir.display().to_string(), reason: format!("photometry must be {np} pixels × {nb} bands") });
+            return Err(Error::File {
+                file: self.dir.display().to_string(),
+                reason: format!("photometry must be {np} pixels × {nb} bands"),
+            });
         }
         let zmax = self.manifest.max_redshift_trained;
         if let Some(i) = redshift.iter().position(|z| !(z.is_finite() && *z >= 0.0 && *z <= zmax)) {
@@ -287,7 +327,13 @@ impl Posterior {
         let ni = enc.n_inputs();
         let mut out = vec![0f32; np * ni];
         for p in 0..np {
-            enc.encode(&flux[p * nb..(p + 1) * nb], &sigma[p * nb..(p + 1) * nb], &measured[p * nb..(p + 1) * nb], redshift[p], &mut out[p * ni..(p + 1) * ni]);
+            enc.encode(
+                &flux[p * nb..(p + 1) * nb],
+                &sigma[p * nb..(p + 1) * nb],
+                &measured[p * nb..(p + 1) * nb],
+                redshift[p],
+                &mut out[p * ni..(p + 1) * ni],
+            );
         }
         Ok(out.iter().map(|v| *v as f64).collect())
     }

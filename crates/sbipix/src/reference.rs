@@ -73,7 +73,15 @@ impl<'a> ShapeLikelihood<'a> {
     /// leaves band b out. `sys_frac` > 0 adds that fraction of each measured flux to its σ in
     /// quadrature (a systematic floor).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(model: &'a SpsModel, prior: &Prior, flux: &[f64], sigma: &[f64], measured: &[bool], redshift: f64, sys_frac: f64) -> Result<Self> {
+    pub fn new(
+        model: &'a SpsModel,
+        prior: &Prior,
+        flux: &[f64],
+        sigma: &[f64],
+        measured: &[bool],
+        redshift: f64,
+        sys_frac: f64,
+    ) -> Result<Self> {
         let nb = model.n_bands();
         let bad = |reason: String| Error::File { file: "(likelihood)".into(), reason };
         if prior.sfh != SfhPrior::DelayedTau {
@@ -191,7 +199,15 @@ impl<'a> ShapeLikelihood<'a> {
         if let Some(out) = g_out {
             out.copy_from_slice(g);
         }
-        Some(PerMass { a, b, c, log_mstar: d.log_mstar, log_sfr_100myr: d.log_sfr_100myr, log_sfr_10myr: d.log_sfr_10myr, mwa_gyr: d.mass_weighted_age_gyr })
+        Some(PerMass {
+            a,
+            b,
+            c,
+            log_mstar: d.log_mstar,
+            log_sfr_100myr: d.log_sfr_100myr,
+            log_sfr_10myr: d.log_sfr_10myr,
+            mwa_gyr: d.mass_weighted_age_gyr,
+        })
     }
 
     /// ln p(f | u): the likelihood integrated over the mass's uniform prior in log M.
@@ -263,7 +279,13 @@ pub fn reference_posterior(
     for i in 0..n {
         lk.theta_row(&r.samples[i * d..(i + 1) * d], &r.aux[i], rand::RngExt::random::<f64>(&mut rng), &mut draws[i * np..(i + 1) * np]);
     }
-    Ok(ReferencePosterior { names: lk.names().to_vec(), draws, n_draws: n, log_evidence: r.log_evidence, likelihood_evaluations: r.evaluations })
+    Ok(ReferencePosterior {
+        names: lk.names().to_vec(),
+        draws,
+        n_draws: n,
+        log_evidence: r.log_evidence,
+        likelihood_evaluations: r.evaluations,
+    })
 }
 
 /// The integrand of the mass integral on a grid of log M: ln of exp(−½ χ²(10^m)), with
@@ -333,7 +355,20 @@ mod tests {
         let vals: Vec<f64> = (0..=n).map(|k| f(lo + (hi - lo) * k as f64 / n as f64)).collect();
         let top = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         // Simpson's rule
-        let s: f64 = vals.iter().enumerate().map(|(k, v)| (v - top).exp() * if k == 0 || k == n { 1.0 } else if k % 2 == 1 { 4.0 } else { 2.0 }).sum::<f64>()
+        let s: f64 = vals
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                (v - top).exp()
+                    * if k == 0 || k == n {
+                        1.0
+                    } else if k % 2 == 1 {
+                        4.0
+                    } else {
+                        2.0
+                    }
+            })
+            .sum::<f64>()
             * (hi - lo)
             / (3.0 * n as f64);
         top + s.ln()

@@ -33,8 +33,8 @@
 //! on 2 cores) and 0.926–0.931, 68 % coverage 0.645–0.668 (docs/validation.md).
 
 use crate::maps::DelayedTauInverse;
-use crate::reference::ShapeLikelihood;
 use crate::reference::PerMass;
+use crate::reference::ShapeLikelihood;
 use crate::{Error, Result};
 use rand::RngExt;
 use sbipix_diagnostics::smc::{MoveSettings, SmcRng, SmcSettings, metropolis_sweeps, smc, std_normal};
@@ -333,7 +333,13 @@ fn log_mixture(comps: &[(Mode, f64)], v: &[f64]) -> f64 {
 
 /// `np` draws from the mixture `comps` (+ the defensive prior) in logit coordinates: the points,
 /// their likelihood sums and their log target densities (draws outside the prior dropped).
-fn importance_draws(lk: &ShapeLikelihood, comps: &[(Mode, f64)], np: usize, rng: &mut SmcRng, evaluations: &mut usize) -> (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>) {
+fn importance_draws(
+    lk: &ShapeLikelihood,
+    comps: &[(Mode, f64)],
+    np: usize,
+    rng: &mut SmcRng,
+    evaluations: &mut usize,
+) -> (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>) {
     let d = lk.dim();
     let (mut vs, mut pms, mut ts) = (Vec::with_capacity(np), Vec::with_capacity(np), Vec::with_capacity(np));
     for _ in 0..np {
@@ -498,10 +504,12 @@ fn to_u(v: &[f64]) -> Vec<f64> {
 }
 
 fn to_v(u: &[f64]) -> Vec<f64> {
-    u.iter().map(|x| {
-        let x = x.clamp(1e-6, 1.0 - 1e-6);
-        (x / (1.0 - x)).ln()
-    }).collect()
+    u.iter()
+        .map(|x| {
+            let x = x.clamp(1e-6, 1.0 - 1e-6);
+            (x / (1.0 - x)).ln()
+        })
+        .collect()
 }
 
 /// −ln of the uniform prior's density in logit coordinates, Σ −ln u(1−u), and its gradient
@@ -729,8 +737,16 @@ pub fn refine_all(
 ) -> Result<Vec<RefineOutcome>> {
     use rayon::prelude::*;
     let (pixels, nb, p) = (redshift.len(), model.n_bands(), names.len());
-    if flux.len() != pixels * nb || sigma.len() != pixels * nb || measured.len() != pixels * nb || pixels == 0 || !draws.len().is_multiple_of(pixels * p.max(1)) {
-        return Err(Error::File { file: "(refine)".into(), reason: format!("{pixels} pixels, {} fluxes, {} draws for {nb} bands and {p} parameters", flux.len(), draws.len()) });
+    if flux.len() != pixels * nb
+        || sigma.len() != pixels * nb
+        || measured.len() != pixels * nb
+        || pixels == 0
+        || !draws.len().is_multiple_of(pixels * p.max(1))
+    {
+        return Err(Error::File {
+            file: "(refine)".into(),
+            reason: format!("{pixels} pixels, {} fluxes, {} draws for {nb} bands and {p} parameters", flux.len(), draws.len()),
+        });
     }
     let per = draws.len() / pixels;
     let log_tau = match prior.get("log_tau_gyr") {
@@ -742,15 +758,30 @@ pub fn refine_all(
     let mut zs: Vec<f64> = redshift.iter().copied().filter(|z| z.is_finite() && *z >= 0.0).collect();
     zs.sort_by(|a, b| a.total_cmp(b));
     zs.dedup();
-    let tables: std::collections::HashMap<u64, DelayedTauInverse> = zs.into_par_iter().map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau))).collect();
+    let tables: std::collections::HashMap<u64, DelayedTauInverse> =
+        zs.into_par_iter().map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau))).collect();
     let done = std::sync::atomic::AtomicUsize::new(0);
     draws
         .par_chunks_mut(per)
         .enumerate()
         .map(|(i, dr)| {
             let z = redshift[i];
-            let Some(inv) = tables.get(&z.to_bits()) else { return Ok(RefineOutcome { refined: false, ess: 0.0, rounds: 0, exact_smc: false, evaluations: 0 }) };
-            let r = refine(model, prior, inv, &flux[i * nb..(i + 1) * nb], &sigma[i * nb..(i + 1) * nb], &measured[i * nb..(i + 1) * nb], z, names, dr, settings, seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let Some(inv) = tables.get(&z.to_bits()) else {
+                return Ok(RefineOutcome { refined: false, ess: 0.0, rounds: 0, exact_smc: false, evaluations: 0 });
+            };
+            let r = refine(
+                model,
+                prior,
+                inv,
+                &flux[i * nb..(i + 1) * nb],
+                &sigma[i * nb..(i + 1) * nb],
+                &measured[i * nb..(i + 1) * nb],
+                z,
+                names,
+                dr,
+                settings,
+                seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
             progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
             r
         })

@@ -53,7 +53,11 @@ pub fn build(model: &SpsModel, survey: &Survey, spec: &GalaxySpec) -> Result<Syn
     let (clx, cly) = (cx + 1.6 * spec.r_eff_pix * 0.8, cy + 1.6 * spec.r_eff_pix * 0.6);
     let bands = model.band_names();
     let nb = bands.len();
-    let names: Vec<String> = ["log_mstar", "log_mass_formed", "log_sfr_100myr", "log_sfr_10myr", "mass_weighted_age_gyr", "logzsol", "av_mag"].iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> =
+        ["log_mstar", "log_mass_formed", "log_sfr_100myr", "log_sfr_10myr", "mass_weighted_age_gyr", "logzsol", "av_mag"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     let mut truth = vec![vec![f64::NAN; n * n]; names.len()];
     let mut flux = vec![0.0; nb * n * n];
     let mut err = vec![0.0; nb * n * n];
@@ -87,7 +91,10 @@ pub fn build(model: &SpsModel, survey: &Survey, spec: &GalaxySpec) -> Result<Syn
             };
             let params = GalaxyParams {
                 redshift: z,
-                sfh: SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr: (1.0 - onset) * t_univ, tau_gyr: tau }, log_mass_formed: log_m },
+                sfh: SfhSpec::Parametric {
+                    shape: SfhShape::DelayedTau { age_gyr: (1.0 - onset) * t_univ, tau_gyr: tau },
+                    log_mass_formed: log_m,
+                },
                 logzsol: lz,
                 av_mag: av,
                 eta: 1.0,
@@ -100,7 +107,11 @@ pub fn build(model: &SpsModel, survey: &Survey, spec: &GalaxySpec) -> Result<Syn
                 err[b * n * n + p] = sig[b];
             }
             let floor = d.log_mass_formed + sbipix_sim::prior::LOG_SSFR_FLOOR;
-            for (k, v) in [d.log_mstar, d.log_mass_formed, d.log_sfr_100myr.max(floor), d.log_sfr_10myr.max(floor), d.mass_weighted_age_gyr, lz, av].iter().enumerate() {
+            for (k, v) in
+                [d.log_mstar, d.log_mass_formed, d.log_sfr_100myr.max(floor), d.log_sfr_10myr.max(floor), d.mass_weighted_age_gyr, lz, av]
+                    .iter()
+                    .enumerate()
+            {
                 truth[k][p] = *v;
             }
         }

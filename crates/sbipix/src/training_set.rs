@@ -198,29 +198,40 @@ fn write_dir(out: &Path, set: &TrainingSet, manifest: &Manifest, prior: &Prior, 
 /// Reads a training set written by [`simulate_to_dir`].
 pub fn read_dir(dir: &Path) -> Result<(TrainingSet, Manifest)> {
     let ds = dir.display().to_string();
-    let text = std::fs::read_to_string(dir.join("manifest.json")).map_err(|e| Error::File { file: format!("{ds}/manifest.json"), reason: e.to_string() })?;
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| Error::File { file: format!("{ds}/manifest.json"), reason: e.to_string() })?;
+    let text = std::fs::read_to_string(dir.join("manifest.json"))
+        .map_err(|e| Error::File { file: format!("{ds}/manifest.json"), reason: e.to_string() })?;
+    let m: Manifest =
+        serde_json::from_str(&text).map_err(|e| Error::File { file: format!("{ds}/manifest.json"), reason: e.to_string() })?;
     if m.format != FORMAT || m.format_version != FORMAT_VERSION {
-        return Err(Error::File { file: ds, reason: format!("format {} v{} (expected {FORMAT} v{FORMAT_VERSION})", m.format, m.format_version) });
+        return Err(Error::File {
+            file: ds,
+            reason: format!("format {} v{} (expected {FORMAT} v{FORMAT_VERSION})", m.format, m.format_version),
+        });
     }
     let (theta, n, p) = read_npy_f32(&dir.join("theta.npy"))?;
     let rd = |name: &str| -> Result<Vec<f32>> {
         let (v, r, c) = read_npy_f32(&dir.join(name))?;
         if r != n || c != m.bands.len() {
-            return Err(Error::File { file: format!("{ds}/{name}"), reason: format!("shape ({r}, {c}), expected ({n}, {})", m.bands.len()) });
+            return Err(Error::File {
+                file: format!("{ds}/{name}"),
+                reason: format!("shape ({r}, {c}), expected ({n}, {})", m.bands.len()),
+            });
         }
         Ok(v)
     };
     let (flux_true_ujy, flux_obs_ujy, sigma_ujy) = (rd("flux_true_ujy.npy")?, rd("flux_obs_ujy.npy")?, rd("sigma_ujy.npy")?);
     let observed: Vec<u8> = {
         use ndarray_npy::ReadNpyExt;
-        let f = std::fs::File::open(dir.join("observed.npy")).map_err(|e| Error::File { file: format!("{ds}/observed.npy"), reason: e.to_string() })?;
-        let a = ndarray::Array2::<u8>::read_npy(f).map_err(|e| Error::File { file: format!("{ds}/observed.npy"), reason: e.to_string() })?;
+        let f = std::fs::File::open(dir.join("observed.npy"))
+            .map_err(|e| Error::File { file: format!("{ds}/observed.npy"), reason: e.to_string() })?;
+        let a =
+            ndarray::Array2::<u8>::read_npy(f).map_err(|e| Error::File { file: format!("{ds}/observed.npy"), reason: e.to_string() })?;
         a.iter().copied().collect()
     };
     let redshift: Vec<f32> = {
         use ndarray_npy::ReadNpyExt;
-        let f = std::fs::File::open(dir.join("redshift.npy")).map_err(|e| Error::File { file: format!("{ds}/redshift.npy"), reason: e.to_string() })?;
+        let f = std::fs::File::open(dir.join("redshift.npy"))
+            .map_err(|e| Error::File { file: format!("{ds}/redshift.npy"), reason: e.to_string() })?;
         ndarray::Array1::<f32>::read_npy(f).map_err(|e| Error::File { file: format!("{ds}/redshift.npy"), reason: e.to_string() })?.to_vec()
     };
     if p != m.parameters.len() || redshift.len() != n || observed.len() != n * m.bands.len() {

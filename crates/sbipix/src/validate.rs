@@ -140,11 +140,12 @@ pub fn validate(
             log(&format!("sbipix: refining the {n} posteriors with the forward model's likelihood…"));
             let t1 = std::time::Instant::now();
             let step = (n / 10).max(1);
-            let outcomes = crate::refine::refine_all(&fwd, &prior, &flux, &sigma, &seen, &z, &names, &mut draws, settings, seed ^ 0x0EF1, &|k| {
-                if k.is_multiple_of(step) {
-                    log(&format!("sbipix:   {k}/{n} refined ({:.0} s)", t1.elapsed().as_secs_f64()));
-                }
-            })?;
+            let outcomes =
+                crate::refine::refine_all(&fwd, &prior, &flux, &sigma, &seen, &z, &names, &mut draws, settings, seed ^ 0x0EF1, &|k| {
+                    if k.is_multiple_of(step) {
+                        log(&format!("sbipix:   {k}/{n} refined ({:.0} s)", t1.elapsed().as_secs_f64()));
+                    }
+                })?;
             let summary = crate::refine::RefineSummary::of(&outcomes, settings, t1.elapsed().as_secs_f64());
             log(&format!(
                 "sbipix: refined {:.1} % of the cases (median ESS {:.0}, {:.0} likelihood evaluations per case, {:.0} s)",
@@ -163,7 +164,11 @@ pub fn validate(
     let sel_bands: Vec<usize> = ["F277W", "F356W", "F444W"].iter().filter_map(|b| set.bands.iter().position(|x| x == b)).collect();
     let snr: Vec<f64> = (0..n)
         .map(|i| {
-            let v: Vec<f64> = sel_bands.iter().filter(|&&b| set.observed[i * nb + b] == 1).map(|&b| (set.flux_obs_ujy[i * nb + b] / set.sigma_ujy[i * nb + b]) as f64).collect();
+            let v: Vec<f64> = sel_bands
+                .iter()
+                .filter(|&&b| set.observed[i * nb + b] == 1)
+                .map(|&b| (set.flux_obs_ujy[i * nb + b] / set.sigma_ujy[i * nb + b]) as f64)
+                .collect();
             if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
         })
         .collect();
@@ -242,7 +247,8 @@ pub fn validate(
         fig(plots::coverage_curve(&d.join("coverage.png"), &names, &levels, &covs), "coverage.png")?;
         fig(plots::sbc_histograms(&d.join("sbc_ranks.png"), &names, &ranks, n_draws), "sbc_ranks.png")?;
         fig(plots::tarp_curve(&d.join("tarp.png"), &tp), "tarp.png")?;
-        std::fs::write(d.join("metrics.json"), serde_json::to_string_pretty(&report).expect("report serialises")).map_err(|e| ferr(d, e.to_string()))?;
+        std::fs::write(d.join("metrics.json"), serde_json::to_string_pretty(&report).expect("report serialises"))
+            .map_err(|e| ferr(d, e.to_string()))?;
         std::fs::write(d.join("report.md"), markdown(&report, &names)).map_err(|e| ferr(d, e.to_string()))?;
         if let Some(csv) = &reference_csv {
             std::fs::write(d.join("reference_cases.csv"), csv).map_err(|e| ferr(d, e.to_string()))?;
@@ -275,8 +281,15 @@ pub fn markdown(r: &ValidationReport, names: &[String]) -> String {
             s.push('\n');
         }
     }
-    s.push_str(&format!("\n## All test cases, detected or not\n\n{}\nTARP (all cases): max |ECP − α| = {:.3}.\n", metrics_table(&r.parameters_all, names), r.tarp_all.max_deviation));
-    s.push_str(&format!("\nTARP (selected cases, all parameters jointly): max |ECP − α| = {:.3}, area = {:.3}.\n\n", r.tarp.max_deviation, r.tarp.area));
+    s.push_str(&format!(
+        "\n## All test cases, detected or not\n\n{}\nTARP (all cases): max |ECP − α| = {:.3}.\n",
+        metrics_table(&r.parameters_all, names),
+        r.tarp_all.max_deviation
+    ));
+    s.push_str(&format!(
+        "\nTARP (selected cases, all parameters jointly): max |ECP − α| = {:.3}, area = {:.3}.\n\n",
+        r.tarp.max_deviation, r.tarp.area
+    ));
     s.push_str("Targets: R²(log_mstar) ≥ 0.99 (SBIPIX paper), R²(mass_weighted_age_gyr) ≥ 0.88 (best JADES peer), 68 %/95 % coverage within 0.05/0.03 of nominal.\n\n");
     if let Some(c) = &r.reference {
         s.push_str(&format!(
@@ -292,13 +305,17 @@ pub fn markdown(r: &ValidationReport, names: &[String]) -> String {
         }
         s.push('\n');
     }
-    s.push_str("![truth vs median](truth_vs_median.png)\n\n![coverage](coverage.png)\n\n![SBC ranks](sbc_ranks.png)\n\n![TARP](tarp.png)\n");
+    s.push_str(
+        "![truth vs median](truth_vs_median.png)\n\n![coverage](coverage.png)\n\n![SBC ranks](sbc_ranks.png)\n\n![TARP](tarp.png)\n",
+    );
     s
 }
 
 /// The metrics as a Markdown table.
 pub fn metrics_table(params: &BTreeMap<String, ParamMetrics>, names: &[String]) -> String {
-    let mut s = String::from("| parameter | R² | bias | NMAD | outliers | median 68 % width | coverage 68 % | coverage 95 % | SBC KS p |\n|---|---|---|---|---|---|---|---|---|\n");
+    let mut s = String::from(
+        "| parameter | R² | bias | NMAD | outliers | median 68 % width | coverage 68 % | coverage 95 % | SBC KS p |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
     for n in names {
         let m = &params[n];
         s.push_str(&format!(
@@ -345,8 +362,20 @@ fn compare_with_reference(
     let fits: Vec<crate::reference::ReferencePosterior> = cases
         .par_iter()
         .map(|&i| {
-            let settings = sbipix_diagnostics::smc::SmcSettings { particles, seed: seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), ..Default::default() };
-            let r = crate::reference::reference_posterior(d.fwd, d.prior, &d.flux[i * nb..(i + 1) * nb], &d.sigma[i * nb..(i + 1) * nb], &d.seen[i * nb..(i + 1) * nb], d.z[i], settings);
+            let settings = sbipix_diagnostics::smc::SmcSettings {
+                particles,
+                seed: seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                ..Default::default()
+            };
+            let r = crate::reference::reference_posterior(
+                d.fwd,
+                d.prior,
+                &d.flux[i * nb..(i + 1) * nb],
+                &d.sigma[i * nb..(i + 1) * nb],
+                &d.seen[i * nb..(i + 1) * nb],
+                d.z[i],
+                settings,
+            );
             let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if k.is_multiple_of((cases.len() / 10).max(1)) || k == cases.len() {
                 log(&format!("sbipix:   {k}/{} reference fits ({:.0} s)", cases.len(), t0.elapsed().as_secs_f64()));
@@ -356,7 +385,8 @@ fn compare_with_reference(
         .collect::<Result<_>>()?;
     let p = names.len();
     let (mut npe, mut refm, mut inside, mut mean_r2) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
-    let mut cols: Vec<Vec<f64>> = vec![cases.iter().map(|&i| i as f64).collect(), cases.iter().map(|&i| d.z[i]).collect(), cases.iter().map(|&i| d.snr[i]).collect()];
+    let mut cols: Vec<Vec<f64>> =
+        vec![cases.iter().map(|&i| i as f64).collect(), cases.iter().map(|&i| d.z[i]).collect(), cases.iter().map(|&i| d.snr[i]).collect()];
     let mut header = String::from("case,redshift,snr");
     let q3 = |v: &[f64]| {
         let mut s = v.to_vec();
@@ -463,10 +493,17 @@ pub fn validate_against(
     let bands = post.manifest.bands.clone();
     let noise = survey.sampler(&bands)?;
     let af = atlas.display().to_string();
-    let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(atlas).map_err(|e| Error::File { file: af.clone(), reason: e.to_string() })?;
-    let header: Vec<String> = rdr.headers().map_err(|e| Error::File { file: af.clone(), reason: e.to_string() })?.iter().map(String::from).collect();
-    let col = |n: &str| header.iter().position(|h| h == n).ok_or_else(|| Error::File { file: af.clone(), reason: format!("missing column `{n}`") });
-    let (cz, cm, ct, cs, cd, cl) = (col("zred")?, col("log_mformed")?, col("tau_Gyr")?, col("t_start_Gyr")?, col("dust2")?, col("logzsol")?);
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_path(atlas)
+        .map_err(|e| Error::File { file: af.clone(), reason: e.to_string() })?;
+    let header: Vec<String> =
+        rdr.headers().map_err(|e| Error::File { file: af.clone(), reason: e.to_string() })?.iter().map(String::from).collect();
+    let col = |n: &str| {
+        header.iter().position(|h| h == n).ok_or_else(|| Error::File { file: af.clone(), reason: format!("missing column `{n}`") })
+    };
+    let (cz, cm, ct, cs, cd, cl) =
+        (col("zred")?, col("log_mformed")?, col("tau_Gyr")?, col("t_start_Gyr")?, col("dust2")?, col("logzsol")?);
     // flux columns: flux_uJy_<anything ending in _<BAND>>
     let fcols: Vec<Option<usize>> = bands
         .iter()
@@ -500,7 +537,12 @@ pub fn validate_against(
         let (mut s, mut o) = (vec![0.0; nb], vec![0.0; nb]);
         noise.draw(&mut rng, &ftrue, &mut s, &mut o);
         // map selection
-        let sel: Vec<f64> = ["F277W", "F356W", "F444W"].iter().filter_map(|b| bands.iter().position(|x| x == b)).filter(|&b| f[b].is_finite()).map(|b| o[b] / s[b]).collect();
+        let sel: Vec<f64> = ["F277W", "F356W", "F444W"]
+            .iter()
+            .filter_map(|b| bands.iter().position(|x| x == b))
+            .filter(|&b| f[b].is_finite())
+            .map(|b| o[b] / s[b])
+            .collect();
         if sel.is_empty() || sel.iter().sum::<f64>() / (sel.len() as f64) <= snr_min {
             continue;
         }
@@ -566,7 +608,8 @@ pub fn validate_against(
     );
     let ferr = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
     crate::write_dir_atomic(out, overwrite, |d| {
-        std::fs::write(d.join("mismatch.json"), serde_json::to_string_pretty(&report).expect("report serialises")).map_err(|e| ferr(d, e.to_string()))?;
+        std::fs::write(d.join("mismatch.json"), serde_json::to_string_pretty(&report).expect("report serialises"))
+            .map_err(|e| ferr(d, e.to_string()))?;
         std::fs::write(d.join("mismatch.md"), md).map_err(|e| ferr(d, e.to_string()))
     })?;
     Ok(report)

@@ -20,13 +20,7 @@ struct Comparison {
 
 fn compare(table: &str, full: bool) -> Comparison {
     // bagpipes' conventions: its wavelength grid is built for z ≤ 10.
-    let config = ModelConfig {
-        nebular: full,
-        dust_emission: full,
-        igm: IgmModel::Inoue2014,
-        max_redshift: 10.0,
-        ..ModelConfig::default()
-    };
+    let config = ModelConfig { nebular: full, dust_emission: full, igm: IgmModel::Inoue2014, max_redshift: 10.0, ..ModelConfig::default() };
     let model = SpsModel::new(sps_data(), sbipix_filters(), config).unwrap();
     let (header, rows) = read_csv(&data_file(table));
     let bands = model.band_names();

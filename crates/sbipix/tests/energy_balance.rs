@@ -19,7 +19,12 @@ fn absorbed_luminosity_equals_dust_luminosity() {
         let (_, fnu) = m.spectrum(p).unwrap();
         fnu.iter().zip(&wave).map(|(f, w)| f / (w * w)).collect()
     };
-    let cases = [(0.5, 10.0, 0.3, 0.1, -0.5, 0.7, 1.0), (2.0, 9.0, 0.05, 0.02, -1.5, 2.5, 2.0), (6.0, 8.0, 0.5, 1.0, 0.3, 0.02, 1.0), (1.0, 11.0, 4.0, 0.5, 0.0, 6.0, 3.0)];
+    let cases = [
+        (0.5, 10.0, 0.3, 0.1, -0.5, 0.7, 1.0),
+        (2.0, 9.0, 0.05, 0.02, -1.5, 2.5, 2.0),
+        (6.0, 8.0, 0.5, 1.0, 0.3, 0.02, 1.0),
+        (1.0, 11.0, 4.0, 0.5, 0.0, 6.0, 3.0),
+    ];
     for (z, m, age, tau, lz, av, eta) in cases {
         let mut p = GalaxyParams::delayed_tau(z, m, age, tau);
         p.logzsol = lz;

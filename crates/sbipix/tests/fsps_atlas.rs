@@ -28,9 +28,25 @@ struct Row {
 }
 
 const ATLAS_BANDS: [&str; 19] = [
-    "JWST_F090W", "JWST_F115W", "JWST_F150W", "JWST_F182M", "JWST_F200W", "JWST_F210M", "JWST_F277W", "JWST_F335M",
-    "JWST_F356W", "JWST_F410M", "JWST_F430M", "JWST_F444W", "JWST_F460M", "JWST_F480M", "HST_ACS_F435W", "HST_ACS_F606W",
-    "HST_ACS_F775W", "HST_ACS_F814W", "HST_ACS_F850LP",
+    "JWST_F090W",
+    "JWST_F115W",
+    "JWST_F150W",
+    "JWST_F182M",
+    "JWST_F200W",
+    "JWST_F210M",
+    "JWST_F277W",
+    "JWST_F335M",
+    "JWST_F356W",
+    "JWST_F410M",
+    "JWST_F430M",
+    "JWST_F444W",
+    "JWST_F460M",
+    "JWST_F480M",
+    "HST_ACS_F435W",
+    "HST_ACS_F606W",
+    "HST_ACS_F775W",
+    "HST_ACS_F814W",
+    "HST_ACS_F850LP",
 ];
 
 fn atlas(name: &str) -> Vec<Row> {
@@ -101,7 +117,10 @@ fn tabulated_sfh_reproduces_fsps_tables() {
     let med_sfr = percentile(&mut d_sfr, 50.0);
     let p_sfr = percentile(&mut d_sfr, 99.0);
     let p_m = percentile(&mut dm_formed, 99.0);
-    eprintln!("table rebuild: |Δlog SFR_tab| median {med_sfr:.2e}, 99th pct {p_sfr:.2e}; |Δlog M_formed| (τ ≥ 10 steps) = {p_m:.2e} over {} rows", dm_formed.len());
+    eprintln!(
+        "table rebuild: |Δlog SFR_tab| median {med_sfr:.2e}, 99th pct {p_sfr:.2e}; |Δlog M_formed| (τ ≥ 10 steps) = {p_m:.2e} over {} rows",
+        dm_formed.len()
+    );
     // Exact up to the atlas' 10 significant digits, except rows with τ ≈ one table step whose
     // last-10 % mean is exponentially sensitive to the rounded t_start.
     assert!(med_sfr < 1e-5 && p_sfr < 3e-3, "the rebuilt tables do not match the atlas SFRs: {med_sfr} {p_sfr}");
@@ -160,7 +179,9 @@ fn photometry_against_fsps_atlases() {
     }
     let med_all = percentile(&mut all, 50.0);
     let med_mass = percentile(&mut dmass, 50.0);
-    eprintln!("all bands: median Δm {med_all:+.3}; log M*(living, BC03) − log M*(surviving incl. remnants, FSPS): median {med_mass:+.3} dex");
+    eprintln!(
+        "all bands: median Δm {med_all:+.3}; log M*(living, BC03) − log M*(surviving incl. remnants, FSPS): median {med_mass:+.3} dex"
+    );
     // Bounds wide enough for the documented physics differences (largest: BC03 vs MIST at low
     // metallicity in the rest-frame UV, ≈0.3 mag), tight enough to catch a missing (1+z)
     // (0.5–2.3 mag), a unit error or a broken dust or IGM model.

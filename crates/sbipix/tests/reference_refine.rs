@@ -36,7 +36,11 @@ fn cases(n: usize, seed: u64) -> Cases {
     let sel: Vec<usize> = ["F277W", "F356W", "F444W"].iter().map(|b| set.bands.iter().position(|x| x == b).unwrap()).collect();
     let selected = (0..n)
         .filter_map(|i| {
-            let v: Vec<f64> = sel.iter().filter(|&&b| set.observed[i * nb + b] == 1).map(|&b| (set.flux_obs_ujy[i * nb + b] / set.sigma_ujy[i * nb + b]) as f64).collect();
+            let v: Vec<f64> = sel
+                .iter()
+                .filter(|&&b| set.observed[i * nb + b] == 1)
+                .map(|&b| (set.flux_obs_ujy[i * nb + b] / set.sigma_ujy[i * nb + b]) as f64)
+                .collect();
             let snr = v.iter().sum::<f64>() / v.len().max(1) as f64;
             (!v.is_empty() && snr > 5.0).then_some((i, snr))
         })
@@ -74,7 +78,8 @@ fn reference_posteriors_are_calibrated_and_sharp_where_deep() {
         .par_iter()
         .map(|&(i, _)| {
             let (f, s, m, z) = c.row(i);
-            reference_posterior(&c.fwd, &c.prior, &f, &s, &m, z, SmcSettings { particles: 300, seed: i as u64, ..Default::default() }).unwrap()
+            reference_posterior(&c.fwd, &c.prior, &f, &s, &m, z, SmcSettings { particles: 300, seed: i as u64, ..Default::default() })
+                .unwrap()
         })
         .collect();
     let (mut in68, mut in95, mut total) = (0, 0, 0);
@@ -94,7 +99,11 @@ fn reference_posteriors_are_calibrated_and_sharp_where_deep() {
         }
     }
     let (c68, c95) = (in68 as f64 / total as f64, in95 as f64 / total as f64);
-    eprintln!("{} cases: coverage 68 % → {c68:.3}, 95 % → {c95:.3}; log M* 68 % widths above S/N 100: {:?}", picked.len(), quantiles(deep_widths.clone()));
+    eprintln!(
+        "{} cases: coverage 68 % → {c68:.3}, 95 % → {c95:.3}; log M* 68 % widths above S/N 100: {:?}",
+        picked.len(),
+        quantiles(deep_widths.clone())
+    );
     // 200 (case, parameter) pairs: the binomial scatter of the 68 % coverage is ±0.033
     assert!((0.55..=0.81).contains(&c68), "68 % coverage {c68}");
     assert!(c95 >= 0.87, "95 % coverage {c95}");
@@ -119,13 +128,23 @@ fn refined_posteriors_agree_with_the_reference() {
     let n_draws = 300;
     let network = post.sample(&flux, &sigma, &seen, &z, n_draws, 5).unwrap();
     let mut refined = network.clone();
-    let outcomes = refine_all(&c.fwd, &c.prior, &flux, &sigma, &seen, &z, &names, &mut refined, RefineSettings::default(), 9, &|_| {}).unwrap();
+    let outcomes =
+        refine_all(&c.fwd, &c.prior, &flux, &sigma, &seen, &z, &names, &mut refined, RefineSettings::default(), 9, &|_| {}).unwrap();
     assert!(outcomes.iter().all(|o| o.refined), "{outcomes:?}");
     let refs: Vec<_> = (0..picked.len())
         .into_par_iter()
         .map(|k| {
             let s = k * nb..(k + 1) * nb;
-            reference_posterior(&c.fwd, &c.prior, &flux[s.clone()], &sigma[s.clone()], &seen[s], z[k], SmcSettings { particles: 300, seed: 100 + k as u64, ..Default::default() }).unwrap()
+            reference_posterior(
+                &c.fwd,
+                &c.prior,
+                &flux[s.clone()],
+                &sigma[s.clone()],
+                &seen[s],
+                z[k],
+                SmcSettings { particles: 300, seed: 100 + k as u64, ..Default::default() },
+            )
+            .unwrap()
         })
         .collect();
     let p = names.len();
@@ -140,7 +159,10 @@ fn refined_posteriors_agree_with_the_reference() {
             ratio.push((qf[3] - qf[1]) / (qn[3] - qn[1]));
         }
         let shrink = quantiles(ratio)[2];
-        eprintln!("{name}: refined median inside the reference's 95 % interval in {agree}/{}; refined/network 68 % width {shrink:.3}", refs.len());
+        eprintln!(
+            "{name}: refined median inside the reference's 95 % interval in {agree}/{}; refined/network 68 % width {shrink:.3}",
+            refs.len()
+        );
         assert!(agree + 1 >= refs.len(), "{name}: refined and reference posteriors disagree in {} cases", refs.len() - agree);
         assert!(shrink < 0.5, "{name}: refinement did not sharpen the network's posterior ({shrink})");
     }

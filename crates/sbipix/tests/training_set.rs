@@ -30,7 +30,17 @@ fn same_seed_same_bytes_for_any_thread_count() {
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         run(&model, &survey, &prior, spec, 1, &a);
         run(&model, &survey, &prior, spec, 2, &b);
-        for f in ["theta.npy", "redshift.npy", "flux_true_ujy.npy", "flux_obs_ujy.npy", "sigma_ujy.npy", "observed.npy", "manifest.json", "prior.toml", "survey.toml"] {
+        for f in [
+            "theta.npy",
+            "redshift.npy",
+            "flux_true_ujy.npy",
+            "flux_obs_ujy.npy",
+            "sigma_ujy.npy",
+            "observed.npy",
+            "manifest.json",
+            "prior.toml",
+            "survey.toml",
+        ] {
             assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f} differs between 1 and 2 threads");
         }
         // a different seed gives different draws
@@ -66,7 +76,10 @@ fn contents_agree_with_the_forward_model_and_the_survey() {
         let p = GalaxyParams {
             redshift: z,
             sfh: SfhSpec::Parametric {
-                shape: SfhShape::DelayedTau { age_gyr: ((1.0 - onset) * age_univ).max(1e-5), tau_gyr: 10f64.powf(t[col("log_tau_gyr")] as f64) },
+                shape: SfhShape::DelayedTau {
+                    age_gyr: ((1.0 - onset) * age_univ).max(1e-5),
+                    tau_gyr: 10f64.powf(t[col("log_tau_gyr")] as f64),
+                },
                 log_mass_formed: t[col("log_mass_formed")] as f64,
             },
             logzsol: t[col("logzsol")] as f64,
@@ -117,7 +130,16 @@ fn numpy_reads_the_files() {
     let (model, survey) = jades_model();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ts");
-    simulate_to_dir(&model, &Prior::sbipix_dense_basis(), &survey, SimulationSpec { n: 100, seed: 3, drop_rate: 0.1 }, &out, false, &|_| {}).unwrap();
+    simulate_to_dir(
+        &model,
+        &Prior::sbipix_dense_basis(),
+        &survey,
+        SimulationSpec { n: 100, seed: 3, drop_rate: 0.1 },
+        &out,
+        false,
+        &|_| {},
+    )
+    .unwrap();
     let (set, _) = read_dir(&out).unwrap();
     let py = python_with_numpy();
     let script = r#"
@@ -147,13 +169,36 @@ fn bad_requests_write_nothing() {
     let out = dir.path().join("ts");
     // redshift range beyond the model
     let p = Prior::from_toml_str("[parameters]\nredshift = { min = 0.0, max = 30.0 }\n", "p.toml").unwrap();
-    let e = simulate_to_dir(&model, &p, &survey, SimulationSpec { n: 10, seed: 0, drop_rate: 0.1 }, &out, false, &|_| {}).unwrap_err().to_string();
+    let e = simulate_to_dir(&model, &p, &survey, SimulationSpec { n: 10, seed: 0, drop_rate: 0.1 }, &out, false, &|_| {})
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("parameters.redshift"), "{e}");
-    let e = simulate_to_dir(&model, &Prior::sbipix_delayed_tau(), &survey, SimulationSpec { n: 10, seed: 0, drop_rate: 1.5 }, &out, false, &|_| {}).unwrap_err().to_string();
+    let e = simulate_to_dir(
+        &model,
+        &Prior::sbipix_delayed_tau(),
+        &survey,
+        SimulationSpec { n: 10, seed: 0, drop_rate: 1.5 },
+        &out,
+        false,
+        &|_| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("drop_rate"), "{e}");
     assert!(!out.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "temporary files left behind");
     // an existing output is not replaced without overwrite
     std::fs::create_dir(&out).unwrap();
-    assert!(simulate_to_dir(&model, &Prior::sbipix_delayed_tau(), &survey, SimulationSpec { n: 10, seed: 0, drop_rate: 0.1 }, &out, false, &|_| {}).is_err());
+    assert!(
+        simulate_to_dir(
+            &model,
+            &Prior::sbipix_delayed_tau(),
+            &survey,
+            SimulationSpec { n: 10, seed: 0, drop_rate: 0.1 },
+            &out,
+            false,
+            &|_| {}
+        )
+        .is_err()
+    );
 }

@@ -46,10 +46,7 @@ pub fn sbipix_filters() -> Vec<Filter> {
 pub fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(path).expect("csv");
     let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
-    let rows = rdr
-        .records()
-        .map(|r| r.unwrap().iter().map(|c| c.parse::<f64>().unwrap_or(f64::NAN)).collect())
-        .collect();
+    let rows = rdr.records().map(|r| r.unwrap().iter().map(|c| c.parse::<f64>().unwrap_or(f64::NAN)).collect()).collect();
     (header, rows)
 }
 
@@ -69,7 +66,9 @@ pub fn percentile(v: &mut [f64], q: f64) -> f64 {
 pub fn python_with_numpy() -> PathBuf {
     let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("py-numpy");
     let py = venv.join("bin/python");
-    let ok = |p: &std::path::Path| std::process::Command::new(p).args(["-c", "import numpy"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = |p: &std::path::Path| {
+        std::process::Command::new(p).args(["-c", "import numpy"]).output().map(|o| o.status.success()).unwrap_or(false)
+    };
     if ok(&py) {
         return py;
     }
