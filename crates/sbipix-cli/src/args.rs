@@ -246,8 +246,8 @@ pub struct RefineArgs {
 
 impl RefineArgs {
     /// The settings, or None without --refine; a negative or non-finite --sys-err is an error.
-    pub fn settings(&self) -> anyhow::Result<Option<sbipix::refine::RefineSettings>> {
-        let settings = sbipix::refine::RefineSettings::with_sys_err(self.sys_err, "--sys-err")?;
+    pub fn settings(&self) -> anyhow::Result<Option<sbipix::inference::refine::RefineSettings>> {
+        let settings = sbipix::inference::refine::RefineSettings::with_sys_err(self.sys_err, "--sys-err")?;
         Ok(self.refine.then_some(settings))
     }
 }

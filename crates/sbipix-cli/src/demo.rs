@@ -119,11 +119,11 @@ fn plot_seds(model: &SpsModel, curves: &[Curve], path: &Path) -> Result<()> {
 }
 
 /// The map demo.
-pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::refine::RefineSettings>) -> Result<()> {
+pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::inference::refine::RefineSettings>) -> Result<()> {
+    use sbipix::inference::model::Posterior;
     use sbipix::io::arrays::{CardValue, OutImage, write_cube, write_image_fits};
-    use sbipix::maps::{MapOptions, write_maps};
-    use sbipix::posterior::Posterior;
-    use sbipix::synthetic::{GalaxySpec, build};
+    use sbipix::products::synthetic::{GalaxySpec, build};
+    use {sbipix::products::map::MapOptions, sbipix::products::map_fits::write_maps};
     let t0 = std::time::Instant::now();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let model_dir = crate::train_cmd::resolve_model(model)?;
@@ -133,7 +133,7 @@ pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::refine::RefineSe
         "survey.toml",
     )?;
     let store = DataStore::from_env()?;
-    let fwd = sbipix::training_set::model_for_survey(&store, &survey, &model_dir, post.manifest.forward_model.clone(), &log)?;
+    let fwd = sbipix::inference::training_set::model_for_survey(&store, &survey, &model_dir, post.manifest.forward_model.clone(), &log)?;
     let spec = GalaxySpec::default();
     log(&format!(
         "sbipix: building a {0}×{0}-pixel synthetic galaxy at z = {1} (gradients in mass, age, metallicity, dust, plus a young clump) with `{2}` noise",
@@ -161,7 +161,7 @@ pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::refine::RefineSe
         .map(|(n, d)| OutImage {
             name: n.to_uppercase(),
             data: d,
-            bunit: sbipix::training_set::unit_of(n).into(),
+            bunit: sbipix::sim::theta::unit_of(n).into(),
             comment: "true value".into(),
         })
         .collect();
@@ -232,8 +232,8 @@ fn compare_png(
     path: &Path,
     ny: usize,
     nx: usize,
-    g: &sbipix::synthetic::SyntheticGalaxy,
-    m: &sbipix::maps::GalaxyMaps,
+    g: &sbipix::products::synthetic::SyntheticGalaxy,
+    m: &sbipix::products::map::GalaxyMaps,
     rows: &[(String, usize, usize)],
 ) -> Result<(), Box<dyn std::error::Error>> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).map_err(|_| "font")?;

@@ -3,7 +3,7 @@
 use crate::args::{ErrorKind, ImageInputArgs};
 use crate::commands::log;
 use anyhow::{Result, bail};
-use sbipix::maps::ImageSet;
+use sbipix::ImageSet;
 use sbipix::sps::band_name_from_file_name;
 
 /// The 19 SBIPIX bands, in their array order.

@@ -4,8 +4,11 @@ use crate::args::{FitArgs, MapArgs};
 use crate::commands::log;
 use crate::train_cmd::resolve_model;
 use anyhow::{Result, anyhow, bail};
-use sbipix::maps::{MapOptions, map_galaxy_with_progress, write_maps};
-use sbipix::posterior::Posterior;
+use sbipix::inference::model::Posterior;
+use {
+    sbipix::products::map::{MapOptions, map_galaxy_with_progress},
+    sbipix::products::map_fits::write_maps,
+};
 
 pub fn map(a: MapArgs) -> Result<()> {
     let model = resolve_model(&a.model)?;
@@ -17,7 +20,7 @@ pub fn map(a: MapArgs) -> Result<()> {
     opts.n_draws = a.draws;
     opts.seed = a.seed;
     if let (Some(seg), Some(id)) = (&a.seg, a.id) {
-        opts.segmentation = Some((sbipix::maps::read_segmentation(seg, id, None, img.ny, img.nx)?, id));
+        opts.segmentation = Some((sbipix::io::read_segmentation(seg, id, None, img.ny, img.nx)?, id));
     }
     // fail early on an output folder that cannot be made (nothing is written until the end)
     let parent = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
@@ -28,12 +31,12 @@ pub fn map(a: MapArgs) -> Result<()> {
         bail!("cannot write {}: folder {} does not exist", a.out.display(), parent.display());
     }
     if !a.no_ppc {
-        opts.ppc = sbipix::maps::ppc_model_or_warn(&post, &log);
+        opts.ppc = sbipix::inference::ppc::ppc_model_or_warn(&post, &log);
     }
     if let Some(settings) = a.refine.settings()? {
         let (fwd, prior) = match &opts.ppc {
             Some(m) => m.clone(),
-            None => sbipix::maps::ppc_model(&sbipix::io::DataStore::from_env()?, &post, &log)?,
+            None => sbipix::inference::ppc::ppc_model(&sbipix::io::DataStore::from_env()?, &post, &log)?,
         };
         opts.refine = Some((settings, fwd, prior));
     }
@@ -79,7 +82,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
     }
     let model = resolve_model(&a.model)?;
     let post = Posterior::load(&model)?;
-    let cols = sbipix::fit::CatalogColumns {
+    let cols = sbipix::products::catalog_fit::CatalogColumns {
         flux: a.flux_columns.clone(),
         err: a.err_columns.clone(),
         redshift: a.redshift_column.clone(),
@@ -89,12 +92,13 @@ pub fn fit(a: FitArgs) -> Result<()> {
     };
     let refine = a.refine.settings()?;
     let forward = match (a.no_ppc, refine.is_some()) {
-        (_, true) => Some(sbipix::maps::ppc_model(&sbipix::io::DataStore::from_env()?, &post, &log)?),
-        (false, false) => sbipix::maps::ppc_model_or_warn(&post, &log),
+        (_, true) => Some(sbipix::inference::ppc::ppc_model(&sbipix::io::DataStore::from_env()?, &post, &log)?),
+        (false, false) => sbipix::inference::ppc::ppc_model_or_warn(&post, &log),
         (true, false) => None,
     };
     let t0 = std::time::Instant::now();
-    let fit = sbipix::fit::fit_catalog(&post, &a.catalog, &cols, a.draws, a.seed, forward.as_ref(), !a.no_ppc, refine, &log)?;
+    let fit =
+        sbipix::products::catalog_fit::fit_catalog(&post, &a.catalog, &cols, a.draws, a.seed, forward.as_ref(), !a.no_ppc, refine, &log)?;
     let n = fit.ids.len();
     let failed: Vec<usize> = (0..n).filter(|&r| fit.status[r] != "ok").collect();
     if failed.len() == n {
@@ -102,7 +106,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
         let why: Vec<String> = failed.iter().take(3).map(|&r| format!("{}: {}", fit.ids[r], fit.status[r])).collect();
         bail!("no object of {} could be fitted ({}{})", a.catalog.display(), why.join("; "), if n > 3 { "; …" } else { "" });
     }
-    sbipix::fit::write_fit_csv(&a.out, &fit)?;
+    sbipix::products::catalog_fit::write_fit_csv(&a.out, &fit)?;
     log(&format!(
         "sbipix: fitted {} of {n} objects ({} draws each) in {:.1} s → {}",
         n - failed.len(),
@@ -132,7 +136,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
 
 /// [`map_galaxy_with_progress`] with a progress bar on stderr: for large maps, and always when
 /// refining (≈ 0.8 s a pixel).
-pub fn map_with_bar(post: &Posterior, img: &sbipix::maps::ImageSet, opts: &MapOptions) -> Result<sbipix::maps::GalaxyMaps> {
+pub fn map_with_bar(post: &Posterior, img: &sbipix::ImageSet, opts: &MapOptions) -> Result<sbipix::products::map::GalaxyMaps> {
     let bar = indicatif::ProgressBar::hidden();
     let min_bar = if opts.refine.is_some() { 1 } else { 20_000 };
     let m = map_galaxy_with_progress(post, img, opts, &log, &|done, total| {

@@ -4,15 +4,15 @@ use crate::args::{SegmentArgs, SurveyRunArgs};
 use crate::commands::log;
 use crate::train_cmd::resolve_model;
 use anyhow::{Context, Result, anyhow, bail};
-use sbipix::population::{GalaxyRow, SurveyOptions, read_manifest, run_survey, write_population};
-use sbipix::posterior::Posterior;
+use sbipix::inference::model::Posterior;
+use sbipix::products::population::{GalaxyRow, SurveyOptions, read_manifest, run_survey, write_population};
 use std::path::Path;
 
 fn survey_options(post: &Posterior, draws: usize, snr_min: f64, seed: u64, ppc: bool) -> Result<SurveyOptions> {
     if draws == 0 {
         bail!("--draws must be at least 1");
     }
-    let ppc = if ppc { sbipix::maps::ppc_model_or_warn(post, &log) } else { None };
+    let ppc = if ppc { sbipix::inference::ppc::ppc_model_or_warn(post, &log) } else { None };
     Ok(SurveyOptions { n_draws: draws, snr_min, seed, ppc })
 }
 
@@ -24,7 +24,7 @@ fn run_manifest(post: &Posterior, manifest: &Path, out: &Path, opts: &SurveyOpti
     let already = m
         .rows
         .iter()
-        .filter(|r| r.as_ref().is_ok_and(|j| sbipix::population::read_status(out, &j.id).is_some_and(|s| s.status == "ok")))
+        .filter(|r| r.as_ref().is_ok_and(|j| sbipix::products::population::read_status(out, &j.id).is_some_and(|s| s.status == "ok")))
         .count();
     log(&format!(
         "sbipix: {} galaxies in {}{}",
@@ -122,7 +122,7 @@ pub fn components(mask: &[bool], ny: usize, nx: usize, min: usize) -> Vec<u32> {
 
 pub fn segment(a: SegmentArgs) -> Result<()> {
     use sbipix::io::arrays::{OutImage, write_image_fits};
-    let img = sbipix::maps::ImageSet::from_cube(&a.cube, None, &log)?;
+    let img = sbipix::ImageSet::from_cube(&a.cube, None, &log)?;
     let (ny, nx, np) = (img.ny, img.nx, img.ny * img.nx);
     let sel: Vec<usize> = ["F277W", "F356W", "F444W"].iter().filter_map(|b| img.bands.iter().position(|x| x == b)).collect();
     if sel.is_empty() {
@@ -184,7 +184,7 @@ pub fn segment(a: SegmentArgs) -> Result<()> {
 /// `sbipix demo --survey N`: N synthetic galaxies spanning 10⁷–10¹¹ M☉ with known truth.
 pub fn demo_survey(out: &Path, model: &str, n: usize) -> Result<()> {
     use sbipix::io::arrays::{CardValue, write_cube};
-    use sbipix::synthetic::{GalaxySpec, build};
+    use sbipix::products::synthetic::{GalaxySpec, build};
     if n == 0 {
         bail!("--survey needs at least 1 galaxy");
     }
@@ -197,7 +197,7 @@ pub fn demo_survey(out: &Path, model: &str, n: usize) -> Result<()> {
         .clone()
         .ok_or_else(|| anyhow!("{}: no survey.toml (the noise model to observe the galaxies with)", model_dir.display()))?;
     let store = sbipix::io::DataStore::from_env()?;
-    let fwd = sbipix::training_set::model_for_survey(&store, &survey, &model_dir, post.manifest.forward_model.clone(), &log)?;
+    let fwd = sbipix::inference::training_set::model_for_survey(&store, &survey, &model_dir, post.manifest.forward_model.clone(), &log)?;
     log(&format!(
         "sbipix: building {n} synthetic galaxies (32×32 pixels, z 0.5–4, log M* ≈ 7–11; sizes and dust growing with mass; every other one with a young clump) with `{}` noise",
         survey.name
@@ -254,8 +254,10 @@ pub fn demo_survey(out: &Path, model: &str, n: usize) -> Result<()> {
         let (tm, t) = &truth[&r.id];
         let mut v = vec![format!("{tm:.4}"), String::new()];
         if r.status == "ok"
-            && let Ok(m) =
-                sbipix::io::arrays::read_fits_image(&sbipix::population::galaxy_dir(&out.join("survey"), &r.id).join("maps.fits"), "MASK")
+            && let Ok(m) = sbipix::io::arrays::read_fits_image(
+                &sbipix::products::population::galaxy_dir(&out.join("survey"), &r.id).join("maps.fits"),
+                "MASK",
+            )
         {
             let tf = m.data.iter().zip(t).filter(|(m, v)| **m == 1.0 && v.is_finite()).map(|(_, v)| 10f64.powf(*v)).sum::<f64>().log10();
             v[1] = format!("{tf:.4}");

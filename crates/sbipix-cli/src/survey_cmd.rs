@@ -4,12 +4,12 @@ use crate::args::{LearnArgs, PriorAction, SfhPriorArg, SimulateArgs, SurveyActio
 use crate::commands::{log, progress_bar};
 use crate::inputs::{band_list, load_images};
 use anyhow::{Context, Result, anyhow, bail};
+use sbipix::inference::training_set::{load_survey, model_for_survey, simulate_to_dir};
 use sbipix::io::DataStore;
 use sbipix::io::arrays::{read_npy_1d_f64, read_npy_2d};
-use sbipix::maps::unit_factor;
+use sbipix::io::unit_factor;
 use sbipix::sim::{BandLimit, LearningData, Prior, SimulationSpec};
 use sbipix::sps::ModelConfig;
-use sbipix::training_set::{load_survey, model_for_survey, simulate_to_dir};
 use std::path::Path;
 
 pub fn prior(action: PriorAction) -> Result<()> {

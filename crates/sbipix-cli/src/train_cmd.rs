@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sbipix::flow::Architecture;
 use sbipix::flow::dense::Activation;
 use sbipix::flow::train::{Schedule, TrainConfig};
-use sbipix::posterior::{TrainRun, train_model};
+use sbipix::inference::training::{TrainRun, train_model};
 use std::path::PathBuf;
 
 pub fn train(a: TrainArgs, threads: Option<usize>) -> Result<()> {
@@ -97,7 +97,17 @@ pub fn resolve_model(name: &str) -> Result<PathBuf> {
 pub fn validate(a: ValidateArgs) -> Result<()> {
     let model = resolve_model(&a.model)?;
     if let Some(atlas) = &a.against {
-        let r = sbipix::validate::validate_against(&model, atlas, a.seed, a.draws, a.snr_min, !a.atlas_has_1pz, &a.out, a.overwrite, &log)?;
+        let r = sbipix::validation::mismatch::validate_against(
+            &model,
+            atlas,
+            a.seed,
+            a.draws,
+            a.snr_min,
+            !a.atlas_has_1pz,
+            &a.out,
+            a.overwrite,
+            &log,
+        )?;
         let names: Vec<String> = r.parameters.keys().cloned().collect();
         println!(
             "{} of {} rows of {} (S/N > {}):\n{}",
@@ -105,7 +115,7 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
             r.n_rows,
             r.atlas,
             r.snr_min,
-            sbipix::validate::metrics_table(&r.parameters, &names)
+            sbipix::validation::report::metrics_table(&r.parameters, &names)
         );
         return Ok(());
     }
@@ -113,18 +123,19 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
     if a.reference > 0 && a.reference_particles < 100 {
         bail!("--reference-particles must be at least 100 (got {})", a.reference_particles);
     }
-    let refo = sbipix::validate::ReferenceOptions { cases: a.reference, particles: a.reference_particles };
+    let refo = sbipix::validation::simulated::ReferenceOptions { cases: a.reference, particles: a.reference_particles };
     let refine = a.refine.settings()?;
-    let r = sbipix::validate::validate(&store, &model, a.n, a.seed, a.draws, a.snr_min, refine, refo, &a.out, a.overwrite, &log)?;
+    let r =
+        sbipix::validation::simulated::validate(&store, &model, a.n, a.seed, a.draws, a.snr_min, refine, refo, &a.out, a.overwrite, &log)?;
     let names: Vec<String> = r.parameters.keys().cloned().collect();
     println!(
         "test cases with S/N > {} ({} of {}):\n{}",
         r.snr_min,
         r.n_selected,
         r.n,
-        sbipix::validate::metrics_table(&r.parameters, &names)
+        sbipix::validation::report::metrics_table(&r.parameters, &names)
     );
-    println!("all test cases:\n{}", sbipix::validate::metrics_table(&r.parameters_all, &names));
+    println!("all test cases:\n{}", sbipix::validation::report::metrics_table(&r.parameters_all, &names));
     if let Some(c) = &r.reference {
         println!("against the likelihood-based reference posterior ({} cases):", c.cases);
         println!("{:<24} {:>10} {:>12} {:>16} {:>18}", "parameter", "R² sbipix", "R² reference", "R² ref. mean", "median in ref 68 %");

@@ -17,7 +17,7 @@ fn train_writes_a_usable_model() {
         assert!(d.join("m").join(f).is_file(), "{f}");
     }
     assert!(!d.join("m.checkpoint").exists(), "the checkpoint is removed once the model is written");
-    let p = sbipix::posterior::Posterior::load(&d.join("m")).unwrap();
+    let p = sbipix::inference::model::Posterior::load(&d.join("m")).unwrap();
     assert_eq!(p.parameter_names()[0], "log_mstar");
     let nb = p.manifest.bands.len();
     let flux = vec![1e-3; 2 * nb];
@@ -46,7 +46,7 @@ fn train_writes_a_usable_model() {
     }
     // a model directory with a missing file
     std::fs::remove_file(d.join("m/flow.json")).unwrap();
-    assert!(sbipix::posterior::Posterior::load(&d.join("m")).err().unwrap().to_string().contains("flow.json"));
+    assert!(sbipix::inference::model::Posterior::load(&d.join("m")).err().unwrap().to_string().contains("flow.json"));
 }
 
 #[test]
@@ -126,7 +126,7 @@ fn train_a_subset_of_the_parameters() {
         d,
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let p = sbipix::posterior::Posterior::load(&d.join("m")).unwrap();
+    let p = sbipix::inference::model::Posterior::load(&d.join("m")).unwrap();
     assert_eq!(p.parameter_names(), want);
     let flow: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("m/flow.json")).unwrap()).unwrap();
     assert_eq!(flow["params"].as_array().unwrap().len(), 5);

@@ -11,6 +11,7 @@
 pub mod plots;
 pub mod smc;
 
+use sbipix_stats::{median, quantile_sorted, sort_f64};
 use serde::{Deserialize, Serialize};
 
 /// Posterior draws of one parameter for N cases: `draws[i·n + k]`.
@@ -37,23 +38,8 @@ pub struct ParamMetrics {
 /// Sorted copy.
 fn sorted(v: &[f64]) -> Vec<f64> {
     let mut s = v.to_vec();
-    s.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    sort_f64(&mut s);
     s
-}
-
-/// Quantile of sorted values (linear interpolation, numpy's default).
-pub fn quantile_sorted(s: &[f64], q: f64) -> f64 {
-    if s.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
-    let k = pos.floor() as usize;
-    let k1 = (k + 1).min(s.len() - 1);
-    s[k] + (pos - k as f64) * (s[k1] - s[k])
-}
-
-pub fn median(v: &[f64]) -> f64 {
-    quantile_sorted(&sorted(v), 0.5)
 }
 
 /// 1 − Σ(pred − truth)² / Σ(truth − mean)².

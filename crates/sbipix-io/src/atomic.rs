@@ -37,6 +37,43 @@ where
     Ok(())
 }
 
+/// Checks, before any long work, that the output `out` can be written: it must not exist unless
+/// `overwrite`, and its folder must. Returns that folder.
+pub fn check_output(out: &Path, overwrite: bool) -> Result<std::path::PathBuf> {
+    if out.exists() && !overwrite {
+        return Err(IoError::OutputExists { path: out.to_path_buf() });
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(IoError::OutputFolderMissing { path: out.to_path_buf(), folder: parent });
+    }
+    Ok(parent)
+}
+
+/// Writes the folder `out` atomically: `fill` writes into a temporary folder beside it, which
+/// then replaces `out` (if `overwrite`; else an existing `out` is an error). On any error
+/// nothing is left behind and `out` is untouched.
+pub fn write_dir_atomic<E: From<IoError>>(
+    out: &Path,
+    overwrite: bool,
+    fill: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let parent = check_output(out, overwrite)?;
+    let tmp = tempfile::Builder::new().prefix(".sbipix-tmp-").tempdir_in(&parent).map_err(|e| IoError::io(&parent, e))?;
+    fill(tmp.path())?;
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(|e| IoError::io(out, e))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, out).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        E::from(IoError::io(out, e))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

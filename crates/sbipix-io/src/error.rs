@@ -36,6 +36,16 @@ pub enum IoError {
     #[error("{path}: {reason}")]
     Table { path: PathBuf, reason: String },
 
+    #[error("{path}: already exists (use --overwrite to replace it)")]
+    OutputExists { path: PathBuf },
+
+    #[error("{path}: folder {folder} does not exist")]
+    OutputFolderMissing { path: PathBuf, folder: PathBuf },
+
+    /// Images that cannot be used together or as they are (shapes, WCS, units, errors).
+    #[error("{path}: {reason}")]
+    Image { path: PathBuf, reason: String },
+
     #[error(transparent)]
     Sps(#[from] sbipix_sps::SpsError),
 }

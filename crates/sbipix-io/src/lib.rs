@@ -1,15 +1,17 @@
 //! # sbipix-io — files for sbipix
 //!
-//! Model data (download with pip, checksum, conversion, cache), filter curves, CSV tables and
-//! atomic writes. Knows nothing of inference.
+//! Model data (download with pip, checksum, conversion, cache), filter curves, images of galaxies
+//! (FITS cubes and per-band files, units, WCS, segmentation), CSV tables and atomic writes. Knows nothing of inference.
 
 pub mod arrays;
 pub mod atomic;
 pub mod data;
 pub mod error;
 pub mod filters;
+pub mod images;
 
-pub use atomic::write_atomic;
+pub use atomic::{check_output, write_atomic, write_dir_atomic};
 pub use data::{DataStore, JADES_SEDPY_FILTERS};
 pub use error::{IoError, Result};
 pub use filters::{read_filter_file, read_filter_list};
+pub use images::{ImageSet, read_segmentation, unit_factor};

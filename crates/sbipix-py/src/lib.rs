@@ -13,12 +13,16 @@ use pyo3::prelude::*;
 use sbipix::flow::Architecture;
 use sbipix::flow::dense::Activation;
 use sbipix::flow::train::TrainConfig;
-use sbipix::maps::{ImageSet, MapOptions, map_galaxy, map_layers};
-use sbipix::posterior::Posterior;
+use sbipix::inference::model::Posterior;
 use sbipix::sps::{ModelConfig, SfhFamily};
 use sbipix::{FilterChoice, ParamTable, build_sps_model};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use {
+    sbipix::ImageSet,
+    sbipix::products::map::{MapOptions, map_galaxy},
+    sbipix::products::map_fits::map_layers,
+};
 
 create_exception!(
     _core,
@@ -115,7 +119,7 @@ fn photometry<'py>(
                 None => FilterChoice::Jades,
             };
             let model = build_sps_model(&store, &choice, ModelConfig::default(), &|m| log.push(m))?;
-            let rows = sbipix::catalog::compute_rows(&model, &table, &|_| {})?;
+            let rows = sbipix::products::photometry::compute_rows(&model, &table, &|_| {})?;
             Ok((model.band_names(), rows))
         })
         .map_err(err)?;
@@ -131,7 +135,7 @@ fn photometry<'py>(
             flux[[i, b]] = *v;
         }
     }
-    let dn = sbipix::catalog::DERIVED_COLUMNS.iter().map(|s| s.to_string()).collect();
+    let dn = sbipix::products::photometry::DERIVED_COLUMNS.iter().map(|s| s.to_string()).collect();
     let pn: Vec<String> = table.columns.iter().map(|c| c.0.clone()).collect();
     let pv = Array2::from_shape_fn((n, pn.len()), |(i, k)| table.columns[k].1[i]);
     Ok((pn, pv.into_pyarray(py), bands, dn, derived.into_pyarray(py), flux.into_pyarray(py), log.take()))
@@ -170,14 +174,15 @@ fn simulate(
     if !(0.0..1.0).contains(&drop_rate) {
         return Err(err(format!("drop_rate {drop_rate} must lie in [0, 1)")));
     }
-    let (survey, base) = sbipix::training_set::load_survey(survey).map_err(err)?;
+    let (survey, base) = sbipix::inference::training_set::load_survey(survey).map_err(err)?;
     let log = Log::default();
     let m = py
         .detach(|| -> sbipix::Result<_> {
             let store = sbipix::io::DataStore::from_env()?;
-            let model = sbipix::training_set::model_for_survey(&store, &survey, &base, ModelConfig::default(), &|m| log.push(m))?;
+            let model =
+                sbipix::inference::training_set::model_for_survey(&store, &survey, &base, ModelConfig::default(), &|m| log.push(m))?;
             let spec = sbipix::sim::SimulationSpec { n, seed, drop_rate };
-            sbipix::training_set::simulate_to_dir(&model, &prior, &survey, spec, &out, overwrite, &|_| {})
+            sbipix::inference::training_set::simulate_to_dir(&model, &prior, &survey, spec, &out, overwrite, &|_| {})
         })
         .map_err(err)?;
     Ok((serde_json::to_string(&m).map_err(err)?, log.take()))
@@ -197,7 +202,7 @@ type SetArrays<'py> = (
 /// Reads a training-set folder: (parameter names, bands, theta, redshift, flux_true, flux_obs, sigma, observed).
 #[pyfunction]
 fn read_training_set<'py>(py: Python<'py>, path: PathBuf) -> PyResult<SetArrays<'py>> {
-    let (s, _) = py.detach(|| sbipix::training_set::read_dir(&path)).map_err(err)?;
+    let (s, _) = py.detach(|| sbipix::inference::training_set::read_dir(&path)).map_err(err)?;
     let (n, p, nb) = (s.len(), s.parameter_names.len(), s.bands.len());
     let a2 = |v: Vec<f32>, c: usize| Array2::from_shape_vec((n, c), v).expect("shape");
     Ok((
@@ -261,11 +266,11 @@ fn train(
     let ckpt = PathBuf::from(ckpt);
     let cb_err: Mutex<Option<PyErr>> = Mutex::new(None);
     let r = py.detach(|| {
-        sbipix::posterior::train_model(
+        sbipix::inference::training::train_model(
             &data,
             &out,
             &cfg,
-            sbipix::posterior::TrainRun { checkpoint: Some(&ckpt), resume: false, overwrite, params: params.as_deref() },
+            sbipix::inference::training::TrainRun { checkpoint: Some(&ckpt), resume: false, overwrite, params: params.as_deref() },
             &mut |e| {
                 if let Some(cb) = &progress {
                     Python::attach(|py| {
@@ -308,17 +313,19 @@ fn validate(
     let r = py
         .detach(|| -> sbipix::Result<_> {
             let store = sbipix::io::DataStore::from_env()?;
-            let refo = sbipix::validate::ReferenceOptions { cases: reference, particles: reference_particles.max(2) };
+            let refo = sbipix::validation::simulated::ReferenceOptions { cases: reference, particles: reference_particles.max(2) };
             let settings = refine.map(refine_settings).transpose()?;
-            sbipix::validate::validate(&store, &dir, n, seed, draws, snr_min, settings, refo, &out, overwrite, &|m| log.push(m))
+            sbipix::validation::simulated::validate(&store, &dir, n, seed, draws, snr_min, settings, refo, &out, overwrite, &|m| {
+                log.push(m)
+            })
         })
         .map_err(err)?;
     Ok((serde_json::to_string(&r).map_err(err)?, log.take()))
 }
 
 /// Refinement settings with systematic error `sys` (a fraction of the flux).
-fn refine_settings(sys: f64) -> sbipix::Result<sbipix::refine::RefineSettings> {
-    sbipix::refine::RefineSettings::with_sys_err(sys, "sys_err")
+fn refine_settings(sys: f64) -> sbipix::Result<sbipix::inference::refine::RefineSettings> {
+    sbipix::inference::refine::RefineSettings::with_sys_err(sys, "sys_err")
 }
 
 fn model_dir(name: &str) -> PyResult<PathBuf> {
@@ -335,7 +342,7 @@ struct Model {
 
 impl Model {
     fn ppc_model(&self, log: &Log) -> Option<(std::sync::Arc<sbipix::sps::SpsModel>, sbipix::sim::Prior)> {
-        self.ppc.get_or_init(|| sbipix::maps::ppc_model_or_warn(&self.post, &|m| log.push(m))).clone()
+        self.ppc.get_or_init(|| sbipix::inference::ppc::ppc_model_or_warn(&self.post, &|m| log.push(m))).clone()
     }
 
     /// The forward model and prior, required (for refinement): an error if the data are missing.
@@ -349,11 +356,18 @@ impl Model {
         }
     }
 
-    fn survey_options(&self, draws: usize, snr_min: f64, seed: u64, ppc: bool, log: &Log) -> PyResult<sbipix::population::SurveyOptions> {
+    fn survey_options(
+        &self,
+        draws: usize,
+        snr_min: f64,
+        seed: u64,
+        ppc: bool,
+        log: &Log,
+    ) -> PyResult<sbipix::products::population::SurveyOptions> {
         if draws == 0 {
             return Err(err("draws must be at least 1"));
         }
-        Ok(sbipix::population::SurveyOptions { n_draws: draws, snr_min, seed, ppc: if ppc { self.ppc_model(log) } else { None } })
+        Ok(sbipix::products::population::SurveyOptions { n_draws: draws, snr_min, seed, ppc: if ppc { self.ppc_model(log) } else { None } })
     }
 }
 
@@ -362,7 +376,7 @@ type StatusList = Vec<(String, String)>;
 /// The ids of a survey manifest, in order (a row that cannot run has its reason).
 #[pyfunction]
 fn survey_manifest(path: PathBuf) -> PyResult<Vec<(String, Option<String>)>> {
-    let m = sbipix::population::read_manifest(&path).map_err(err)?;
+    let m = sbipix::products::population::read_manifest(&path).map_err(err)?;
     Ok(m.rows
         .iter()
         .map(|r| match r {
@@ -376,10 +390,10 @@ fn survey_manifest(path: PathBuf) -> PyResult<Vec<(String, Option<String>)>> {
 #[pyfunction]
 fn survey_collect(py: Python<'_>, manifest: PathBuf, out: PathBuf) -> PyResult<StatusList> {
     py.detach(|| -> sbipix::Result<_> {
-        let m = sbipix::population::read_manifest(&manifest)?;
-        sbipix::population::remove_stale_temporaries(&out);
-        let rows = sbipix::population::collect(&m, &out);
-        sbipix::population::write_population(&out, &rows, None)?;
+        let m = sbipix::products::population::read_manifest(&manifest)?;
+        sbipix::products::population::remove_stale_temporaries(&out);
+        let rows = sbipix::products::population::collect(&m, &out);
+        sbipix::products::population::write_population(&out, &rows, None)?;
         Ok(rows.into_iter().map(|r| (r.id, r.status)).collect())
     })
     .map_err(err)
@@ -435,7 +449,7 @@ impl Model {
                 }
                 let m = map_galaxy(&self.post, &img, &opts, &|m| log.push(m))?;
                 if let Some(o) = &out {
-                    sbipix::maps::write_maps(o, &img, &m)?;
+                    sbipix::products::map_fits::write_maps(o, &img, &m)?;
                 }
                 Ok(m)
             })
@@ -485,7 +499,7 @@ impl Model {
 
     /// Posterior draws [pixels, n, parameters] from flux and σ [pixels, bands] (µJy, model band
     /// order), measured [pixels, bands] (1 = use) and redshift [pixels], and the log. With
-    /// `integrated_error_floor` the rows are whole galaxies (sbipix::maps::sample_integrated);
+    /// `integrated_error_floor` the rows are whole galaxies (sbipix::inference::integrated::sample_integrated);
     /// with `refine` (a systematic error fraction) the draws are likelihood-refined.
     #[pyo3(signature = (flux, err_, measured, redshift, n, seed, integrated_error_floor=None, refine=None))]
     #[allow(clippy::too_many_arguments)]
@@ -525,15 +539,15 @@ impl Model {
             .detach(|| -> sbipix::Result<Vec<f32>> {
                 let mut d = match integrated_error_floor {
                     None => self.post.sample(&f, &s, &m, &z, n, seed)?,
-                    Some(floor) => sbipix::maps::sample_integrated(&self.post, &f, &s, &m, &z, n, seed, floor)?,
+                    Some(floor) => sbipix::inference::integrated::sample_integrated(&self.post, &f, &s, &m, &z, n, seed, floor)?,
                 };
                 if let Some(sys) = refine {
                     let (fwd, prior) = self.forward_model(&log)?;
-                    let settings = sbipix::refine::RefineSettings {
+                    let settings = sbipix::inference::refine::RefineSettings {
                         sys_frac: sys.max(integrated_error_floor.unwrap_or(0.0)),
                         ..refine_settings(sys)?
                     };
-                    sbipix::refine::refine_all(
+                    sbipix::inference::refine::refine_all(
                         &fwd,
                         &prior,
                         &f,
@@ -578,7 +592,7 @@ impl Model {
         if draws == 0 {
             return Err(err("draws must be at least 1"));
         }
-        let cols = sbipix::fit::CatalogColumns {
+        let cols = sbipix::products::catalog_fit::CatalogColumns {
             flux: flux_columns,
             err: err_columns,
             redshift: redshift_column,
@@ -595,10 +609,19 @@ impl Model {
                     (true, false) => self.ppc_model(&log),
                     (false, false) => None,
                 };
-                let fit =
-                    sbipix::fit::fit_catalog(&self.post, &path, &cols, draws, seed, forward.as_ref(), ppc, settings, &|m| log.push(m))?;
+                let fit = sbipix::products::catalog_fit::fit_catalog(
+                    &self.post,
+                    &path,
+                    &cols,
+                    draws,
+                    seed,
+                    forward.as_ref(),
+                    ppc,
+                    settings,
+                    &|m| log.push(m),
+                )?;
                 if let Some(o) = &out {
-                    sbipix::fit::write_fit_csv(o, &fit)?;
+                    sbipix::products::catalog_fit::write_fit_csv(o, &fit)?;
                 }
                 Ok(fit)
             })
@@ -636,8 +659,8 @@ impl Model {
         let opts = py.detach(|| self.survey_options(draws, snr_min, seed, ppc, &log))?;
         let st = py
             .detach(|| -> sbipix::Result<_> {
-                let (_, job) = sbipix::population::read_manifest_row(&manifest, index)?;
-                sbipix::population::run_galaxy(&self.post, &job, &out, &opts)
+                let (_, job) = sbipix::products::population::read_manifest_row(&manifest, index)?;
+                sbipix::products::population::run_galaxy(&self.post, &job, &out, &opts)
             })
             .map_err(err)?;
         Ok((st.id, st.status, log.take()))
@@ -659,9 +682,9 @@ impl Model {
         let opts = py.detach(|| self.survey_options(draws, snr_min, seed, ppc, &log))?;
         let rows = py
             .detach(|| -> sbipix::Result<_> {
-                let m = sbipix::population::read_manifest(&manifest)?;
-                let rows = sbipix::population::run_survey(&self.post, &m, &out, &opts, &|_, _, _| {})?;
-                sbipix::population::write_population(&out, &rows, None)?;
+                let m = sbipix::products::population::read_manifest(&manifest)?;
+                let rows = sbipix::products::population::run_survey(&self.post, &m, &out, &opts, &|_, _, _| {})?;
+                sbipix::products::population::write_population(&out, &rows, None)?;
                 Ok(rows)
             })
             .map_err(err)?;

@@ -10,6 +10,7 @@ pub mod normal;
 pub mod prior;
 pub mod simulate;
 pub mod survey;
+pub mod theta;
 
 pub use encoding::InputEncoding;
 pub use error::{Result, SimError};

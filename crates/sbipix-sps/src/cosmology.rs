@@ -140,4 +140,14 @@ impl Cosmology {
     pub fn luminosity_distance_mpc(&self, z: f64) -> f64 {
         (1.0 + z) * self.comoving_distance_mpc(z)
     }
+
+    /// Angular-diameter distance to redshift `z`, in Mpc: D_C / (1+z) for a flat universe.
+    pub fn angular_diameter_distance_mpc(&self, z: f64) -> f64 {
+        self.comoving_distance_mpc(z) / (1.0 + z)
+    }
+
+    /// Proper transverse distance per arcsecond at redshift `z`, in kpc: D_A × (π / 648 000).
+    pub fn kpc_per_arcsec(&self, z: f64) -> f64 {
+        self.angular_diameter_distance_mpc(z) * 1e3 * std::f64::consts::PI / (180.0 * 3600.0)
+    }
 }

@@ -31,6 +31,7 @@ pub mod igm;
 pub mod model;
 pub mod sampling;
 pub mod sfh;
+pub mod sfh_inverse;
 
 pub use cosmology::Cosmology;
 pub use dense_basis::{DenseBasisTuple, dense_basis_calctimes};
@@ -41,3 +42,4 @@ pub use grids::{Dl07Grid, InoueLine, NebularGrid, SpsData, SspLibrary};
 pub use igm::IgmModel;
 pub use model::{Derived, GalaxyParams, ModelConfig, SfhSpec, SpsModel, Workspace};
 pub use sfh::{Sfh, SfhFamily, SfhShape, SfhSummary};
+pub use sfh_inverse::DelayedTauInverse;

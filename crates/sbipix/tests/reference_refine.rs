@@ -6,12 +6,12 @@
 mod common;
 
 use common::*;
-use sbipix::posterior::Posterior;
-use sbipix::reference::reference_posterior;
-use sbipix::refine::{RefineSettings, refine_all};
+use sbipix::inference::model::Posterior;
+use sbipix::inference::refine::{RefineSettings, refine_all};
+use sbipix::inference::training_set::survey_filters;
 use sbipix::sim::{Prior, SimulationSpec, Survey};
 use sbipix::sps::{ModelConfig, SpsModel};
-use sbipix::training_set::survey_filters;
+use sbipix::validation::reference::reference_posterior;
 use sbipix_diagnostics::smc::SmcSettings;
 
 const PHYSICAL: [&str; 5] = ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"];

@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
+use sbipix::inference::training_set::{read_dir, simulate_to_dir, survey_filters};
 use sbipix::sim::{Prior, SimulationSpec, Survey};
 use sbipix::sps::{GalaxyParams, ModelConfig, SfhShape, SfhSpec, SpsModel};
-use sbipix::training_set::{read_dir, simulate_to_dir, survey_filters};
 
 fn jades_model() -> (SpsModel, Survey) {
     let survey = Survey::jades();

@@ -14,7 +14,6 @@
 //! and this likelihood does not; at the survey's depths it is small (docs/validation.md).
 
 use crate::{Error, Result};
-use sbipix_diagnostics::smc::{SmcSettings, smc};
 use sbipix_sim::prior::{LOG_SSFR_FLOOR, ParamPrior, Prior, SfhPrior};
 use sbipix_sps::{GalaxyParams, SfhShape, SfhSpec, SpsModel, Workspace};
 use std::cell::RefCell;
@@ -22,19 +21,6 @@ use std::cell::RefCell;
 /// The prior parameters of the shape space (mass and redshift are handled apart), in the order
 /// of its coordinates.
 const SAMPLED: [&str; 6] = ["log_tau_gyr", "onset_fraction", "logzsol", "av_mag", "logu", "eta"];
-
-/// A reference posterior: equally weighted draws of `names`.
-#[derive(Debug, Clone)]
-pub struct ReferencePosterior {
-    /// The prior's [`Prior::inferred_names`].
-    pub names: Vec<String>,
-    /// [draws, names]
-    pub draws: Vec<f64>,
-    pub n_draws: usize,
-    /// ln of the evidence p(f | σ, z) (flux in µJy).
-    pub log_evidence: f64,
-    pub likelihood_evaluations: usize,
-}
 
 /// What the likelihood keeps with a point of the shape space: the mass-marginal sums and the
 /// derived quantities per M☉ formed.
@@ -254,38 +240,6 @@ impl<'a> ShapeLikelihood<'a> {
             };
         }
     }
-}
-
-/// The posterior of one pixel or galaxy under a delayed-τ `prior` by tempered SMC over the shape
-/// space: fluxes and σ in µJy, band by band as `model`'s bands; `measured[b]` false (or a
-/// non-finite value, σ ≤ 0) leaves band b out.
-#[allow(clippy::too_many_arguments)]
-pub fn reference_posterior(
-    model: &SpsModel,
-    prior: &Prior,
-    flux: &[f64],
-    sigma: &[f64],
-    measured: &[bool],
-    redshift: f64,
-    settings: SmcSettings,
-) -> Result<ReferencePosterior> {
-    let lk = ShapeLikelihood::new(model, prior, flux, sigma, measured, redshift, 0.0)?;
-    let r = smc(lk.dim(), settings, &|u: &[f64]| lk.eval(u));
-    let np = lk.names().len();
-    let n = settings.particles.max(2);
-    let mut draws = vec![0.0; n * np];
-    let mut rng = sbipix_sim::simulate::sample_rng(settings.seed, 0x4D41_5353);
-    let d = lk.dim();
-    for i in 0..n {
-        lk.theta_row(&r.samples[i * d..(i + 1) * d], &r.aux[i], rand::RngExt::random::<f64>(&mut rng), &mut draws[i * np..(i + 1) * np]);
-    }
-    Ok(ReferencePosterior {
-        names: lk.names().to_vec(),
-        draws,
-        n_draws: n,
-        log_evidence: r.log_evidence,
-        likelihood_evaluations: r.evaluations,
-    })
 }
 
 /// The integrand of the mass integral on a grid of log M: ln of exp(−½ χ²(10^m)), with

@@ -10,8 +10,8 @@
 //! `status` column and the others are fitted; a malformed table (a missing column, a cell that is
 //! not a number) stops the run with the file, row and column.
 
-use crate::maps::sample_integrated;
-use crate::posterior::Posterior;
+use crate::inference::integrated::sample_integrated;
+use crate::inference::model::Posterior;
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -39,7 +39,7 @@ impl Default for CatalogColumns {
             redshift: "redshift".into(),
             id: Some("id".into()),
             unit: None,
-            error_floor: crate::maps::DEFAULT_ERROR_FLOOR,
+            error_floor: crate::inference::integrated::DEFAULT_ERROR_FLOOR,
         }
     }
 }
@@ -153,7 +153,7 @@ pub struct CatalogFit {
 }
 
 /// Fits every row of the catalogue at `path` with `n_draws` posterior draws.
-/// `forward`: the forward model and prior of [`crate::maps::ppc_model`], for the
+/// `forward`: the forward model and prior of [`crate::inference::ppc::ppc_model`], for the
 /// posterior-predictive check (when `ppc`) and the likelihood refinement (when `refine`; its
 /// systematic error is at least the catalogue's error floor).
 #[allow(clippy::too_many_arguments)]
@@ -165,14 +165,14 @@ pub fn fit_catalog(
     seed: u64,
     forward: Option<&(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
     ppc: bool,
-    refine: Option<crate::refine::RefineSettings>,
+    refine: Option<crate::inference::refine::RefineSettings>,
     log: &dyn Fn(&str),
 ) -> Result<CatalogFit> {
     let file = path.display().to_string();
     let ferr = |reason: String| Error::File { file: file.clone(), reason };
     let factor = match &cols.unit {
         None => 1.0,
-        Some(u) => crate::maps::unit_factor(Some(u), None, None, &file, log)?,
+        Some(u) => sbipix_io::unit_factor(Some(u), None, None, &file, log)?,
     };
     for (what, t) in [("flux", &cols.flux), ("error", &cols.err)] {
         if !t.contains("{band}") {
@@ -265,9 +265,20 @@ pub fn fit_catalog(
         let mut draws = sample_integrated(post, &fo, &so, &mo, &zo, n_draws, seed, cols.error_floor)?;
         if let (Some(settings), Some((fwd, prior))) = (refine, forward) {
             log(&format!("sbipix: refining {} posteriors with the forward model's likelihood…", ok.len()));
-            let settings = crate::refine::RefineSettings { sys_frac: settings.sys_frac.max(cols.error_floor), ..settings };
-            let outcomes =
-                crate::refine::refine_all(fwd, prior, &fo, &so, &mo, &zo, &params, &mut draws, settings, seed ^ 0x0EF1, &|_| {})?;
+            let settings = crate::inference::refine::RefineSettings { sys_frac: settings.sys_frac.max(cols.error_floor), ..settings };
+            let outcomes = crate::inference::refine::refine_all(
+                fwd,
+                prior,
+                &fo,
+                &so,
+                &mo,
+                &zo,
+                &params,
+                &mut draws,
+                settings,
+                seed ^ 0x0EF1,
+                &|_| {},
+            )?;
             let mut flags = vec![f64::NAN; n];
             for (o, &r) in outcomes.iter().zip(&ok) {
                 flags[r] = if o.refined { 1.0 } else { 0.0 };
@@ -282,12 +293,12 @@ pub fn fit_catalog(
                 }
                 buf.sort_by(f64::total_cmp);
                 for (q, level) in [0.16, 0.5, 0.84].iter().enumerate() {
-                    percentiles[r][j][q] = sbipix_diagnostics::quantile_sorted(&buf, *level);
+                    percentiles[r][j][q] = sbipix_stats::quantile_sorted(&buf, *level);
                 }
             }
         }
         if let (true, Some((fwd, prior))) = (ppc, forward) {
-            let pred = crate::maps::ppc_predict(fwd, prior, &params, &draws, n_draws, &zo);
+            let pred = crate::inference::ppc::ppc_predict(fwd, prior, &params, &draws, n_draws, &zo);
             let mut res_b: Vec<Vec<f64>> = vec![Vec::new(); nb];
             for (k, &r) in ok.iter().enumerate() {
                 let (mut c, mut m) = (0.0, 0);
@@ -311,7 +322,7 @@ pub fn fit_catalog(
                     .filter(|(_, v)| !v.is_empty())
                     .map(|(b, v)| {
                         v.sort_by(f64::total_cmp);
-                        (b.clone(), sbipix_diagnostics::quantile_sorted(v, 0.5))
+                        (b.clone(), sbipix_stats::quantile_sorted(v, 0.5))
                     })
                     .collect(),
             );

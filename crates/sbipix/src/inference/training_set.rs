@@ -11,7 +11,7 @@
 //! observed.npy       uint8   [n, bands]        1 = measured, 0 = missing
 //! ```
 
-use crate::models::FilterChoice;
+use crate::inference::sps_model::FilterChoice;
 use crate::{Error, Result};
 use sbipix_io::arrays::{read_npy_f32, write_npy_f32, write_npy_f32_1d, write_npy_u8};
 use sbipix_io::{DataStore, read_filter_file};
@@ -57,23 +57,6 @@ pub struct FileInfo {
     pub name: String,
     pub dtype: String,
     pub shape: Vec<usize>,
-}
-
-/// Unit of a θ parameter.
-pub fn unit_of(name: &str) -> &'static str {
-    match name {
-        "log_mstar" | "log_mass_formed" => "log10 Msun",
-        "log_sfr_100myr" | "log_sfr_10myr" | "log_sfr_inst" => "log10 Msun/yr",
-        "mass_weighted_age_gyr" => "Gyr",
-        "logzsol" => "log10 Z/Zsun (Zsun = 0.02)",
-        "av_mag" => "mag",
-        "logu" => "log10 U",
-        "eta" => "A_V(young)/A_V",
-        "log_tau_gyr" => "log10 Gyr",
-        "onset_fraction" => "fraction of the age of the universe",
-        n if n.starts_with('t') && n.ends_with("_frac") => "fraction of the age of the universe",
-        _ => "",
-    }
 }
 
 /// A survey given by built-in name or by file, with the folder its relative filter paths
@@ -142,7 +125,11 @@ pub fn simulate_to_dir(
         n: spec.n,
         seed: spec.seed,
         drop_rate: spec.drop_rate,
-        parameters: set.parameter_names.iter().map(|n| ParameterInfo { name: n.clone(), unit: unit_of(n).into() }).collect(),
+        parameters: set
+            .parameter_names
+            .iter()
+            .map(|n| ParameterInfo { name: n.clone(), unit: sbipix_sim::theta::unit_of(n).into() })
+            .collect(),
         conditions: vec!["redshift".into()],
         bands: set.bands.clone(),
         survey: survey.name.clone(),
@@ -179,7 +166,7 @@ fn files_of(set: &TrainingSet) -> Vec<FileInfo> {
 
 fn write_dir(out: &Path, set: &TrainingSet, manifest: &Manifest, prior: &Prior, survey: &Survey, overwrite: bool) -> Result<()> {
     let file_err = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
-    crate::write_dir_atomic(out, overwrite, |d| {
+    crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
         let (n, p, b) = (set.len(), set.parameter_names.len(), set.bands.len());
         write_npy_f32(&d.join("theta.npy"), &set.theta, n, p)?;
         write_npy_f32_1d(&d.join("redshift.npy"), &set.redshift)?;

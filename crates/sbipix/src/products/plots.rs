@@ -1,6 +1,6 @@
 //! The PNG panel of a galaxy's maps.
 
-use crate::maps::GalaxyMaps;
+use crate::products::map::GalaxyMaps;
 use plotters::prelude::*;
 use std::path::Path;
 

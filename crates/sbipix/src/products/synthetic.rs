@@ -1,8 +1,8 @@
 //! Synthetic galaxies with known truth: a smooth disc with radial gradients in mass, age,
 //! metallicity and dust, plus a young star-forming clump, observed with a survey's noise.
 
-use crate::maps::ImageSet;
 use crate::{Error, Result};
+use sbipix_io::ImageSet;
 use sbipix_io::arrays::CardValue;
 use sbipix_sim::Survey;
 use sbipix_sps::{GalaxyParams, SfhShape, SfhSpec, SpsModel, Workspace};

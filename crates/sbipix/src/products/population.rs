@@ -16,9 +16,11 @@
 //! rebuilt from the per-galaxy folders, so a run split over many processes (Dask, from Python)
 //! produces the same files as a single one.
 
-use crate::maps::{ImageSet, MapOptions, MapSummary, map_galaxy, write_maps};
-use crate::posterior::Posterior;
+use crate::inference::model::Posterior;
+use crate::products::map::{MapOptions, MapSummary, map_galaxy};
+use crate::products::map_fits::write_maps;
 use crate::{Error, Result};
+use sbipix_io::ImageSet;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -236,7 +238,7 @@ fn load_images(job: &GalaxyJob, log: &dyn Fn(&str)) -> Result<ImageSet> {
         }
     };
     match job.cutout {
-        Some((x0, y0, nx, ny)) => img.crop(x0, y0, nx, ny),
+        Some((x0, y0, nx, ny)) => Ok(img.crop(x0, y0, nx, ny)?),
         None => Ok(img),
     }
 }
@@ -261,7 +263,7 @@ pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptio
     std::fs::create_dir_all(&dir).map_err(|e| Error::File { file: dir.display().to_string(), reason: e.to_string() })?;
     let mut status = GalaxyStatus { id: id.clone(), status: String::new(), summary: None };
     // the galaxy's folder appears complete (maps + status.json) or not at all
-    crate::write_dir_atomic(&galaxy_dir(out, &id), true, |d| {
+    crate::write_dir_atomic(&galaxy_dir(out, &id), true, |d| -> Result<()> {
         let result = (|| -> Result<MapSummary> {
             let quiet = |_: &str| {};
             let img = load_images(j, &quiet)?;
@@ -275,7 +277,7 @@ pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptio
             mo.seed = opts.seed;
             mo.ppc = opts.ppc.clone();
             if let Some((seg, sid)) = &j.seg {
-                mo.segmentation = Some((crate::maps::read_segmentation(seg, *sid, j.cutout, img.ny, img.nx)?, *sid));
+                mo.segmentation = Some((sbipix_io::read_segmentation(seg, *sid, j.cutout, img.ny, img.nx)?, *sid));
             }
             let m = map_galaxy(post, &img, &mo, &quiet)?;
             write_maps(d, &img, &m)?;
@@ -425,7 +427,7 @@ pub fn running_median(pts: &[(f64, f64)], bins: usize) -> Vec<(f64, f64)> {
             let mut ys: Vec<f64> = c.iter().map(|v| v.1).collect();
             xs.sort_by(f64::total_cmp);
             ys.sort_by(f64::total_cmp);
-            (sbipix_diagnostics::quantile_sorted(&xs, 0.5), sbipix_diagnostics::quantile_sorted(&ys, 0.5))
+            (sbipix_stats::quantile_sorted(&xs, 0.5), sbipix_stats::quantile_sorted(&ys, 0.5))
         })
         .collect()
 }

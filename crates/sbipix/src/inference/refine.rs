@@ -32,13 +32,13 @@
 //! (too few distinct points in the tails); with these, 33 000 evaluations (≈ 0.8 s per pixel
 //! on 2 cores) and 0.926–0.931, 68 % coverage 0.645–0.668 (docs/validation.md).
 
-use crate::maps::DelayedTauInverse;
-use crate::reference::PerMass;
-use crate::reference::ShapeLikelihood;
+use crate::inference::likelihood::PerMass;
+use crate::inference::likelihood::ShapeLikelihood;
 use crate::{Error, Result};
 use rand::RngExt;
 use sbipix_diagnostics::smc::{MoveSettings, SmcRng, SmcSettings, metropolis_sweeps, smc, std_normal};
 use sbipix_sim::Prior;
+use sbipix_sps::DelayedTauInverse;
 use sbipix_sps::SpsModel;
 
 /// Settings of [`refine`].
@@ -758,8 +758,10 @@ pub fn refine_all(
     let mut zs: Vec<f64> = redshift.iter().copied().filter(|z| z.is_finite() && *z >= 0.0).collect();
     zs.sort_by(|a, b| a.total_cmp(b));
     zs.dedup();
-    let tables: std::collections::HashMap<u64, DelayedTauInverse> =
-        zs.into_par_iter().map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau))).collect();
+    let tables: std::collections::HashMap<u64, DelayedTauInverse> = zs
+        .into_par_iter()
+        .map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau, sbipix_sim::prior::LOG_SSFR_FLOOR)))
+        .collect();
     let done = std::sync::atomic::AtomicUsize::new(0);
     draws
         .par_chunks_mut(per)
@@ -812,7 +814,7 @@ impl RefineSummary {
             settings,
             pixels: outcomes.len(),
             refined_fraction: ess.len() as f64 / n,
-            median_ess: if ess.is_empty() { 0.0 } else { sbipix_diagnostics::median(&ess) },
+            median_ess: if ess.is_empty() { 0.0 } else { sbipix_stats::median(&ess) },
             exact_smc_fraction: outcomes.iter().filter(|o| o.exact_smc).count() as f64 / n,
             evaluations_per_pixel: outcomes.iter().map(|o| o.evaluations as f64).sum::<f64>() / n,
             seconds,

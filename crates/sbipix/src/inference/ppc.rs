@@ -1,0 +1,153 @@
+//! Posterior-predictive checks: posterior draws pushed back through the forward model.
+
+use super::model::Posterior;
+use crate::{Error, Result};
+use sbipix_sim::theta::{params_from_theta, theta_value};
+use sbipix_sps::DelayedTauInverse;
+
+/// Model photometry (into `flux`, µJy) of a θ that gives the physical quantities log M*,
+/// log SFR₁₀₀ and the mass-weighted age instead of the delayed-τ history's own parameters: the
+/// history comes from [`DelayedTauInverse`], and the photometry is scaled to log M*. The specific
+/// SFR per *formed* mass needs the surviving fraction M*/M_formed, which only the forward model
+/// gives: `guess` (log10 of it; carried from draw to draw of a pixel, whose fractions are alike)
+/// is used and updated, and the history is solved again while it moves by more than 0.01 dex.
+fn physical_photometry(
+    fwd: &sbipix_sps::SpsModel,
+    inv: &DelayedTauInverse,
+    g: &dyn Fn(&str) -> Option<f64>,
+    z: f64,
+    guess: &mut f64,
+    ws: &mut sbipix_sps::Workspace,
+    flux: &mut [f64],
+) -> Option<()> {
+    use sbipix_sps::{SfhShape, SfhSpec};
+    let (lm, ls, mwa) = (g("log_mstar")?, g("log_sfr_100myr")?, g("mass_weighted_age_gyr")?);
+    let (logzsol, av_mag, eta, logu) = (g("logzsol")?, g("av_mag")?, g("eta").unwrap_or(1.0), g("logu").unwrap_or(-2.0));
+    for _ in 0..4 {
+        let (age, tau) = inv.solve(mwa, ls - lm + *guess)?;
+        let gp = sbipix_sps::GalaxyParams {
+            redshift: z,
+            sfh: SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr: age, tau_gyr: tau }, log_mass_formed: 0.0 },
+            logzsol,
+            av_mag,
+            eta,
+            logu,
+        };
+        let got = fwd.photometry_into(&gp, ws, flux).ok()?.log_mstar;
+        let moved = (got - *guess).abs();
+        *guess = got;
+        if moved < 0.01 {
+            break;
+        }
+    }
+    let scale = 10f64.powf(lm - *guess);
+    flux.iter_mut().for_each(|f| *f *= scale);
+    Some(())
+}
+
+/// The forward model (bands in the posterior's order) and prior a model folder was trained with,
+/// for the posterior-predictive check of the maps' and catalogue fits' `ppc` option.
+pub fn ppc_model(
+    store: &sbipix_io::DataStore,
+    post: &Posterior,
+    log: &dyn Fn(&str),
+) -> Result<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)> {
+    let read = |name: &str| -> Result<String> {
+        let p = post.dir.join(name);
+        std::fs::read_to_string(&p).map_err(|e| Error::File { file: p.display().to_string(), reason: e.to_string() })
+    };
+    let prior = sbipix_sim::Prior::from_toml_str(&read("prior.toml")?, &post.dir.join("prior.toml").display().to_string())?;
+    let survey = sbipix_sim::Survey::from_toml_str(&read("survey.toml")?, &post.dir.join("survey.toml").display().to_string())?;
+    let fwd = crate::inference::training_set::model_for_survey(store, &survey, &post.dir, post.manifest.forward_model.clone(), log)?;
+    if fwd.band_names() != post.manifest.bands {
+        return Err(Error::File {
+            file: post.dir.display().to_string(),
+            reason: format!("survey.toml gives bands {:?}, the model {:?}", fwd.band_names(), post.manifest.bands),
+        });
+    }
+    Ok((std::sync::Arc::new(fwd), prior))
+}
+
+/// [`ppc_model`] from the data store, or None with a warning logged: the check is a convenience,
+/// and without the stellar-population data the maps are still made.
+pub fn ppc_model_or_warn(post: &Posterior, log: &dyn Fn(&str)) -> Option<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)> {
+    match sbipix_io::DataStore::from_env().map_err(Error::from).and_then(|store| ppc_model(&store, post, log)) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log(&format!("sbipix: warning: no posterior-predictive check ({e}); results are made without it"));
+            None
+        }
+    }
+}
+
+/// Posterior draws pushed back through the forward model: per object, the per-band median of the
+/// predicted fluxes (µJy, the forward model's band order) of `PPC_DRAWS` of its draws (NaN where no
+/// draw could be modelled). `draws` is [objects × nd × parameters]. (The marginal medians combined
+/// into one θ are not a model on the posterior's degeneracy ridges — age–dust–metallicity — so
+/// they would report misfits that are not there.)
+pub fn ppc_predict(
+    fwd: &sbipix_sps::SpsModel,
+    prior: &sbipix_sim::Prior,
+    names: &[String],
+    draws: &[f32],
+    nd: usize,
+    redshift: &[f64],
+) -> Vec<Vec<f64>> {
+    use rayon::prelude::*;
+    const PPC_DRAWS: usize = 16;
+    let kd = PPC_DRAWS.min(nd);
+    let np = names.len();
+    let nb = fwd.n_bands();
+    let cosmo = fwd.config().cosmology;
+    // θ of the physical quantities (no log_mass_formed): histories found by inversion, one table per redshift
+    let physical = matches!(prior.sfh, sbipix_sim::SfhPrior::DelayedTau)
+        && !names.iter().any(|n| n == "log_mass_formed")
+        && ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr"].iter().all(|p| names.iter().any(|n| n == p));
+    let inverses: std::collections::HashMap<u64, DelayedTauInverse> = if physical {
+        let log_tau = match prior.get("log_tau_gyr") {
+            Some(sbipix_sim::ParamPrior::Uniform { min, max }) => (min, max),
+            _ => (-2.0, 2.0),
+        };
+        let mut zs: Vec<f64> = redshift.to_vec();
+        zs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        zs.dedup();
+        zs.into_par_iter()
+            .filter(|z| z.is_finite() && *z >= 0.0)
+            .map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau, sbipix_sim::prior::LOG_SSFR_FLOOR)))
+            .collect()
+    } else {
+        Default::default()
+    };
+    (0..redshift.len())
+        .into_par_iter()
+        .map_init(
+            || (sbipix_sps::Workspace::default(), vec![0.0; nb]),
+            |(ws, fm), i| {
+                let mut per_band: Vec<Vec<f64>> = vec![Vec::with_capacity(kd); nb];
+                // physical θ: log10 M*/M_formed, carried from draw to draw
+                let mut log_frac = -0.15;
+                for k in 0..kd {
+                    // draws spread over the sample (they are independent; spacing is just tidy)
+                    let d = k * nd / kd;
+                    let theta: Vec<f64> = (0..np).map(|j| draws[(i * nd + d) * np + j] as f64).collect();
+                    let ok = if physical {
+                        let g = |n: &str| theta_value(names, &theta, prior, n);
+                        inverses
+                            .get(&redshift[i].to_bits())
+                            .and_then(|inv| physical_photometry(fwd, inv, &g, redshift[i], &mut log_frac, ws, fm))
+                            .is_some()
+                    } else {
+                        let Some(gp) = params_from_theta(names, &theta, prior, redshift[i], &cosmo) else { continue };
+                        fwd.photometry_into(&gp, ws, fm).is_ok()
+                    };
+                    if ok {
+                        for j in 0..nb {
+                            per_band[j].push(fm[j]);
+                        }
+                    }
+                }
+                per_band.iter_mut().map(|v| if v.is_empty() { f64::NAN } else { sbipix_stats::percentile(v, 0.5) }).collect()
+            },
+        )
+        .collect()
+}

@@ -1,0 +1,8 @@
+//! Validation of a trained model: on fresh simulations from its own prior and survey
+//! ([`simulated`]), against exact likelihood-based posteriors ([`reference`]), on photometry made
+//! by another code ([`mismatch`]); the Markdown page and tables ([`report`]).
+
+pub mod mismatch;
+pub mod reference;
+pub mod report;
+pub mod simulated;

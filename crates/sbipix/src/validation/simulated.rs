@@ -1,0 +1,272 @@
+//! Validation of a trained model on fresh simulations from its own prior and survey: accuracy
+//! (R², bias, NMAD, outliers), uncertainty (median 68 % width) and calibration (coverage, SBC,
+//! TARP), with figures and a Markdown page.
+
+use super::reference::{Refs, compare_with_reference};
+use super::report::markdown;
+use crate::inference::model::Posterior;
+use crate::inference::training_set::model_for_survey;
+use crate::{Error, Result};
+use sbipix_diagnostics::{Draws, ParamMetrics, Tarp, coverage, metrics, plots, sbc_ranks, tarp};
+use sbipix_io::DataStore;
+use sbipix_sim::{Prior, SimulationSpec, Survey};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// `metrics.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ValidationReport {
+    /// Metrics over the test cases a map would fit: mean S/N over F277W, F356W, F444W above
+    /// `snr_min` (SBIPIX's pixel selection).
+    pub parameters: BTreeMap<String, ParamMetrics>,
+    pub tarp: Tarp,
+    /// The same over all test cases, detected or not (most of SBIPIX's per-pixel prior — 10⁴–10⁶
+    /// M☉ pixels at high redshift — is below the noise, where the posterior is the prior).
+    pub parameters_all: BTreeMap<String, ParamMetrics>,
+    pub tarp_all: Tarp,
+    /// The selected cases split by their mean S/N (bins of SNR_BINS): how accuracy grows with
+    /// depth. Each entry: (label, cases, metrics); bins with fewer than 20 cases are left out.
+    #[serde(default)]
+    pub parameters_by_snr: Vec<(String, usize, BTreeMap<String, ParamMetrics>)>,
+    pub snr_min: f64,
+    pub n_selected: usize,
+    pub n: usize,
+    pub seed: u64,
+    pub n_draws: usize,
+    pub model: String,
+    pub created_by: String,
+    pub seconds: f64,
+    /// The neural posterior beside the likelihood-based reference posterior on the first
+    /// selected cases (`--reference N`), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceComparison>,
+    /// The likelihood refinement applied to every test case's draws (`--refine`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refinement: Option<crate::inference::refine::RefineSummary>,
+}
+
+/// How many selected test cases get a likelihood-based reference posterior, with how many
+/// SMC particles (= draws). `cases = 0`: none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReferenceOptions {
+    pub cases: usize,
+    pub particles: usize,
+}
+
+impl Default for ReferenceOptions {
+    fn default() -> Self {
+        Self { cases: 0, particles: 1000 }
+    }
+}
+
+/// The neural posterior against the likelihood-based reference posterior
+/// ([`crate::reference`]) on the same test cases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReferenceComparison {
+    pub cases: usize,
+    pub particles: usize,
+    /// Metrics of the model's posterior on these cases (refined when the validation refines).
+    pub model: BTreeMap<String, ParamMetrics>,
+    /// Metrics of the reference posterior on these cases: the best a posterior given this
+    /// likelihood and prior can do (up to Monte-Carlo error).
+    pub reference: BTreeMap<String, ParamMetrics>,
+    /// Per parameter: the fraction of cases whose model posterior median lies inside the
+    /// reference's central 68 % interval (≈ 0.68 or more when the two agree).
+    pub model_median_in_reference_68: BTreeMap<String, f64>,
+    /// Per parameter: R² of the reference posterior *means*. The posterior mean is the estimator
+    /// of least expected squared error, so no estimator — network or otherwise — can reach a
+    /// higher R² on these cases than this, up to Monte-Carlo and sampling error.
+    #[serde(default)]
+    pub reference_mean_r2: BTreeMap<String, f64>,
+    /// Mean likelihood evaluations per case, and the wall time of all reference fits.
+    pub evaluations_per_case: f64,
+    pub seconds: f64,
+}
+
+/// Edges of the S/N bins of [`ValidationReport::parameters_by_snr`] (the last bin is open).
+pub const SNR_BINS: [f64; 5] = [5.0, 10.0, 20.0, 50.0, 100.0];
+
+/// Parameters whose calibration the targets refer to, reported first.
+pub const KEY_PARAMETERS: [&str; 5] = ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"];
+
+/// Simulates `n` fresh cases from the model's prior and survey, samples `n_draws` posterior
+/// draws for each and writes `out` (metrics.json, figures, report.md) atomically.
+#[allow(clippy::too_many_arguments)]
+pub fn validate(
+    store: &DataStore,
+    model_dir: &Path,
+    n: usize,
+    seed: u64,
+    n_draws: usize,
+    snr_min: f64,
+    refine: Option<crate::inference::refine::RefineSettings>,
+    reference: ReferenceOptions,
+    out: &Path,
+    overwrite: bool,
+    log: &(dyn Fn(&str) + Sync),
+) -> Result<ValidationReport> {
+    let out_s = out.display().to_string();
+    if n == 0 || n_draws < 10 {
+        return Err(Error::File { file: out_s, reason: format!("need n ≥ 1 and at least 10 draws (n = {n}, draws = {n_draws})") });
+    }
+    crate::check_output(out, overwrite)?;
+    let post = Posterior::load(model_dir)?;
+    if post.manifest.training_set.seed == seed {
+        log(&format!("sbipix: warning: validation seed {seed} equals the training-set seed: the test cases repeat training cases"));
+    }
+    let read = |name: &str| -> Result<String> {
+        let p = model_dir.join(name);
+        std::fs::read_to_string(&p).map_err(|e| Error::File { file: p.display().to_string(), reason: e.to_string() })
+    };
+    let prior = Prior::from_toml_str(&read("prior.toml")?, &model_dir.join("prior.toml").display().to_string())?;
+    let survey = Survey::from_toml_str(&read("survey.toml")?, &model_dir.join("survey.toml").display().to_string())?;
+    let fwd = model_for_survey(store, &survey, model_dir, post.manifest.forward_model.clone(), log)?;
+    let noise = survey.sampler(&fwd.band_names())?;
+    let t0 = std::time::Instant::now();
+    let drop_rate = post.manifest.training_set.drop_rate;
+    let mut set = sbipix_sim::simulate(&fwd, &prior, &noise, SimulationSpec { n, seed, drop_rate }, &|_| {})?;
+    // A model may infer a subset of the prior's parameters (`sbipix train --params`): compare those.
+    if set.parameter_names != post.parameter_names() {
+        crate::inference::training::select_columns(&mut set, &post.parameter_names(), &model_dir.display().to_string())?;
+    }
+    let flux: Vec<f64> = set.flux_obs_ujy.iter().map(|v| *v as f64).collect();
+    let sigma: Vec<f64> = set.sigma_ujy.iter().map(|v| *v as f64).collect();
+    let seen: Vec<bool> = set.observed.iter().map(|&o| o == 1).collect();
+    let z: Vec<f64> = set.redshift.iter().map(|v| *v as f64).collect();
+    log(&format!("sbipix: sampling {n_draws} posterior draws for {n} test cases…"));
+    let mut draws = post.sample(&flux, &sigma, &seen, &z, n_draws, seed ^ 0xA5A5_5A5A)?;
+    let names = post.parameter_names();
+    let refinement = match refine {
+        Some(settings) => {
+            log(&format!("sbipix: refining the {n} posteriors with the forward model's likelihood…"));
+            let t1 = std::time::Instant::now();
+            let step = (n / 10).max(1);
+            let outcomes = crate::inference::refine::refine_all(
+                &fwd,
+                &prior,
+                &flux,
+                &sigma,
+                &seen,
+                &z,
+                &names,
+                &mut draws,
+                settings,
+                seed ^ 0x0EF1,
+                &|k| {
+                    if k.is_multiple_of(step) {
+                        log(&format!("sbipix:   {k}/{n} refined ({:.0} s)", t1.elapsed().as_secs_f64()));
+                    }
+                },
+            )?;
+            let summary = crate::inference::refine::RefineSummary::of(&outcomes, settings, t1.elapsed().as_secs_f64());
+            log(&format!(
+                "sbipix: refined {:.1} % of the cases (median ESS {:.0}, {:.0} likelihood evaluations per case, {:.0} s)",
+                100.0 * summary.refined_fraction,
+                summary.median_ess,
+                summary.evaluations_per_pixel,
+                summary.seconds
+            ));
+            Some(summary)
+        }
+        None => None,
+    };
+    let p = names.len();
+    // SBIPIX's pixel selection on the noisy photometry
+    let nb = set.bands.len();
+    let sel_bands: Vec<usize> = ["F277W", "F356W", "F444W"].iter().filter_map(|b| set.bands.iter().position(|x| x == b)).collect();
+    let snr: Vec<f64> = (0..n)
+        .map(|i| {
+            let v: Vec<f64> = sel_bands
+                .iter()
+                .filter(|&&b| set.observed[i * nb + b] == 1)
+                .map(|&b| (set.flux_obs_ujy[i * nb + b] / set.sigma_ujy[i * nb + b]) as f64)
+                .collect();
+            if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+        })
+        .collect();
+    let selected: Vec<usize> = (0..n).filter(|&i| snr[i] > snr_min).collect();
+    log(&format!("sbipix: {} of {n} test cases pass the map selection (S/N > {snr_min})", selected.len()));
+    let levels: Vec<f64> = (1..20).map(|k| k as f64 / 20.0).collect();
+    let (draws, theta) = (&draws, &set.theta);
+    let evaluate = |cases: &[usize]| {
+        let m = cases.len();
+        let mut params = BTreeMap::new();
+        let (mut truths, mut medians, mut ranks, mut covs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (j, name) in names.iter().enumerate() {
+            let truth: Vec<f64> = cases.iter().map(|&i| theta[i * p + j] as f64).collect();
+            let dj: Vec<f64> = cases.iter().flat_map(|&i| (0..n_draws).map(move |k| draws[(i * n_draws + k) * p + j] as f64)).collect();
+            let d = Draws { truth: &truth, draws: &dj, n_draws };
+            params.insert(name.clone(), metrics(&d));
+            medians.push((0..m).map(|i| sbipix_stats::median(&dj[i * n_draws..(i + 1) * n_draws])).collect::<Vec<f64>>());
+            ranks.push(sbc_ranks(&d));
+            covs.push(coverage(&d, &levels));
+            truths.push(truth);
+        }
+        let theta64: Vec<f64> = cases.iter().flat_map(|&i| (0..p).map(move |j| theta[i * p + j] as f64)).collect();
+        let draws64: Vec<f64> = cases.iter().flat_map(|&i| (0..n_draws * p).map(move |k| draws[i * n_draws * p + k] as f64)).collect();
+        let tp = tarp(&theta64, &draws64, p, n_draws, seed);
+        (params, tp, truths, medians, ranks, covs)
+    };
+    if selected.len() < 20 {
+        return Err(Error::File { file: out_s, reason: format!("only {} test cases pass S/N > {snr_min}: raise --n", selected.len()) });
+    }
+    let reference = if reference.cases > 0 {
+        let cases: Vec<usize> = selected.iter().copied().take(reference.cases).collect();
+        let ref_cases = Refs { fwd: &fwd, prior: &prior, flux: &flux, sigma: &sigma, seen: &seen, z: &z, snr: &snr, nb };
+        Some(compare_with_reference(&ref_cases, &cases, &names, theta, draws, n_draws, reference.particles, seed, log)?)
+    } else {
+        None
+    };
+    let (reference, reference_csv) = match reference {
+        Some((c, csv)) => (Some(c), Some(csv)),
+        None => (None, None),
+    };
+    let (params, tp, truths, medians, ranks, covs) = evaluate(&selected);
+    let all: Vec<usize> = (0..n).collect();
+    let (params_all, tp_all, ..) = evaluate(&all);
+    let mut parameters_by_snr = Vec::new();
+    for (k, lo) in SNR_BINS.iter().enumerate() {
+        let hi = SNR_BINS.get(k + 1).copied().unwrap_or(f64::INFINITY);
+        let lo = lo.max(snr_min);
+        let cases: Vec<usize> = selected.iter().copied().filter(|&i| snr[i] > lo && snr[i] <= hi).collect();
+        if cases.len() >= 20 {
+            let label = if hi.is_finite() { format!("{lo:.0}–{hi:.0}") } else { format!("> {lo:.0}") };
+            parameters_by_snr.push((label, cases.len(), evaluate(&cases).0));
+        }
+    }
+    let report = ValidationReport {
+        parameters: params,
+        tarp: tp.clone(),
+        parameters_all: params_all,
+        tarp_all: tp_all,
+        parameters_by_snr,
+        snr_min,
+        n_selected: selected.len(),
+        n,
+        seed,
+        n_draws,
+        model: model_dir.display().to_string(),
+        created_by: format!("sbipix {}", env!("CARGO_PKG_VERSION")),
+        seconds: t0.elapsed().as_secs_f64(),
+        reference,
+        refinement,
+    };
+    // Write everything into a temporary folder, then rename.
+    let ferr = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
+    crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
+        let fig = |r: std::result::Result<(), Box<dyn std::error::Error>>, f: &str| r.map_err(|e| ferr(&d.join(f), e.to_string()));
+        fig(plots::truth_vs_median(&d.join("truth_vs_median.png"), &names, &truths, &medians), "truth_vs_median.png")?;
+        fig(plots::coverage_curve(&d.join("coverage.png"), &names, &levels, &covs), "coverage.png")?;
+        fig(plots::sbc_histograms(&d.join("sbc_ranks.png"), &names, &ranks, n_draws), "sbc_ranks.png")?;
+        fig(plots::tarp_curve(&d.join("tarp.png"), &tp), "tarp.png")?;
+        std::fs::write(d.join("metrics.json"), serde_json::to_string_pretty(&report).expect("report serialises"))
+            .map_err(|e| ferr(d, e.to_string()))?;
+        std::fs::write(d.join("report.md"), markdown(&report, &names)).map_err(|e| ferr(d, e.to_string()))?;
+        if let Some(csv) = &reference_csv {
+            std::fs::write(d.join("reference_cases.csv"), csv).map_err(|e| ferr(d, e.to_string()))?;
+        }
+        Ok(())
+    })?;
+    Ok(report)
+}
