@@ -89,7 +89,7 @@ pub fn train(a: TrainArgs, threads: Option<usize>) -> Result<()> {
 /// The model folder named on the command line (`default` → the built-in model).
 pub fn resolve_model(name: &str) -> Result<PathBuf> {
     if name == "default" {
-        return sbipix::default_model_dir().map_err(|e| anyhow::anyhow!(e));
+        return Ok(sbipix::default_model_dir()?);
     }
     Ok(PathBuf::from(name))
 }

@@ -298,6 +298,9 @@ impl<T: Real> FlowModel<T> {
     pub fn sample_from(&self, x: &[f64], pixels: usize, n: usize, seed: u64, first: u64) -> Result<Vec<f32>> {
         let (d, dx) = (self.dim_theta(), self.dim_x());
         self.check("x", x, dx, pixels)?;
+        if n == 0 {
+            return Err(FlowError::Config { name: "n".into(), reason: "the number of draws per context must be at least 1".into() });
+        }
         let mut out = vec![0f32; pixels * n * d];
         let logit = self.config.logit_dims();
         out.par_chunks_mut(n * d).enumerate().for_each_init(

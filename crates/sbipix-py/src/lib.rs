@@ -349,10 +349,10 @@ impl Model {
     fn forward_model(&self, log: &Log) -> sbipix::Result<(std::sync::Arc<sbipix::sps::SpsModel>, sbipix::sim::Prior)> {
         match self.ppc_model(log) {
             Some(m) => Ok(m),
-            None => Err(sbipix::Error::File {
-                file: self.post.dir.display().to_string(),
-                reason: "refinement needs the forward model, which could not be built (see the warning above)".into(),
-            }),
+            None => Err(sbipix::Error::unsupported(
+                "refinement",
+                "it needs the forward model, which could not be built (see the warning above)",
+            )),
         }
     }
 

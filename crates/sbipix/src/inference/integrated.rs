@@ -50,18 +50,23 @@ pub fn sample_integrated(
     let nb = post.manifest.bands.len();
     let no = redshift.len();
     if flux.len() != no * nb || sigma.len() != no * nb || measured.len() != no * nb {
-        return Err(Error::File { file: post.dir.display().to_string(), reason: format!("photometry must be {no} objects × {nb} bands") });
+        return Err(Error::shape(
+            "integrated photometry (flux, σ, measured)",
+            format!("{no} objects × {nb} bands = {} values each", no * nb),
+            format!("{}, {}, {}", flux.len(), sigma.len(), measured.len()),
+        ));
     }
     if !(error_floor.is_finite() && error_floor >= 0.0) {
-        return Err(Error::File { file: post.dir.display().to_string(), reason: format!("error floor {error_floor} must be ≥ 0") });
+        return Err(Error::invalid("error_floor", error_floor, "must be a finite fraction ≥ 0"));
     }
     // checked here, per object (the network sees replicas of each)
     let zmax = post.manifest.max_redshift_trained;
     if let Some(i) = redshift.iter().position(|z| !(z.is_finite() && *z >= 0.0 && *z <= zmax)) {
-        return Err(Error::File {
-            file: post.dir.display().to_string(),
-            reason: format!("object {i}: redshift {} is outside the trained range [0, {zmax}]", redshift[i]),
-        });
+        return Err(Error::invalid(
+            format!("redshift of object {i}"),
+            redshift[i],
+            format!("outside the range the model was trained on, [0, {zmax}]"),
+        ));
     }
     let scales = &post.manifest.encoding.scale_ujy;
     // per band: (median σ_bg, Poisson coefficient)

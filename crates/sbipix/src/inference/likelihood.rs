@@ -69,20 +69,23 @@ impl<'a> ShapeLikelihood<'a> {
         sys_frac: f64,
     ) -> Result<Self> {
         let nb = model.n_bands();
-        let bad = |reason: String| Error::File { file: "(likelihood)".into(), reason };
         if prior.sfh != SfhPrior::DelayedTau {
-            return Err(bad("likelihood-based posteriors are implemented for the delayed-τ family only".into()));
+            return Err(Error::unsupported("likelihood-based posteriors for this SFH family", "implemented for the delayed-τ family only"));
         }
         if flux.len() != nb || sigma.len() != nb || measured.len() != nb {
-            return Err(bad(format!("{} fluxes, {} σ and {} flags for a {nb}-band model", flux.len(), sigma.len(), measured.len())));
+            return Err(Error::shape(
+                "likelihood: flux, σ, measured",
+                format!("{nb} bands each"),
+                format!("{}, {}, {}", flux.len(), sigma.len(), measured.len()),
+            ));
         }
         if !(sys_frac.is_finite() && sys_frac >= 0.0) {
-            return Err(bad(format!("systematic error fraction {sys_frac} must be ≥ 0")));
+            return Err(Error::invalid("sys_err", sys_frac, "the systematic error fraction must be finite and ≥ 0"));
         }
         let mass = match prior.get("log_mass_formed") {
             Some(ParamPrior::Uniform { min, max }) => (min, max),
             Some(ParamPrior::Fixed { value }) => (value, value),
-            None => return Err(bad("the prior has no log_mass_formed".into())),
+            None => return Err(Error::unsupported("likelihood-based posteriors", "the prior has no log_mass_formed")),
         };
         let (mut sampled, mut fixed) = (Vec::new(), Vec::new());
         for &n in &SAMPLED {

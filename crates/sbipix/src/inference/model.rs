@@ -77,13 +77,12 @@ pub fn write_model_dir(
     extra: &[(&str, String)],
     overwrite: bool,
 ) -> Result<()> {
-    let ferr = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
     crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
         sbipix_flow::save_dir(flow, d)?;
         std::fs::write(d.join("model.json"), serde_json::to_string_pretty(manifest).expect("manifest serialises"))
-            .map_err(|e| ferr(d, e.to_string()))?;
+            .map_err(|e| Error::write(d.join("model.json"), e))?;
         for (name, text) in extra {
-            std::fs::write(d.join(name), text).map_err(|e| ferr(d, e.to_string()))?;
+            std::fs::write(d.join(name), text).map_err(|e| Error::write(d.join(name), e))?;
         }
         Ok(())
     })
@@ -94,28 +93,26 @@ impl Posterior {
     pub fn load(dir: &Path) -> Result<Self> {
         let ds = dir.display().to_string();
         let mpath = dir.join("model.json");
-        let text = std::fs::read_to_string(&mpath)
-            .map_err(|e| Error::File { file: mpath.display().to_string(), reason: format!("{e} (is {ds} an sbipix model directory?)") })?;
-        let manifest: ModelManifest =
-            serde_json::from_str(&text).map_err(|e| Error::File { file: mpath.display().to_string(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(&mpath).map_err(|e| Error::file(&mpath, format!("{e} (is {ds} an sbipix model directory?)")))?;
+        let manifest: ModelManifest = serde_json::from_str(&text).map_err(|e| Error::read(&mpath, e))?;
         if manifest.format != FORMAT || manifest.format_version != FORMAT_VERSION {
-            return Err(Error::File {
-                file: mpath.display().to_string(),
-                reason: format!("format {} v{} (this sbipix reads {FORMAT} v{FORMAT_VERSION})", manifest.format, manifest.format_version),
-            });
+            return Err(Error::file(
+                &mpath,
+                format!("format {} v{} (this sbipix reads {FORMAT} v{FORMAT_VERSION})", manifest.format, manifest.format_version),
+            ));
         }
         let flow = sbipix_flow::load_dir(dir)?;
         if flow.dim_theta() != manifest.parameters.len() || flow.dim_x() != manifest.encoding.n_inputs() {
-            return Err(Error::File {
-                file: ds,
-                reason: format!(
+            return Err(Error::file(
+                &ds,
+                format!(
                     "flow.json ({} parameters, {} inputs) disagrees with model.json ({} parameters, {} inputs)",
                     flow.dim_theta(),
                     flow.dim_x(),
                     manifest.parameters.len(),
                     manifest.encoding.n_inputs()
                 ),
-            });
+            ));
         }
         let spath = dir.join("survey.toml");
         let survey = match std::fs::read_to_string(&spath) {
@@ -125,10 +122,10 @@ impl Posterior {
         if let Some(s) = &survey {
             let names = s.band_names();
             if names != manifest.bands {
-                return Err(Error::File {
-                    file: spath.display().to_string(),
-                    reason: format!("bands {} differ from model.json's {}", names.join(","), manifest.bands.join(",")),
-                });
+                return Err(Error::file(
+                    &spath,
+                    format!("bands {} differ from model.json's {}", names.join(","), manifest.bands.join(",")),
+                ));
             }
         }
         Ok(Self { manifest, flow: flow.cast(), dir: dir.to_path_buf(), survey })
@@ -158,6 +155,9 @@ impl Posterior {
         seed: u64,
         first: usize,
     ) -> Result<Vec<f32>> {
+        if n == 0 {
+            return Err(Error::invalid("draws", n, "the number of posterior draws per pixel must be at least 1"));
+        }
         let x = self.encode(flux, sigma, measured, redshift)?;
         Ok(self.flow.sample_from(&x, redshift.len(), n, seed, first as u64)?)
     }
@@ -167,17 +167,19 @@ impl Posterior {
         let enc = &self.manifest.encoding;
         let (nb, np) = (enc.bands.len(), redshift.len());
         if flux.len() != np * nb || sigma.len() != np * nb || measured.len() != np * nb {
-            return Err(Error::File {
-                file: self.dir.display().to_string(),
-                reason: format!("photometry must be {np} pixels × {nb} bands"),
-            });
+            return Err(Error::shape(
+                "pixel photometry (flux, σ, measured)",
+                format!("{np} pixels × {nb} bands = {} values each", np * nb),
+                format!("{}, {}, {}", flux.len(), sigma.len(), measured.len()),
+            ));
         }
         let zmax = self.manifest.max_redshift_trained;
         if let Some(i) = redshift.iter().position(|z| !(z.is_finite() && *z >= 0.0 && *z <= zmax)) {
-            return Err(Error::File {
-                file: self.dir.display().to_string(),
-                reason: format!("pixel {i}: redshift {} is outside the trained range [0, {zmax}]", redshift[i]),
-            });
+            return Err(Error::invalid(
+                format!("redshift of pixel {i}"),
+                redshift[i],
+                format!("outside the range the model was trained on, [0, {zmax}]"),
+            ));
         }
         let ni = enc.n_inputs();
         let mut out = vec![0f32; np * ni];
@@ -206,11 +208,11 @@ const DEFAULT_MODEL_FILES: [(&str, &[u8]); 6] = [
 
 /// The built-in default model folder: `$SBIPIX_DEFAULT_MODEL` if set, else the model embedded in
 /// the binary, written once into the data folder (`$SBIPIX_DATA/models/default-<hash>`).
-pub fn default_model_dir() -> std::result::Result<std::path::PathBuf, String> {
+pub fn default_model_dir() -> Result<std::path::PathBuf> {
     if let Some(p) = std::env::var_os("SBIPIX_DEFAULT_MODEL") {
         return Ok(p.into());
     }
-    let store = sbipix_io::DataStore::from_env().map_err(|e| e.to_string())?;
+    let store = sbipix_io::DataStore::from_env()?;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (_, bytes) in DEFAULT_MODEL_FILES {
         for b in bytes.iter() {
@@ -223,10 +225,10 @@ pub fn default_model_dir() -> std::result::Result<std::path::PathBuf, String> {
         return Ok(dir);
     }
     let parent = root.join("models");
-    std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    let tmp = tempfile::Builder::new().prefix(".default-").tempdir_in(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, e))?;
+    let tmp = tempfile::Builder::new().prefix(".default-").tempdir_in(&parent).map_err(|e| Error::write(&parent, e))?;
     for (name, bytes) in DEFAULT_MODEL_FILES {
-        std::fs::write(tmp.path().join(name), bytes).map_err(|e| format!("{name}: {e}"))?;
+        std::fs::write(tmp.path().join(name), bytes).map_err(|e| Error::write(tmp.path().join(name), e))?;
     }
     let kept = tmp.keep();
     if std::fs::rename(&kept, &dir).is_err() {

@@ -54,16 +54,13 @@ pub fn ppc_model(
 ) -> Result<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)> {
     let read = |name: &str| -> Result<String> {
         let p = post.dir.join(name);
-        std::fs::read_to_string(&p).map_err(|e| Error::File { file: p.display().to_string(), reason: e.to_string() })
+        crate::error::read_file(&p)
     };
     let prior = sbipix_sim::Prior::from_toml_str(&read("prior.toml")?, &post.dir.join("prior.toml").display().to_string())?;
     let survey = sbipix_sim::Survey::from_toml_str(&read("survey.toml")?, &post.dir.join("survey.toml").display().to_string())?;
     let fwd = crate::inference::training_set::model_for_survey(store, &survey, &post.dir, post.manifest.forward_model.clone(), log)?;
     if fwd.band_names() != post.manifest.bands {
-        return Err(Error::File {
-            file: post.dir.display().to_string(),
-            reason: format!("survey.toml gives bands {:?}, the model {:?}", fwd.band_names(), post.manifest.bands),
-        });
+        return Err(Error::file(&post.dir, format!("survey.toml gives bands {:?}, the model {:?}", fwd.band_names(), post.manifest.bands)));
     }
     Ok((std::sync::Arc::new(fwd), prior))
 }

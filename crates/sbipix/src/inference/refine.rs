@@ -65,7 +65,7 @@ impl RefineSettings {
     /// `option` names where the value came from in the error message (`--sys-err`, `sys_err`).
     pub fn with_sys_err(sys: f64, option: &str) -> Result<Self> {
         if !(sys.is_finite() && (0.0..1.0).contains(&sys)) {
-            return Err(Error::File { file: option.into(), reason: format!("must lie in [0, 1) (a fraction of the flux), got {sys}") });
+            return Err(Error::invalid(option, sys, "must lie in [0, 1) (a fraction of the flux)"));
         }
         Ok(Self { sys_frac: sys, ..Self::default() })
     }
@@ -106,7 +106,7 @@ pub fn refine(
 ) -> Result<RefineOutcome> {
     let p = names.len();
     if p == 0 || !draws.len().is_multiple_of(p) {
-        return Err(Error::File { file: "(refine)".into(), reason: format!("{} draws for {p} parameters", draws.len()) });
+        return Err(Error::shape("refine: network draws", format!("a multiple of {p} parameters"), draws.len()));
     }
     let n = draws.len() / p;
     let lk = ShapeLikelihood::new(model, prior, flux, sigma, measured, redshift, settings.sys_frac)?;
@@ -116,7 +116,7 @@ pub fn refine(
             lk.names()
                 .iter()
                 .position(|x| x == nm)
-                .ok_or_else(|| Error::File { file: "(refine)".into(), reason: format!("the prior has no parameter `{nm}` to refine") })
+                .ok_or_else(|| Error::unsupported(format!("refining `{nm}`"), "the prior has no such parameter"))
         })
         .collect::<Result<_>>()?;
     let d = lk.dim();
@@ -743,10 +743,11 @@ pub fn refine_all(
         || pixels == 0
         || !draws.len().is_multiple_of(pixels * p.max(1))
     {
-        return Err(Error::File {
-            file: "(refine)".into(),
-            reason: format!("{pixels} pixels, {} fluxes, {} draws for {nb} bands and {p} parameters", flux.len(), draws.len()),
-        });
+        return Err(Error::shape(
+            "refine: flux, σ, measured, draws",
+            format!("{pixels} pixels × {nb} bands each, and draws a multiple of {pixels} pixels × {p} parameters"),
+            format!("{}, {}, {}, {}", flux.len(), sigma.len(), measured.len(), draws.len()),
+        ));
     }
     let per = draws.len() / pixels;
     let log_tau = match prior.get("log_tau_gyr") {

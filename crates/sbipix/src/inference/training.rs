@@ -32,18 +32,15 @@ pub fn select_columns(set: &mut sbipix_sim::simulate::TrainingSet, only: &[Strin
     let mut idx = Vec::with_capacity(only.len());
     for name in only {
         let Some(j) = have.iter().position(|h| h == name) else {
-            return Err(Error::File {
-                file: source.into(),
-                reason: format!("no parameter {name:?} in the simulations (they have {})", have.join(", ")),
-            });
+            return Err(Error::file(source, format!("no parameter {name:?} in the simulations (they have {})", have.join(", "))));
         };
         if idx.contains(&j) {
-            return Err(Error::File { file: source.into(), reason: format!("parameter {name:?} named twice") });
+            return Err(Error::file(source, format!("parameter {name:?} named twice")));
         }
         idx.push(j);
     }
     if idx.is_empty() {
-        return Err(Error::File { file: source.into(), reason: "no parameters selected".into() });
+        return Err(Error::file(source, "no parameters selected"));
     }
     let p = have.len();
     set.theta = set.theta.chunks_exact(p).flat_map(|row| idx.iter().map(move |&j| row[j])).collect();
@@ -99,8 +96,7 @@ pub fn train_model(
         m.parameters = idx.iter().map(|&j| m.parameters[j].clone()).collect();
     }
     let prior_path = data_dir.join("prior.toml");
-    let prior_text =
-        std::fs::read_to_string(&prior_path).map_err(|e| Error::File { file: prior_path.display().to_string(), reason: e.to_string() })?;
+    let prior_text = std::fs::read_to_string(&prior_path).map_err(|e| Error::read(&prior_path, e))?;
     let prior = Prior::from_toml_str(&prior_text, &prior_path.display().to_string())?;
     let x = encode_set(&m.encoding, &set.flux_obs_ujy, &set.sigma_ujy, &set.observed, &set.redshift);
     let params = bounds_from_prior(&set.parameter_names, &prior);

@@ -67,9 +67,9 @@ pub fn load_survey(name_or_path: &str) -> Result<(Survey, PathBuf)> {
     }
     let p = Path::new(name_or_path);
     if !p.is_file() {
-        return Err(Error::File { file: name_or_path.into(), reason: "neither a built-in survey (jades) nor a survey file".into() });
+        return Err(Error::file(name_or_path, "neither a built-in survey (jades) nor a survey file"));
     }
-    let text = std::fs::read_to_string(p).map_err(|e| Error::File { file: name_or_path.into(), reason: e.to_string() })?;
+    let text = std::fs::read_to_string(p).map_err(|e| Error::read(name_or_path, e))?;
     let s = Survey::from_toml_str(&text, name_or_path)?;
     Ok((s, p.parent().map(Path::to_path_buf).unwrap_or_default()))
 }
@@ -105,11 +105,10 @@ pub fn simulate_to_dir(
     overwrite: bool,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Manifest> {
-    let out_s = out.display().to_string();
     // Check the destination before the (long) simulation.
     crate::check_output(out, overwrite)?;
     if spec.n == 0 {
-        return Err(Error::File { file: out_s, reason: "--n must be at least 1".into() });
+        return Err(Error::invalid("n", spec.n, "the number of simulations must be at least 1"));
     }
     prior.check_model(sbipix_sim::ModelLimits {
         max_redshift: model.config().max_redshift,
@@ -165,7 +164,6 @@ fn files_of(set: &TrainingSet) -> Vec<FileInfo> {
 }
 
 fn write_dir(out: &Path, set: &TrainingSet, manifest: &Manifest, prior: &Prior, survey: &Survey, overwrite: bool) -> Result<()> {
-    let file_err = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
     crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
         let (n, p, b) = (set.len(), set.parameter_names.len(), set.bands.len());
         write_npy_f32(&d.join("theta.npy"), &set.theta, n, p)?;
@@ -175,9 +173,9 @@ fn write_dir(out: &Path, set: &TrainingSet, manifest: &Manifest, prior: &Prior, 
         write_npy_f32(&d.join("sigma_ujy.npy"), &set.sigma_ujy, n, b)?;
         write_npy_u8(&d.join("observed.npy"), &set.observed, n, b)?;
         let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
-        std::fs::write(d.join("manifest.json"), text).map_err(|e| file_err(d, e.to_string()))?;
-        std::fs::write(d.join("prior.toml"), prior.to_toml()).map_err(|e| file_err(d, e.to_string()))?;
-        std::fs::write(d.join("survey.toml"), survey.to_toml()).map_err(|e| file_err(d, e.to_string()))?;
+        std::fs::write(d.join("manifest.json"), text).map_err(|e| Error::write(d.join("manifest.json"), e))?;
+        std::fs::write(d.join("prior.toml"), prior.to_toml()).map_err(|e| Error::write(d.join("prior.toml"), e))?;
+        std::fs::write(d.join("survey.toml"), survey.to_toml()).map_err(|e| Error::write(d.join("survey.toml"), e))?;
         Ok(())
     })
 }
@@ -185,44 +183,33 @@ fn write_dir(out: &Path, set: &TrainingSet, manifest: &Manifest, prior: &Prior, 
 /// Reads a training set written by [`simulate_to_dir`].
 pub fn read_dir(dir: &Path) -> Result<(TrainingSet, Manifest)> {
     let ds = dir.display().to_string();
-    let text = std::fs::read_to_string(dir.join("manifest.json"))
-        .map_err(|e| Error::File { file: format!("{ds}/manifest.json"), reason: e.to_string() })?;
-    let m: Manifest =
-        serde_json::from_str(&text).map_err(|e| Error::File { file: format!("{ds}/manifest.json"), reason: e.to_string() })?;
+    let text = std::fs::read_to_string(dir.join("manifest.json")).map_err(|e| Error::read(format!("{ds}/manifest.json"), e))?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| Error::read(format!("{ds}/manifest.json"), e))?;
     if m.format != FORMAT || m.format_version != FORMAT_VERSION {
-        return Err(Error::File {
-            file: ds,
-            reason: format!("format {} v{} (expected {FORMAT} v{FORMAT_VERSION})", m.format, m.format_version),
-        });
+        return Err(Error::file(&ds, format!("format {} v{} (expected {FORMAT} v{FORMAT_VERSION})", m.format, m.format_version)));
     }
     let (theta, n, p) = read_npy_f32(&dir.join("theta.npy"))?;
     let rd = |name: &str| -> Result<Vec<f32>> {
         let (v, r, c) = read_npy_f32(&dir.join(name))?;
         if r != n || c != m.bands.len() {
-            return Err(Error::File {
-                file: format!("{ds}/{name}"),
-                reason: format!("shape ({r}, {c}), expected ({n}, {})", m.bands.len()),
-            });
+            return Err(Error::file(format!("{ds}/{name}"), format!("shape ({r}, {c}), expected ({n}, {})", m.bands.len())));
         }
         Ok(v)
     };
     let (flux_true_ujy, flux_obs_ujy, sigma_ujy) = (rd("flux_true_ujy.npy")?, rd("flux_obs_ujy.npy")?, rd("sigma_ujy.npy")?);
     let observed: Vec<u8> = {
         use ndarray_npy::ReadNpyExt;
-        let f = std::fs::File::open(dir.join("observed.npy"))
-            .map_err(|e| Error::File { file: format!("{ds}/observed.npy"), reason: e.to_string() })?;
-        let a =
-            ndarray::Array2::<u8>::read_npy(f).map_err(|e| Error::File { file: format!("{ds}/observed.npy"), reason: e.to_string() })?;
+        let f = std::fs::File::open(dir.join("observed.npy")).map_err(|e| Error::read(format!("{ds}/observed.npy"), e))?;
+        let a = ndarray::Array2::<u8>::read_npy(f).map_err(|e| Error::read(format!("{ds}/observed.npy"), e))?;
         a.iter().copied().collect()
     };
     let redshift: Vec<f32> = {
         use ndarray_npy::ReadNpyExt;
-        let f = std::fs::File::open(dir.join("redshift.npy"))
-            .map_err(|e| Error::File { file: format!("{ds}/redshift.npy"), reason: e.to_string() })?;
-        ndarray::Array1::<f32>::read_npy(f).map_err(|e| Error::File { file: format!("{ds}/redshift.npy"), reason: e.to_string() })?.to_vec()
+        let f = std::fs::File::open(dir.join("redshift.npy")).map_err(|e| Error::read(format!("{ds}/redshift.npy"), e))?;
+        ndarray::Array1::<f32>::read_npy(f).map_err(|e| Error::read(format!("{ds}/redshift.npy"), e))?.to_vec()
     };
     if p != m.parameters.len() || redshift.len() != n || observed.len() != n * m.bands.len() {
-        return Err(Error::File { file: ds, reason: "array shapes disagree with the manifest".into() });
+        return Err(Error::file(&ds, "array shapes disagree with the manifest"));
     }
     let set = TrainingSet {
         parameter_names: m.parameters.iter().map(|x| x.name.clone()).collect(),

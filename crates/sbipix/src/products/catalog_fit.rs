@@ -54,12 +54,12 @@ struct Table {
 
 fn read_table(path: &Path) -> Result<Table> {
     let file = path.display().to_string();
-    let ferr = |reason: String| Error::File { file: file.clone(), reason };
+    let ferr = |reason: String| Error::file(&file, reason);
     let lower = file.to_ascii_lowercase();
     if lower.ends_with(".fits") || lower.ends_with(".fit") || lower.ends_with(".fits.gz") {
         return read_fits_table(path);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| ferr(e.to_string()))?;
+    let text = crate::error::read_file(path)?;
     // the first non-comment line decides: commas → CSV, else whitespace-separated
     let first =
         text.lines().find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).ok_or_else(|| ferr("empty table".into()))?;
@@ -68,7 +68,7 @@ fn read_table(path: &Path) -> Result<Table> {
     let header: Vec<String>;
     if first.contains(',') {
         let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
-        header = rdr.headers().map_err(|e| ferr(e.to_string()))?.iter().map(str::to_string).collect();
+        header = rdr.headers().map_err(|e| Error::read(&file, e))?.iter().map(str::to_string).collect();
         for (i, rec) in rdr.records().enumerate() {
             let rec = rec.map_err(|e| Error::Row {
                 file: file.clone(),
@@ -108,7 +108,7 @@ fn read_table(path: &Path) -> Result<Table> {
 fn read_fits_table(path: &Path) -> Result<Table> {
     use fitsio::hdu::HduInfo;
     let file = path.display().to_string();
-    let ferr = |reason: String| Error::File { file: file.clone(), reason };
+    let ferr = |reason: String| Error::file(&file, reason);
     let mut f = sbipix_io::arrays::open_fits(path)?;
     let mut found = None;
     for i in 0..1000 {
@@ -119,12 +119,12 @@ fn read_fits_table(path: &Path) -> Result<Table> {
         }
     }
     let (i, header, n) = found.ok_or_else(|| ferr("no table HDU".into()))?;
-    let h = f.hdu(i).map_err(|e| ferr(e.to_string()))?;
+    let h = f.hdu(i).map_err(|e| Error::read(&file, e))?;
     let mut cols: Vec<Vec<String>> = Vec::new();
     for name in &header {
         let c: Vec<String> = match h.read_col::<f64>(&mut f, name) {
             Ok(v) => v.iter().map(|x| if x.is_nan() { String::new() } else { format!("{x:e}") }).collect(),
-            Err(_) => h.read_col::<String>(&mut f, name).map_err(|e| ferr(format!("column `{name}`: {e}")))?,
+            Err(_) => h.read_col::<String>(&mut f, name).map_err(|e| Error::read(&file, format!("column `{name}`: {e}")))?,
         };
         cols.push(c);
     }
@@ -169,7 +169,7 @@ pub fn fit_catalog(
     log: &dyn Fn(&str),
 ) -> Result<CatalogFit> {
     let file = path.display().to_string();
-    let ferr = |reason: String| Error::File { file: file.clone(), reason };
+    let ferr = |reason: String| Error::file(&file, reason);
     let factor = match &cols.unit {
         None => 1.0,
         Some(u) => sbipix_io::unit_factor(Some(u), None, None, &file, log)?,

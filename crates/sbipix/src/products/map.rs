@@ -47,6 +47,27 @@ impl MapOptions {
             refine: None,
         }
     }
+
+    /// Checks the numbers before any work: at least one draw, a finite S/N cut, a redshift ≥ 0, an
+    /// error floor ≥ 0, S/N bands named.
+    pub fn check(&self) -> Result<()> {
+        if self.n_draws == 0 {
+            return Err(Error::invalid("draws", self.n_draws, "the number of posterior draws per pixel must be at least 1"));
+        }
+        if !self.snr_min.is_finite() {
+            return Err(Error::invalid("snr_min", self.snr_min, "the S/N cut must be a finite number"));
+        }
+        if !(self.redshift.is_finite() && self.redshift >= 0.0) {
+            return Err(Error::invalid("redshift", self.redshift, "must be a finite number ≥ 0"));
+        }
+        if !(self.integrated_error_floor.is_finite() && self.integrated_error_floor >= 0.0) {
+            return Err(Error::invalid("integrated_error_floor", self.integrated_error_floor, "must be a finite fraction ≥ 0"));
+        }
+        if self.snr_bands.is_empty() {
+            return Err(Error::invalid("snr_bands", "(none)", "name at least one band for the S/N selection"));
+        }
+        Ok(())
+    }
 }
 
 /// Resolved vs integrated comparison (the outshining test of SBIPIX).
@@ -115,6 +136,7 @@ pub fn map_galaxy_with_progress(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<GalaxyMaps> {
     let t0 = std::time::Instant::now();
+    opts.check()?;
     img.check()?;
     let model_bands = &post.manifest.bands;
     let (ny, nx) = (img.ny, img.nx);
@@ -132,10 +154,7 @@ pub fn map_galaxy_with_progress(
     let bands_missing: Vec<String> = model_bands.iter().zip(&present).filter(|(_, p)| !**p).map(|(b, _)| b.clone()).collect();
     let bands_used: Vec<String> = model_bands.iter().zip(&present).filter(|(_, p)| **p).map(|(b, _)| b.clone()).collect();
     if bands_used.is_empty() {
-        return Err(Error::File {
-            file: img.source.clone(),
-            reason: format!("none of its bands ({}) is known to the model", img.bands.join(" ")),
-        });
+        return Err(Error::file(&img.source, format!("none of its bands ({}) is known to the model", img.bands.join(" "))));
     }
     let snr_idx: Vec<usize> = opts.snr_bands.iter().filter_map(|b| img.bands.iter().position(|x| x == b)).collect();
     let snr_idx = if snr_idx.is_empty() {
@@ -147,7 +166,7 @@ pub fn map_galaxy_with_progress(
     if let Some((seg, _)) = &opts.segmentation
         && seg.len() != npix
     {
-        return Err(Error::File { file: "segmentation".into(), reason: format!("{} pixels, the images have {ny}×{nx}", seg.len()) });
+        return Err(Error::file("segmentation", format!("{} pixels, the images have {ny}×{nx}", seg.len())));
     }
     // S/N and selection
     let good = |b: usize, p: usize| img.err[b * npix + p].is_finite() && img.err[b * npix + p] > 0.0 && img.flux[b * npix + p].is_finite();
@@ -168,10 +187,7 @@ pub fn map_galaxy_with_progress(
     let nsel = selected.len();
     let nb = model_bands.len();
     if nsel == 0 {
-        return Err(Error::File {
-            file: img.source.clone(),
-            reason: format!("no pixel has S/N > {} in {}", opts.snr_min, opts.snr_bands.join("+")),
-        });
+        return Err(Error::file(&img.source, format!("no pixel has S/N > {} in {}", opts.snr_min, opts.snr_bands.join("+"))));
     }
     log(&format!("sbipix: {nsel} of {npix} pixels selected (S/N > {}); sampling {} draws each", opts.snr_min, opts.n_draws));
     let mut flux = vec![f64::NAN; nsel * nb];

@@ -55,7 +55,7 @@ pub fn map_layers(m: &GalaxyMaps) -> Vec<MapLayer> {
 /// Writes `maps.fits` (the [`map_layers`], all with the input WCS), `maps.png` and
 /// `summary.json` into `out`.
 pub fn write_maps(out: &Path, img: &ImageSet, m: &GalaxyMaps) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|e| Error::File { file: out.display().to_string(), reason: e.to_string() })?;
+    std::fs::create_dir_all(out).map_err(|e| Error::write(&out, e))?;
     let layers = map_layers(m);
     let images: Vec<OutImage> = layers
         .iter()
@@ -68,7 +68,7 @@ pub fn write_maps(out: &Path, img: &ImageSet, m: &GalaxyMaps) -> Result<()> {
     ];
     write_image_fits(&out.join("maps.fits"), img.ny, img.nx, &images, &img.wcs, &primary)?;
     crate::products::plots::panel(&out.join("maps.png"), img.ny, img.nx, m)
-        .map_err(|e| Error::File { file: out.join("maps.png").display().to_string(), reason: e.to_string() })?;
+        .map_err(|e| Error::write(out.join("maps.png"), e.to_string()))?; // plotters' errors are not Send
     sbipix_io::write_atomic(&out.join("summary.json"), |w| Ok(w.write_all(serde_json::to_string_pretty(&m.summary)?.as_bytes())?))?;
     Ok(())
 }

@@ -43,18 +43,18 @@ impl ParamTable {
     /// Reads a CSV file (header row first; `#` comment lines allowed).
     pub fn read_csv(path: &Path, family: SfhFamily) -> Result<Self> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::File { file: file.clone(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(&file, e))?;
         Self::parse_csv(&text, &file, family)
     }
 
     /// Parses CSV text (`file` names it in messages).
     pub fn parse_csv(text: &str, file: &str, family: SfhFamily) -> Result<Self> {
-        let ferr = |reason: String| Error::File { file: file.to_string(), reason };
+        let ferr = |reason: String| Error::file(&file.to_string(), reason);
         if family == SfhFamily::Tabulated {
             return Err(ferr("tabulated SFHs cannot be given in a parameter table; use the library API".into()));
         }
         let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
-        let headers = rdr.headers().map_err(|e| ferr(e.to_string()))?.clone();
+        let headers = rdr.headers().map_err(|e| Error::read(&file, e))?.clone();
         if headers.is_empty() {
             return Err(ferr("the table has no header row".into()));
         }
@@ -131,7 +131,7 @@ impl ParamTable {
     /// A table from named columns of equal length (the Python API's dict of arrays), checked
     /// as [`Self::parse_csv`] checks a file: unknown, missing and non-finite values are named.
     pub fn from_columns(given: Vec<(String, Vec<f64>)>, file: &str, family: SfhFamily) -> Result<Self> {
-        let ferr = |reason: String| Error::File { file: file.to_string(), reason };
+        let ferr = |reason: String| Error::file(&file.to_string(), reason);
         if family == SfhFamily::Tabulated {
             return Err(ferr("tabulated SFHs cannot be given in a parameter table; use the library API".into()));
         }

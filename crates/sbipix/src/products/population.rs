@@ -89,18 +89,18 @@ pub fn read_manifest_row(path: &Path, index: usize) -> Result<(usize, RowJob)> {
     let n = rows.len();
     match rows.get_mut(index).and_then(Option::take) {
         Some(r) => Ok((n, r)),
-        None => Err(Error::File { file: path.display().to_string(), reason: format!("no row {index} (the manifest has {n})") }),
+        None => Err(Error::file(&path, format!("no row {index} (the manifest has {n})"))),
     }
 }
 
 /// The rows of a manifest; those `want` rejects are only checked for their id (None).
 fn read_rows(path: &Path, want: &dyn Fn(usize) -> bool) -> Result<Vec<Option<RowJob>>> {
     let file = path.display().to_string();
-    let ferr = |reason: String| Error::File { file: file.clone(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| ferr(e.to_string()))?;
+    let ferr = |reason: String| Error::file(&file, reason);
+    let text = crate::error::read_file(path)?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
-    let header: Vec<String> = rdr.headers().map_err(|e| ferr(e.to_string()))?.iter().map(str::to_string).collect();
+    let header: Vec<String> = rdr.headers().map_err(|e| Error::read(&file, e))?.iter().map(str::to_string).collect();
     for h in &header {
         if !COLUMNS.contains(&h.as_str()) {
             return Err(ferr(format!("unknown column `{h}`; allowed: {}", COLUMNS.join(", "))));
@@ -260,17 +260,17 @@ pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptio
         return Ok(s);
     }
     let dir = out.join("galaxies");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::File { file: dir.display().to_string(), reason: e.to_string() })?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
     let mut status = GalaxyStatus { id: id.clone(), status: String::new(), summary: None };
     // the galaxy's folder appears complete (maps + status.json) or not at all
     crate::write_dir_atomic(&galaxy_dir(out, &id), true, |d| -> Result<()> {
         let result = (|| -> Result<MapSummary> {
             let quiet = |_: &str| {};
             let img = load_images(j, &quiet)?;
-            let z = j.redshift.or(img.redshift).ok_or_else(|| Error::File {
-                file: img.source.clone(),
-                reason: "no redshift (manifest column `redshift` or a REDSHIFT keyword)".into(),
-            })?;
+            let z = j
+                .redshift
+                .or(img.redshift)
+                .ok_or_else(|| Error::file(&img.source, "no redshift (manifest column `redshift` or a REDSHIFT keyword)"))?;
             let mut mo = MapOptions::new(z);
             mo.n_draws = opts.n_draws;
             mo.snr_min = opts.snr_min;
@@ -295,7 +295,7 @@ pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptio
             }
         };
         let text = serde_json::to_string_pretty(&status).expect("status serialises");
-        std::fs::write(d.join("status.json"), text).map_err(|e| Error::File { file: d.display().to_string(), reason: e.to_string() })
+        std::fs::write(d.join("status.json"), text).map_err(|e| Error::write(&d, e))
     })?;
     Ok(status)
 }
@@ -407,8 +407,7 @@ pub fn write_population(out: &Path, rows: &[GalaxyRow], extra: Option<ExtraColum
         .map(|s| (s.log_mstar_resolved[1], s.log_mstar_resolved[1] - s.log_mstar_integrated[1]))
         .filter(|(a, b)| a.is_finite() && b.is_finite())
         .collect();
-    outshining_png(&out.join("outshining.png"), &pts)
-        .map_err(|e| Error::File { file: out.join("outshining.png").display().to_string(), reason: e.to_string() })?;
+    outshining_png(&out.join("outshining.png"), &pts).map_err(|e| Error::write(out.join("outshining.png"), e.to_string()))?; // plotters' errors are not Send
     Ok(())
 }
 
@@ -476,7 +475,7 @@ pub fn run_survey(
     opts: &SurveyOptions,
     progress: &dyn Fn(usize, usize, &str),
 ) -> Result<Vec<GalaxyRow>> {
-    std::fs::create_dir_all(out).map_err(|e| Error::File { file: out.display().to_string(), reason: e.to_string() })?;
+    std::fs::create_dir_all(out).map_err(|e| Error::write(&out, e))?;
     let n = manifest.rows.len();
     let mut rows = Vec::with_capacity(n);
     for (k, job) in manifest.rows.iter().enumerate() {

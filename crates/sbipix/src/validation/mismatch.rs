@@ -1,6 +1,7 @@
 //! Model mismatch: the model applied to photometry made by another code (an FSPS atlas).
 
 use super::report::metrics_table;
+use crate::error::write_file;
 use crate::inference::model::Posterior;
 use crate::{Error, Result};
 use sbipix_diagnostics::{Draws, ParamMetrics, metrics};
@@ -47,21 +48,15 @@ pub fn validate_against(
     let post = Posterior::load(model_dir)?;
     let read = |name: &str| -> Result<String> {
         let p = model_dir.join(name);
-        std::fs::read_to_string(&p).map_err(|e| Error::File { file: p.display().to_string(), reason: e.to_string() })
+        crate::error::read_file(&p)
     };
     let survey = Survey::from_toml_str(&read("survey.toml")?, "survey.toml")?;
     let bands = post.manifest.bands.clone();
     let noise = survey.sampler(&bands)?;
     let af = atlas.display().to_string();
-    let mut rdr = csv::ReaderBuilder::new()
-        .comment(Some(b'#'))
-        .from_path(atlas)
-        .map_err(|e| Error::File { file: af.clone(), reason: e.to_string() })?;
-    let header: Vec<String> =
-        rdr.headers().map_err(|e| Error::File { file: af.clone(), reason: e.to_string() })?.iter().map(String::from).collect();
-    let col = |n: &str| {
-        header.iter().position(|h| h == n).ok_or_else(|| Error::File { file: af.clone(), reason: format!("missing column `{n}`") })
-    };
+    let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(atlas).map_err(|e| Error::read(&af, e))?;
+    let header: Vec<String> = rdr.headers().map_err(|e| Error::read(&af, e))?.iter().map(String::from).collect();
+    let col = |n: &str| header.iter().position(|h| h == n).ok_or_else(|| Error::file(&af, format!("missing column `{n}`")));
     let (cz, cm, ct, cs, cd, cl) =
         (col("zred")?, col("log_mformed")?, col("tau_Gyr")?, col("t_start_Gyr")?, col("dust2")?, col("logzsol")?);
     // flux columns: flux_uJy_<anything ending in _<BAND>>
@@ -131,7 +126,7 @@ pub fn validate_against(
     }
     let n = zs.len();
     if n < 10 {
-        return Err(Error::File { file: af, reason: format!("only {n} usable rows (z ≤ {zmax}, positive fluxes, S/N > {snr_min})") });
+        return Err(Error::file(&af, format!("only {n} usable rows (z ≤ {zmax}, positive fluxes, S/N > {snr_min})")));
     }
     log(&format!("sbipix: {n} of {n_rows} atlas rows usable; sampling {n_draws} draws each…"));
     let draws = post.sample(&flux, &sig, &seen, &zs, n_draws, seed ^ 0x77)?;
@@ -166,11 +161,9 @@ pub fn validate_against(
         multiply_1pz,
         metrics_table(&report.parameters, &names_known)
     );
-    let ferr = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
     crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
-        std::fs::write(d.join("mismatch.json"), serde_json::to_string_pretty(&report).expect("report serialises"))
-            .map_err(|e| ferr(d, e.to_string()))?;
-        std::fs::write(d.join("mismatch.md"), md).map_err(|e| ferr(d, e.to_string()))
+        write_file(&d.join("mismatch.json"), serde_json::to_string_pretty(&report).expect("report serialises"))?;
+        write_file(&d.join("mismatch.md"), md)
     })?;
     Ok(report)
 }

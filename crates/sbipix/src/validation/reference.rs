@@ -125,7 +125,7 @@ pub(super) fn compare_with_reference(
     };
     for (j, name) in names.iter().enumerate() {
         let Some(rj) = fits[0].names.iter().position(|x| x == name) else {
-            return Err(Error::File { file: "(reference posterior)".into(), reason: format!("the prior has no parameter `{name}`") });
+            return Err(Error::unsupported(format!("a reference posterior of `{name}`"), "the prior has no such parameter"));
         };
         let truth: Vec<f64> = cases.iter().map(|&i| theta[i * p + j] as f64).collect();
         let dn: Vec<f64> = cases.iter().flat_map(|&i| (0..n_draws).map(move |k| draws[(i * n_draws + k) * p + j] as f64)).collect();

@@ -4,6 +4,7 @@
 
 use super::reference::{Refs, compare_with_reference};
 use super::report::markdown;
+use crate::error::write_file;
 use crate::inference::model::Posterior;
 use crate::inference::training_set::model_for_survey;
 use crate::{Error, Result};
@@ -106,9 +107,11 @@ pub fn validate(
     overwrite: bool,
     log: &(dyn Fn(&str) + Sync),
 ) -> Result<ValidationReport> {
-    let out_s = out.display().to_string();
-    if n == 0 || n_draws < 10 {
-        return Err(Error::File { file: out_s, reason: format!("need n ≥ 1 and at least 10 draws (n = {n}, draws = {n_draws})") });
+    if n == 0 {
+        return Err(Error::invalid("n", n, "the number of test cases must be at least 1"));
+    }
+    if n_draws < 10 {
+        return Err(Error::invalid("draws", n_draws, "at least 10 posterior draws per case are needed for intervals"));
     }
     crate::check_output(out, overwrite)?;
     let post = Posterior::load(model_dir)?;
@@ -117,7 +120,7 @@ pub fn validate(
     }
     let read = |name: &str| -> Result<String> {
         let p = model_dir.join(name);
-        std::fs::read_to_string(&p).map_err(|e| Error::File { file: p.display().to_string(), reason: e.to_string() })
+        crate::error::read_file(&p)
     };
     let prior = Prior::from_toml_str(&read("prior.toml")?, &model_dir.join("prior.toml").display().to_string())?;
     let survey = Survey::from_toml_str(&read("survey.toml")?, &model_dir.join("survey.toml").display().to_string())?;
@@ -209,7 +212,7 @@ pub fn validate(
         (params, tp, truths, medians, ranks, covs)
     };
     if selected.len() < 20 {
-        return Err(Error::File { file: out_s, reason: format!("only {} test cases pass S/N > {snr_min}: raise --n", selected.len()) });
+        return Err(Error::invalid("n", n, format!("only {} test cases pass S/N > {snr_min}: raise it", selected.len())));
     }
     let reference = if reference.cases > 0 {
         let cases: Vec<usize> = selected.iter().copied().take(reference.cases).collect();
@@ -253,18 +256,16 @@ pub fn validate(
         refinement,
     };
     // Write everything into a temporary folder, then rename.
-    let ferr = |p: &Path, e: String| Error::File { file: p.display().to_string(), reason: e };
     crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
-        let fig = |r: std::result::Result<(), Box<dyn std::error::Error>>, f: &str| r.map_err(|e| ferr(&d.join(f), e.to_string()));
+        let fig = |r: std::result::Result<(), Box<dyn std::error::Error>>, f: &str| r.map_err(|e| Error::write(d.join(f), e.to_string())); // plotters' errors are not Send
         fig(plots::truth_vs_median(&d.join("truth_vs_median.png"), &names, &truths, &medians), "truth_vs_median.png")?;
         fig(plots::coverage_curve(&d.join("coverage.png"), &names, &levels, &covs), "coverage.png")?;
         fig(plots::sbc_histograms(&d.join("sbc_ranks.png"), &names, &ranks, n_draws), "sbc_ranks.png")?;
         fig(plots::tarp_curve(&d.join("tarp.png"), &tp), "tarp.png")?;
-        std::fs::write(d.join("metrics.json"), serde_json::to_string_pretty(&report).expect("report serialises"))
-            .map_err(|e| ferr(d, e.to_string()))?;
-        std::fs::write(d.join("report.md"), markdown(&report, &names)).map_err(|e| ferr(d, e.to_string()))?;
+        write_file(&d.join("metrics.json"), serde_json::to_string_pretty(&report).expect("report serialises"))?;
+        write_file(&d.join("report.md"), markdown(&report, &names))?;
         if let Some(csv) = &reference_csv {
-            std::fs::write(d.join("reference_cases.csv"), csv).map_err(|e| ferr(d, e.to_string()))?;
+            write_file(&d.join("reference_cases.csv"), csv)?;
         }
         Ok(())
     })?;
