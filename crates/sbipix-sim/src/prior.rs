@@ -7,6 +7,7 @@
 //! naming the key.
 
 use crate::error::{Result, SimError};
+use crate::theta::{Parameter, age_from_onset};
 use rand::RngExt;
 use rand_distr::{Distribution, Gamma};
 use sbipix_sps::{Cosmology, DenseBasisTuple, GalaxyParams, SfhShape, SfhSpec};
@@ -76,10 +77,6 @@ pub struct Draw {
     /// Values of [`Prior::shape_names`], in order.
     pub shape: Vec<f64>,
 }
-
-/// sSFR floor applied to the log SFRs of the training targets (M☉/yr per M☉ formed): histories
-/// with no star formation in the window would otherwise give −∞.
-pub const LOG_SSFR_FLOOR: f64 = -14.0;
 
 fn keys_of(sfh: &SfhPrior) -> &'static [&'static str] {
     match sfh {
@@ -232,30 +229,15 @@ impl Prior {
         check("logu", limits.logu.0, limits.logu.1)
     }
 
-    /// Names of the SFH-shape parameters carried in θ besides the physical ones.
+    /// Names of the SFH-shape parameters carried in θ besides the physical ones
+    /// ([`Prior::shape_parameters`]).
     pub fn shape_names(&self) -> Vec<String> {
-        match self.sfh {
-            SfhPrior::DelayedTau => vec!["log_tau_gyr".into(), "onset_fraction".into()],
-            SfhPrior::DenseBasis { n_tx, .. } => {
-                std::iter::once("log_sfr_inst".to_string()).chain((1..=n_tx).map(|i| format!("t{}_frac", (100 * i) / (n_tx + 1)))).collect()
-            }
-        }
+        self.shape_parameters().iter().map(Parameter::name).collect()
     }
 
-    /// The parameters θ a network infers, in order: derived quantities, then the varied
-    /// parameters (redshift, which is given, and fixed ones excluded), then the SFH shape.
+    /// Names of the parameters θ a network infers, in order ([`Prior::theta_layout`]).
     pub fn inferred_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = ["log_mstar", "log_mass_formed", "log_sfr_100myr", "log_sfr_10myr", "mass_weighted_age_gyr"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        for name in ["logzsol", "av_mag", "logu", "eta"] {
-            if self.get(name).is_some_and(|p| !p.is_fixed()) {
-                v.push(name.into());
-            }
-        }
-        v.extend(self.shape_names());
-        v
+        self.theta_layout().iter().map(Parameter::name).collect()
     }
 
     /// Draws one set of parameters. `cosmology` gives the age of the universe at the drawn z.
@@ -269,8 +251,7 @@ impl Prior {
             SfhPrior::DelayedTau => {
                 let log_tau = g("log_tau_gyr").sample(rng);
                 let onset = g("onset_fraction").sample(rng);
-                // at least 10 kyr of star formation (an onset exactly at observation forms nothing)
-                let age_gyr = ((1.0 - onset) * t_univ).max(1e-5);
+                let age_gyr = age_from_onset(onset, t_univ);
                 (
                     SfhSpec::Parametric {
                         shape: SfhShape::DelayedTau { age_gyr, tau_gyr: 10f64.powf(log_tau) },

@@ -3,8 +3,9 @@
 //! bytes).
 
 use crate::error::{Result, SimError};
-use crate::prior::{LOG_SSFR_FLOOR, Prior};
+use crate::prior::Prior;
 use crate::survey::NoiseSampler;
+use crate::theta::{Parameter, theta_row};
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use sbipix_sps::{SpsModel, Workspace};
@@ -81,7 +82,8 @@ pub fn simulate(
             reason: format!("{} must lie in [0, 1)", spec.drop_rate),
         });
     }
-    let names = prior.inferred_names();
+    let layout = prior.theta_layout();
+    let names: Vec<String> = layout.iter().map(Parameter::name).collect();
     let np = names.len();
     let n = spec.n;
     let mut set = TrainingSet {
@@ -97,7 +99,6 @@ pub fn simulate(
     const CHUNK: usize = 512;
     let done = std::sync::atomic::AtomicUsize::new(0);
     let cosmology = model.config().cosmology;
-    let varied: Vec<&str> = ["logzsol", "av_mag", "logu", "eta"].into_iter().filter(|p| names.iter().any(|n| n == p)).collect();
     set.theta
         .par_chunks_mut(CHUNK * np)
         .zip(set.redshift.par_chunks_mut(CHUNK))
@@ -119,20 +120,9 @@ pub fn simulate(
                     source,
                 })?;
                 noise.draw(&mut rng, &flux, &mut sig, &mut obs);
-                let floor = d.log_mass_formed + LOG_SSFR_FLOOR;
                 let p = &draw.params;
-                let mut row: Vec<f64> =
-                    vec![d.log_mstar, d.log_mass_formed, d.log_sfr_100myr.max(floor), d.log_sfr_10myr.max(floor), d.mass_weighted_age_gyr];
-                for name in &varied {
-                    row.push(match *name {
-                        "logzsol" => p.logzsol,
-                        "av_mag" => p.av_mag,
-                        "logu" => p.logu,
-                        _ => p.eta,
-                    });
-                }
-                row.extend(&draw.shape);
-                debug_assert_eq!(row.len(), np);
+                let mut row = vec![0.0; np];
+                theta_row(&layout, &d, p, &draw.shape, &mut row);
                 for (t, v) in theta[k * np..(k + 1) * np].iter_mut().zip(&row) {
                     *t = *v as f32;
                 }

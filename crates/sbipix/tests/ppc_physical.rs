@@ -15,7 +15,7 @@ use {sbipix::inference::ppc::ppc_predict, sbipix::sps::DelayedTauInverse};
 #[test]
 fn inversion_recovers_age_and_specific_sfr() {
     let t_univ = 3.3;
-    let inv = DelayedTauInverse::new(t_univ, (-2.0, 2.0), sbipix::sim::prior::LOG_SSFR_FLOOR);
+    let inv = DelayedTauInverse::new(t_univ, (-2.0, 2.0), sbipix::sim::theta::LOG_SSFR_FLOOR);
     let mut worst: f64 = 0.0;
     for &age in &[0.15, 0.4, 1.0, 2.0, 3.2] {
         for &log_tau in &[-1.8, -1.0, -0.3, 0.4, 1.5] {

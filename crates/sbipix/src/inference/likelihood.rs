@@ -14,7 +14,8 @@
 //! and this likelihood does not; at the survey's depths it is small (docs/validation.md).
 
 use crate::{Error, Result};
-use sbipix_sim::prior::{LOG_SSFR_FLOOR, ParamPrior, Prior, SfhPrior};
+use sbipix_sim::prior::{ParamPrior, Prior, SfhPrior};
+use sbipix_sim::theta::{age_from_onset, floored_log_sfr};
 use sbipix_sps::{GalaxyParams, SfhShape, SfhSpec, SpsModel, Workspace};
 use std::cell::RefCell;
 
@@ -162,7 +163,7 @@ impl<'a> ShapeLikelihood<'a> {
             redshift: self.redshift,
             sfh: SfhSpec::Parametric {
                 shape: SfhShape::DelayedTau {
-                    age_gyr: ((1.0 - self.value(u, "onset_fraction")) * self.t_univ).max(1e-5),
+                    age_gyr: age_from_onset(self.value(u, "onset_fraction"), self.t_univ),
                     tau_gyr: 10f64.powf(self.value(u, "log_tau_gyr")),
                 },
                 log_mass_formed: 0.0,
@@ -236,8 +237,8 @@ impl<'a> ShapeLikelihood<'a> {
             *o = match name.as_str() {
                 "log_mstar" => m + pm.log_mstar,
                 "log_mass_formed" => m,
-                "log_sfr_100myr" => m + pm.log_sfr_100myr.max(LOG_SSFR_FLOOR),
-                "log_sfr_10myr" => m + pm.log_sfr_10myr.max(LOG_SSFR_FLOOR),
+                "log_sfr_100myr" => floored_log_sfr(m + pm.log_sfr_100myr, m),
+                "log_sfr_10myr" => floored_log_sfr(m + pm.log_sfr_10myr, m),
                 "mass_weighted_age_gyr" => pm.mwa_gyr,
                 other => self.value(u, other),
             };

@@ -110,7 +110,7 @@ pub fn ppc_predict(
         zs.dedup();
         zs.into_par_iter()
             .filter(|z| z.is_finite() && *z >= 0.0)
-            .map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau, sbipix_sim::prior::LOG_SSFR_FLOOR)))
+            .map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau, sbipix_sim::theta::LOG_SSFR_FLOOR)))
             .collect()
     } else {
         Default::default()

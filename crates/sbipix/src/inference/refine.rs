@@ -38,6 +38,7 @@ use crate::{Error, Result};
 use rand::RngExt;
 use sbipix_diagnostics::smc::{MoveSettings, SmcRng, SmcSettings, metropolis_sweeps, smc, std_normal};
 use sbipix_sim::Prior;
+use sbipix_sim::theta::{age_from_onset, onset_from_age};
 use sbipix_sps::DelayedTauInverse;
 use sbipix_sps::SpsModel;
 
@@ -437,7 +438,7 @@ fn start_point(lk: &ShapeLikelihood, inv: &DelayedTauInverse, get: &dyn Fn(&str)
     let (age, tau) = match (get("mass_weighted_age_gyr"), get("log_sfr_100myr"), get("log_mstar")) {
         (Some(mwa), Some(ls), Some(lm)) => inv.solve(mwa, ls - lm + *live_guess)?,
         _ => match (get("log_tau_gyr"), get("onset_fraction")) {
-            (Some(lt), Some(on)) => ((1.0 - on) * lk.age_universe_gyr(), 10f64.powf(lt)),
+            (Some(lt), Some(on)) => (age_from_onset(on, lk.age_universe_gyr()), 10f64.powf(lt)),
             _ => (0.5 * lk.age_universe_gyr(), 1.0),
         },
     };
@@ -445,7 +446,7 @@ fn start_point(lk: &ShapeLikelihood, inv: &DelayedTauInverse, get: &dyn Fn(&str)
     for (k, nm) in names.iter().enumerate() {
         let v = match *nm {
             "log_tau_gyr" => Some(tau.log10()),
-            "onset_fraction" => Some(1.0 - age / lk.age_universe_gyr()),
+            "onset_fraction" => Some(onset_from_age(age, lk.age_universe_gyr())),
             other => get(other),
         };
         if let Some(v) = v.filter(|v| v.is_finite()) {
@@ -761,7 +762,7 @@ pub fn refine_all(
     zs.dedup();
     let tables: std::collections::HashMap<u64, DelayedTauInverse> = zs
         .into_par_iter()
-        .map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau, sbipix_sim::prior::LOG_SSFR_FLOOR)))
+        .map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau, sbipix_sim::theta::LOG_SSFR_FLOOR)))
         .collect();
     let done = std::sync::atomic::AtomicUsize::new(0);
     draws

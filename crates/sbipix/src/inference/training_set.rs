@@ -136,7 +136,7 @@ pub fn simulate_to_dir(
             sbipix_sim::SfhPrior::DelayedTau => "delayed_tau".into(),
             sbipix_sim::SfhPrior::DenseBasis { .. } => "dense_basis".into(),
         },
-        log_ssfr_floor: sbipix_sim::prior::LOG_SSFR_FLOOR,
+        log_ssfr_floor: sbipix_sim::theta::LOG_SSFR_FLOOR,
         model: model.config().clone(),
         encoding: InputEncoding { bands: set.bands.clone(), scale_ujy: survey_scales(survey, &set.bands) },
         files: files_of(&set),

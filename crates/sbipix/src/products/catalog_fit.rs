@@ -225,7 +225,7 @@ pub fn fit_catalog(
     let n = t.rows.len();
     let (mut flux, mut sig, mut seen) = (vec![f64::NAN; n * nb], vec![f64::NAN; n * nb], vec![false; n * nb]);
     let mut z = vec![f64::NAN; n];
-    let mut status = vec![String::from("ok"); n];
+    let mut status = vec![String::from(super::STATUS_OK); n];
     let mut n_bands = vec![0usize; n];
     let zmax = post.manifest.max_redshift_trained;
     for r in 0..n {
@@ -247,7 +247,7 @@ pub fn fit_catalog(
             status[r] = format!("redshift {} outside the model's range [0, {zmax}]", z[r]);
         }
     }
-    let ok: Vec<usize> = (0..n).filter(|&r| status[r] == "ok").collect();
+    let ok: Vec<usize> = (0..n).filter(|&r| status[r] == super::STATUS_OK).collect();
     let params = post.parameter_names();
     let np = params.len();
     let mut percentiles = vec![vec![[f64::NAN; 3]; np]; n];

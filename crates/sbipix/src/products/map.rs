@@ -11,6 +11,10 @@ use sbipix_io::arrays::pixel_scale_arcsec;
 use sbipix_sim::theta::is_extensive;
 use serde::{Deserialize, Serialize};
 
+/// The bands whose mean S/N selects the pixels a map fits (and the test cases validation judges
+/// as "pixels a map would fit"): the deep long-wavelength NIRCam bands.
+pub const SNR_BANDS: [&str; 3] = ["F277W", "F356W", "F444W"];
+
 /// Options of [`map_galaxy`].
 #[derive(Debug, Clone)]
 pub struct MapOptions {
@@ -40,7 +44,7 @@ impl MapOptions {
             redshift,
             n_draws: 500,
             snr_min: 5.0,
-            snr_bands: vec!["F277W".into(), "F356W".into(), "F444W".into()],
+            snr_bands: SNR_BANDS.iter().map(|b| b.to_string()).collect(),
             segmentation: None,
             seed: 0,
             integrated_error_floor: DEFAULT_ERROR_FLOOR,

@@ -10,3 +10,7 @@ pub mod photometry;
 pub mod plots;
 pub mod population;
 pub mod synthetic;
+
+/// The status of a galaxy or catalogue row that was fitted; any other status text is the reason
+/// it was not.
+pub const STATUS_OK: &str = "ok";

@@ -204,6 +204,13 @@ pub struct GalaxyStatus {
     pub summary: Option<MapSummary>,
 }
 
+impl GalaxyStatus {
+    /// True when the galaxy was mapped ([`super::STATUS_OK`]).
+    pub fn is_ok(&self) -> bool {
+        self.status == super::STATUS_OK
+    }
+}
+
 /// Options shared by every galaxy of a survey.
 #[derive(Clone)]
 pub struct SurveyOptions {
@@ -255,7 +262,7 @@ pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptio
     };
     let id = j.id.clone();
     if let Some(s) = read_status(out, &id)
-        && s.status == "ok"
+        && s.is_ok()
     {
         return Ok(s);
     }
@@ -285,7 +292,7 @@ pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptio
         })();
         // a galaxy's own failure is its status, not an error of the survey
         (status.status, status.summary) = match result {
-            Ok(s) => ("ok".into(), Some(s)),
+            Ok(s) => (super::STATUS_OK.into(), Some(s)),
             Err(e) => {
                 // no partial maps beside a failed status
                 for f in std::fs::read_dir(d).into_iter().flatten().flatten() {
@@ -309,6 +316,13 @@ pub struct GalaxyRow {
     pub id: String,
     pub status: String,
     pub summary: Option<MapSummary>,
+}
+
+impl GalaxyRow {
+    /// True when the galaxy was mapped ([`super::STATUS_OK`]).
+    pub fn is_ok(&self) -> bool {
+        self.status == super::STATUS_OK
+    }
 }
 
 /// Column names of `galaxies.csv`.

@@ -5,6 +5,7 @@ use crate::{Error, Result};
 use sbipix_io::ImageSet;
 use sbipix_io::arrays::CardValue;
 use sbipix_sim::Survey;
+use sbipix_sim::theta::{Parameter, age_from_onset, derived_values};
 use sbipix_sps::{GalaxyParams, SfhShape, SfhSpec, SpsModel, Workspace};
 
 /// A synthetic galaxy: its images and, per pixel, the true parameters.
@@ -53,11 +54,8 @@ pub fn build(model: &SpsModel, survey: &Survey, spec: &GalaxySpec) -> Result<Syn
     let (clx, cly) = (cx + 1.6 * spec.r_eff_pix * 0.8, cy + 1.6 * spec.r_eff_pix * 0.6);
     let bands = model.band_names();
     let nb = bands.len();
-    let names: Vec<String> =
-        ["log_mstar", "log_mass_formed", "log_sfr_100myr", "log_sfr_10myr", "mass_weighted_age_gyr", "logzsol", "av_mag"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    // the truth maps: the derived quantities, then metallicity and dust
+    let names: Vec<String> = Parameter::DERIVED.iter().chain(&[Parameter::Logzsol, Parameter::AvMag]).map(Parameter::name).collect();
     let mut truth = vec![vec![f64::NAN; n * n]; names.len()];
     let mut flux = vec![0.0; nb * n * n];
     let mut err = vec![0.0; nb * n * n];
@@ -92,7 +90,7 @@ pub fn build(model: &SpsModel, survey: &Survey, spec: &GalaxySpec) -> Result<Syn
             let params = GalaxyParams {
                 redshift: z,
                 sfh: SfhSpec::Parametric {
-                    shape: SfhShape::DelayedTau { age_gyr: (1.0 - onset) * t_univ, tau_gyr: tau },
+                    shape: SfhShape::DelayedTau { age_gyr: age_from_onset(onset, t_univ), tau_gyr: tau },
                     log_mass_formed: log_m,
                 },
                 logzsol: lz,
@@ -106,12 +104,7 @@ pub fn build(model: &SpsModel, survey: &Survey, spec: &GalaxySpec) -> Result<Syn
                 flux[b * n * n + p] = obs[b];
                 err[b * n * n + p] = sig[b];
             }
-            let floor = d.log_mass_formed + sbipix_sim::prior::LOG_SSFR_FLOOR;
-            for (k, v) in
-                [d.log_mstar, d.log_mass_formed, d.log_sfr_100myr.max(floor), d.log_sfr_10myr.max(floor), d.mass_weighted_age_gyr, lz, av]
-                    .iter()
-                    .enumerate()
-            {
+            for (k, v) in derived_values(&d).iter().chain(&[lz, av]).enumerate() {
                 truth[k][p] = *v;
             }
         }

@@ -6,6 +6,7 @@ use crate::inference::model::Posterior;
 use crate::{Error, Result};
 use sbipix_diagnostics::{Draws, ParamMetrics, metrics};
 use sbipix_sim::Survey;
+use sbipix_sim::theta::floored_log_sfr;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -92,7 +93,7 @@ pub fn validate_against(
         let (mut s, mut o) = (vec![0.0; nb], vec![0.0; nb]);
         noise.draw(&mut rng, &ftrue, &mut s, &mut o);
         // map selection
-        let sel: Vec<f64> = ["F277W", "F356W", "F444W"]
+        let sel: Vec<f64> = crate::products::map::SNR_BANDS
             .iter()
             .filter_map(|b| bands.iter().position(|x| x == b))
             .filter(|&b| f[b].is_finite())
@@ -102,17 +103,16 @@ pub fn validate_against(
             continue;
         }
         let sm = sfh.summary();
-        let floor = sm.log_mass_formed + sbipix_sim::prior::LOG_SSFR_FLOOR;
         let known = |n: &str| -> f64 {
             match n {
                 "log_mass_formed" => logm,
-                "log_sfr_100myr" => sm.sfr_100myr.log10().max(floor),
-                "log_sfr_10myr" => sm.sfr_10myr.log10().max(floor),
+                "log_sfr_100myr" => floored_log_sfr(sm.sfr_100myr.log10(), sm.log_mass_formed),
+                "log_sfr_10myr" => floored_log_sfr(sm.sfr_10myr.log10(), sm.log_mass_formed),
                 "mass_weighted_age_gyr" => sm.mass_weighted_age_gyr,
                 "av_mag" => 1.086 * g(cd),
                 "logzsol" => g(cl),
                 "log_tau_gyr" => tau.log10(),
-                "onset_fraction" => ts / t_univ,
+                "onset_fraction" => ts / t_univ, // the atlas gives the onset as a time since the Big Bang
                 _ => f64::NAN,
             }
         };

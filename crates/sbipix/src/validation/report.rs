@@ -1,18 +1,25 @@
 //! The Markdown page and tables of a validation.
 
 use super::simulated::ValidationReport;
+use crate::products::map::SNR_BANDS;
 use sbipix_diagnostics::ParamMetrics;
 use std::collections::BTreeMap;
 
 /// The Markdown page: the table, the targets, the figures.
 pub fn markdown(r: &ValidationReport, names: &[String]) -> String {
     let mut s = format!(
-        "# Validation of `{}`\n\n{} fresh simulations from the model's prior and survey (seed {}), {} posterior draws each; {} pass the map selection (mean S/N over F277W, F356W, F444W > {}).\n\n## Pixels a map would fit\n\n",
-        r.model, r.n, r.seed, r.n_draws, r.n_selected, r.snr_min
+        "# Validation of `{}`\n\n{} fresh simulations from the model's prior and survey (seed {}), {} posterior draws each; {} pass the map selection (mean S/N over {} > {}).\n\n## Pixels a map would fit\n\n",
+        r.model,
+        r.n,
+        r.seed,
+        r.n_draws,
+        r.n_selected,
+        SNR_BANDS.join(", "),
+        r.snr_min
     );
     s.push_str(&metrics_table(&r.parameters, names));
     if !r.parameters_by_snr.is_empty() {
-        s.push_str("\n## By S/N (mean over F277W, F356W, F444W): R² and 68 % coverage\n\n| S/N | cases |");
+        s.push_str(&format!("\n## By S/N (mean over {}): R² and 68 % coverage\n\n| S/N | cases |", SNR_BANDS.join(", ")));
         for n in names {
             s.push_str(&format!(" {n} |"));
         }

@@ -177,7 +177,7 @@ pub fn validate(
     let p = names.len();
     // SBIPIX's pixel selection on the noisy photometry
     let nb = set.bands.len();
-    let sel_bands: Vec<usize> = ["F277W", "F356W", "F444W"].iter().filter_map(|b| set.bands.iter().position(|x| x == b)).collect();
+    let sel_bands: Vec<usize> = crate::products::map::SNR_BANDS.iter().filter_map(|b| set.bands.iter().position(|x| x == b)).collect();
     let snr: Vec<f64> = (0..n)
         .map(|i| {
             let v: Vec<f64> = sel_bands
