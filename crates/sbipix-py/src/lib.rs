@@ -557,7 +557,7 @@ impl Model {
                         &self.post.parameter_names(),
                         &mut d,
                         settings,
-                        seed ^ 0x0EF1,
+                        seed ^ sbipix::sim::streams::REFINE,
                         &|_| {},
                     )?;
                 }

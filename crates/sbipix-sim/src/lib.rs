@@ -9,6 +9,7 @@ pub mod error;
 pub mod normal;
 pub mod prior;
 pub mod simulate;
+pub mod streams;
 pub mod survey;
 pub mod theta;
 

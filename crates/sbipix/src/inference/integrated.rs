@@ -108,7 +108,7 @@ pub fn sample_integrated(
             let row = o * reps + r;
             zs[row] = redshift[o];
             // a small counter-based generator: reproducible for (seed, object, replica, band)
-            let mut state = seed ^ 0x5EED_1D00_u64.wrapping_mul(o as u64 + 1) ^ ((r as u64) << 48);
+            let mut state = seed ^ sbipix_sim::streams::INTEGRATED_REPLICA_NOISE.wrapping_mul(o as u64 + 1) ^ ((r as u64) << 48);
             let mut uniform = || {
                 state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
                 let mut x = state;

@@ -121,7 +121,7 @@ pub fn refine(
         })
         .collect::<Result<_>>()?;
     let d = lk.dim();
-    let mut rng = sbipix_sim::simulate::sample_rng(seed, 0x005E_F14E);
+    let mut rng = sbipix_sim::simulate::sample_rng(seed, sbipix_sim::streams::REFINE_SAMPLING);
     let mut evaluations = 0usize;
     let kept = RefineOutcome { refined: false, ess: 0.0, rounds: 0, exact_smc: false, evaluations: 0 };
 

@@ -13,6 +13,7 @@
 use crate::inference::integrated::sample_integrated;
 use crate::inference::model::Posterior;
 use crate::{Error, Result};
+use sbipix_sim::streams;
 use std::path::Path;
 
 /// How to find the columns of a catalogue.
@@ -276,7 +277,7 @@ pub fn fit_catalog(
                 &params,
                 &mut draws,
                 settings,
-                seed ^ 0x0EF1,
+                seed ^ streams::REFINE,
                 &|_| {},
             )?;
             let mut flags = vec![f64::NAN; n];

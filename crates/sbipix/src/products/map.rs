@@ -8,6 +8,7 @@ use crate::inference::ppc::ppc_predict;
 use crate::{Error, Result};
 use sbipix_io::ImageSet;
 use sbipix_io::arrays::pixel_scale_arcsec;
+use sbipix_sim::streams;
 use sbipix_sim::theta::is_extensive;
 use serde::{Deserialize, Serialize};
 
@@ -249,7 +250,7 @@ pub fn map_galaxy_with_progress(
         &iseen,
         &[opts.redshift],
         opts.n_draws.max(2000),
-        opts.seed ^ 0x1D,
+        opts.seed ^ streams::INTEGRATED_FIT,
         opts.integrated_error_floor,
     )?;
     let names = post.parameter_names();
@@ -267,7 +268,7 @@ pub fn map_galaxy_with_progress(
             &names,
             &mut draws,
             *settings,
-            opts.seed ^ 0x0EF1,
+            opts.seed ^ streams::REFINE,
             &|k| progress(k, nsel),
         )?;
         let mut layer = vec![f32::NAN; npix];
@@ -288,7 +289,7 @@ pub fn map_galaxy_with_progress(
             &names,
             &mut idraws,
             isettings,
-            opts.seed ^ 0x1E,
+            opts.seed ^ streams::REFINE_INTEGRATED,
             &|_| {},
         )?;
         let summary = crate::inference::refine::RefineSummary::of(&outcomes, *settings, t1.elapsed().as_secs_f64());

@@ -6,6 +6,7 @@ use crate::inference::model::Posterior;
 use crate::{Error, Result};
 use sbipix_diagnostics::{Draws, ParamMetrics, metrics};
 use sbipix_sim::Survey;
+use sbipix_sim::streams;
 use sbipix_sim::theta::floored_log_sfr;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -129,7 +130,7 @@ pub fn validate_against(
         return Err(Error::file(&af, format!("only {n} usable rows (z ≤ {zmax}, positive fluxes, S/N > {snr_min})")));
     }
     log(&format!("sbipix: {n} of {n_rows} atlas rows usable; sampling {n_draws} draws each…"));
-    let draws = post.sample(&flux, &sig, &seen, &zs, n_draws, seed ^ 0x77)?;
+    let draws = post.sample(&flux, &sig, &seen, &zs, n_draws, seed ^ streams::MISMATCH_DRAWS)?;
     let mut params = BTreeMap::new();
     for (j, name) in names.iter().enumerate() {
         if !truth[j].is_finite() {

@@ -42,7 +42,7 @@ pub fn reference_posterior(
     let np = lk.names().len();
     let n = settings.particles.max(2);
     let mut draws = vec![0.0; n * np];
-    let mut rng = sbipix_sim::simulate::sample_rng(settings.seed, 0x4D41_5353);
+    let mut rng = sbipix_sim::simulate::sample_rng(settings.seed, sbipix_sim::streams::REFERENCE_MASS);
     let d = lk.dim();
     for i in 0..n {
         lk.theta_row(&r.samples[i * d..(i + 1) * d], &r.aux[i], rand::RngExt::random::<f64>(&mut rng), &mut draws[i * np..(i + 1) * np]);

@@ -10,6 +10,7 @@ use crate::inference::training_set::model_for_survey;
 use crate::{Error, Result};
 use sbipix_diagnostics::{Draws, ParamMetrics, Tarp, coverage, metrics, plots, sbc_ranks, tarp};
 use sbipix_io::DataStore;
+use sbipix_sim::streams;
 use sbipix_sim::{Prior, SimulationSpec, Survey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -138,7 +139,7 @@ pub fn validate(
     let seen: Vec<bool> = set.observed.iter().map(|&o| o == 1).collect();
     let z: Vec<f64> = set.redshift.iter().map(|v| *v as f64).collect();
     log(&format!("sbipix: sampling {n_draws} posterior draws for {n} test cases…"));
-    let mut draws = post.sample(&flux, &sigma, &seen, &z, n_draws, seed ^ 0xA5A5_5A5A)?;
+    let mut draws = post.sample(&flux, &sigma, &seen, &z, n_draws, seed ^ streams::VALIDATION_DRAWS)?;
     let names = post.parameter_names();
     let refinement = match refine {
         Some(settings) => {
@@ -155,7 +156,7 @@ pub fn validate(
                 &names,
                 &mut draws,
                 settings,
-                seed ^ 0x0EF1,
+                seed ^ streams::REFINE,
                 &|k| {
                     if k.is_multiple_of(step) {
                         log(&format!("sbipix:   {k}/{n} refined ({:.0} s)", t1.elapsed().as_secs_f64()));
