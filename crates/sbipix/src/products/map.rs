@@ -143,6 +143,111 @@ pub fn map_galaxy_with_progress(
     let t0 = std::time::Instant::now();
     opts.check()?;
     img.check()?;
+    let sel = select_pixels(post, img, opts, log)?;
+    let (npix, nsel) = (img.ny * img.nx, sel.pixels.len());
+    log(&format!("sbipix: {nsel} of {npix} pixels selected (S/N > {}); sampling {} draws each", opts.snr_min, opts.n_draws));
+    let zs = vec![opts.redshift; nsel];
+    let mut draws = sample_pixels(post, &sel, &zs, opts, progress)?;
+    let (iflux, isig, iseen) = sel.integrated();
+    let mut idraws = sample_integrated(
+        post,
+        &iflux,
+        &isig,
+        &iseen,
+        &[opts.redshift],
+        opts.n_draws.max(2000),
+        opts.seed ^ streams::INTEGRATED_FIT,
+        opts.integrated_error_floor,
+    )?;
+    let names = post.parameter_names();
+    let (refinement, refined) = match &opts.refine {
+        Some(r) => {
+            let (summary, layer) =
+                refine_galaxy(r, &sel, (&iflux, &isig, &iseen), &names, (&mut draws, &mut idraws), npix, opts, log, progress)?;
+            (Some(summary), Some(layer))
+        }
+        None => (None, None),
+    };
+    let percentiles = pixel_percentiles(&draws, &sel.pixels, names.len(), opts.n_draws, npix);
+    let mut mask = vec![0f32; npix];
+    for &p in &sel.pixels {
+        mask[p] = 1.0;
+    }
+    let ppc = opts.ppc.as_ref().map(|(fwd, prior)| check_pixels(fwd, prior, &names, &draws, &sel, &post.manifest.bands, npix, opts));
+    let scale = pixel_scale_arcsec(&img.wcs);
+    let area = scale.map(|s| {
+        let kpc_per_arcsec = post.manifest.forward_model.cosmology.kpc_per_arcsec(opts.redshift);
+        (s * kpc_per_arcsec).powi(2)
+    });
+    let elapsed = t0.elapsed().as_secs_f64();
+    let (resolved, integrated) =
+        (Draws { draws: &draws, n: opts.n_draws, names: &names }, Draws { draws: &idraws, n: opts.n_draws.max(2000), names: &names });
+    let nan3 = [f64::NAN; 3];
+    let summary = MapSummary {
+        ppc_median_residual_sigma: ppc.as_ref().map(|c| c.median_residual_sigma.clone()),
+        ppc_median_chi2_reduced: ppc.as_ref().and_then(|c| c.median_chi2),
+        source: img.source.clone(),
+        model: post.dir.display().to_string(),
+        redshift: opts.redshift,
+        n_pixels: nsel,
+        n_pixels_total: npix,
+        bands_used: sel.bands_used.clone(),
+        bands_missing: sel.bands_missing.clone(),
+        pixel_scale_arcsec: scale,
+        pixel_area_kpc2: area,
+        log_mstar_resolved: resolved.summed("log_mstar", nsel).unwrap_or(nan3),
+        log_mstar_integrated: integrated.percentiles("log_mstar").unwrap_or(nan3),
+        log_sfr_100myr_resolved: resolved.summed("log_sfr_100myr", nsel).unwrap_or(nan3),
+        log_sfr_100myr_integrated: integrated.percentiles("log_sfr_100myr").unwrap_or(nan3),
+        seconds: elapsed,
+        ms_per_pixel: 1e3 * elapsed / nsel as f64,
+        integrated: names.iter().filter_map(|n| Some((n.clone(), integrated.percentiles(n)?))).collect(),
+        resolved_mass_weighted: mass_weighted(&names, &percentiles, &sel.pixels),
+        refinement,
+    };
+    let chi2 = ppc.map_or_else(|| vec![f32::NAN; npix], |c| c.chi2);
+    Ok(GalaxyMaps { chi2, params: names, percentiles, snr: sel.snr, mask, refined, summary })
+}
+
+/// The pixels a map fits and their photometry in the model's band order.
+struct Selection {
+    /// Indices [y·nx + x] of the selected pixels.
+    pixels: Vec<usize>,
+    /// Mean S/N over the selection bands, every pixel (NaN where no band has data).
+    snr: Vec<f32>,
+    bands_used: Vec<String>,
+    bands_missing: Vec<String>,
+    /// [selected pixels × model bands], µJy; `seen` false where a band has no usable value.
+    flux: Vec<f64>,
+    sigma: Vec<f64>,
+    seen: Vec<bool>,
+    n_bands: usize,
+}
+
+impl Selection {
+    /// Integrated photometry: sums over the selected pixels, σ in quadrature; a band is kept only
+    /// if every selected pixel has it.
+    fn integrated(&self) -> (Vec<f64>, Vec<f64>, Vec<bool>) {
+        let (nb, nsel) = (self.n_bands, self.pixels.len());
+        let (mut iflux, mut isig, mut iseen) = (vec![0.0; nb], vec![0.0; nb], vec![true; nb]);
+        for j in 0..nb {
+            for i in 0..nsel {
+                if self.seen[i * nb + j] {
+                    iflux[j] += self.flux[i * nb + j];
+                    isig[j] += self.sigma[i * nb + j].powi(2);
+                } else {
+                    iseen[j] = false;
+                }
+            }
+            isig[j] = isig[j].sqrt();
+        }
+        (iflux, isig, iseen)
+    }
+}
+
+/// Matches the image's bands to the model's, computes every pixel's S/N and selects the pixels
+/// above the cut (within the segment, if any).
+fn select_pixels(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn Fn(&str)) -> Result<Selection> {
     let model_bands = &post.manifest.bands;
     let (ny, nx) = (img.ny, img.nx);
     let npix = ny * nx;
@@ -171,12 +276,12 @@ pub fn map_galaxy_with_progress(
     if let Some((seg, _)) = &opts.segmentation
         && seg.len() != npix
     {
-        return Err(Error::file("segmentation", format!("{} pixels, the images have {ny}×{nx}", seg.len())));
+        return Err(Error::shape("segmentation map", format!("{ny}×{nx} pixels (the images)"), format!("{} pixels", seg.len())));
     }
     // S/N and selection
     let good = |b: usize, p: usize| img.err[b * npix + p].is_finite() && img.err[b * npix + p] > 0.0 && img.flux[b * npix + p].is_finite();
     let mut snr = vec![f32::NAN; npix];
-    let mut selected = Vec::new();
+    let mut pixels = Vec::new();
     for p in 0..npix {
         let v: Vec<f64> = snr_idx.iter().filter(|&&b| good(b, p)).map(|&b| img.flux[b * npix + p] / img.err[b * npix + p]).collect();
         if v.is_empty() {
@@ -186,55 +291,48 @@ pub fn map_galaxy_with_progress(
         snr[p] = s as f32;
         let in_seg = opts.segmentation.as_ref().is_none_or(|(seg, id)| seg[p] == *id);
         if s > opts.snr_min && in_seg {
-            selected.push(p);
+            pixels.push(p);
         }
     }
-    let nsel = selected.len();
-    let nb = model_bands.len();
+    let (nsel, nb) = (pixels.len(), model_bands.len());
     if nsel == 0 {
         return Err(Error::file(&img.source, format!("no pixel has S/N > {} in {}", opts.snr_min, opts.snr_bands.join("+"))));
     }
-    log(&format!("sbipix: {nsel} of {npix} pixels selected (S/N > {}); sampling {} draws each", opts.snr_min, opts.n_draws));
     let mut flux = vec![f64::NAN; nsel * nb];
-    let mut sig = vec![f64::NAN; nsel * nb];
+    let mut sigma = vec![f64::NAN; nsel * nb];
     let mut seen = vec![false; nsel * nb];
-    for (i, &p) in selected.iter().enumerate() {
+    for (i, &p) in pixels.iter().enumerate() {
         for (j, m) in map.iter().enumerate() {
             if let Some(b) = *m
                 && good(b, p)
             {
                 flux[i * nb + j] = img.flux[b * npix + p];
-                sig[i * nb + j] = img.err[b * npix + p];
+                sigma[i * nb + j] = img.err[b * npix + p];
                 seen[i * nb + j] = true;
             }
         }
     }
-    // integrated photometry: sums over the selected pixels, σ in quadrature; a band is kept only
-    // if every selected pixel has it
-    let mut iflux = vec![0.0; nb];
-    let mut isig = vec![0.0; nb];
-    let mut iseen = vec![true; nb];
-    for j in 0..nb {
-        for i in 0..nsel {
-            if seen[i * nb + j] {
-                iflux[j] += flux[i * nb + j];
-                isig[j] += sig[i * nb + j].powi(2);
-            } else {
-                iseen[j] = false;
-            }
-        }
-        isig[j] = isig[j].sqrt();
-    }
-    let zs = vec![opts.redshift; nsel];
-    // all pixels in parallel, in chunks so that long maps report progress
+    Ok(Selection { pixels, snr, bands_used, bands_missing, flux, sigma, seen, n_bands: nb })
+}
+
+/// Network draws of every selected pixel [pixels × draws × parameters], in parallel, in chunks so
+/// that long maps report progress.
+fn sample_pixels(
+    post: &Posterior,
+    sel: &Selection,
+    zs: &[f64],
+    opts: &MapOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<f32>> {
+    let (nsel, nb) = (sel.pixels.len(), sel.n_bands);
     let mut draws = Vec::with_capacity(nsel * opts.n_draws * post.parameter_names().len());
     let chunk = 4096;
     for start in (0..nsel).step_by(chunk) {
         let end = (start + chunk).min(nsel);
         let part = post.sample_from(
-            &flux[start * nb..end * nb],
-            &sig[start * nb..end * nb],
-            &seen[start * nb..end * nb],
+            &sel.flux[start * nb..end * nb],
+            &sel.sigma[start * nb..end * nb],
+            &sel.seen[start * nb..end * nb],
             &zs[start..end],
             opts.n_draws,
             opts.seed,
@@ -243,70 +341,70 @@ pub fn map_galaxy_with_progress(
         draws.extend(part);
         progress(end, nsel);
     }
-    let mut idraws = sample_integrated(
-        post,
-        &iflux,
-        &isig,
-        &iseen,
-        &[opts.redshift],
-        opts.n_draws.max(2000),
-        opts.seed ^ streams::INTEGRATED_FIT,
-        opts.integrated_error_floor,
-    )?;
-    let names = post.parameter_names();
-    let (mut refinement, mut refined) = (None, None);
-    if let Some((settings, fwd, prior)) = &opts.refine {
-        log(&format!("sbipix: refining the {nsel} pixel posteriors with the forward model's likelihood…"));
-        let t1 = std::time::Instant::now();
-        let outcomes = crate::inference::refine::refine_all(
-            fwd,
-            prior,
-            &flux,
-            &sig,
-            &seen,
-            &zs,
-            &names,
-            &mut draws,
-            *settings,
-            opts.seed ^ streams::REFINE,
-            &|k| progress(k, nsel),
-        )?;
-        let mut layer = vec![f32::NAN; npix];
-        for (o, &p) in outcomes.iter().zip(&selected) {
-            layer[p] = if o.refined { 1.0 } else { 0.0 };
-        }
-        refined = Some(layer);
-        // the integrated photometry: its own σ with the integrated error floor
-        let isettings =
-            crate::inference::refine::RefineSettings { sys_frac: settings.sys_frac.max(opts.integrated_error_floor), ..*settings };
-        crate::inference::refine::refine_all(
-            fwd,
-            prior,
-            &iflux,
-            &isig,
-            &iseen,
-            &[opts.redshift],
-            &names,
-            &mut idraws,
-            isettings,
-            opts.seed ^ streams::REFINE_INTEGRATED,
-            &|_| {},
-        )?;
-        let summary = crate::inference::refine::RefineSummary::of(&outcomes, *settings, t1.elapsed().as_secs_f64());
-        log(&format!(
-            "sbipix: refined {:.1} % of the pixels ({:.1} % by the exact SMC), {:.0} likelihood evaluations per pixel, {:.0} s",
-            100.0 * summary.refined_fraction,
-            100.0 * summary.exact_smc_fraction,
-            summary.evaluations_per_pixel,
-            summary.seconds
-        ));
-        refinement = Some(summary);
+    Ok(draws)
+}
+
+/// The refinement options of [`MapOptions::refine`].
+type RefineOption = (crate::inference::refine::RefineSettings, std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior);
+
+/// Refines the pixels' and the integrated posteriors in place; returns the summary and the
+/// REFINED layer (1 refined, 0 the network's kept, NaN not fitted).
+#[allow(clippy::too_many_arguments)]
+fn refine_galaxy(
+    (settings, fwd, prior): &RefineOption,
+    sel: &Selection,
+    (iflux, isig, iseen): (&[f64], &[f64], &[bool]),
+    names: &[String],
+    (draws, idraws): (&mut [f32], &mut [f32]),
+    npix: usize,
+    opts: &MapOptions,
+    log: &dyn Fn(&str),
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(crate::inference::refine::RefineSummary, Vec<f32>)> {
+    use crate::inference::refine::{RefineSettings, RefineSummary, refine_all};
+    let nsel = sel.pixels.len();
+    log(&format!("sbipix: refining the {nsel} pixel posteriors with the forward model's likelihood…"));
+    let t1 = std::time::Instant::now();
+    let zs = vec![opts.redshift; nsel];
+    let outcomes =
+        refine_all(fwd, prior, &sel.flux, &sel.sigma, &sel.seen, &zs, names, draws, *settings, opts.seed ^ streams::REFINE, &|k| {
+            progress(k, nsel)
+        })?;
+    let mut layer = vec![f32::NAN; npix];
+    for (o, &p) in outcomes.iter().zip(&sel.pixels) {
+        layer[p] = if o.refined { 1.0 } else { 0.0 };
     }
-    let np = names.len();
-    let nd = opts.n_draws;
+    // the integrated photometry: its own σ with the integrated error floor
+    let isettings = RefineSettings { sys_frac: settings.sys_frac.max(opts.integrated_error_floor), ..*settings };
+    refine_all(
+        fwd,
+        prior,
+        iflux,
+        isig,
+        iseen,
+        &[opts.redshift],
+        names,
+        idraws,
+        isettings,
+        opts.seed ^ streams::REFINE_INTEGRATED,
+        &|_| {},
+    )?;
+    let summary = RefineSummary::of(&outcomes, *settings, t1.elapsed().as_secs_f64());
+    log(&format!(
+        "sbipix: refined {:.1} % of the pixels ({:.1} % by the exact SMC), {:.0} likelihood evaluations per pixel, {:.0} s",
+        100.0 * summary.refined_fraction,
+        100.0 * summary.exact_smc_fraction,
+        summary.evaluations_per_pixel,
+        summary.seconds
+    ));
+    Ok((summary, layer))
+}
+
+/// p16, p50, p84 maps [y][x] of every parameter (NaN where not fitted).
+fn pixel_percentiles(draws: &[f32], pixels: &[usize], np: usize, nd: usize, npix: usize) -> Vec<[Vec<f32>; 3]> {
     let mut percentiles: Vec<[Vec<f32>; 3]> = (0..np).map(|_| [vec![f32::NAN; npix], vec![f32::NAN; npix], vec![f32::NAN; npix]]).collect();
     let mut buf = vec![0.0; nd];
-    for (i, &p) in selected.iter().enumerate() {
+    for (i, &p) in pixels.iter().enumerate() {
         for j in 0..np {
             for k in 0..nd {
                 buf[k] = draws[(i * nd + k) * np + j] as f64;
@@ -317,97 +415,101 @@ pub fn map_galaxy_with_progress(
             }
         }
     }
-    let mut mask = vec![0f32; npix];
-    for &p in &selected {
-        mask[p] = 1.0;
-    }
-    // resolved sums per draw index, integrated percentiles
-    let sum_of = |name: &str| -> Option<[f64; 3]> {
-        let j = names.iter().position(|n| n == name)?;
+    percentiles
+}
+
+/// Posterior draws of several objects [objects × n × parameters].
+struct Draws<'a> {
+    draws: &'a [f32],
+    n: usize,
+    names: &'a [String],
+}
+
+impl Draws<'_> {
+    /// 16/50/84 % of log10 Σ over `objects` of 10^parameter, draw index by draw index (the
+    /// resolved total of an extensive parameter).
+    fn summed(&self, name: &str, objects: usize) -> Option<[f64; 3]> {
+        let (np, nd) = (self.names.len(), self.n);
+        let j = self.names.iter().position(|n| n == name)?;
         let mut tot: Vec<f64> =
-            (0..nd).map(|k| (0..nsel).map(|i| 10f64.powf(draws[(i * nd + k) * np + j] as f64)).sum::<f64>().log10()).collect();
+            (0..nd).map(|k| (0..objects).map(|i| 10f64.powf(self.draws[(i * nd + k) * np + j] as f64)).sum::<f64>().log10()).collect();
         Some([sbipix_stats::percentile(&mut tot, 0.16), sbipix_stats::percentile(&mut tot, 0.5), sbipix_stats::percentile(&mut tot, 0.84)])
-    };
-    let int_of = |name: &str| -> Option<[f64; 3]> {
-        let j = names.iter().position(|n| n == name)?;
-        let ndi = opts.n_draws.max(2000);
-        let mut v: Vec<f64> = (0..ndi).map(|k| idraws[k * np + j] as f64).collect();
+    }
+
+    /// 16/50/84 % of a parameter of the first object.
+    fn percentiles(&self, name: &str) -> Option<[f64; 3]> {
+        let np = self.names.len();
+        let j = self.names.iter().position(|n| n == name)?;
+        let mut v: Vec<f64> = (0..self.n).map(|k| self.draws[k * np + j] as f64).collect();
         Some([sbipix_stats::percentile(&mut v, 0.16), sbipix_stats::percentile(&mut v, 0.5), sbipix_stats::percentile(&mut v, 0.84)])
-    };
-    let nan3 = [f64::NAN; 3];
-    let mut resolved_mass_weighted = std::collections::BTreeMap::new();
+    }
+}
+
+/// Intensive parameters averaged over the fitted pixels with the pixels' stellar masses
+/// (posterior medians) as weights.
+fn mass_weighted(names: &[String], percentiles: &[[Vec<f32>; 3]], pixels: &[usize]) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
     if let Some(jm) = names.iter().position(|n| n == "log_mstar") {
-        let w: Vec<f64> = selected.iter().map(|&p| 10f64.powf(percentiles[jm][1][p] as f64)).collect();
+        let w: Vec<f64> = pixels.iter().map(|&p| 10f64.powf(percentiles[jm][1][p] as f64)).collect();
         let wsum: f64 = w.iter().sum();
         for (j, n) in names.iter().enumerate() {
             if !is_extensive(n) && wsum > 0.0 {
-                let v: f64 = selected.iter().zip(&w).map(|(&p, w)| w * percentiles[j][1][p] as f64).sum::<f64>() / wsum;
-                resolved_mass_weighted.insert(n.clone(), v);
+                let v: f64 = pixels.iter().zip(&w).map(|(&p, w)| w * percentiles[j][1][p] as f64).sum::<f64>() / wsum;
+                out.insert(n.clone(), v);
             }
         }
     }
-    let scale = pixel_scale_arcsec(&img.wcs);
-    let area = scale.map(|s| {
-        let kpc_per_arcsec = post.manifest.forward_model.cosmology.kpc_per_arcsec(opts.redshift);
-        (s * kpc_per_arcsec).powi(2)
-    });
-    // Posterior-predictive check (see ppc_predict): the median prediction against the data.
+    out
+}
+
+/// The posterior-predictive check of a map.
+struct PixelCheck {
+    /// Reduced χ² of the median prediction per pixel [y][x] (NaN where not fitted or checked).
+    chi2: Vec<f32>,
+    /// Median (f − f_pred)/σ per band over the fitted pixels.
+    median_residual_sigma: std::collections::BTreeMap<String, f64>,
+    /// Median reduced χ² over the fitted pixels.
+    median_chi2: Option<f64>,
+}
+
+/// Posterior-predictive check (see [`ppc_predict`]): the median prediction against the data.
+#[allow(clippy::too_many_arguments)]
+fn check_pixels(
+    fwd: &sbipix_sps::SpsModel,
+    prior: &sbipix_sim::Prior,
+    names: &[String],
+    draws: &[f32],
+    sel: &Selection,
+    model_bands: &[String],
+    npix: usize,
+    opts: &MapOptions,
+) -> PixelCheck {
+    let nb = sel.n_bands;
     let mut chi2 = vec![f32::NAN; npix];
-    let mut ppc_res: Option<std::collections::BTreeMap<String, f64>> = None;
-    let mut ppc_chi2 = None;
-    if let Some((fwd, prior)) = &opts.ppc {
-        let pred = ppc_predict(fwd, prior, &names, &draws, nd, &vec![opts.redshift; selected.len()]);
-        let mut res_b: Vec<Vec<f64>> = vec![Vec::new(); nb];
-        let mut chis = Vec::new();
-        for (i, &p) in selected.iter().enumerate() {
-            let (mut c, mut k) = (0.0, 0);
-            for j in 0..nb {
-                if seen[i * nb + j] && pred[i][j].is_finite() {
-                    let r = (flux[i * nb + j] - pred[i][j]) / sig[i * nb + j];
-                    res_b[j].push(r);
-                    c += r * r;
-                    k += 1;
-                }
-            }
-            if k > 0 {
-                chi2[p] = (c / k as f64) as f32;
-                chis.push(c / k as f64);
+    let pred = ppc_predict(fwd, prior, names, draws, opts.n_draws, &vec![opts.redshift; sel.pixels.len()]);
+    let mut res_b: Vec<Vec<f64>> = vec![Vec::new(); nb];
+    let mut chis = Vec::new();
+    for (i, &p) in sel.pixels.iter().enumerate() {
+        let (mut c, mut k) = (0.0, 0);
+        for j in 0..nb {
+            if sel.seen[i * nb + j] && pred[i][j].is_finite() {
+                let r = (sel.flux[i * nb + j] - pred[i][j]) / sel.sigma[i * nb + j];
+                res_b[j].push(r);
+                c += r * r;
+                k += 1;
             }
         }
-        ppc_res = Some(
-            model_bands
-                .iter()
-                .zip(res_b.iter_mut())
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(b, v)| (b.clone(), sbipix_stats::percentile(v, 0.5)))
-                .collect(),
-        );
-        if !chis.is_empty() {
-            ppc_chi2 = Some(sbipix_stats::percentile(&mut chis, 0.5));
+        if k > 0 {
+            chi2[p] = (c / k as f64) as f32;
+            chis.push(c / k as f64);
         }
     }
-    let elapsed = t0.elapsed().as_secs_f64();
-    let summary = MapSummary {
-        ppc_median_residual_sigma: ppc_res,
-        ppc_median_chi2_reduced: ppc_chi2,
-        source: img.source.clone(),
-        model: post.dir.display().to_string(),
-        redshift: opts.redshift,
-        n_pixels: nsel,
-        n_pixels_total: npix,
-        bands_used,
-        bands_missing,
-        pixel_scale_arcsec: scale,
-        pixel_area_kpc2: area,
-        log_mstar_resolved: sum_of("log_mstar").unwrap_or(nan3),
-        log_mstar_integrated: int_of("log_mstar").unwrap_or(nan3),
-        log_sfr_100myr_resolved: sum_of("log_sfr_100myr").unwrap_or(nan3),
-        log_sfr_100myr_integrated: int_of("log_sfr_100myr").unwrap_or(nan3),
-        seconds: elapsed,
-        ms_per_pixel: 1e3 * elapsed / nsel as f64,
-        integrated: names.iter().filter_map(|n| Some((n.clone(), int_of(n)?))).collect(),
-        resolved_mass_weighted,
-        refinement,
-    };
-    Ok(GalaxyMaps { chi2, params: names, percentiles, snr, mask, refined, summary })
+    let median_residual_sigma = model_bands
+        .iter()
+        .zip(res_b.iter_mut())
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(b, v)| (b.clone(), sbipix_stats::percentile(v, 0.5)))
+        .collect();
+    let median_chi2 = (!chis.is_empty()).then(|| sbipix_stats::percentile(&mut chis, 0.5));
+    PixelCheck { chi2, median_residual_sigma, median_chi2 }
 }
