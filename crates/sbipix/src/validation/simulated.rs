@@ -142,76 +142,16 @@ pub fn validate(
     let mut draws = post.sample(&flux, &sigma, &seen, &z, n_draws, seed ^ streams::VALIDATION_DRAWS)?;
     let names = post.parameter_names();
     let refinement = match refine {
-        Some(settings) => {
-            log(&format!("sbipix: refining the {n} posteriors with the forward model's likelihood…"));
-            let t1 = std::time::Instant::now();
-            let step = (n / 10).max(1);
-            let outcomes = crate::inference::refine::refine_all(
-                &fwd,
-                &prior,
-                &flux,
-                &sigma,
-                &seen,
-                &z,
-                &names,
-                &mut draws,
-                settings,
-                seed ^ streams::REFINE,
-                &|k| {
-                    if k.is_multiple_of(step) {
-                        log(&format!("sbipix:   {k}/{n} refined ({:.0} s)", t1.elapsed().as_secs_f64()));
-                    }
-                },
-            )?;
-            let summary = crate::inference::refine::RefineSummary::of(&outcomes, settings, t1.elapsed().as_secs_f64());
-            log(&format!(
-                "sbipix: refined {:.1} % of the cases (median ESS {:.0}, {:.0} likelihood evaluations per case, {:.0} s)",
-                100.0 * summary.refined_fraction,
-                summary.median_ess,
-                summary.evaluations_per_pixel,
-                summary.seconds
-            ));
-            Some(summary)
-        }
+        Some(settings) => Some(refine_cases(&fwd, &prior, (&flux, &sigma, &seen, &z), &names, &mut draws, settings, seed, log)?),
         None => None,
     };
-    let p = names.len();
-    // SBIPIX's pixel selection on the noisy photometry
     let nb = set.bands.len();
-    let sel_bands: Vec<usize> = crate::products::map::SNR_BANDS.iter().filter_map(|b| set.bands.iter().position(|x| x == b)).collect();
-    let snr: Vec<f64> = (0..n)
-        .map(|i| {
-            let v: Vec<f64> = sel_bands
-                .iter()
-                .filter(|&&b| set.observed[i * nb + b] == 1)
-                .map(|&b| (set.flux_obs_ujy[i * nb + b] / set.sigma_ujy[i * nb + b]) as f64)
-                .collect();
-            if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
-        })
-        .collect();
+    let snr = selection_snr(&set);
     let selected: Vec<usize> = (0..n).filter(|&i| snr[i] > snr_min).collect();
     log(&format!("sbipix: {} of {n} test cases pass the map selection (S/N > {snr_min})", selected.len()));
     let levels: Vec<f64> = (1..20).map(|k| k as f64 / 20.0).collect();
     let (draws, theta) = (&draws, &set.theta);
-    let evaluate = |cases: &[usize]| {
-        let m = cases.len();
-        let mut params = BTreeMap::new();
-        let (mut truths, mut medians, mut ranks, mut covs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (j, name) in names.iter().enumerate() {
-            let truth: Vec<f64> = cases.iter().map(|&i| theta[i * p + j] as f64).collect();
-            let dj: Vec<f64> = cases.iter().flat_map(|&i| (0..n_draws).map(move |k| draws[(i * n_draws + k) * p + j] as f64)).collect();
-            let d = Draws { truth: &truth, draws: &dj, n_draws };
-            params.insert(name.clone(), metrics(&d));
-            medians.push((0..m).map(|i| sbipix_stats::median(&dj[i * n_draws..(i + 1) * n_draws])).collect::<Vec<f64>>());
-            ranks.push(sbc_ranks(&d));
-            covs.push(coverage(&d, &levels));
-            truths.push(truth);
-        }
-        let theta64: Vec<f64> = cases.iter().flat_map(|&i| (0..p).map(move |j| theta[i * p + j] as f64)).collect();
-        let draws64: Vec<f64> = cases.iter().flat_map(|&i| (0..n_draws * p).map(move |k| draws[i * n_draws * p + k] as f64)).collect();
-        let tp = tarp(&theta64, &draws64, p, n_draws, seed);
-        (params, tp, truths, medians, ranks, covs)
-    };
+    let evaluate = |cases: &[usize]| Evaluation::of(cases, &names, theta, draws, n_draws, &levels, seed);
     if selected.len() < 20 {
         return Err(Error::invalid("n", n, format!("only {} test cases pass S/N > {snr_min}: raise it", selected.len())));
     }
@@ -226,9 +166,9 @@ pub fn validate(
         Some((c, csv)) => (Some(c), Some(csv)),
         None => (None, None),
     };
-    let (params, tp, truths, medians, ranks, covs) = evaluate(&selected);
+    let ev = evaluate(&selected);
     let all: Vec<usize> = (0..n).collect();
-    let (params_all, tp_all, ..) = evaluate(&all);
+    let ev_all = evaluate(&all);
     let mut parameters_by_snr = Vec::new();
     for (k, lo) in SNR_BINS.iter().enumerate() {
         let hi = SNR_BINS.get(k + 1).copied().unwrap_or(f64::INFINITY);
@@ -236,14 +176,14 @@ pub fn validate(
         let cases: Vec<usize> = selected.iter().copied().filter(|&i| snr[i] > lo && snr[i] <= hi).collect();
         if cases.len() >= 20 {
             let label = if hi.is_finite() { format!("{lo:.0}–{hi:.0}") } else { format!("> {lo:.0}") };
-            parameters_by_snr.push((label, cases.len(), evaluate(&cases).0));
+            parameters_by_snr.push((label, cases.len(), evaluate(&cases).params));
         }
     }
     let report = ValidationReport {
-        parameters: params,
-        tarp: tp.clone(),
-        parameters_all: params_all,
-        tarp_all: tp_all,
+        parameters: ev.params.clone(),
+        tarp: ev.tarp.clone(),
+        parameters_all: ev_all.params,
+        tarp_all: ev_all.tarp,
         parameters_by_snr,
         snr_min,
         n_selected: selected.len(),
@@ -256,19 +196,116 @@ pub fn validate(
         reference,
         refinement,
     };
-    // Write everything into a temporary folder, then rename.
+    write_report(out, overwrite, &report, &names, &ev, &levels, reference_csv.as_deref())?;
+    Ok(report)
+}
+
+/// Refines the test cases' posteriors in place, logging progress every 10 %.
+#[allow(clippy::too_many_arguments)]
+fn refine_cases(
+    fwd: &sbipix_sps::SpsModel,
+    prior: &Prior,
+    (flux, sigma, seen, z): (&[f64], &[f64], &[bool], &[f64]),
+    names: &[String],
+    draws: &mut [f32],
+    settings: crate::inference::refine::RefineSettings,
+    seed: u64,
+    log: &(dyn Fn(&str) + Sync),
+) -> Result<crate::inference::refine::RefineSummary> {
+    let n = z.len();
+    log(&format!("sbipix: refining the {n} posteriors with the forward model's likelihood…"));
+    let t1 = std::time::Instant::now();
+    let step = (n / 10).max(1);
+    let outcomes =
+        crate::inference::refine::refine_all(fwd, prior, flux, sigma, seen, z, names, draws, settings, seed ^ streams::REFINE, &|k| {
+            if k.is_multiple_of(step) {
+                log(&format!("sbipix:   {k}/{n} refined ({:.0} s)", t1.elapsed().as_secs_f64()));
+            }
+        })?;
+    let summary = crate::inference::refine::RefineSummary::of(&outcomes, settings, t1.elapsed().as_secs_f64());
+    log(&format!(
+        "sbipix: refined {:.1} % of the cases (median ESS {:.0}, {:.0} likelihood evaluations per case, {:.0} s)",
+        100.0 * summary.refined_fraction,
+        summary.median_ess,
+        summary.evaluations_per_pixel,
+        summary.seconds
+    ));
+    Ok(summary)
+}
+
+/// SBIPIX's pixel selection on the noisy photometry: mean S/N over the map's S/N bands per case
+/// (NaN where none is observed).
+fn selection_snr(set: &sbipix_sim::TrainingSet) -> Vec<f64> {
+    let nb = set.bands.len();
+    let sel_bands: Vec<usize> = crate::products::map::SNR_BANDS.iter().filter_map(|b| set.bands.iter().position(|x| x == b)).collect();
+    (0..set.len())
+        .map(|i| {
+            let v: Vec<f64> = sel_bands
+                .iter()
+                .filter(|&&b| set.observed[i * nb + b] == 1)
+                .map(|&b| (set.flux_obs_ujy[i * nb + b] / set.sigma_ujy[i * nb + b]) as f64)
+                .collect();
+            if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+        })
+        .collect()
+}
+
+/// Metrics of a set of test cases, and what the figures need.
+struct Evaluation {
+    params: BTreeMap<String, ParamMetrics>,
+    tarp: Tarp,
+    truths: Vec<Vec<f64>>,
+    medians: Vec<Vec<f64>>,
+    ranks: Vec<Vec<usize>>,
+    covs: Vec<Vec<f64>>,
+}
+
+impl Evaluation {
+    /// `theta` [cases × parameters] and `draws` [cases × n_draws × parameters] of all cases; the
+    /// metrics of those in `cases`.
+    fn of(cases: &[usize], names: &[String], theta: &[f32], draws: &[f32], n_draws: usize, levels: &[f64], seed: u64) -> Self {
+        let (m, p) = (cases.len(), names.len());
+        let mut params = BTreeMap::new();
+        let (mut truths, mut medians, mut ranks, mut covs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (j, name) in names.iter().enumerate() {
+            let truth: Vec<f64> = cases.iter().map(|&i| theta[i * p + j] as f64).collect();
+            let dj: Vec<f64> = cases.iter().flat_map(|&i| (0..n_draws).map(move |k| draws[(i * n_draws + k) * p + j] as f64)).collect();
+            let d = Draws { truth: &truth, draws: &dj, n_draws };
+            params.insert(name.clone(), metrics(&d));
+            medians.push((0..m).map(|i| sbipix_stats::median(&dj[i * n_draws..(i + 1) * n_draws])).collect::<Vec<f64>>());
+            ranks.push(sbc_ranks(&d));
+            covs.push(coverage(&d, levels));
+            truths.push(truth);
+        }
+        let theta64: Vec<f64> = cases.iter().flat_map(|&i| (0..p).map(move |j| theta[i * p + j] as f64)).collect();
+        let draws64: Vec<f64> = cases.iter().flat_map(|&i| (0..n_draws * p).map(move |k| draws[i * n_draws * p + k] as f64)).collect();
+        let tarp = tarp(&theta64, &draws64, p, n_draws, seed);
+        Self { params, tarp, truths, medians, ranks, covs }
+    }
+}
+
+/// Writes `out` (figures, metrics.json, report.md, reference_cases.csv) atomically.
+fn write_report(
+    out: &Path,
+    overwrite: bool,
+    report: &ValidationReport,
+    names: &[String],
+    ev: &Evaluation,
+    levels: &[f64],
+    reference_csv: Option<&str>,
+) -> Result<()> {
     crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
-        let fig = |r: std::result::Result<(), Box<dyn std::error::Error>>, f: &str| r.map_err(|e| Error::write(d.join(f), e.to_string())); // plotters' errors are not Send
-        fig(plots::truth_vs_median(&d.join("truth_vs_median.png"), &names, &truths, &medians), "truth_vs_median.png")?;
-        fig(plots::coverage_curve(&d.join("coverage.png"), &names, &levels, &covs), "coverage.png")?;
-        fig(plots::sbc_histograms(&d.join("sbc_ranks.png"), &names, &ranks, n_draws), "sbc_ranks.png")?;
-        fig(plots::tarp_curve(&d.join("tarp.png"), &tp), "tarp.png")?;
-        write_file(&d.join("metrics.json"), serde_json::to_string_pretty(&report).expect("report serialises"))?;
-        write_file(&d.join("report.md"), markdown(&report, &names))?;
-        if let Some(csv) = &reference_csv {
+        // plotters' errors are not Send: kept as text
+        let fig = |r: std::result::Result<(), Box<dyn std::error::Error>>, f: &str| r.map_err(|e| Error::write(d.join(f), e.to_string()));
+        fig(plots::truth_vs_median(&d.join("truth_vs_median.png"), names, &ev.truths, &ev.medians), "truth_vs_median.png")?;
+        fig(plots::coverage_curve(&d.join("coverage.png"), names, levels, &ev.covs), "coverage.png")?;
+        fig(plots::sbc_histograms(&d.join("sbc_ranks.png"), names, &ev.ranks, report.n_draws), "sbc_ranks.png")?;
+        fig(plots::tarp_curve(&d.join("tarp.png"), &ev.tarp), "tarp.png")?;
+        write_file(&d.join("metrics.json"), serde_json::to_string_pretty(report).expect("report serialises"))?;
+        write_file(&d.join("report.md"), markdown(report, names))?;
+        if let Some(csv) = reference_csv {
             write_file(&d.join("reference_cases.csv"), csv)?;
         }
         Ok(())
-    })?;
-    Ok(report)
+    })
 }
