@@ -65,7 +65,7 @@ pub fn sample_integrated(
         return Err(Error::invalid(
             format!("redshift of object {i}"),
             redshift[i],
-            format!("outside the range the model was trained on, [0, {zmax}]"),
+            format!("outside the trained range [0, {zmax}]"),
         ));
     }
     let scales = &post.manifest.encoding.scale_ujy;

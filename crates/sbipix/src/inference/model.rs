@@ -178,7 +178,7 @@ impl Posterior {
             return Err(Error::invalid(
                 format!("redshift of pixel {i}"),
                 redshift[i],
-                format!("outside the range the model was trained on, [0, {zmax}]"),
+                format!("outside the trained range [0, {zmax}]"),
             ));
         }
         let ni = enc.n_inputs();

@@ -10,6 +10,7 @@
 //! `status` column and the others are fitted; a malformed table (a missing column, a cell that is
 //! not a number) stops the run with the file, row and column.
 
+use super::summaries::{object_percentiles, predictive_check, refined_flags};
 use crate::inference::integrated::sample_integrated;
 use crate::inference::model::Posterior;
 use crate::{Error, Result};
@@ -169,6 +170,84 @@ pub fn fit_catalog(
     refine: Option<crate::inference::refine::RefineSettings>,
     log: &dyn Fn(&str),
 ) -> Result<CatalogFit> {
+    if refine.is_some() && forward.is_none() {
+        return Err(Error::unsupported("refinement", "it needs the forward model (the stellar-population data)"));
+    }
+    let cat = read_photometry(post, path, cols, log)?;
+    let (n, nb) = (cat.ids.len(), post.manifest.bands.len());
+    let ok: Vec<usize> = (0..n).filter(|&r| cat.status[r] == super::STATUS_OK).collect();
+    let params = post.parameter_names();
+    let np = params.len();
+    let mut percentiles = vec![vec![[f64::NAN; 3]; np]; n];
+    let mut ppc_chi2 = vec![f64::NAN; n];
+    let mut ppc_residual_sigma = None;
+    let mut refined = None;
+    if !ok.is_empty() {
+        let pick = |v: &[f64]| -> Vec<f64> { ok.iter().flat_map(|&r| v[r * nb..(r + 1) * nb].to_vec()).collect() };
+        let (fo, so) = (pick(&cat.flux), pick(&cat.sigma));
+        let mo: Vec<bool> = ok.iter().flat_map(|&r| cat.seen[r * nb..(r + 1) * nb].to_vec()).collect();
+        let zo: Vec<f64> = ok.iter().map(|&r| cat.redshift[r]).collect();
+        let mut draws = sample_integrated(post, &fo, &so, &mo, &zo, n_draws, seed, cols.error_floor)?;
+        if let (Some(settings), Some((fwd, prior))) = (refine, forward) {
+            log(&format!("sbipix: refining {} posteriors with the forward model's likelihood…", ok.len()));
+            let settings = crate::inference::refine::RefineSettings { sys_frac: settings.sys_frac.max(cols.error_floor), ..settings };
+            let outcomes = crate::inference::refine::refine_all(
+                fwd,
+                prior,
+                &fo,
+                &so,
+                &mo,
+                &zo,
+                &params,
+                &mut draws,
+                settings,
+                seed ^ streams::REFINE,
+                &|_| {},
+            )?;
+            refined = Some(refined_flags(&outcomes, &ok, n));
+        }
+        let mut buf = Vec::with_capacity(n_draws);
+        for (k, &r) in ok.iter().enumerate() {
+            percentiles[r] = object_percentiles(&draws, k, n_draws, np, &mut buf);
+        }
+        if let (true, Some((fwd, prior))) = (ppc, forward) {
+            let pred = crate::inference::ppc::ppc_predict(fwd, prior, &params, &draws, n_draws, &zo);
+            let c = predictive_check(&pred, &fo, &so, &mo, &post.manifest.bands, cols.error_floor);
+            for (k, &r) in ok.iter().enumerate() {
+                ppc_chi2[r] = c.chi2[k];
+            }
+            ppc_residual_sigma = Some(c.median_residual_sigma);
+        }
+    }
+    Ok(CatalogFit {
+        ids: cat.ids,
+        redshift: cat.redshift,
+        n_bands: cat.n_bands,
+        status: cat.status,
+        params,
+        percentiles,
+        bands_found: cat.bands_found,
+        ppc_chi2,
+        ppc_residual_sigma,
+        refined,
+    })
+}
+
+/// A catalogue's photometry in the model's band order: [rows × bands] µJy, `seen` false where a
+/// band has no finite flux with a positive error; a row's status says why it cannot be fitted.
+struct CatalogPhotometry {
+    ids: Vec<String>,
+    redshift: Vec<f64>,
+    flux: Vec<f64>,
+    sigma: Vec<f64>,
+    seen: Vec<bool>,
+    n_bands: Vec<usize>,
+    status: Vec<String>,
+    bands_found: Vec<String>,
+}
+
+/// Reads the catalogue's columns (templates in `cols`) for the model's bands.
+fn read_photometry(post: &Posterior, path: &Path, cols: &CatalogColumns, log: &dyn Fn(&str)) -> Result<CatalogPhotometry> {
     let file = path.display().to_string();
     let ferr = |reason: String| Error::file(&file, reason);
     let factor = match &cols.unit {
@@ -177,17 +256,14 @@ pub fn fit_catalog(
     };
     for (what, t) in [("flux", &cols.flux), ("error", &cols.err)] {
         if !t.contains("{band}") {
-            return Err(ferr(format!("the {what} column template `{t}` has no {{band}}")));
+            return Err(Error::invalid(format!("{what} column template"), t, "has no {band}"));
         }
     }
     let t = read_table(path)?;
     let col = |name: &str| t.header.iter().position(|h| h == name);
     let zc =
         col(&cols.redshift).ok_or_else(|| ferr(format!("no redshift column `{}` (columns: {})", cols.redshift, t.header.join(", "))))?;
-    let idc = match &cols.id {
-        Some(n) => col(n),
-        None => None,
-    };
+    let idc = cols.id.as_ref().and_then(|n| col(n));
     let bands = &post.manifest.bands;
     let nb = bands.len();
     let mut band_cols: Vec<Option<(usize, usize)>> = Vec::with_capacity(nb);
@@ -224,7 +300,7 @@ pub fn fit_catalog(
         })
     };
     let n = t.rows.len();
-    let (mut flux, mut sig, mut seen) = (vec![f64::NAN; n * nb], vec![f64::NAN; n * nb], vec![false; n * nb]);
+    let (mut flux, mut sigma, mut seen) = (vec![f64::NAN; n * nb], vec![f64::NAN; n * nb], vec![false; n * nb]);
     let mut z = vec![f64::NAN; n];
     let mut status = vec![String::from(super::STATUS_OK); n];
     let mut n_bands = vec![0usize; n];
@@ -236,7 +312,7 @@ pub fn fit_catalog(
                 let (f, e) = (num(r, *fi)? * factor, num(r, *ei)? * factor);
                 if f.is_finite() && e.is_finite() && e > 0.0 {
                     flux[r * nb + b] = f;
-                    sig[r * nb + b] = e;
+                    sigma[r * nb + b] = e;
                     seen[r * nb + b] = true;
                     n_bands[r] += 1;
                 }
@@ -248,89 +324,8 @@ pub fn fit_catalog(
             status[r] = format!("redshift {} outside the model's range [0, {zmax}]", z[r]);
         }
     }
-    let ok: Vec<usize> = (0..n).filter(|&r| status[r] == super::STATUS_OK).collect();
-    let params = post.parameter_names();
-    let np = params.len();
-    let mut percentiles = vec![vec![[f64::NAN; 3]; np]; n];
-    let mut ppc_chi2 = vec![f64::NAN; n];
-    let mut ppc_residual_sigma = None;
-    let mut refined = None;
-    if refine.is_some() && forward.is_none() {
-        return Err(ferr("refinement needs the forward model (the stellar-population data)".into()));
-    }
-    if !ok.is_empty() {
-        let pick = |v: &[f64]| -> Vec<f64> { ok.iter().flat_map(|&r| v[r * nb..(r + 1) * nb].to_vec()).collect() };
-        let (fo, so) = (pick(&flux), pick(&sig));
-        let mo: Vec<bool> = ok.iter().flat_map(|&r| seen[r * nb..(r + 1) * nb].to_vec()).collect();
-        let zo: Vec<f64> = ok.iter().map(|&r| z[r]).collect();
-        let mut draws = sample_integrated(post, &fo, &so, &mo, &zo, n_draws, seed, cols.error_floor)?;
-        if let (Some(settings), Some((fwd, prior))) = (refine, forward) {
-            log(&format!("sbipix: refining {} posteriors with the forward model's likelihood…", ok.len()));
-            let settings = crate::inference::refine::RefineSettings { sys_frac: settings.sys_frac.max(cols.error_floor), ..settings };
-            let outcomes = crate::inference::refine::refine_all(
-                fwd,
-                prior,
-                &fo,
-                &so,
-                &mo,
-                &zo,
-                &params,
-                &mut draws,
-                settings,
-                seed ^ streams::REFINE,
-                &|_| {},
-            )?;
-            let mut flags = vec![f64::NAN; n];
-            for (o, &r) in outcomes.iter().zip(&ok) {
-                flags[r] = if o.refined { 1.0 } else { 0.0 };
-            }
-            refined = Some(flags);
-        }
-        let mut buf = vec![0.0; n_draws];
-        for (k, &r) in ok.iter().enumerate() {
-            for j in 0..np {
-                for d in 0..n_draws {
-                    buf[d] = draws[(k * n_draws + d) * np + j] as f64;
-                }
-                buf.sort_by(f64::total_cmp);
-                for (q, level) in [0.16, 0.5, 0.84].iter().enumerate() {
-                    percentiles[r][j][q] = sbipix_stats::quantile_sorted(&buf, *level);
-                }
-            }
-        }
-        if let (true, Some((fwd, prior))) = (ppc, forward) {
-            let pred = crate::inference::ppc::ppc_predict(fwd, prior, &params, &draws, n_draws, &zo);
-            let mut res_b: Vec<Vec<f64>> = vec![Vec::new(); nb];
-            for (k, &r) in ok.iter().enumerate() {
-                let (mut c, mut m) = (0.0, 0);
-                for j in 0..nb {
-                    if seen[r * nb + j] && pred[k][j].is_finite() {
-                        let e = (sig[r * nb + j].powi(2) + (cols.error_floor * flux[r * nb + j]).powi(2)).sqrt();
-                        let x = (flux[r * nb + j] - pred[k][j]) / e;
-                        res_b[j].push(x);
-                        c += x * x;
-                        m += 1;
-                    }
-                }
-                if m > 0 {
-                    ppc_chi2[r] = c / m as f64;
-                }
-            }
-            ppc_residual_sigma = Some(
-                bands
-                    .iter()
-                    .zip(res_b.iter_mut())
-                    .filter(|(_, v)| !v.is_empty())
-                    .map(|(b, v)| {
-                        v.sort_by(f64::total_cmp);
-                        (b.clone(), sbipix_stats::quantile_sorted(v, 0.5))
-                    })
-                    .collect(),
-            );
-        }
-    }
     let ids = (0..n).map(|r| idc.map(|c| t.rows[r][c].clone()).unwrap_or_else(|| (r + 1).to_string())).collect();
-    Ok(CatalogFit { ids, redshift: z, n_bands, status, params, percentiles, bands_found: found, ppc_chi2, ppc_residual_sigma, refined })
+    Ok(CatalogPhotometry { ids, redshift: z, flux, sigma, seen, n_bands, status, bands_found: found })
 }
 
 /// Writes the fit as CSV (atomically): `id, redshift, n_bands, status`, then `<param>_p16`,

@@ -2,6 +2,7 @@
 //! reduce to 16/50/84 percentiles, with a summary of the resolved and integrated stellar masses
 //! (written by [`super::map_fits`]).
 
+use super::summaries::{object_percentiles, predictive_check, refined_flags};
 use crate::inference::integrated::{DEFAULT_ERROR_FLOOR, sample_integrated};
 use crate::inference::model::Posterior;
 use crate::inference::ppc::ppc_predict;
@@ -370,10 +371,7 @@ fn refine_galaxy(
         refine_all(fwd, prior, &sel.flux, &sel.sigma, &sel.seen, &zs, names, draws, *settings, opts.seed ^ streams::REFINE, &|k| {
             progress(k, nsel)
         })?;
-    let mut layer = vec![f32::NAN; npix];
-    for (o, &p) in outcomes.iter().zip(&sel.pixels) {
-        layer[p] = if o.refined { 1.0 } else { 0.0 };
-    }
+    let layer = refined_flags(&outcomes, &sel.pixels, npix).iter().map(|&f| f as f32).collect();
     // the integrated photometry: its own σ with the integrated error floor
     let isettings = RefineSettings { sys_frac: settings.sys_frac.max(opts.integrated_error_floor), ..*settings };
     refine_all(
@@ -403,15 +401,11 @@ fn refine_galaxy(
 /// p16, p50, p84 maps [y][x] of every parameter (NaN where not fitted).
 fn pixel_percentiles(draws: &[f32], pixels: &[usize], np: usize, nd: usize, npix: usize) -> Vec<[Vec<f32>; 3]> {
     let mut percentiles: Vec<[Vec<f32>; 3]> = (0..np).map(|_| [vec![f32::NAN; npix], vec![f32::NAN; npix], vec![f32::NAN; npix]]).collect();
-    let mut buf = vec![0.0; nd];
+    let mut buf = Vec::with_capacity(nd);
     for (i, &p) in pixels.iter().enumerate() {
-        for j in 0..np {
-            for k in 0..nd {
-                buf[k] = draws[(i * nd + k) * np + j] as f64;
-            }
-            buf.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-            for (q, level) in [0.16, 0.5, 0.84].iter().enumerate() {
-                percentiles[j][q][p] = sbipix_stats::quantile_sorted(&buf, *level) as f32;
+        for (j, q3) in object_percentiles(draws, i, nd, np, &mut buf).iter().enumerate() {
+            for q in 0..3 {
+                percentiles[j][q][p] = q3[q] as f32;
             }
         }
     }
@@ -472,7 +466,8 @@ struct PixelCheck {
     median_chi2: Option<f64>,
 }
 
-/// Posterior-predictive check (see [`ppc_predict`]): the median prediction against the data.
+/// Posterior-predictive check (see [`ppc_predict`]): the median prediction against the data, σ
+/// as measured (no error floor for pixels).
 #[allow(clippy::too_many_arguments)]
 fn check_pixels(
     fwd: &sbipix_sps::SpsModel,
@@ -484,32 +479,11 @@ fn check_pixels(
     npix: usize,
     opts: &MapOptions,
 ) -> PixelCheck {
-    let nb = sel.n_bands;
-    let mut chi2 = vec![f32::NAN; npix];
     let pred = ppc_predict(fwd, prior, names, draws, opts.n_draws, &vec![opts.redshift; sel.pixels.len()]);
-    let mut res_b: Vec<Vec<f64>> = vec![Vec::new(); nb];
-    let mut chis = Vec::new();
+    let c = predictive_check(&pred, &sel.flux, &sel.sigma, &sel.seen, model_bands, 0.0);
+    let mut chi2 = vec![f32::NAN; npix];
     for (i, &p) in sel.pixels.iter().enumerate() {
-        let (mut c, mut k) = (0.0, 0);
-        for j in 0..nb {
-            if sel.seen[i * nb + j] && pred[i][j].is_finite() {
-                let r = (sel.flux[i * nb + j] - pred[i][j]) / sel.sigma[i * nb + j];
-                res_b[j].push(r);
-                c += r * r;
-                k += 1;
-            }
-        }
-        if k > 0 {
-            chi2[p] = (c / k as f64) as f32;
-            chis.push(c / k as f64);
-        }
+        chi2[p] = c.chi2[i] as f32;
     }
-    let median_residual_sigma = model_bands
-        .iter()
-        .zip(res_b.iter_mut())
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(b, v)| (b.clone(), sbipix_stats::percentile(v, 0.5)))
-        .collect();
-    let median_chi2 = (!chis.is_empty()).then(|| sbipix_stats::percentile(&mut chis, 0.5));
-    PixelCheck { chi2, median_residual_sigma, median_chi2 }
+    PixelCheck { chi2, median_residual_sigma: c.median_residual_sigma, median_chi2: c.median_chi2 }
 }

@@ -9,6 +9,7 @@ pub mod map_fits;
 pub mod photometry;
 pub mod plots;
 pub mod population;
+pub mod summaries;
 pub mod synthetic;
 
 /// The status of a galaxy or catalogue row that was fitted; any other status text is the reason
