@@ -36,6 +36,9 @@ pub enum IoError {
     #[error("{path}: {reason}")]
     Table { path: PathBuf, reason: String },
 
+    #[error("{path}, row {row} (line {line}): {reason}")]
+    Row { path: PathBuf, row: usize, line: usize, reason: String },
+
     #[error("{path}: already exists (use --overwrite to replace it)")]
     OutputExists { path: PathBuf },
 

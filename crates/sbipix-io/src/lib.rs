@@ -9,9 +9,11 @@ pub mod data;
 pub mod error;
 pub mod filters;
 pub mod images;
+pub mod table;
 
 pub use atomic::{check_output, write_atomic, write_dir_atomic};
 pub use data::{DataStore, JADES_SEDPY_FILTERS};
 pub use error::{IoError, Result};
 pub use filters::{read_filter_file, read_filter_list};
 pub use images::{ImageSet, read_segmentation, unit_factor};
+pub use table::{Table, read_table};

@@ -46,94 +46,6 @@ impl Default for CatalogColumns {
     }
 }
 
-/// A table of strings: header and rows (FITS numeric columns are formatted).
-struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-    /// Line number of each row in the file (0 for FITS).
-    lines: Vec<usize>,
-}
-
-fn read_table(path: &Path) -> Result<Table> {
-    let file = path.display().to_string();
-    let ferr = |reason: String| Error::file(&file, reason);
-    let lower = file.to_ascii_lowercase();
-    if lower.ends_with(".fits") || lower.ends_with(".fit") || lower.ends_with(".fits.gz") {
-        return read_fits_table(path);
-    }
-    let text = crate::error::read_file(path)?;
-    // the first non-comment line decides: commas → CSV, else whitespace-separated
-    let first =
-        text.lines().find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).ok_or_else(|| ferr("empty table".into()))?;
-    let mut rows = Vec::new();
-    let mut lines = Vec::new();
-    let header: Vec<String>;
-    if first.contains(',') {
-        let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
-        header = rdr.headers().map_err(|e| Error::read(&file, e))?.iter().map(str::to_string).collect();
-        for (i, rec) in rdr.records().enumerate() {
-            let rec = rec.map_err(|e| Error::Row {
-                file: file.clone(),
-                row: i + 1,
-                line: e.position().map_or(0, |p| p.line() as usize),
-                column: String::new(),
-                reason: e.to_string(),
-            })?;
-            lines.push(rec.position().map_or(0, |p| p.line() as usize));
-            rows.push(rec.iter().map(str::to_string).collect());
-        }
-    } else {
-        let mut it = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-        let (_, h) = it.next().expect("first line exists");
-        header = h.split_whitespace().map(str::to_string).collect();
-        for (k, (ln, l)) in it.enumerate() {
-            let cells: Vec<String> = l.split_whitespace().map(str::to_string).collect();
-            if cells.len() != header.len() {
-                return Err(Error::Row {
-                    file: file.clone(),
-                    row: k + 1,
-                    line: ln + 1,
-                    column: String::new(),
-                    reason: format!("{} fields, the header has {}", cells.len(), header.len()),
-                });
-            }
-            lines.push(ln + 1);
-            rows.push(cells);
-        }
-    }
-    if rows.is_empty() {
-        return Err(ferr("the table has no data rows".into()));
-    }
-    Ok(Table { header, rows, lines })
-}
-
-fn read_fits_table(path: &Path) -> Result<Table> {
-    use fitsio::hdu::HduInfo;
-    let file = path.display().to_string();
-    let ferr = |reason: String| Error::file(&file, reason);
-    let mut f = sbipix_io::arrays::open_fits(path)?;
-    let mut found = None;
-    for i in 0..1000 {
-        let Ok(h) = f.hdu(i) else { break };
-        if let HduInfo::TableInfo { column_descriptions, num_rows } = &h.info {
-            found = Some((i, column_descriptions.iter().map(|c| c.name.clone()).collect::<Vec<_>>(), *num_rows));
-            break;
-        }
-    }
-    let (i, header, n) = found.ok_or_else(|| ferr("no table HDU".into()))?;
-    let h = f.hdu(i).map_err(|e| Error::read(&file, e))?;
-    let mut cols: Vec<Vec<String>> = Vec::new();
-    for name in &header {
-        let c: Vec<String> = match h.read_col::<f64>(&mut f, name) {
-            Ok(v) => v.iter().map(|x| if x.is_nan() { String::new() } else { format!("{x:e}") }).collect(),
-            Err(_) => h.read_col::<String>(&mut f, name).map_err(|e| Error::read(&file, format!("column `{name}`: {e}")))?,
-        };
-        cols.push(c);
-    }
-    let rows = (0..n).map(|r| cols.iter().map(|c| c[r].trim().to_string()).collect()).collect();
-    Ok(Table { header, rows, lines: vec![0; n] })
-}
-
 /// One fitted catalogue.
 pub struct CatalogFit {
     pub ids: Vec<String>,
@@ -259,7 +171,7 @@ fn read_photometry(post: &Posterior, path: &Path, cols: &CatalogColumns, log: &d
             return Err(Error::invalid(format!("{what} column template"), t, "has no {band}"));
         }
     }
-    let t = read_table(path)?;
+    let t = sbipix_io::read_table(path)?;
     let col = |name: &str| t.header.iter().position(|h| h == name);
     let zc =
         col(&cols.redshift).ok_or_else(|| ferr(format!("no redshift column `{}` (columns: {})", cols.redshift, t.header.join(", "))))?;
