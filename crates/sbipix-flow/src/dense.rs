@@ -25,7 +25,7 @@ impl Activation {
 pub struct Linear<T> {
     pub n_in: usize,
     pub n_out: usize,
-    /// [n_out][n_in]
+    /// `[n_out][n_in]`
     pub w: Vec<T>,
     pub b: Vec<T>,
 }

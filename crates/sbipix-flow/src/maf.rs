@@ -5,7 +5,7 @@
 //! MADE adds act(W_ctx c + b_ctx) to its first layer, activates, runs `blocks` masked layers
 //! with activation, and its final layer gives (unconstrained scale, shift) *interleaved* per
 //! dimension; scale = softplus(u) + 1e-3; forward (θ → noise) is y·scale + shift followed by the
-//! permutation out[j] = in[perm[j]].
+//! permutation `out[j] = in[perm[j]]`.
 
 use crate::dense::{Activation, Linear};
 use crate::real::{Real, softplus};

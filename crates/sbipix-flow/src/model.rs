@@ -432,7 +432,7 @@ impl Tensors {
 }
 
 impl FlowModel<f64> {
-    /// Builds the network of `config` from tensors named as [`FlowModel::tensors`] writes them.
+    /// Builds the network of `config` from tensors named as training writes them (`sbipix_flow::train`).
     pub fn from_tensors(config: FlowConfig, t: &Tensors) -> Result<Self> {
         config.validate(&t.path)?;
         let (d, dx) = (config.dim_theta(), config.dim_x);

@@ -160,9 +160,9 @@ fn first_image(f: &mut fitsio::FitsFile) -> std::result::Result<fitsio::hdu::Fit
 /// BAND0, BAND1, … . Returns (bands, flux, err, ny, nx) with arrays band-major.
 pub struct Cube {
     pub bands: Vec<String>,
-    /// [band][y][x]
+    /// `[band][y][x]`
     pub flux: Vec<f64>,
-    /// [band][y][x]
+    /// `[band][y][x]`
     pub err: Vec<f64>,
     pub ny: usize,
     pub nx: usize,
@@ -260,7 +260,7 @@ pub fn pixel_scale_arcsec(wcs: &Wcs) -> Option<f64> {
 /// One image extension of an output file.
 pub struct OutImage<'a> {
     pub name: String,
-    /// [y][x]
+    /// `[y][x]`
     pub data: &'a [f32],
     pub bunit: String,
     pub comment: String,

@@ -6,7 +6,7 @@ use crate::arrays::{CardValue, FluxUnit, Wcs, parse_unit, read_cube, read_fits_i
 use crate::error::{IoError, Result};
 use std::path::Path;
 
-/// Images of one galaxy in µJy per pixel: flux and 1σ error per band, [band][y][x]; an error
+/// Images of one galaxy in µJy per pixel: flux and 1σ error per band, `[band][y][x]`; an error
 /// that is 0 or NaN marks a pixel without that band.
 #[derive(Debug, Clone)]
 pub struct ImageSet {

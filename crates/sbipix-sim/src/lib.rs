@@ -2,7 +2,8 @@
 //!
 //! Priors over pixel parameters ([`prior`]), survey noise models learnt from real error maps
 //! ([`survey`]), the network's input encoding ([`encoding`]) and reproducible parallel simulation
-//! of training sets ([`simulate`]). Knows nothing of networks.
+//! of training sets ([`mod@simulate`]), the θ parameterisation ([`theta`]) and named random streams
+//! ([`streams`]). Knows nothing of networks.
 
 pub mod encoding;
 pub mod error;

@@ -27,7 +27,7 @@ pub struct TrainingSet {
     pub bands: Vec<String>,
     /// [n, parameters]
     pub theta: Vec<f32>,
-    /// [n]
+    /// `[n]`
     pub redshift: Vec<f32>,
     /// [n, bands], µJy
     pub flux_true_ujy: Vec<f32>,

@@ -19,9 +19,9 @@ pub struct SspLibrary {
     pub ages_yr: Vec<f64>,
     /// Wavelengths, Å (ascending).
     pub wave_aa: Vec<f64>,
-    /// L☉/Å per M☉ formed, shape [zmet][age][wave], row-major.
+    /// L☉/Å per M☉ formed, shape `[zmet][age][wave]`, row-major.
     pub lum: Vec<f32>,
-    /// Mass fraction in living stars (remnants excluded), shape [zmet][age].
+    /// Mass fraction in living stars (remnants excluded), shape `[zmet][age]`.
     pub live_frac: Vec<f64>,
 }
 
@@ -35,11 +35,11 @@ pub struct NebularGrid {
     pub ages_yr: Vec<f64>,
     /// Continuum wavelengths, Å.
     pub cont_wave_aa: Vec<f64>,
-    /// Continuum, L☉/Å per M☉ formed, shape [zmet][logu][age][wave].
+    /// Continuum, L☉/Å per M☉ formed, shape `[zmet][logu][age][wave]`.
     pub cont: Vec<f32>,
     /// Line rest wavelengths (vacuum), Å.
     pub line_wave_aa: Vec<f64>,
-    /// Line luminosities, L☉ per M☉ formed, shape [zmet][logu][age][line].
+    /// Line luminosities, L☉ per M☉ formed, shape `[zmet][logu][age][line]`.
     pub lines: Vec<f64>,
 }
 
@@ -52,9 +52,9 @@ pub struct Dl07Grid {
     pub umin: Vec<f64>,
     /// Wavelengths, Å.
     pub wave_aa: Vec<f64>,
-    /// δ-function (U = U_min) spectra, shape [qpah][wave][umin].
+    /// δ-function (U = U_min) spectra, shape `[qpah][wave][umin]`.
     pub umin_only: Vec<f64>,
-    /// Power-law U_min…U_max spectra, shape [qpah][wave][umin].
+    /// Power-law U_min…U_max spectra, shape `[qpah][wave][umin]`.
     pub umin_umax: Vec<f64>,
 }
 

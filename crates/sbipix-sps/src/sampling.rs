@@ -148,13 +148,13 @@ impl AgeBins {
         self.centres_yr.is_empty()
     }
 
-    /// Index of the bin containing age `a_yr` (edges[j] < a ≤ edges[j+1]), clamped.
+    /// Index of the bin containing age `a_yr` (`edges[j] < a ≤ edges[j+1]`), clamped.
     pub fn bin_of(&self, a_yr: f64) -> usize {
         let j = self.edges_yr.partition_point(|&e| e < a_yr);
         j.saturating_sub(1).min(self.len() - 1)
     }
 
-    /// Overlap weights o[j][k] of raw age bins (centres `raw_ages_yr`) with these bins, for
+    /// Overlap weights `o[j][k]` of raw age bins (centres `raw_ages_yr`) with these bins, for
     /// rebinning raw SSPs: SSP_j = Σₖ o_jk SSP_k / Σₖ o_jk. Raw bins get edges at the linear
     /// midpoints, the first at 0 and the last extended to the last model edge if short of it.
     pub fn rebin_weights(&self, raw_ages_yr: &[f64]) -> Vec<Vec<(usize, f64)>> {

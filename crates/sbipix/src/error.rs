@@ -24,7 +24,7 @@ pub enum Error {
 
     /// An argument (a command-line option, a Python keyword, a request field) with a value it
     /// cannot take.
-    #[error("{name} = {value}: {reason}")]
+    #[error("{name} {value}: {reason}")]
     InvalidArgument { name: String, value: String, reason: String },
 
     /// Arrays whose shapes disagree.
@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(full_message(&e), "cannot read /x/model.json: No such file or directory");
         let e = Error::invalid("draws", 0, "must be at least 1");
         assert!(e.is_usage());
-        assert_eq!(full_message(&e), "draws = 0: must be at least 1");
+        assert_eq!(full_message(&e), "draws 0: must be at least 1");
         assert!(!Error::file("a.csv", "no rows").is_usage());
     }
 }

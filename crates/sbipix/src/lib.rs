@@ -1,7 +1,9 @@
-//! # sbipix
+#![doc = include_str!("../../../README.md")]
+//!
+//! ## The crate
 //!
 //! The facade of the sbipix workspace: re-exports the component crates and holds the pipelines
-//! that join them. See the README for the command-line tool.
+//! that join them.
 //!
 //! * [`inference`] — model folders, training, integrated photometry, the likelihood and the
 //!   refinement of the network's posteriors, posterior-predictive checks;

@@ -62,7 +62,7 @@ pub fn sample_integrated(
     // checked here, per object (the network sees replicas of each)
     let zmax = post.manifest.max_redshift_trained;
     if let Some(i) = redshift.iter().position(|z| !(z.is_finite() && *z >= 0.0 && *z <= zmax)) {
-        return Err(Error::invalid(format!("redshift of object {i}"), redshift[i], format!("outside the trained range [0, {zmax}]")));
+        return Err(Error::invalid("redshift", redshift[i], format!("(object {i}) outside the trained range [0, {zmax}]")));
     }
     let scales = &post.manifest.encoding.scale_ujy;
     // per band: (median σ_bg, Poisson coefficient)

@@ -175,7 +175,7 @@ impl Posterior {
         }
         let zmax = self.manifest.max_redshift_trained;
         if let Some(i) = redshift.iter().position(|z| !(z.is_finite() && *z >= 0.0 && *z <= zmax)) {
-            return Err(Error::invalid(format!("redshift of pixel {i}"), redshift[i], format!("outside the trained range [0, {zmax}]")));
+            return Err(Error::invalid("redshift", redshift[i], format!("(pixel {i}) outside the trained range [0, {zmax}]")));
         }
         let ni = enc.n_inputs();
         let mut out = vec![0f32; np * ni];

@@ -53,7 +53,7 @@ pub struct CatalogFit {
     pub n_bands: Vec<usize>,
     pub status: Vec<String>,
     pub params: Vec<String>,
-    /// [rows][parameters][p16, p50, p84] (NaN where not fitted)
+    /// `[rows][parameters][p16, p50, p84]` (NaN where not fitted)
     pub percentiles: Vec<Vec<[f64; 3]>>,
     /// Bands of the model found in the catalogue.
     pub bands_found: Vec<String>,

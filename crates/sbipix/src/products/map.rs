@@ -28,14 +28,14 @@ pub struct MapOptions {
     /// Pixels with mean f/σ over `snr_bands` above this are fitted.
     pub snr_min: f64,
     pub snr_bands: Vec<String>,
-    /// Optional segmentation map [y][x] and the id to keep.
+    /// Optional segmentation map `[y][x]` and the id to keep.
     pub segmentation: Option<(Vec<f64>, f64)>,
     pub seed: u64,
     /// Fractional error floor added in quadrature to the integrated photometry (see
     /// [`sample_integrated`]).
     pub integrated_error_floor: f64,
     /// Likelihood refinement of every pixel's posterior and of the integrated fit
-    /// ([`crate::refine`]), with the forward model and prior the model was trained with.
+    /// ([`crate::inference::refine`]), with the forward model and prior the model was trained with.
     pub refine: Option<(crate::inference::refine::RefineSettings, std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
 }
 
@@ -118,7 +118,7 @@ pub struct GalaxyMaps {
     /// Reduced χ² of the posterior-predictive median per pixel (NaN where not fitted or checked).
     pub chi2: Vec<f32>,
     pub params: Vec<String>,
-    /// Per parameter: p16, p50, p84 maps [y][x] (NaN where not fitted).
+    /// Per parameter: p16, p50, p84 maps `[y][x]` (NaN where not fitted).
     pub percentiles: Vec<[Vec<f32>; 3]>,
     pub snr: Vec<f32>,
     pub mask: Vec<f32>,
@@ -143,6 +143,10 @@ pub fn map_galaxy_with_progress(
 ) -> Result<GalaxyMaps> {
     let t0 = std::time::Instant::now();
     opts.check()?;
+    let zmax = post.manifest.max_redshift_trained;
+    if opts.redshift > zmax {
+        return Err(Error::invalid("redshift", opts.redshift, format!("outside the trained range [0, {zmax}]")));
+    }
     img.check()?;
     let sel = select_pixels(post, img, opts, log)?;
     let (npix, nsel) = (img.ny * img.nx, sel.pixels.len());
@@ -398,7 +402,7 @@ fn refine_galaxy(
     Ok((summary, layer))
 }
 
-/// p16, p50, p84 maps [y][x] of every parameter (NaN where not fitted).
+/// p16, p50, p84 maps `[y][x]` of every parameter (NaN where not fitted).
 fn pixel_percentiles(draws: &[f32], pixels: &[usize], np: usize, nd: usize, npix: usize) -> Vec<[Vec<f32>; 3]> {
     let mut percentiles: Vec<[Vec<f32>; 3]> = (0..np).map(|_| [vec![f32::NAN; npix], vec![f32::NAN; npix], vec![f32::NAN; npix]]).collect();
     let mut buf = Vec::with_capacity(nd);
@@ -458,7 +462,7 @@ fn mass_weighted(names: &[String], percentiles: &[[Vec<f32>; 3]], pixels: &[usiz
 
 /// The posterior-predictive check of a map.
 struct PixelCheck {
-    /// Reduced χ² of the median prediction per pixel [y][x] (NaN where not fitted or checked).
+    /// Reduced χ² of the median prediction per pixel `[y][x]` (NaN where not fitted or checked).
     chi2: Vec<f32>,
     /// Median (f − f_pred)/σ per band over the fitted pixels.
     median_residual_sigma: std::collections::BTreeMap<String, f64>,

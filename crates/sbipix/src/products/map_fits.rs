@@ -6,7 +6,7 @@ use sbipix_io::ImageSet;
 use sbipix_io::arrays::{CardValue, OutImage, write_image_fits};
 use std::path::Path;
 
-/// One output layer: HDU name, image [y][x], BUNIT, comment.
+/// One output layer: HDU name, image `[y][x]`, BUNIT, comment.
 pub struct MapLayer {
     pub name: String,
     pub data: Vec<f32>,
@@ -55,7 +55,7 @@ pub fn map_layers(m: &GalaxyMaps) -> Vec<MapLayer> {
 /// Writes `maps.fits` (the [`map_layers`], all with the input WCS), `maps.png` and
 /// `summary.json` into `out`.
 pub fn write_maps(out: &Path, img: &ImageSet, m: &GalaxyMaps) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|e| Error::write(&out, e))?;
+    std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
     let layers = map_layers(m);
     let images: Vec<OutImage> = layers
         .iter()

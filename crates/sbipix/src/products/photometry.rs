@@ -49,12 +49,12 @@ impl ParamTable {
 
     /// Parses CSV text (`file` names it in messages).
     pub fn parse_csv(text: &str, file: &str, family: SfhFamily) -> Result<Self> {
-        let ferr = |reason: String| Error::file(&file.to_string(), reason);
+        let ferr = |reason: String| Error::file(file, reason);
         if family == SfhFamily::Tabulated {
             return Err(ferr("tabulated SFHs cannot be given in a parameter table; use the library API".into()));
         }
         let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
-        let headers = rdr.headers().map_err(|e| Error::read(&file, e))?.clone();
+        let headers = rdr.headers().map_err(|e| Error::read(file, e))?.clone();
         if headers.is_empty() {
             return Err(ferr("the table has no header row".into()));
         }
@@ -131,7 +131,7 @@ impl ParamTable {
     /// A table from named columns of equal length (the Python API's dict of arrays), checked
     /// as [`Self::parse_csv`] checks a file: unknown, missing and non-finite values are named.
     pub fn from_columns(given: Vec<(String, Vec<f64>)>, file: &str, family: SfhFamily) -> Result<Self> {
-        let ferr = |reason: String| Error::file(&file.to_string(), reason);
+        let ferr = |reason: String| Error::file(file, reason);
         if family == SfhFamily::Tabulated {
             return Err(ferr("tabulated SFHs cannot be given in a parameter table; use the library API".into()));
         }

@@ -27,7 +27,7 @@ pub struct PredictiveCheck {
     pub median_chi2: Option<f64>,
 }
 
-/// Compares the median predictions `pred` [objects][bands] (from
+/// Compares the median predictions `pred` `[objects][bands]` (from
 /// [`crate::inference::ppc::ppc_predict`]) with the photometry `flux`, `sigma`, `seen`
 /// [objects × bands] (band order `bands`). `error_floor` (a fraction of the flux) is added to σ
 /// in quadrature, as the fit did: catalogue fits of integrated photometry use one, pixels none.

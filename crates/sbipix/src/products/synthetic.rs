@@ -14,7 +14,7 @@ pub struct SyntheticGalaxy {
     pub redshift: f64,
     /// Names of the true parameters (the model's θ names where defined).
     pub truth_names: Vec<String>,
-    /// [param][y][x], NaN outside the galaxy.
+    /// `[param][y][x]`, NaN outside the galaxy.
     pub truth: Vec<Vec<f64>>,
 }
 

@@ -1,5 +1,5 @@
 //! Validation of a trained model: on fresh simulations from its own prior and survey
-//! ([`simulated`]), against exact likelihood-based posteriors ([`reference`]), on photometry made
+//! ([`simulated`]), against exact likelihood-based posteriors ([`mod@reference`]), on photometry made
 //! by another code ([`mismatch`]); the Markdown page and tables ([`report`]).
 
 pub mod mismatch;

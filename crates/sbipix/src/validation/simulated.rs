@@ -63,7 +63,7 @@ impl Default for ReferenceOptions {
 }
 
 /// The neural posterior against the likelihood-based reference posterior
-/// ([`crate::reference`]) on the same test cases.
+/// ([`crate::validation::reference`]) on the same test cases.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReferenceComparison {
     pub cases: usize,
