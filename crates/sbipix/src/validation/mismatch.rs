@@ -45,7 +45,6 @@ pub fn validate_against(
     overwrite: bool,
     log: &dyn Fn(&str),
 ) -> Result<MismatchReport> {
-    use sbipix_sps::{Sfh, SfhShape};
     crate::check_output(out, overwrite)?;
     let post = Posterior::load(model_dir)?;
     let read = |name: &str| -> Result<String> {
@@ -56,6 +55,68 @@ pub fn validate_against(
     let bands = post.manifest.bands.clone();
     let noise = survey.sampler(&bands)?;
     let af = atlas.display().to_string();
+    let names = post.parameter_names();
+    let AtlasCases { flux, sigma: sig, seen, redshift: zs, truth, n_rows } =
+        read_atlas(atlas, &post, &names, &noise, seed, snr_min, multiply_1pz)?;
+    let zmax = post.manifest.max_redshift_trained;
+    let np = names.len();
+    let n = zs.len();
+    if n < 10 {
+        return Err(Error::file(&af, format!("only {n} usable rows (z ≤ {zmax}, positive fluxes, S/N > {snr_min})")));
+    }
+    log(&format!("sbipix: {n} of {n_rows} atlas rows usable; sampling {n_draws} draws each…"));
+    let draws = post.sample(&flux, &sig, &seen, &zs, n_draws, seed ^ streams::MISMATCH_DRAWS)?;
+    let mut params = BTreeMap::new();
+    for (j, name) in names.iter().enumerate() {
+        if !truth[j].is_finite() {
+            continue;
+        }
+        let t: Vec<f64> = (0..n).map(|i| truth[i * np + j]).collect();
+        let d: Vec<f64> = (0..n * n_draws).map(|k| draws[k * np + j] as f64).collect();
+        params.insert(name.clone(), metrics(&Draws { truth: &t, draws: &d, n_draws }));
+    }
+    let report = MismatchReport {
+        atlas: af,
+        model: model_dir.display().to_string(),
+        n_rows,
+        n_used: n,
+        snr_min,
+        multiplied_by_1pz: multiply_1pz,
+        parameters: params,
+        seed,
+        created_by: format!("sbipix {}", env!("CARGO_PKG_VERSION")),
+    };
+    write_mismatch(out, overwrite, &report)?;
+    Ok(report)
+}
+
+/// The usable atlas rows with the model's survey noise added: photometry [cases × bands] in the
+/// model's band order, redshifts, and the truth of every parameter of `names` in this model's
+/// definitions (NaN where the atlas does not give it).
+struct AtlasCases {
+    flux: Vec<f64>,
+    sigma: Vec<f64>,
+    seen: Vec<bool>,
+    redshift: Vec<f64>,
+    truth: Vec<f64>,
+    n_rows: usize,
+}
+
+/// Reads the atlas, keeps the rows within the model's redshift range with positive fluxes that
+/// pass the map selection after noise is added (seeded per row).
+#[allow(clippy::too_many_arguments)]
+fn read_atlas(
+    atlas: &Path,
+    post: &Posterior,
+    names: &[String],
+    noise: &sbipix_sim::NoiseSampler,
+    seed: u64,
+    snr_min: f64,
+    multiply_1pz: bool,
+) -> Result<AtlasCases> {
+    use sbipix_sps::{Sfh, SfhShape};
+    let af = atlas.display().to_string();
+    let bands = &post.manifest.bands;
     let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(atlas).map_err(|e| Error::read(&af, e))?;
     let header: Vec<String> = rdr.headers().map_err(|e| Error::read(&af, e))?.iter().map(String::from).collect();
     let col = |n: &str| header.iter().position(|h| h == n).ok_or_else(|| Error::file(&af, format!("missing column `{n}`")));
@@ -68,8 +129,6 @@ pub fn validate_against(
         .collect();
     let cosmo = post.manifest.forward_model.cosmology;
     let zmax = post.manifest.max_redshift_trained;
-    let names = post.parameter_names();
-    let np = names.len();
     let nb = bands.len();
     let (mut flux, mut sig, mut seen, mut zs, mut truth) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut n_rows = 0;
@@ -125,46 +184,24 @@ pub fn validate_against(
         }
         zs.push(z);
     }
-    let n = zs.len();
-    if n < 10 {
-        return Err(Error::file(&af, format!("only {n} usable rows (z ≤ {zmax}, positive fluxes, S/N > {snr_min})")));
-    }
-    log(&format!("sbipix: {n} of {n_rows} atlas rows usable; sampling {n_draws} draws each…"));
-    let draws = post.sample(&flux, &sig, &seen, &zs, n_draws, seed ^ streams::MISMATCH_DRAWS)?;
-    let mut params = BTreeMap::new();
-    for (j, name) in names.iter().enumerate() {
-        if !truth[j].is_finite() {
-            continue;
-        }
-        let t: Vec<f64> = (0..n).map(|i| truth[i * np + j]).collect();
-        let d: Vec<f64> = (0..n * n_draws).map(|k| draws[k * np + j] as f64).collect();
-        params.insert(name.clone(), metrics(&Draws { truth: &t, draws: &d, n_draws }));
-    }
-    let report = MismatchReport {
-        atlas: af,
-        model: model_dir.display().to_string(),
-        n_rows,
-        n_used: n,
-        snr_min,
-        multiplied_by_1pz: multiply_1pz,
-        parameters: params,
-        seed,
-        created_by: format!("sbipix {}", env!("CARGO_PKG_VERSION")),
-    };
+    Ok(AtlasCases { flux, sigma: sig, seen, redshift: zs, truth, n_rows })
+}
+
+/// Writes `mismatch.json` and `mismatch.md` into the folder `out`, atomically.
+fn write_mismatch(out: &Path, overwrite: bool, report: &MismatchReport) -> Result<()> {
     let names_known: Vec<String> = report.parameters.keys().cloned().collect();
     let md = format!(
         "# Model mismatch: `{}` on `{}`\n\n{} of {} rows used (S/N > {}, fluxes × (1+z): {}).\n\n{}",
         report.model,
         report.atlas,
-        n,
-        n_rows,
-        snr_min,
-        multiply_1pz,
+        report.n_used,
+        report.n_rows,
+        report.snr_min,
+        report.multiplied_by_1pz,
         metrics_table(&report.parameters, &names_known)
     );
     crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
-        write_file(&d.join("mismatch.json"), serde_json::to_string_pretty(&report).expect("report serialises"))?;
+        write_file(&d.join("mismatch.json"), serde_json::to_string_pretty(report).expect("report serialises"))?;
         write_file(&d.join("mismatch.md"), md)
-    })?;
-    Ok(report)
+    })
 }
