@@ -163,7 +163,8 @@ pub struct SpsModel {
 
 impl SpsModel {
     /// Builds a model for `filters` from the raw grids.
-    pub fn new(data: &SpsData, filters: Vec<Filter>, config: ModelConfig) -> Result<Self, SpsError> {
+    /// The checks of [`Self::new`] on its inputs.
+    fn check_inputs(data: &SpsData, filters: &[Filter], config: &ModelConfig) -> Result<(), SpsError> {
         data.validate()?;
         config.cosmology.validate()?;
         finite("max_redshift", config.max_redshift)?;
@@ -178,7 +179,7 @@ impl SpsModel {
                 return Err(SpsError::InvalidFilter { filter: f.name.clone(), reason: "two filters share this name".into() });
             }
         }
-        for f in &filters {
+        for f in filters {
             let (lo, hi) = (f.wave_aa[0], f.wave_aa[f.wave_aa.len() - 1]);
             if lo < 10.0 || hi > 5e7 {
                 return Err(SpsError::InvalidFilter {
@@ -205,125 +206,33 @@ impl SpsModel {
                 }
             }
         }
+        Ok(())
+    }
+
+    pub fn new(data: &SpsData, filters: Vec<Filter>, config: ModelConfig) -> Result<Self, SpsError> {
+        Self::check_inputs(data, &filters, &config)?;
         let (min_phot, max_phot) = filters.iter().fold((f64::INFINITY, 0f64), |(lo, hi), f| {
             let (a, b) = f.padded_range_aa();
             (lo.min(a), hi.max(b))
         });
         let wave = wavelength_grid(min_phot, max_phot, config.max_redshift, config.sampling);
         let width = midpoint_widths(&wave);
-        let nw = wave.len();
 
-        // Stellar populations: wavelength first (point sampling, zero outside), then age bins.
         let lib = &data.ssp;
         let bins = AgeBins::new(config.cosmology.age_today_gyr());
-        let rebin = bins.rebin_weights(&lib.ages_yr);
-        let nb = bins.len();
-        let nz = lib.n_zmet();
-        let mut ssp = vec![0.0; nz * nb * nw];
-        let mut live_frac = vec![0.0; nz * nb];
-        let mut resampled = vec![0.0; lib.n_ages() * nw];
-        for iz in 0..nz {
-            for ia in 0..lib.n_ages() {
-                interp_sorted_f32(&wave, &lib.wave_aa, lib.spectrum(iz, ia), &mut resampled[ia * nw..(ia + 1) * nw]);
-            }
-            for (j, weights) in rebin.iter().enumerate() {
-                let out = &mut ssp[(iz * nb + j) * nw..(iz * nb + j + 1) * nw];
-                let total: f64 = weights.iter().map(|(_, o)| o).sum();
-                for &(k, o) in weights {
-                    let src = &resampled[k * nw..(k + 1) * nw];
-                    for (d, s) in out.iter_mut().zip(src) {
-                        *d += o / total * s;
-                    }
-                }
-            }
-            let lf: Vec<f64> = (0..lib.n_ages()).map(|ia| lib.live_frac[iz * lib.n_ages() + ia]).collect();
-            for j in 0..nb {
-                live_frac[iz * nb + j] = interp(bins.centres_yr[j], &lib.ages_yr, &lf, lf[0], lf[lf.len() - 1]);
-            }
-        }
-
-        // Nebular emission: its age rows must be the first model age bins.
+        let (nb, nz) = (bins.len(), lib.n_zmet());
+        let (ssp, live_frac) = stellar_tables(lib, &bins, &wave);
         let t_bc_yr = config.t_bc_gyr * 1e9;
         let bc_bin = bins.bin_of(t_bc_yr);
         let ng = &data.nebular;
         let n_neb_ages = ng.ages_yr.len();
-        if config.nebular {
-            for (a, c) in ng.ages_yr.iter().zip(&bins.centres_yr) {
-                if (a / c - 1.0).abs() > 1e-6 {
-                    return Err(SpsError::InvalidGrid {
-                        grid: "nebular".into(),
-                        reason: format!("nebular age {a} yr does not match the model age bin at {c} yr"),
-                    });
-                }
-            }
-            if bc_bin >= n_neb_ages {
-                return Err(SpsError::invalid(
-                    "t_bc_gyr",
-                    config.t_bc_gyr,
-                    format!("nebular grids stop at {:.3e} yr", ng.ages_yr[n_neb_ages - 1]),
-                ));
-            }
-        }
         let nu = ng.logu.len();
-        let mut neb = Vec::new();
-        if config.nebular {
-            neb = vec![0.0; nz * nu * n_neb_ages * nw];
-            let ncw = ng.cont_wave_aa.len();
-            let nl = ng.line_wave_aa.len();
-            // Each line goes into the pixel nearest its wavelength, as flux / pixel width.
-            let line_pix: Vec<Option<(usize, f64)>> = ng
-                .line_wave_aa
-                .iter()
-                .map(|&l| {
-                    let i = nearest(&wave, l);
-                    (i != 0 && i != nw - 1).then(|| (i, 0.5 * (wave[i + 1] - wave[i - 1])))
-                })
-                .collect();
-            for iz in 0..nz {
-                for iu in 0..nu {
-                    for ia in 0..n_neb_ages {
-                        let g = (iz * nu + iu) * n_neb_ages + ia;
-                        let out = &mut neb[g * nw..(g + 1) * nw];
-                        interp_sorted_f32(&wave, &ng.cont_wave_aa, &ng.cont[g * ncw..(g + 1) * ncw], out);
-                        for (il, pix) in line_pix.iter().enumerate() {
-                            if let Some((i, w)) = pix {
-                                out[*i] += ng.lines[g * nl + il] / w;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-
+        let neb = if config.nebular { nebular_tables(ng, nz, &bins, bc_bin, &config, &wave)? } else { Vec::new() };
         let dust_coef: Vec<f64> = wave.iter().map(|&l| -0.4 * std::f64::consts::LN_10 * calzetti2000_a_over_av(l)).collect();
         let n_dust = dust_coef.iter().rposition(|&c| c != 0.0).map_or(0, |i| i + 1);
         let dl07 = if config.dust_emission { dl07_spectrum(&data.dl07, config.dl07, &wave) } else { Vec::new() };
         let absorption = if config.dust_emission {
-            // trapezoid weights of the grid, as in the energy-balance integral
-            let tw: Vec<f64> = (0..n_dust)
-                .map(|i| 0.5 * (if i > 0 { wave[i] - wave[i - 1] } else { 0.0 } + if i + 1 < nw { wave[i + 1] - wave[i] } else { 0.0 }))
-                .collect();
-            let coef = &dust_coef[..n_dust];
-            let n_ion = wave.partition_point(|&l| l < IONISING_CUT_AA);
-            let mut rows: Vec<Vec<f64>> = (0..nz * nb).map(|g| ssp[g * nw..(g + 1) * nw].to_vec()).collect();
-            if config.nebular {
-                for iz in 0..nz {
-                    for j in 0..=bc_bin {
-                        let mut v = ssp[(iz * nb + j) * nw..(iz * nb + j + 1) * nw].to_vec();
-                        v[..n_ion].iter_mut().for_each(|x| *x = 0.0);
-                        rows.push(v);
-                    }
-                }
-                for iz in 0..nz {
-                    for iu in 0..nu {
-                        for j in 0..=bc_bin {
-                            let g = (iz * nu + iu) * n_neb_ages + j;
-                            rows.push(neb[g * nw..(g + 1) * nw].to_vec());
-                        }
-                    }
-                }
-            }
-            AbsorptionTable::new(coef, &tw, rows.iter().map(|r| r.as_slice()))
+            absorption_table(&wave, &dust_coef[..n_dust], &ssp, &neb, (nz, nb, nu, n_neb_ages, bc_bin), config.nebular)
         } else {
             AbsorptionTable::default()
         };
@@ -504,6 +413,10 @@ impl SpsModel {
     /// Computes the rest-frame luminosity density (L☉/Å) after dust and IGM into `ws.total`:
     /// over the whole grid with `full`, otherwise only where the filters look at this redshift
     /// (zero elsewhere). The absorbed luminosity for dust emission always covers the whole grid.
+    //
+    // Longer than 100 lines on purpose: the order of the physics (SFH → metallicity → stellar
+    // light → nebular emission → dust attenuation → dust emission → IGM) reads in one function, as
+    // in bagpipes' `model_galaxy._calculate_full_spectrum` (DESIGN.md); it is also the hot path.
     pub fn synthesize(&self, p: &GalaxyParams, ws: &mut Workspace, full: bool) -> Result<Derived, SpsError> {
         self.check(p)?;
         let nw = self.wave.len();
@@ -666,6 +579,132 @@ impl SpsModel {
             dust_luminosity_lsun: dust_luminosity,
         })
     }
+}
+
+/// The SSP spectra resampled to the model's wavelength grid and rebinned to its age bins, per
+/// metallicity [zmet × bins × wave], and the living-star mass fraction per (zmet, bin):
+/// wavelength first (point sampling, zero outside), then age bins.
+fn stellar_tables(lib: &crate::grids::SspLibrary, bins: &AgeBins, wave: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let nw = wave.len();
+    let rebin = bins.rebin_weights(&lib.ages_yr);
+    let nb = bins.len();
+    let nz = lib.n_zmet();
+    let mut ssp = vec![0.0; nz * nb * nw];
+    let mut live_frac = vec![0.0; nz * nb];
+    let mut resampled = vec![0.0; lib.n_ages() * nw];
+    for iz in 0..nz {
+        for ia in 0..lib.n_ages() {
+            interp_sorted_f32(wave, &lib.wave_aa, lib.spectrum(iz, ia), &mut resampled[ia * nw..(ia + 1) * nw]);
+        }
+        for (j, weights) in rebin.iter().enumerate() {
+            let out = &mut ssp[(iz * nb + j) * nw..(iz * nb + j + 1) * nw];
+            let total: f64 = weights.iter().map(|(_, o)| o).sum();
+            for &(k, o) in weights {
+                let src = &resampled[k * nw..(k + 1) * nw];
+                for (d, s) in out.iter_mut().zip(src) {
+                    *d += o / total * s;
+                }
+            }
+        }
+        let lf: Vec<f64> = (0..lib.n_ages()).map(|ia| lib.live_frac[iz * lib.n_ages() + ia]).collect();
+        for j in 0..nb {
+            live_frac[iz * nb + j] = interp(bins.centres_yr[j], &lib.ages_yr, &lf, lf[0], lf[lf.len() - 1]);
+        }
+    }
+    (ssp, live_frac)
+}
+
+/// Nebular continuum + lines on the model's wavelength grid [zmet × logU × nebular ages × wave];
+/// the grids' age rows must be the first model age bins, and reach past the birth-cloud bin.
+fn nebular_tables(
+    ng: &crate::grids::NebularGrid,
+    nz: usize,
+    bins: &AgeBins,
+    bc_bin: usize,
+    config: &ModelConfig,
+    wave: &[f64],
+) -> Result<Vec<f64>, SpsError> {
+    let nw = wave.len();
+    let n_neb_ages = ng.ages_yr.len();
+    for (a, c) in ng.ages_yr.iter().zip(&bins.centres_yr) {
+        if (a / c - 1.0).abs() > 1e-6 {
+            return Err(SpsError::InvalidGrid {
+                grid: "nebular".into(),
+                reason: format!("nebular age {a} yr does not match the model age bin at {c} yr"),
+            });
+        }
+    }
+    if bc_bin >= n_neb_ages {
+        return Err(SpsError::invalid("t_bc_gyr", config.t_bc_gyr, format!("nebular grids stop at {:.3e} yr", ng.ages_yr[n_neb_ages - 1])));
+    }
+    let nu = ng.logu.len();
+    let mut neb = vec![0.0; nz * nu * n_neb_ages * nw];
+    let ncw = ng.cont_wave_aa.len();
+    let nl = ng.line_wave_aa.len();
+    // Each line goes into the pixel nearest its wavelength, as flux / pixel width.
+    let line_pix: Vec<Option<(usize, f64)>> = ng
+        .line_wave_aa
+        .iter()
+        .map(|&l| {
+            let i = nearest(wave, l);
+            (i != 0 && i != nw - 1).then(|| (i, 0.5 * (wave[i + 1] - wave[i - 1])))
+        })
+        .collect();
+    for iz in 0..nz {
+        for iu in 0..nu {
+            for ia in 0..n_neb_ages {
+                let g = (iz * nu + iu) * n_neb_ages + ia;
+                let out = &mut neb[g * nw..(g + 1) * nw];
+                interp_sorted_f32(wave, &ng.cont_wave_aa, &ng.cont[g * ncw..(g + 1) * ncw], out);
+                for (il, pix) in line_pix.iter().enumerate() {
+                    if let Some((i, w)) = pix {
+                        out[*i] += ng.lines[g * nl + il] / w;
+                    }
+                }
+            }
+        }
+    }
+    Ok(neb)
+}
+
+/// The table of absorbed luminosity against A_V for energy balance: rows for every stellar
+/// (zmet, bin), then with nebular emission the young stars without ionising light and the
+/// nebular spectra of the birth-cloud bins. `dims` = (zmet, bins, logU, nebular ages, birth-cloud
+/// bin).
+fn absorption_table(
+    wave: &[f64],
+    coef: &[f64],
+    ssp: &[f64],
+    neb: &[f64],
+    (nz, nb, nu, n_neb_ages, bc_bin): (usize, usize, usize, usize, usize),
+    nebular: bool,
+) -> AbsorptionTable {
+    let nw = wave.len();
+    let n_dust = coef.len();
+    // trapezoid weights of the grid, as in the energy-balance integral
+    let tw: Vec<f64> = (0..n_dust)
+        .map(|i| 0.5 * (if i > 0 { wave[i] - wave[i - 1] } else { 0.0 } + if i + 1 < nw { wave[i + 1] - wave[i] } else { 0.0 }))
+        .collect();
+    let n_ion = wave.partition_point(|&l| l < IONISING_CUT_AA);
+    let mut rows: Vec<Vec<f64>> = (0..nz * nb).map(|g| ssp[g * nw..(g + 1) * nw].to_vec()).collect();
+    if nebular {
+        for iz in 0..nz {
+            for j in 0..=bc_bin {
+                let mut v = ssp[(iz * nb + j) * nw..(iz * nb + j + 1) * nw].to_vec();
+                v[..n_ion].iter_mut().for_each(|x| *x = 0.0);
+                rows.push(v);
+            }
+        }
+        for iz in 0..nz {
+            for iu in 0..nu {
+                for j in 0..=bc_bin {
+                    let g = (iz * nu + iu) * n_neb_ages + j;
+                    rows.push(neb[g * nw..(g + 1) * nw].to_vec());
+                }
+            }
+        }
+    }
+    AbsorptionTable::new(coef, &tw, rows.iter().map(|r| r.as_slice()))
 }
 
 /// out += a·x + b·y
