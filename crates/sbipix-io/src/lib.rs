@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod data;
 pub mod error;
 pub mod filters;
+mod grids_file;
 pub mod images;
 pub mod table;
 
