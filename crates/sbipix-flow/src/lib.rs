@@ -6,6 +6,7 @@
 //! SBIPIX authors' released network). Inference runs on plain Rust matrix products (f32 or f64);
 //! training uses candle.
 
+mod checkpoint;
 pub mod dense;
 pub mod error;
 pub mod maf;
@@ -16,6 +17,7 @@ pub mod rqs;
 pub mod rqs_batch;
 pub mod sbipix_import;
 pub mod train;
+mod train_net;
 
 pub use error::{FlowError, Result};
 pub use model::{Architecture, BoundMethod, FlowConfig, FlowModel, ParamSpec, load_dir, save_dir};

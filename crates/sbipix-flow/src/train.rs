@@ -6,19 +6,15 @@
 //! seed; each mini-batch is split into the same number of chunks whatever happens, and their
 //! gradients are summed in a fixed order, so a fixed seed and thread count give the same model.
 
+use crate::checkpoint::{CheckpointState, load_checkpoint, save_checkpoint};
 use crate::dense::Activation;
 use crate::error::{FlowError, Result, shape};
-use crate::maf::made_masks;
-use crate::model::{
-    AFFINE_HIDDEN_LAYERS, Architecture, BoundMethod, FORMAT, FORMAT_VERSION, FlowConfig, FlowModel, ParamSpec, Tensors, coupling_perm,
-    coupling_split, standard_log_z,
-};
-use crate::rqs::{MIN_BIN, MIN_DERIVATIVE};
-use candle_core::{DType, Device, Tensor, Var};
+use crate::model::{Architecture, BoundMethod, FORMAT, FORMAT_VERSION, FlowConfig, FlowModel, ParamSpec, standard_log_z};
+use crate::train_net::{Adam, Params, export, init_params, neg_log_q};
+use candle_core::{Device, Tensor};
+use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::Path;
 
 /// Learning-rate schedules.
@@ -157,285 +153,6 @@ pub struct TrainReport {
     pub stopped_early: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CheckpointState {
-    epoch_done: usize,
-    lr: f64,
-    best_val: f64,
-    best_epoch: usize,
-    since_best: usize,
-    since_lr: usize,
-    adam_step: u64,
-    epochs: Vec<EpochReport>,
-    config: TrainConfig,
-    n: usize,
-}
-
-/// The parameters of the network as candle variables, named like the weights file.
-struct Params {
-    vars: Vec<(String, Var)>,
-    /// MAF masks (constants), by the name of the weight they mask.
-    masks: HashMap<String, Tensor>,
-    /// Permutations per layer.
-    perms: Vec<Vec<usize>>,
-}
-
-impl Params {
-    fn get(&self, name: &str) -> &Tensor {
-        self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_tensor()).unwrap_or_else(|| panic!("no variable {name}"))
-    }
-    fn weight(&self, name: &str) -> candle_core::Result<Tensor> {
-        let w = self.get(name);
-        match self.masks.get(name) {
-            Some(m) => w.mul(m),
-            None => Ok(w.clone()),
-        }
-    }
-}
-
-fn linear(x: &Tensor, p: &Params, prefix: &str) -> candle_core::Result<Tensor> {
-    x.matmul(&p.weight(&format!("{prefix}.weight"))?.t()?)?.broadcast_add(p.get(&format!("{prefix}.bias")))
-}
-
-fn act(x: &Tensor, a: Activation) -> candle_core::Result<Tensor> {
-    match a {
-        Activation::Relu => x.relu(),
-        Activation::Tanh => x.tanh(),
-    }
-}
-
-fn softplus(x: &Tensor) -> candle_core::Result<Tensor> {
-    // relu(x) + ln(1 + e^(−|x|)), stable for any x
-    x.relu()?.add(&(x.abs()?.neg()?.exp()? + 1.0)?.log()?)
-}
-
-/// Knot positions (…, K+1) on [−B, B] from unnormalised bin sizes (…, K).
-fn knots_of(raw: &Tensor, k: usize, bound: f64) -> candle_core::Result<Tensor> {
-    let w = candle_nn::ops::softmax(raw, candle_core::D::Minus1)?.affine(1.0 - MIN_BIN * k as f64, MIN_BIN)?;
-    let cum = w.cumsum(candle_core::D::Minus1)?.affine(2.0 * bound, -bound)?;
-    let dims = raw.dims().to_vec();
-    let mut one = dims.clone();
-    *one.last_mut().unwrap() = 1;
-    let lo = Tensor::full(-bound as f32, one.clone(), raw.device())?;
-    let hi = Tensor::full(bound as f32, one, raw.device())?;
-    Tensor::cat(&[&lo, &cum.narrow(candle_core::D::Minus1, 0, k - 1)?, &hi], candle_core::D::Minus1)
-}
-
-/// Rational-quadratic spline forward with identity tails: x (B, n), params (B, n, 3K−1) →
-/// (y, log|dy/dx|), both (B, n).
-fn rqs_forward(x: &Tensor, p: &Tensor, k: usize, bound: f64) -> candle_core::Result<(Tensor, Tensor)> {
-    use candle_core::D;
-    let kx = knots_of(&p.narrow(D::Minus1, 0, k)?, k, bound)?;
-    let ky = knots_of(&p.narrow(D::Minus1, k, k)?, k, bound)?;
-    let dims = x.dims().to_vec();
-    let mut one = dims.clone();
-    one.push(1);
-    let ones = Tensor::ones(one, DType::F32, x.device())?;
-    let d = Tensor::cat(&[&ones, &softplus(&p.narrow(D::Minus1, 2 * k, k - 1)?)?.affine(1.0, MIN_DERIVATIVE)?, &ones], D::Minus1)?;
-    let xc = x.clamp(-bound as f32, bound as f32)?.unsqueeze(D::Minus1)?;
-    let lower = kx.narrow(D::Minus1, 0, k)?;
-    let idx = xc
-        .broadcast_ge(&lower)?
-        .to_dtype(DType::F32)?
-        .sum_keepdim(D::Minus1)?
-        .affine(1.0, -1.0)?
-        .clamp(0f32, (k - 1) as f32)?
-        .to_dtype(DType::U32)?;
-    let widths = kx.narrow(D::Minus1, 1, k)?.sub(&lower)?;
-    let ylow = ky.narrow(D::Minus1, 0, k)?;
-    let heights = ky.narrow(D::Minus1, 1, k)?.sub(&ylow)?;
-    let g = |t: &Tensor| t.contiguous()?.gather(&idx, D::Minus1);
-    let (xk, wk, yk, hk) = (g(&lower)?, g(&widths)?, g(&ylow)?, g(&heights)?);
-    let d0 = g(&d.narrow(D::Minus1, 0, k)?)?;
-    let d1 = g(&d.narrow(D::Minus1, 1, k)?)?;
-    let s = hk.div(&wk)?;
-    let t = xc.sub(&xk)?.div(&wk)?;
-    let omt = t.affine(-1.0, 1.0)?;
-    let t1 = t.mul(&omt)?;
-    let num = hk.mul(&s.mul(&t.sqr()?)?.add(&d0.mul(&t1)?)?)?;
-    let den = s.add(&d1.add(&d0)?.sub(&s.affine(2.0, 0.0)?)?.mul(&t1)?)?;
-    let y = yk.add(&num.div(&den)?)?;
-    let dnum = s.sqr()?.mul(&d1.mul(&t.sqr()?)?.add(&s.affine(2.0, 0.0)?.mul(&t1)?)?.add(&d0.mul(&omt.sqr()?)?)?)?;
-    let ld = dnum.log()?.sub(&den.log()?.affine(2.0, 0.0)?)?;
-    let (y, ld) = (y.squeeze(D::Minus1)?, ld.squeeze(D::Minus1)?);
-    let inside = x.ge(-bound)?.mul(&x.le(bound)?)?;
-    Ok((inside.where_cond(&y, x)?, inside.where_cond(&ld, &ld.zeros_like()?)?))
-}
-
-/// Per-row −log q(y | c) in the standardised space (without the standardisation constant).
-fn neg_log_q(y: &Tensor, c: &Tensor, arch: &Architecture, p: &Params, d: usize) -> candle_core::Result<Tensor> {
-    let dev = y.device();
-    let rows = y.dim(0)?;
-    let mut y = y.clone();
-    let mut lad = Tensor::zeros(rows, DType::F32, dev)?;
-    match *arch {
-        Architecture::Nsf { layers, hidden_layers, bins, tail_bound, affine_hidden, .. } => {
-            if affine_hidden > 0 {
-                // y ← M(x)(y − μ(x)), M = diag(e^−ℓ) + strictly lower O (crate::nsf::CondAffine)
-                let mut h = c.clone();
-                for i in 0..AFFINE_HIDDEN_LAYERS {
-                    h = linear(&h, p, &format!("affine.net{i}"))?.relu()?;
-                }
-                let out = linear(&h, p, &format!("affine.net{AFFINE_HIDDEN_LAYERS}"))?;
-                let lim = crate::nsf::AFFINE_LOG_SCALE_LIMIT as f32;
-                let ls = out.narrow(1, d, d)?.clamp(-lim, lim)?;
-                let v = y.sub(&out.narrow(1, 0, d)?)?;
-                let scaled = v.mul(&ls.neg()?.exp()?)?;
-                let mut cols = Vec::with_capacity(d);
-                let mut o = 2 * d;
-                for i in 0..d {
-                    let mut a = scaled.narrow(1, i, 1)?;
-                    for j in 0..i {
-                        a = a.add(&out.narrow(1, o, 1)?.mul(&v.narrow(1, j, 1)?)?)?;
-                        o += 1;
-                    }
-                    cols.push(a);
-                }
-                y = Tensor::cat(&cols, 1)?;
-                lad = lad.sub(&ls.sum(1)?)?;
-            }
-            for k in 0..layers {
-                let (n_id, n_tr) = coupling_split(d, k);
-                let inp = if n_id > 0 { Tensor::cat(&[&y.narrow(1, 0, n_id)?, c], 1)? } else { c.clone() };
-                let mut h = linear(&inp, p, &format!("layer{k}.net0"))?.relu()?;
-                for i in 1..=hidden_layers {
-                    h = linear(&h, p, &format!("layer{k}.net{i}"))?.relu()?;
-                }
-                let out = linear(&h, p, &format!("layer{k}.net{}", hidden_layers + 1))?.reshape((rows, n_tr, 3 * bins - 1))?;
-                let (z, ld) = rqs_forward(&y.narrow(1, n_id, n_tr)?, &out, bins, tail_bound)?;
-                lad = lad.add(&ld.sum(1)?)?;
-                let yn = if n_id > 0 { Tensor::cat(&[&y.narrow(1, 0, n_id)?, &z], 1)? } else { z };
-                let perm = Tensor::from_vec(p.perms[k].iter().map(|&i| i as u32).collect::<Vec<_>>(), d, dev)?;
-                y = yn.index_select(&perm, 1)?;
-            }
-        }
-        Architecture::Maf { layers, blocks, activation, .. } => {
-            for k in 0..layers {
-                let pre = format!("layer{k}");
-                let ctx = act(&linear(c, p, &format!("{pre}.context"))?, activation)?;
-                let mut h = act(&linear(&y, p, &format!("{pre}.initial"))?.add(&ctx)?, activation)?;
-                for b in 0..blocks {
-                    h = act(&linear(&h, p, &format!("{pre}.block{b}"))?, activation)?;
-                }
-                let o = linear(&h, p, &format!("{pre}.last"))?.reshape((rows, d, 2))?;
-                let scale = softplus(&o.narrow(2, 0, 1)?.squeeze(2)?)?.affine(1.0, crate::maf::SCALE_EPS)?;
-                let shift = o.narrow(2, 1, 1)?.squeeze(2)?;
-                y = y.mul(&scale)?.add(&shift)?;
-                lad = lad.add(&scale.log()?.sum(1)?)?;
-                let perm = Tensor::from_vec(p.perms[k].iter().map(|&i| i as u32).collect::<Vec<_>>(), d, dev)?;
-                y = y.index_select(&perm, 1)?;
-            }
-        }
-    }
-    // −log N(y) − lad
-    y.sqr()?.sum(1)?.affine(0.5, standard_log_z(d))?.sub(&lad)
-}
-
-/// Initial parameters: torch-style uniform(±1/√fan_in) weights; the last layer of each
-/// conditioner starts 100× smaller, so every layer starts close to a fixed map.
-fn init_params(arch: &Architecture, d: usize, dx: usize, rng: &mut rand_pcg::Pcg64Mcg) -> candle_core::Result<Params> {
-    let dev = Device::Cpu;
-    let mut vars = Vec::new();
-    let mut masks = HashMap::new();
-    let mut perms = Vec::new();
-    let mut lin = |name: String, n_in: usize, n_out: usize, small: bool, rng: &mut rand_pcg::Pcg64Mcg| -> candle_core::Result<()> {
-        let bound = 1.0 / (n_in as f64).sqrt() * if small { 0.01 } else { 1.0 };
-        let w: Vec<f32> = (0..n_in * n_out).map(|_| (bound * (2.0 * rng.random::<f64>() - 1.0)) as f32).collect();
-        let b: Vec<f32> = (0..n_out).map(|_| if small { 0.0 } else { (bound * (2.0 * rng.random::<f64>() - 1.0)) as f32 }).collect();
-        vars.push((format!("{name}.weight"), Var::from_tensor(&Tensor::from_vec(w, (n_out, n_in), &dev)?)?));
-        vars.push((format!("{name}.bias"), Var::from_tensor(&Tensor::from_vec(b, n_out, &dev)?)?));
-        Ok(())
-    };
-    match *arch {
-        Architecture::Nsf { layers, hidden, hidden_layers, bins, affine_hidden, .. } => {
-            for k in 0..layers {
-                let (n_id, n_tr) = coupling_split(d, k);
-                lin(format!("layer{k}.net0"), n_id + dx, hidden, false, rng)?;
-                for i in 1..=hidden_layers {
-                    lin(format!("layer{k}.net{i}"), hidden, hidden, false, rng)?;
-                }
-                lin(format!("layer{k}.net{}", hidden_layers + 1), hidden, n_tr * (3 * bins - 1), true, rng)?;
-                perms.push(coupling_perm(d, k));
-            }
-            if affine_hidden > 0 {
-                for i in 0..AFFINE_HIDDEN_LAYERS {
-                    lin(format!("affine.net{i}"), if i == 0 { dx } else { affine_hidden }, affine_hidden, false, rng)?;
-                }
-                lin(format!("affine.net{AFFINE_HIDDEN_LAYERS}"), affine_hidden, crate::nsf::affine_outputs(d), true, rng)?;
-            }
-        }
-        Architecture::Maf { layers, hidden, blocks, .. } => {
-            let m = made_masks(d, hidden, blocks);
-            for k in 0..layers {
-                let pre = format!("layer{k}");
-                lin(format!("{pre}.initial"), d, hidden, false, rng)?;
-                lin(format!("{pre}.context"), dx, hidden, false, rng)?;
-                for b in 0..blocks {
-                    lin(format!("{pre}.block{b}"), hidden, hidden, false, rng)?;
-                }
-                lin(format!("{pre}.last"), hidden, 2 * d, true, rng)?;
-                masks.insert(format!("{pre}.initial.weight"), Tensor::from_vec(m[0].clone(), (hidden, d), &dev)?);
-                for b in 0..blocks {
-                    masks.insert(format!("{pre}.block{b}.weight"), Tensor::from_vec(m[1 + b].clone(), (hidden, hidden), &dev)?);
-                }
-                masks.insert(format!("{pre}.last.weight"), Tensor::from_vec(m[blocks + 1].clone(), (2 * d, hidden), &dev)?);
-                let mut perm: Vec<usize> = (0..d).collect();
-                perm.shuffle(rng);
-                perms.push(perm);
-            }
-        }
-    }
-    Ok(Params { vars, masks, perms })
-}
-
-/// Adam(W) state in plain vectors (fast element-wise updates, exact checkpoints).
-struct Adam {
-    /// Current parameter values, mirroring the candle variables.
-    p: Vec<Vec<f32>>,
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-    step: u64,
-}
-
-const BETA1: f64 = 0.9;
-const BETA2: f64 = 0.999;
-const EPS: f64 = 1e-8;
-
-impl Adam {
-    fn new(p: &Params) -> candle_core::Result<Self> {
-        let vals: Vec<Vec<f32>> =
-            p.vars.iter().map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1::<f32>()).collect::<candle_core::Result<_>>()?;
-        let zeros: Vec<Vec<f32>> = vals.iter().map(|v| vec![0.0; v.len()]).collect();
-        Ok(Self { p: vals, m: zeros.clone(), v: zeros, step: 0 })
-    }
-
-    /// One step with the mean gradient `g` (same layout as the parameters).
-    fn update(&mut self, params: &Params, g: &[Vec<f32>], lr: f64, wd: f64) -> candle_core::Result<()> {
-        use rayon::prelude::*;
-        self.step += 1;
-        let bc1 = 1.0 - BETA1.powi(self.step as i32);
-        let bc2 = 1.0 - BETA2.powi(self.step as i32);
-        let (b1, b2) = (BETA1 as f32, BETA2 as f32);
-        let (a, eps, decay) = ((lr / bc1) as f32, EPS as f32, (1.0 - lr * wd) as f32);
-        let sbc2 = (1.0 / bc2).sqrt() as f32;
-        self.p.par_iter_mut().zip(self.m.par_iter_mut()).zip(self.v.par_iter_mut()).zip(g.par_iter()).for_each(|(((p, m), v), g)| {
-            for i in 0..p.len() {
-                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-                p[i] = decay * p[i] - a * m[i] / (v[i].sqrt() * sbc2 + eps);
-            }
-        });
-        for ((_, var), p) in params.vars.iter().zip(&self.p) {
-            var.set(&Tensor::from_slice(p, var.as_tensor().shape(), &Device::Cpu)?)?;
-        }
-        Ok(())
-    }
-
-    fn tensors(&self, params: &Params, which: &[Vec<f32>]) -> candle_core::Result<Vec<Tensor>> {
-        params.vars.iter().zip(which).map(|((_, var), v)| Tensor::from_slice(v, var.as_tensor().shape(), &Device::Cpu)).collect()
-    }
-}
-
 /// Forward maps applied to θ before standardisation (logit onto bounded boxes).
 fn bound_map(params: &[ParamSpec], method: BoundMethod, v: f64, i: usize) -> f64 {
     match (method, params[i].lower, params[i].upper) {
@@ -466,24 +183,7 @@ pub fn train(
     progress: &mut dyn FnMut(&EpochReport),
 ) -> Result<(FlowModel<f64>, TrainReport)> {
     cfg.validate()?;
-    let d = data.params.len();
-    if d == 0 || data.n < 10 {
-        return Err(FlowError::Config {
-            name: "data".into(), reason: format!("{} parameters and {} pairs: need ≥ 1 and ≥ 10", d, data.n)
-        });
-    }
-    if data.theta.len() != data.n * d {
-        return Err(shape("θ", format!("{} × {d}", data.n), data.theta.len()));
-    }
-    if data.x.is_empty() || !data.x.len().is_multiple_of(data.n) {
-        return Err(shape("x", format!("{} rows", data.n), data.x.len()));
-    }
-    let dx = data.x.len() / data.n;
-    for (what, arr, w) in [("θ", data.theta, d), ("x", data.x, dx)] {
-        if let Some(i) = arr.iter().position(|v| !v.is_finite()) {
-            return Err(FlowError::BadData { what: what.into(), reason: format!("row {}, column {} is not finite", i / w, i % w) });
-        }
-    }
+    let (d, dx) = check_data(data)?;
     // Split, standardise.
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(cfg.seed);
     let mut order: Vec<usize> = (0..data.n).collect();
@@ -491,35 +191,7 @@ pub fn train(
     let n_val = ((data.n as f64 * cfg.validation_fraction).round() as usize).max(if cfg.validation_fraction > 0.0 { 1 } else { 0 });
     let (val_rows, train_rows) = order.split_at(n_val);
     let (val_rows, train_rows) = (val_rows.to_vec(), train_rows.to_vec());
-    let t = |r: usize, i: usize| bound_map(&data.params, data.bound_method, data.theta[r * d + i] as f64, i);
-    let mut theta_shift = Vec::new();
-    let mut theta_scale = Vec::new();
-    for i in 0..d {
-        let (m, s) = mean_std(&train_rows, |r| t(r, i));
-        theta_scale.push(1.0 / s);
-        theta_shift.push(-m / s);
-    }
-    let (mut x_mean, mut x_std) = (Vec::new(), Vec::new());
-    for j in 0..dx {
-        let (m, s) = mean_std(&train_rows, |r| data.x[r * dx + j] as f64);
-        x_mean.push(m);
-        x_std.push(s);
-    }
-    let y_all: Vec<f32> = (0..data.n * d).map(|k| (t(k / d, k % d) * theta_scale[k % d] + theta_shift[k % d]) as f32).collect();
-    let c_all: Vec<f32> = (0..data.n * dx).map(|k| ((data.x[k] as f64 - x_mean[k % dx]) / x_std[k % dx]) as f32).collect();
-    let lad_std: f64 = theta_scale.iter().map(|s| s.ln()).sum();
-    let bound_jac = |r: usize| -> f64 {
-        (0..d)
-            .map(|i| match (data.bound_method, data.params[i].lower, data.params[i].upper) {
-                (BoundMethod::Logit, Some(lo), Some(hi)) => {
-                    let v = (data.theta[r * d + i] as f64).clamp(lo + 1e-6 * (hi - lo), hi - 1e-6 * (hi - lo));
-                    (hi - lo).ln() - (v - lo).ln() - (hi - v).ln()
-                }
-                _ => 0.0,
-            })
-            .sum()
-    };
-    let val_jac: f64 = if val_rows.is_empty() { 0.0 } else { val_rows.iter().map(|&r| bound_jac(r)).sum::<f64>() / val_rows.len() as f64 };
+    let sd = Standardised::new(data, d, dx, &train_rows, &val_rows);
 
     let params = init_params(&cfg.architecture, d, dx, &mut rng)?;
     let mut adam = Adam::new(&params)?;
@@ -540,12 +212,6 @@ pub fn train(
         let dir = checkpoint.ok_or_else(|| FlowError::Config { name: "resume".into(), reason: "needs a checkpoint folder".into() })?;
         load_checkpoint(dir, &params, &mut adam, &mut best, &mut st, cfg, data.n)?;
     }
-    let dev = Device::Cpu;
-    let batch = |rows: &[usize]| -> candle_core::Result<(Tensor, Tensor)> {
-        let y: Vec<f32> = rows.iter().flat_map(|&r| y_all[r * d..(r + 1) * d].iter().copied()).collect();
-        let c: Vec<f32> = rows.iter().flat_map(|&r| c_all[r * dx..(r + 1) * dx].iter().copied()).collect();
-        Ok((Tensor::from_vec(y, (rows.len(), d), &dev)?, Tensor::from_vec(c, (rows.len(), dx), &dev)?))
-    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
         .build()
@@ -557,82 +223,9 @@ pub fn train(
             st.lr = Schedule::cosine_rate(cfg, epoch);
         }
         let t0 = std::time::Instant::now();
-        let mut erng = rand_pcg::Pcg64Mcg::seed_from_u64(cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut rows = train_rows.clone();
-        rows.shuffle(&mut erng);
-        let mut tsum = 0.0;
-        for mb in rows.chunks(cfg.batch_size) {
-            if mb.len() < 2 {
-                continue;
-            }
-            let nchunk = cfg.threads.min(mb.len());
-            let per = mb.len().div_ceil(nchunk);
-            let chunks: Vec<&[usize]> = mb.chunks(per).collect();
-            let results: Vec<candle_core::Result<(f64, Vec<Vec<f32>>)>> = pool.install(|| {
-                use rayon::prelude::*;
-                chunks
-                    .par_iter()
-                    .map(|ch| {
-                        let (y, c) = batch(ch)?;
-                        let loss = neg_log_q(&y, &c, &cfg.architecture, &params, d)?.sum_all()?;
-                        let grads = loss.backward()?;
-                        let g: Vec<Vec<f32>> = params
-                            .vars
-                            .iter()
-                            .map(|(_, v)| match grads.get(v.as_tensor()) {
-                                Some(t) => t.flatten_all()?.to_vec1::<f32>(),
-                                None => Ok(vec![0.0; v.as_tensor().elem_count()]),
-                            })
-                            .collect::<candle_core::Result<_>>()?;
-                        Ok((loss.to_scalar::<f32>()? as f64, g))
-                    })
-                    .collect()
-            });
-            let mut grads: Vec<Vec<f32>> = Vec::new();
-            for r in results {
-                let (l, g) = r?;
-                tsum += l;
-                if grads.is_empty() {
-                    grads = g;
-                } else {
-                    for (a, b) in grads.iter_mut().zip(&g) {
-                        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                    }
-                }
-            }
-            let inv = 1.0 / mb.len() as f32;
-            let mut norm2 = 0.0f64;
-            for g in grads.iter_mut() {
-                for x in g.iter_mut() {
-                    *x *= inv;
-                    norm2 += (*x as f64) * (*x as f64);
-                }
-            }
-            let norm = norm2.sqrt();
-            if !norm.is_finite() {
-                return Err(FlowError::BadData {
-                    what: "training".into(),
-                    reason: format!("non-finite gradient at epoch {epoch}; lower the learning rate"),
-                });
-            }
-            if norm > cfg.clip_norm {
-                let f = (cfg.clip_norm / norm) as f32;
-                grads.iter_mut().for_each(|g| g.iter_mut().for_each(|x| *x *= f));
-            }
-            adam.update(&params, &grads, st.lr, cfg.weight_decay)?;
-        }
-        let train_loss = tsum / train_rows.len() as f64 - lad_std;
-        // validation
-        let val_loss = if val_rows.is_empty() {
-            train_loss
-        } else {
-            let mut s = 0.0;
-            for ch in val_rows.chunks(4096) {
-                let (y, c) = batch(ch)?;
-                s += neg_log_q(&y, &c, &cfg.architecture, &params, d)?.sum_all()?.to_scalar::<f32>()? as f64;
-            }
-            s / val_rows.len() as f64 - lad_std
-        };
+        let tsum = run_epoch(&sd, &params, &mut adam, &train_rows, cfg, epoch, st.lr, &pool)?;
+        let train_loss = tsum / train_rows.len() as f64 - sd.lad_std;
+        let val_loss = if val_rows.is_empty() { train_loss } else { validation_loss(&sd, &params, &val_rows, cfg)? };
         if !val_loss.is_finite() {
             return Err(FlowError::BadData { what: "training".into(), reason: format!("validation loss is not finite at epoch {epoch}") });
         }
@@ -674,10 +267,10 @@ pub fn train(
         params: data.params.clone(),
         dim_x: dx,
         bound_method: data.bound_method,
-        theta_shift,
-        theta_scale,
-        x_mean,
-        x_std,
+        theta_shift: sd.theta_shift,
+        theta_scale: sd.theta_scale,
+        x_mean: sd.x_mean,
+        x_std: sd.x_std,
         base_log_z: standard_log_z(d),
     };
     let tensors = export(&params)?;
@@ -685,86 +278,187 @@ pub fn train(
     let report = TrainReport {
         best_epoch: st.best_epoch,
         best_val_loss: st.best_val,
-        best_val_log_prob: -st.best_val + val_jac,
+        best_val_log_prob: -st.best_val + sd.val_jac,
         epochs: st.epochs,
         stopped_early,
     };
     Ok((model, report))
 }
 
-/// The effective weights (masks applied) and permutations as named tensors.
-fn export(p: &Params) -> Result<Tensors> {
-    let mut floats = HashMap::new();
-    for (name, _) in &p.vars {
-        let t = p.weight(name)?;
-        let sh = t.dims().to_vec();
-        let v: Vec<f32> = t.flatten_all()?.to_vec1()?;
-        floats.insert(name.clone(), (sh, v.iter().map(|&x| x as f64).collect()));
+/// Checks the pairs; returns (θ dimension, x dimension).
+fn check_data(data: &TrainingData) -> Result<(usize, usize)> {
+    let d = data.params.len();
+    if d == 0 || data.n < 10 {
+        return Err(FlowError::Config {
+            name: "data".into(), reason: format!("{} parameters and {} pairs: need ≥ 1 and ≥ 10", d, data.n)
+        });
     }
-    let ints = p
-        .perms
-        .iter()
-        .enumerate()
-        .map(|(k, perm)| (format!("layer{k}.perm"), (vec![perm.len()], perm.iter().map(|&i| i as i64).collect())))
-        .collect();
-    Ok(Tensors { path: "(trained)".into(), floats, ints })
-}
-
-fn save_checkpoint(dir: &Path, p: &Params, adam: &Adam, best: &[Vec<f32>], st: &CheckpointState) -> Result<()> {
-    let err = |e: String| FlowError::Model { path: dir.display().to_string(), reason: e };
-    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-    let mut hm: HashMap<String, Tensor> = HashMap::new();
-    let (pv, mv, vv, bv) = (adam.tensors(p, &adam.p)?, adam.tensors(p, &adam.m)?, adam.tensors(p, &adam.v)?, adam.tensors(p, best)?);
-    for (i, (name, _)) in p.vars.iter().enumerate() {
-        hm.insert(format!("param.{name}"), pv[i].clone());
-        hm.insert(format!("adam_m.{name}"), mv[i].clone());
-        hm.insert(format!("adam_v.{name}"), vv[i].clone());
-        hm.insert(format!("best.{name}"), bv[i].clone());
+    if data.theta.len() != data.n * d {
+        return Err(shape("θ", format!("{} × {d}", data.n), data.theta.len()));
     }
-    let tmp = dir.join("checkpoint.safetensors.tmp");
-    candle_core::safetensors::save(&hm, &tmp)?;
-    std::fs::rename(&tmp, dir.join("checkpoint.safetensors")).map_err(|e| err(e.to_string()))?;
-    let js = dir.join("checkpoint.json.tmp");
-    std::fs::write(&js, serde_json::to_string_pretty(st).expect("state serialises")).map_err(|e| err(e.to_string()))?;
-    std::fs::rename(&js, dir.join("checkpoint.json")).map_err(|e| err(e.to_string()))?;
-    Ok(())
-}
-
-fn load_checkpoint(
-    dir: &Path,
-    p: &Params,
-    adam: &mut Adam,
-    best: &mut [Vec<f32>],
-    st: &mut CheckpointState,
-    cfg: &TrainConfig,
-    n: usize,
-) -> Result<()> {
-    let err = |e: String| FlowError::Model { path: dir.display().to_string(), reason: e };
-    let text = std::fs::read_to_string(dir.join("checkpoint.json")).map_err(|e| err(format!("checkpoint.json: {e}")))?;
-    let saved: CheckpointState = serde_json::from_str(&text).map_err(|e| err(format!("checkpoint.json: {e}")))?;
-    if saved.config.architecture != cfg.architecture || saved.config.seed != cfg.seed || saved.n != n {
-        return Err(err("the checkpoint was made with another architecture, seed or training set".into()));
+    if data.x.is_empty() || !data.x.len().is_multiple_of(data.n) {
+        return Err(shape("x", format!("{} rows", data.n), data.x.len()));
     }
-    let ts = candle_core::safetensors::load(dir.join("checkpoint.safetensors"), &Device::Cpu)?;
-    let get = |k: &str, like: &Tensor| -> Result<Vec<f32>> {
-        let t = ts.get(k).ok_or_else(|| err(format!("checkpoint lacks `{k}`")))?;
-        if t.dims() != like.dims() {
-            return Err(err(format!("`{k}` has shape {:?}, the model {:?} (another architecture?)", t.dims(), like.dims())));
+    let dx = data.x.len() / data.n;
+    for (what, arr, w) in [("θ", data.theta, d), ("x", data.x, dx)] {
+        if let Some(i) = arr.iter().position(|v| !v.is_finite()) {
+            return Err(FlowError::BadData { what: what.into(), reason: format!("row {}, column {} is not finite", i / w, i % w) });
         }
-        Ok(t.flatten_all()?.to_vec1::<f32>()?)
-    };
-    for (i, (name, v)) in p.vars.iter().enumerate() {
-        adam.p[i] = get(&format!("param.{name}"), v.as_tensor())?;
-        adam.m[i] = get(&format!("adam_m.{name}"), v.as_tensor())?;
-        adam.v[i] = get(&format!("adam_v.{name}"), v.as_tensor())?;
-        best[i] = get(&format!("best.{name}"), v.as_tensor())?;
     }
-    for ((_, v), t) in p.vars.iter().zip(adam.tensors(p, &adam.p)?) {
-        v.set(&t)?;
+    Ok((d, dx))
+}
+
+/// The pairs as the network sees them: θ mapped to the unbounded space and standardised, x
+/// standardised (statistics of the training rows).
+struct Standardised {
+    d: usize,
+    dx: usize,
+    theta_shift: Vec<f64>,
+    theta_scale: Vec<f64>,
+    x_mean: Vec<f64>,
+    x_std: Vec<f64>,
+    /// [pairs × d] and [pairs × dx]
+    y_all: Vec<f32>,
+    c_all: Vec<f32>,
+    /// log |det| of the standardisation (added back to report losses in physical units)
+    lad_std: f64,
+    /// mean log |det| of the bound map over the validation rows
+    val_jac: f64,
+}
+
+impl Standardised {
+    fn new(data: &TrainingData, d: usize, dx: usize, train_rows: &[usize], val_rows: &[usize]) -> Self {
+        let t = |r: usize, i: usize| bound_map(&data.params, data.bound_method, data.theta[r * d + i] as f64, i);
+        let mut theta_shift = Vec::new();
+        let mut theta_scale = Vec::new();
+        for i in 0..d {
+            let (m, s) = mean_std(train_rows, |r| t(r, i));
+            theta_scale.push(1.0 / s);
+            theta_shift.push(-m / s);
+        }
+        let (mut x_mean, mut x_std) = (Vec::new(), Vec::new());
+        for j in 0..dx {
+            let (m, s) = mean_std(train_rows, |r| data.x[r * dx + j] as f64);
+            x_mean.push(m);
+            x_std.push(s);
+        }
+        let y_all: Vec<f32> = (0..data.n * d).map(|k| (t(k / d, k % d) * theta_scale[k % d] + theta_shift[k % d]) as f32).collect();
+        let c_all: Vec<f32> = (0..data.n * dx).map(|k| ((data.x[k] as f64 - x_mean[k % dx]) / x_std[k % dx]) as f32).collect();
+        let lad_std: f64 = theta_scale.iter().map(|s| s.ln()).sum();
+        let bound_jac = |r: usize| -> f64 {
+            (0..d)
+                .map(|i| match (data.bound_method, data.params[i].lower, data.params[i].upper) {
+                    (BoundMethod::Logit, Some(lo), Some(hi)) => {
+                        let v = (data.theta[r * d + i] as f64).clamp(lo + 1e-6 * (hi - lo), hi - 1e-6 * (hi - lo));
+                        (hi - lo).ln() - (v - lo).ln() - (hi - v).ln()
+                    }
+                    _ => 0.0,
+                })
+                .sum()
+        };
+        let val_jac: f64 =
+            if val_rows.is_empty() { 0.0 } else { val_rows.iter().map(|&r| bound_jac(r)).sum::<f64>() / val_rows.len() as f64 };
+        Self { d, dx, theta_shift, theta_scale, x_mean, x_std, y_all, c_all, lad_std, val_jac }
     }
-    adam.step = saved.adam_step;
-    *st = CheckpointState { config: cfg.clone(), ..saved };
-    Ok(())
+
+    /// The rows as candle tensors (y [rows × d], c [rows × dx]).
+    fn batch(&self, rows: &[usize]) -> candle_core::Result<(Tensor, Tensor)> {
+        let (d, dx) = (self.d, self.dx);
+        let y: Vec<f32> = rows.iter().flat_map(|&r| self.y_all[r * d..(r + 1) * d].iter().copied()).collect();
+        let c: Vec<f32> = rows.iter().flat_map(|&r| self.c_all[r * dx..(r + 1) * dx].iter().copied()).collect();
+        Ok((Tensor::from_vec(y, (rows.len(), d), &Device::Cpu)?, Tensor::from_vec(c, (rows.len(), dx), &Device::Cpu)?))
+    }
+}
+
+/// One epoch of mini-batch Adam steps over the shuffled training rows; returns the summed loss.
+/// Each mini-batch is split into the same number of chunks whatever happens, and their gradients
+/// are summed in a fixed order (determinism, see the module doc).
+#[allow(clippy::too_many_arguments)]
+fn run_epoch(
+    sd: &Standardised,
+    params: &Params,
+    adam: &mut Adam,
+    train_rows: &[usize],
+    cfg: &TrainConfig,
+    epoch: usize,
+    lr: f64,
+    pool: &rayon::ThreadPool,
+) -> Result<f64> {
+    let mut erng = rand_pcg::Pcg64Mcg::seed_from_u64(cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rows = train_rows.to_vec();
+    rows.shuffle(&mut erng);
+    let mut tsum = 0.0;
+    for mb in rows.chunks(cfg.batch_size) {
+        if mb.len() < 2 {
+            continue;
+        }
+        let nchunk = cfg.threads.min(mb.len());
+        let per = mb.len().div_ceil(nchunk);
+        let chunks: Vec<&[usize]> = mb.chunks(per).collect();
+        let results: Vec<candle_core::Result<(f64, Vec<Vec<f32>>)>> = pool.install(|| {
+            use rayon::prelude::*;
+            chunks
+                .par_iter()
+                .map(|ch| {
+                    let (y, c) = sd.batch(ch)?;
+                    let loss = neg_log_q(&y, &c, &cfg.architecture, params, sd.d)?.sum_all()?;
+                    let grads = loss.backward()?;
+                    let g: Vec<Vec<f32>> = params
+                        .vars
+                        .iter()
+                        .map(|(_, v)| match grads.get(v.as_tensor()) {
+                            Some(t) => t.flatten_all()?.to_vec1::<f32>(),
+                            None => Ok(vec![0.0; v.as_tensor().elem_count()]),
+                        })
+                        .collect::<candle_core::Result<_>>()?;
+                    Ok((loss.to_scalar::<f32>()? as f64, g))
+                })
+                .collect()
+        });
+        let mut grads: Vec<Vec<f32>> = Vec::new();
+        for r in results {
+            let (l, g) = r?;
+            tsum += l;
+            if grads.is_empty() {
+                grads = g;
+            } else {
+                for (a, b) in grads.iter_mut().zip(&g) {
+                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                }
+            }
+        }
+        let inv = 1.0 / mb.len() as f32;
+        let mut norm2 = 0.0f64;
+        for g in grads.iter_mut() {
+            for x in g.iter_mut() {
+                *x *= inv;
+                norm2 += (*x as f64) * (*x as f64);
+            }
+        }
+        let norm = norm2.sqrt();
+        if !norm.is_finite() {
+            return Err(FlowError::BadData {
+                what: "training".into(),
+                reason: format!("non-finite gradient at epoch {epoch}; lower the learning rate"),
+            });
+        }
+        if norm > cfg.clip_norm {
+            let f = (cfg.clip_norm / norm) as f32;
+            grads.iter_mut().for_each(|g| g.iter_mut().for_each(|x| *x *= f));
+        }
+        adam.update(params, &grads, lr, cfg.weight_decay)?;
+    }
+    Ok(tsum)
+}
+
+/// Mean −log q over the validation rows, in physical units.
+fn validation_loss(sd: &Standardised, params: &Params, val_rows: &[usize], cfg: &TrainConfig) -> Result<f64> {
+    let mut s = 0.0;
+    for ch in val_rows.chunks(4096) {
+        let (y, c) = sd.batch(ch)?;
+        s += neg_log_q(&y, &c, &cfg.architecture, params, sd.d)?.sum_all()?.to_scalar::<f32>()? as f64;
+    }
+    Ok(s / val_rows.len() as f64 - sd.lad_std)
 }
 
 /// A flow with freshly initialised (untrained) weights and identity standardisation — for
@@ -792,6 +486,7 @@ pub fn init_model(arch: &Architecture, params: Vec<ParamSpec>, dim_x: usize, see
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::RngExt;
 
     /// The density the trainer optimises (candle) equals the one inference computes (plain Rust)
     /// for the same weights — every architecture, with weights far from their initial values.
