@@ -29,6 +29,7 @@ pub mod filters;
 pub mod grids;
 pub mod igm;
 pub mod model;
+mod model_tables;
 pub mod sampling;
 pub mod sfh;
 pub mod sfh_inverse;
