@@ -109,7 +109,7 @@ pub fn validate(
     log: &(dyn Fn(&str) + Sync),
 ) -> Result<ValidationReport> {
     if n == 0 {
-        return Err(Error::invalid("n", n, "the number of test cases must be at least 1"));
+        return Err(Error::invalid("n", n, "need n ≥ 1 test cases"));
     }
     if n_draws < 10 {
         return Err(Error::invalid("draws", n_draws, "at least 10 posterior draws per case are needed for intervals"));
