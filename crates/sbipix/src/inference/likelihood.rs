@@ -2,7 +2,7 @@
 //! model and prior gives, against which the neural posterior is judged.
 //!
 //! For a delayed-τ prior the posterior of one pixel is sampled with tempered sequential Monte
-//! Carlo ([`sbipix_diagnostics::smc`]) over the SFH shape, metallicity and dust (the prior's
+//! Carlo ([`sbipix_stats::smc`]) over the SFH shape, metallicity and dust (the prior's
 //! varied parameters other than the mass and the given redshift), with a Gaussian likelihood in
 //! flux: ln L = −½ Σ_b (f_b − M·g_b)² / σ_b² over the measured bands, g being the model's
 //! photometry per M☉ formed. Every term of the forward model is proportional to the mass
