@@ -6,7 +6,6 @@
 
 pub mod encoding;
 pub mod error;
-pub mod normal;
 pub mod prior;
 pub mod simulate;
 pub mod survey;
