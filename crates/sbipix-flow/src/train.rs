@@ -557,7 +557,7 @@ pub fn train(
             st.lr = Schedule::cosine_rate(cfg, epoch);
         }
         let t0 = std::time::Instant::now();
-        let mut erng = rand_pcg::Pcg64Mcg::seed_from_u64(cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut erng = rand_pcg::Pcg64Mcg::seed_from_u64(sbipix_stats::index_seed(cfg.seed, epoch as u64));
         let mut rows = train_rows.clone();
         rows.shuffle(&mut erng);
         let mut tsum = 0.0;

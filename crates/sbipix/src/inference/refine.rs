@@ -681,7 +681,7 @@ pub fn refine_all(
                 names,
                 dr,
                 settings,
-                seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                sbipix_stats::index_seed(seed, i as u64),
             );
             progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
             r
