@@ -52,7 +52,7 @@ pub fn params_from_theta(
         SfhPrior::DenseBasis { n_tx, .. } => {
             let tx: Vec<f64> = (1..=n_tx).map(|i| get(&format!("t{}_frac", (100 * i) / (n_tx + 1)))).collect::<Option<Vec<f64>>>()?;
             let mut tx = tx;
-            tx.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            sbipix_stats::sort_f64(&mut tx);
             SfhSpec::DenseBasis(DenseBasisTuple { log_mass_formed: logm, log_sfr: get("log_sfr_inst")?, tx })
         }
     };

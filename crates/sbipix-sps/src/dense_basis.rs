@@ -95,7 +95,7 @@ impl DenseBasisTuple {
         let mean_y = mq.iter().sum::<f64>() / m as f64;
         let var_y = mq.iter().map(|y| (y - mean_y).powi(2)).sum::<f64>() / m as f64;
         let mut sorted = mq.clone();
-        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        sbipix_stats::sort_f64(&mut sorted);
         // numpy's median, as dense_basis computes it: the mean of the middle two for even m
         // (sbipix_stats::median interpolates, a + ½(b − a), which rounds differently)
         let med = if m % 2 == 1 { sorted[m / 2] } else { 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]) };

@@ -260,7 +260,7 @@ fn mass_grid(a: f64, b: f64, c: f64, mlo: f64, mhi: f64) -> (Vec<f64>, Vec<f64>)
         let d2 = a * ln10 * ln10 * mm * (2.0 * mm - mhat);
         let w = (1.0 / (d1.abs() + d2.abs().sqrt())).clamp(1e-9, mhi - mlo);
         grid.extend((0..=400).map(|k| peak + w * (-40.0 + 0.2 * k as f64)).filter(|m| *m > mlo && *m < mhi));
-        grid.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        sbipix_stats::sort_f64(&mut grid);
         grid.dedup();
     }
     let lf = grid.iter().map(|&m| h(m)).collect();

@@ -290,7 +290,7 @@ pub fn map_galaxy_with_progress(
             for k in 0..nd {
                 buf[k] = draws[(i * nd + k) * np + j] as f64;
             }
-            buf.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            sbipix_stats::sort_f64(&mut buf);
             for (q, level) in [0.16, 0.5, 0.84].iter().enumerate() {
                 percentiles[j][q][p] = sbipix_stats::quantile_sorted(&buf, *level) as f32;
             }
