@@ -9,7 +9,6 @@
 //! the fraction of truths inside the central α credible interval of their posterior.
 
 pub mod plots;
-pub mod smc;
 
 use sbipix_stats::{median, quantile_sorted, sort_f64};
 use serde::{Deserialize, Serialize};
@@ -176,16 +175,7 @@ pub fn tarp(truth: &[f64], draws: &[f64], n_params: usize, n_draws: usize, seed:
 mod tests {
     use super::*;
     use rand::SeedableRng;
-    use rand_distr_free::normal;
-
-    /// Box–Muller normals (no extra dependency).
-    mod rand_distr_free {
-        use rand::RngExt;
-        pub fn normal(rng: &mut rand_pcg::Pcg64Mcg) -> f64 {
-            let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());
-            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-        }
-    }
+    use sbipix_stats::std_normal as normal;
 
     /// N cases; posterior N(μ_i, s²) while the truth is N(μ_i, 1): calibrated iff s = 1.
     fn gaussian_cases(s: f64, n: usize, n_draws: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {

@@ -352,13 +352,8 @@ impl<T: Real> FlowModel<T> {
 
 /// The random stream of pixel `p`.
 pub fn pixel_rng(seed: u64, p: u64) -> rand_pcg::Pcg64Mcg {
-    let mix = |mut z: u64| {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    rand_pcg::Pcg64Mcg::seed_from_u64(mix(seed) ^ mix(p ^ 0x5851_F42D_4C95_7F2D))
+    use sbipix_stats::splitmix64;
+    rand_pcg::Pcg64Mcg::seed_from_u64(splitmix64(seed) ^ splitmix64(p ^ 0x5851_F42D_4C95_7F2D))
 }
 
 // ---------------------------------------------------------------------------------------------

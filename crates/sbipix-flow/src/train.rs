@@ -384,7 +384,7 @@ fn run_epoch(
     lr: f64,
     pool: &rayon::ThreadPool,
 ) -> Result<f64> {
-    let mut erng = rand_pcg::Pcg64Mcg::seed_from_u64(cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut erng = rand_pcg::Pcg64Mcg::seed_from_u64(sbipix_stats::index_seed(cfg.seed, epoch as u64));
     let mut rows = train_rows.to_vec();
     rows.shuffle(&mut erng);
     let mut tsum = 0.0;

@@ -7,7 +7,6 @@
 
 pub mod encoding;
 pub mod error;
-pub mod normal;
 pub mod prior;
 pub mod simulate;
 pub mod streams;

@@ -50,13 +50,8 @@ impl TrainingSet {
 
 /// The RNG of simulation `i`: SplitMix64 of (seed, i) seeds a PCG-64 (MCG) stream.
 pub fn sample_rng(seed: u64, i: u64) -> rand_pcg::Pcg64Mcg {
-    fn splitmix(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    rand_pcg::Pcg64Mcg::seed_from_u64(splitmix(seed) ^ splitmix(i.wrapping_add(0xD1B5_4A32_D192_ED03)))
+    use sbipix_stats::splitmix64;
+    rand_pcg::Pcg64Mcg::seed_from_u64(splitmix64(seed) ^ splitmix64(i.wrapping_add(0xD1B5_4A32_D192_ED03)))
 }
 
 /// Runs `spec.n` simulations. `model` and `noise` must have the same bands in the same order.

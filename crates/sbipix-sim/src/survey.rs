@@ -14,8 +14,9 @@
 //! non-detection stays a measurement with its σ.
 
 use crate::error::{Result, SimError};
-use crate::normal;
 use rand_distr::{Distribution, StandardNormal};
+use sbipix_stats::normal;
+use sbipix_stats::{median, quantile_sorted, sort_f64};
 use serde::{Deserialize, Serialize};
 
 /// Number of tabulated quantiles of σ_bg (probabilities 0, 0.01, …, 1).
@@ -135,7 +136,7 @@ impl Survey {
                 }
             }
         }
-        if cholesky(c).is_none() {
+        if sbipix_stats::cholesky(&c.concat(), nb).is_none() {
             return bad("depth_correlation is not positive definite".into());
         }
         Ok(())
@@ -156,8 +157,8 @@ impl Survey {
         if idx.len() > 64 {
             return Err(SimError::Survey { file: self.name.clone(), reason: format!("{} bands (at most 64 are supported)", idx.len()) });
         }
-        let corr: Vec<Vec<f64>> = idx.iter().map(|&i| idx.iter().map(|&j| self.depth_correlation[i][j]).collect()).collect();
-        let chol = cholesky(&corr).expect("validated correlation");
+        let corr: Vec<f64> = idx.iter().flat_map(|&i| idx.iter().map(move |&j| self.depth_correlation[i][j])).collect();
+        let chol = sbipix_stats::cholesky(&corr, idx.len()).expect("validated correlation");
         Ok(NoiseSampler { bands: idx.iter().map(|&i| self.bands[i].clone()).collect(), chol })
     }
 
@@ -171,7 +172,8 @@ impl Survey {
 #[derive(Debug, Clone)]
 pub struct NoiseSampler {
     bands: Vec<SurveyBand>,
-    chol: Vec<Vec<f64>>,
+    /// Lower Cholesky factor of the depth correlation (bands × bands, row-major).
+    chol: Vec<f64>,
 }
 
 impl NoiseSampler {
@@ -190,7 +192,7 @@ impl NoiseSampler {
         }
         for i in 0..n {
             // correlated normal score → depth quantile of this band
-            let zi: f64 = (0..=i).map(|k| self.chol[i][k] * e[k]).sum();
+            let zi: f64 = (0..=i).map(|k| self.chol[i * n + k] * e[k]).sum();
             let b = &self.bands[i];
             let s_bg = quantile_at(&b.sigma_bg_quantiles_ujy, normal::cdf(zi));
             let s = (s_bg * s_bg + b.poisson_ujy * flux_true[i].max(0.0)).sqrt();
@@ -201,7 +203,10 @@ impl NoiseSampler {
     }
 }
 
-/// Value of a quantile table (probabilities 0, 1/(K−1), …, 1) at probability `p`.
+/// Value of a quantile table (probabilities 0, 1/(K−1), …, 1) at probability `p`, linear between
+/// entries. For p < 1 this is [`sbipix_stats::quantile_sorted`] of the table; at p = 1 it
+/// extrapolates the last segment (q[K−2] + 1·(q[K−1] − q[K−2])), which can differ from q[K−1] in
+/// the last bit, so it is kept as written: every training set's noise is drawn through it.
 pub fn quantile_at(q: &[f64], p: f64) -> f64 {
     if q.len() == 1 {
         return q[0];
@@ -210,26 +215,6 @@ pub fn quantile_at(q: &[f64], p: f64) -> f64 {
     let k = (pos as usize).min(q.len() - 2);
     let f = pos - k as f64;
     q[k] + f * (q[k + 1] - q[k])
-}
-
-fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
-    let n = a.len();
-    let mut l = vec![vec![0.0; n]; n];
-    for i in 0..n {
-        for j in 0..=i {
-            let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
-            if i == j {
-                let d = a[i][i] - s;
-                if d <= 0.0 {
-                    return None;
-                }
-                l[i][j] = d.sqrt();
-            } else {
-                l[i][j] = (a[i][j] - s) / l[j][j];
-            }
-        }
-    }
-    Some(l)
 }
 
 /// Per-pixel photometry to learn a survey from: `flux[p][b]` and `err[p][b]` in µJy; err = 0 marks
@@ -289,17 +274,17 @@ pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description:
         if errs.len() < MIN_PIXELS {
             continue;
         }
-        let s_med = median(errs);
+        let s_med = median(&errs);
         let ratios: Vec<f64> = covered(b)
             .filter(|&p| data.flux[p * nb + b] / data.err[p * nb + b] > POISSON_MIN_SNR)
             .map(|p| (data.err[p * nb + b].powi(2) - s_med * s_med) / data.flux[p * nb + b])
             .collect();
         if ratios.len() >= POISSON_MIN_PIXELS {
-            *slot = Some(median(ratios).max(0.0));
+            *slot = Some(median(&ratios).max(0.0));
         }
     }
     let measured: Vec<f64> = poisson.iter().flatten().copied().collect();
-    let fallback_a = if measured.is_empty() { 0.0 } else { median(measured) };
+    let fallback_a = if measured.is_empty() { 0.0 } else { median(&measured) };
 
     let mut bands = Vec::with_capacity(nb);
     let mut sbg: Vec<Vec<f64>> = vec![Vec::new(); nb]; // per band, per pixel (NaN if not covered)
@@ -362,8 +347,8 @@ pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description:
         if vals.len() < MIN_PIXELS {
             return Err(bad(format!("band {name_b}: fewer than {MIN_PIXELS} background-dominated pixels")));
         }
-        vals.sort_by(|x, y| x.partial_cmp(y).unwrap());
-        let q: Vec<f64> = (0..N_QUANTILES).map(|k| round_sig(sorted_quantile(&vals, k as f64 / (N_QUANTILES - 1) as f64))).collect();
+        sort_f64(&mut vals);
+        let q: Vec<f64> = (0..N_QUANTILES).map(|k| round_sig(quantile_sorted(&vals, k as f64 / (N_QUANTILES - 1) as f64))).collect();
         sbg[b] = col;
         bands.push(SurveyBand {
             name: name_b.clone(),
@@ -408,19 +393,6 @@ fn round_sig(v: f64) -> f64 {
     let e = v.abs().log10().floor() as i32 - 5;
     let m = 10f64.powi(-e);
     (v * m).round() / m
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    sorted_quantile(&v, 0.5)
-}
-
-/// Linear-interpolation quantile of sorted values (numpy's default).
-fn sorted_quantile(v: &[f64], p: f64) -> f64 {
-    let pos = p * (v.len() - 1) as f64;
-    let k = (pos.floor() as usize).min(v.len() - 1);
-    let k1 = (k + 1).min(v.len() - 1);
-    v[k] + (pos - k as f64) * (v[k1] - v[k])
 }
 
 /// Φ⁻¹((rank + 0.5)/n) of the finite values (average ranks for ties), NaN elsewhere.
@@ -533,9 +505,9 @@ mod tests {
             pairs.push((sig[0], sig[1]));
         }
         // uniform on [1, 2]
-        v0.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        sort_f64(&mut v0);
         for p in [0.1, 0.5, 0.9] {
-            assert!((sorted_quantile(&v0, p) - (1.0 + p)).abs() < 0.01);
+            assert!((quantile_sorted(&v0, p) - (1.0 + p)).abs() < 0.01);
         }
         // Spearman-type correlation of the uniforms is (6/π) asin(ρ/2) ≈ 0.786 for ρ = 0.8
         let r = pearson(&pairs);

@@ -243,7 +243,7 @@ pub fn params_from_theta(names: &[String], theta: &[f64], prior: &Prior, z: f64,
         },
         SfhPrior::DenseBasis { .. } => {
             let mut tx: Vec<f64> = prior.shape_parameters()[1..].iter().map(|p| get(&p.name())).collect::<Option<Vec<f64>>>()?;
-            tx.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal)); // draws may cross
+            sbipix_stats::sort_f64(&mut tx); // draws may cross
             SfhSpec::DenseBasis(DenseBasisTuple { log_mass_formed: logm, log_sfr: get("log_sfr_inst")?, tx })
         }
     };

@@ -15,6 +15,7 @@
 //! different galaxies from the original's for the same prior draw.
 
 use crate::error::SpsError;
+use sbipix_stats::linalg::{Summation, cholesky_with, solve_cholesky};
 
 /// A dense_basis SFH tuple.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +95,9 @@ impl DenseBasisTuple {
         let mean_y = mq.iter().sum::<f64>() / m as f64;
         let var_y = mq.iter().map(|y| (y - mean_y).powi(2)).sum::<f64>() / m as f64;
         let mut sorted = mq.clone();
-        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        sbipix_stats::sort_f64(&mut sorted);
+        // numpy's median, as dense_basis computes it: the mean of the middle two for even m
+        // (sbipix_stats::median interpolates, a + ½(b − a), which rounds differently)
         let med = if m % 2 == 1 { sorted[m / 2] } else { 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]) };
         if !(med > 0.0 && var_y > 0.0) {
             return Err(SpsError::InvalidSfhTable(format!(
@@ -114,8 +117,10 @@ impl DenseBasisTuple {
             let yerr = if (2..2 + n).contains(&i) { 0.001 / (n as f64).sqrt() } else { 0.0 };
             kmat[i * m + i] += yerr * yerr + GEORGE_TINY;
         }
-        let alpha = cholesky_solve(&mut kmat, &mq, m)
+        // inner products subtracted term by term: the rounding these SFHs were always made with
+        let chol = cholesky_with(&kmat, m, Summation::Running)
             .ok_or_else(|| SpsError::InvalidSfhTable("dense_basis GP covariance is not positive definite".into()))?;
+        let alpha = solve_cholesky(&chol, &mq, m, Summation::Running);
         let (tmin, tmax) = tq.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| (a.min(t), b.max(t)));
         let t_pred: Vec<f64> = (0..res).map(|i| tmin + (tmax - tmin) * i as f64 / (res - 1) as f64).collect();
         // Posterior mean on the uniform grid. The Matérn factor e^(−a|t−x|) is geometric along a
@@ -211,54 +216,9 @@ pub fn dense_basis_calctimes(time_gyr: &[f64], sfr: &[f64], n_param: usize) -> (
     (mass.log10(), sfr[sfr.len() - 1].log10(), tx)
 }
 
-/// Solves K x = b for symmetric positive-definite K (overwritten by its Cholesky factor).
-fn cholesky_solve(k: &mut [f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
-    for j in 0..n {
-        let mut d = k[j * n + j];
-        for p in 0..j {
-            d -= k[j * n + p] * k[j * n + p];
-        }
-        if d <= 0.0 || !d.is_finite() {
-            return None;
-        }
-        let d = d.sqrt();
-        k[j * n + j] = d;
-        for i in j + 1..n {
-            let mut v = k[i * n + j];
-            for p in 0..j {
-                v -= k[i * n + p] * k[j * n + p];
-            }
-            k[i * n + j] = v / d;
-        }
-    }
-    let mut y = b.to_vec();
-    for i in 0..n {
-        for p in 0..i {
-            y[i] -= k[i * n + p] * y[p];
-        }
-        y[i] /= k[i * n + i];
-    }
-    for i in (0..n).rev() {
-        for p in i + 1..n {
-            y[i] -= k[p * n + i] * y[p];
-        }
-        y[i] /= k[i * n + i];
-    }
-    Some(y)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cholesky_solves_a_known_system() {
-        let mut k = vec![4.0, 2.0, 2.0, 3.0];
-        let x = cholesky_solve(&mut k, &[2.0, 1.0], 2).unwrap();
-        // [[4,2],[2,3]] x = [2,1] → x = [0.5, 0]
-        assert!((x[0] - 0.5).abs() < 1e-15 && x[1].abs() < 1e-15);
-        assert!(cholesky_solve(&mut [1.0, 2.0, 2.0, 1.0], &[1.0, 1.0], 2).is_none());
-    }
 
     #[test]
     fn mass_and_sfr_are_honoured() {

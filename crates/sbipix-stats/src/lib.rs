@@ -1,9 +1,25 @@
 //! # sbipix-stats — generic numerics, astronomy-free
 //!
-//! The numerical building blocks that several sbipix crates share, each written once: quantiles of
-//! samples ([`quantile`]). Works on plain slices of `f64`; knows nothing of galaxies, networks or
-//! files.
+//! The numerical building blocks that several sbipix crates share, each written once:
+//! * [`quantile`] — quantiles and medians of samples (numpy's linear interpolation);
+//! * [`linalg`] — Cholesky factorisation, triangular solves, inverses, normal equations;
+//! * [`normal`] — standard normal draws (Box–Muller), Φ and Φ⁻¹;
+//! * [`rng`] — SplitMix64 and the seed mixing of the named random streams;
+//! * [`importance`] — effective sample size and systematic resampling of weighted samples;
+//! * [`smc`] — tempered sequential Monte Carlo and random-walk Metropolis moves.
+//!
+//! Works on plain slices of `f64`; knows nothing of galaxies, networks or files. Deterministic:
+//! the same inputs and seed give the same bits.
 
+pub mod importance;
+pub mod linalg;
+pub mod normal;
 pub mod quantile;
+pub mod rng;
+pub mod smc;
 
+pub use importance::{effective_sample_size, systematic};
+pub use linalg::{Summation, cholesky, solve_spd};
+pub use normal::std_normal;
 pub use quantile::{median, percentile, quantile_sorted, sort_f64};
+pub use rng::{SplitMix64, index_seed, splitmix64};

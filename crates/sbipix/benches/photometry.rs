@@ -13,14 +13,8 @@ use std::hint::black_box;
 
 /// Deterministic pseudo-random galaxies (SplitMix64), SBIPIX's delayed-τ prior ranges.
 fn galaxies(model: &SpsModel, n: usize) -> Vec<GalaxyParams> {
-    let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut u = move || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut g = sbipix::stats::SplitMix64::new(sbipix::stats::rng::GOLDEN_GAMMA);
+    let mut u = move || g.next_f64();
     let cosmo = model.config().cosmology;
     (0..n)
         .map(|_| {

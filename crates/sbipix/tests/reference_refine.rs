@@ -12,7 +12,7 @@ use sbipix::inference::training_set::survey_filters;
 use sbipix::sim::{Prior, SimulationSpec, Survey};
 use sbipix::sps::{ModelConfig, SpsModel};
 use sbipix::validation::reference::reference_posterior;
-use sbipix_diagnostics::smc::SmcSettings;
+use sbipix_stats::smc::SmcSettings;
 
 const PHYSICAL: [&str; 5] = ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"];
 

@@ -3,6 +3,8 @@
 
 use super::model::Posterior;
 use crate::{Error, Result};
+use sbipix_stats::SplitMix64;
+use sbipix_stats::normal::box_muller;
 
 /// Default fractional error floor for integrated photometry (calibration and aperture
 /// systematics; the common 5 % of SED-fitting catalogues). It also keeps summed photometry of
@@ -104,18 +106,11 @@ pub fn sample_integrated(
             let row = o * reps + r;
             zs[row] = redshift[o];
             // a small counter-based generator: reproducible for (seed, object, replica, band)
-            let mut state = seed ^ sbipix_sim::streams::INTEGRATED_REPLICA_NOISE.wrapping_mul(o as u64 + 1) ^ ((r as u64) << 48);
-            let mut uniform = || {
-                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut x = state;
-                x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                x ^= x >> 31;
-                ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-            };
+            let mut uniforms =
+                SplitMix64::new(seed ^ sbipix_sim::streams::INTEGRATED_REPLICA_NOISE.wrapping_mul(o as u64 + 1) ^ ((r as u64) << 48));
             for b in 0..nb {
-                // one pair of uniforms per band whether used or not, so streams do not shift
-                let (u1, u2) = (uniform(), uniform());
+                // one pair of uniforms in (0, 1) per band whether used or not, so streams do not shift
+                let (u1, u2) = (uniforms.next_f64_open(), uniforms.next_f64_open());
                 if !usable(b) {
                     continue;
                 }
@@ -125,7 +120,7 @@ pub fn sample_integrated(
                 let (s50, a) = noise[b];
                 let target = (s50 * s50 + a * fk.max(0.0)).sqrt().max(sk);
                 let extra = (target * target - sk * sk).max(0.0).sqrt();
-                let g = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                let g = box_muller(u1, u2);
                 fs[i] = fk + extra * g;
                 ss[i] = target;
                 ms[i] = true;

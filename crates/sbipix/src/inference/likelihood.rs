@@ -2,7 +2,7 @@
 //! model and prior gives, against which the neural posterior is judged.
 //!
 //! For a delayed-τ prior the posterior of one pixel is sampled with tempered sequential Monte
-//! Carlo ([`sbipix_diagnostics::smc`]) over the SFH shape, metallicity and dust (the prior's
+//! Carlo ([`sbipix_stats::smc`]) over the SFH shape, metallicity and dust (the prior's
 //! varied parameters other than the mass and the given redshift), with a Gaussian likelihood in
 //! flux: ln L = −½ Σ_b (f_b − M·g_b)² / σ_b² over the measured bands, g being the model's
 //! photometry per M☉ formed. Every term of the forward model is proportional to the mass
@@ -264,7 +264,7 @@ fn mass_grid(a: f64, b: f64, c: f64, mlo: f64, mhi: f64) -> (Vec<f64>, Vec<f64>)
         let d2 = a * ln10 * ln10 * mm * (2.0 * mm - mhat);
         let w = (1.0 / (d1.abs() + d2.abs().sqrt())).clamp(1e-9, mhi - mlo);
         grid.extend((0..=400).map(|k| peak + w * (-40.0 + 0.2 * k as f64)).filter(|m| *m > mlo && *m < mhi));
-        grid.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        sbipix_stats::sort_f64(&mut grid);
         grid.dedup();
     }
     let lf = grid.iter().map(|&m| h(m)).collect();

@@ -106,7 +106,7 @@ pub fn ppc_predict(
             _ => (-2.0, 2.0),
         };
         let mut zs: Vec<f64> = redshift.to_vec();
-        zs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        sbipix_stats::sort_f64(&mut zs);
         zs.dedup();
         zs.into_par_iter()
             .filter(|z| z.is_finite() && *z >= 0.0)

@@ -21,7 +21,7 @@
 //!    draws joins the mixture and more are drawn (up to 8 rounds of 384); then the sample is
 //!    resampled and moved by Metropolis sweeps on the posterior (2–8, until each point has moved
 //!    about twice); if AMIS never gets there (≈ 40 % of the test cases: curved, multi-modal
-//!    posteriors), the exact tempered SMC from the prior ([`sbipix_diagnostics::smc`], as the
+//!    posteriors), the exact tempered SMC from the prior ([`sbipix_stats::smc`], as the
 //!    reference posteriors, ≥ 768 particles) gives the draws.
 //!
 //! The draws are resampled to the number asked for, each with its mass drawn from the
@@ -36,11 +36,13 @@ use crate::inference::likelihood::PerMass;
 use crate::inference::likelihood::ShapeLikelihood;
 use crate::{Error, Result};
 use rand::RngExt;
-use sbipix_diagnostics::smc::{MoveSettings, SmcRng, SmcSettings, metropolis_sweeps, smc, std_normal};
 use sbipix_sim::Prior;
 use sbipix_sim::theta::{age_from_onset, onset_from_age};
 use sbipix_sps::DelayedTauInverse;
 use sbipix_sps::SpsModel;
+use sbipix_stats::linalg::{Summation, cholesky, inverse_from_cholesky, log_det_from_cholesky, normal_equations, solve_lower, solve_spd};
+use sbipix_stats::smc::{MoveSettings, SmcRng, SmcSettings, metropolis_sweeps, smc};
+use sbipix_stats::{effective_sample_size, std_normal, systematic};
 
 /// Settings of [`refine`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -238,8 +240,7 @@ pub fn refine(
             .collect();
         let top = lw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let w: Vec<f64> = lw.iter().map(|v| (v - top).exp()).collect();
-        let (s1, s2) = w.iter().fold((0.0, 0.0), |(a, b), v| (a + v, b + v * v));
-        ess = s1 * s1 / s2;
+        ess = effective_sample_size(w.iter().copied());
         if ess >= TARGET_ESS {
             chosen = Some((std::mem::take(&mut pool_v), std::mem::take(&mut pool_pm), w, std::mem::take(&mut pool_t)));
             break;
@@ -253,7 +254,7 @@ pub fn refine(
         Some((vs, pms, w, ts)) => {
             // Resample, then move: Metropolis sweeps on the target fill in what the weights
             // describe with few distinct points (the tails of skewed posteriors).
-            let idx = sbipix_diagnostics::smc::systematic(&w, w.iter().sum(), np, rng.random::<f64>());
+            let idx = systematic(&w, w.iter().sum(), np, rng.random::<f64>());
             let mut x: Vec<f64> = idx.iter().flat_map(|&i| vs[i].iter().copied()).collect();
             let mut dens: Vec<f64> = idx.iter().map(|&i| ts[i]).collect();
             let mut state: Vec<PerMass> = idx.iter().map(|&i| pms[i]).collect();
@@ -286,14 +287,8 @@ pub fn refine(
     // n draws by systematic resampling; each draw's mass from its own conditional.
     let total: f64 = w.iter().sum();
     let mut row = vec![0.0; lk.names().len()];
-    let u0: f64 = rng.random();
-    let (mut j, mut cum) = (0usize, w[0]);
-    for k in 0..n {
-        let t = (k as f64 + u0) / n as f64 * total;
-        while cum < t && j + 1 < w.len() {
-            j += 1;
-            cum += w[j];
-        }
+    let idx = systematic(&w, total, n, rng.random::<f64>());
+    for (k, &j) in idx.iter().enumerate() {
         lk.theta_row(&us[j], &pms[j], rng.random::<f64>(), &mut row);
         for (c, &src) in cols.iter().enumerate() {
             draws[k * p + c] = row[src] as f32;
@@ -395,7 +390,7 @@ fn weighted_gaussian(pts: &[Vec<f64>], w: &[f64], d: usize) -> Option<Mode> {
         }
     }
     let chol = cholesky(&cov, d)?;
-    let log_det = 2.0 * (0..d).map(|i| chol[i * d + i].ln()).sum::<f64>();
+    let log_det = log_det_from_cholesky(&chol, d);
     Some(Mode { u: mean, chol, log_weight: 0.0, log_det })
 }
 
@@ -425,7 +420,7 @@ fn gaussian_fit(pts: &[Vec<f64>], d: usize) -> Option<Mode> {
         }
     }
     let chol = cholesky(&cov, d)?;
-    let log_det = 2.0 * (0..d).map(|i| chol[i * d + i].ln()).sum::<f64>();
+    let log_det = log_det_from_cholesky(&chol, d);
     Some(Mode { u: mean, chol, log_weight: 0.0, log_det })
 }
 
@@ -476,13 +471,8 @@ impl Mode {
     }
     /// Squared Mahalanobis distance of `x` from the mode.
     fn distance2(&self, x: &[f64]) -> f64 {
-        let d = self.d();
-        let mut z = vec![0.0; d];
-        for i in 0..d {
-            let s: f64 = (0..i).map(|k| self.chol[i * d + k] * z[k]).sum();
-            z[i] = (x[i] - self.u[i] - s) / self.chol[i * d + i];
-        }
-        z.iter().map(|v| v * v).sum()
+        let diff: Vec<f64> = x.iter().zip(&self.u).map(|(x, u)| x - u).collect();
+        solve_lower(&self.chol, &diff, self.d(), Summation::Accumulated).iter().map(|v| v * v).sum()
     }
     /// Density of N(û, s²Σ) at `x`.
     fn density(&self, x: &[f64], s: f64) -> f64 {
@@ -570,7 +560,7 @@ fn levenberg_marquardt(lk: &ShapeLikelihood, u: Vec<f64>, evaluations: &mut usiz
             for i in 0..d {
                 m[i * d + i] += lambda * a[i * d + i];
             }
-            let step = solve(&m, &g.iter().map(|x| -x).collect::<Vec<_>>(), d)?;
+            let step = solve_spd(&m, &g.iter().map(|x| -x).collect::<Vec<_>>(), d)?;
             let vn: Vec<f64> = v.iter().zip(&step).map(|(x, s)| (x + s).clamp(-V_LIMIT, V_LIMIT)).collect();
             let Some(fn_) = objective(&vn, &mut rp, evaluations) else {
                 lambda *= 4.0;
@@ -596,7 +586,7 @@ fn levenberg_marquardt(lk: &ShapeLikelihood, u: Vec<f64>, evaluations: &mut usiz
     let la = cholesky(&a, d)?;
     let sigma = inverse_from_cholesky(&la, d);
     let chol = cholesky(&sigma, d)?;
-    let log_det: f64 = 2.0 * (0..d).map(|i| chol[i * d + i].ln()).sum::<f64>();
+    let log_det = log_det_from_cholesky(&chol, d);
     let u = to_u(&v);
     let (l, _) = lk.eval(&u);
     *evaluations += 1;
@@ -604,100 +594,9 @@ fn levenberg_marquardt(lk: &ShapeLikelihood, u: Vec<f64>, evaluations: &mut usiz
     log_target.is_finite().then_some(Mode { u: v, chol, log_weight: log_target + 0.5 * log_det, log_det })
 }
 
-/// JᵀJ and Jᵀr.
-fn normal_equations(jac: &[f64], r: &[f64], nb: usize, d: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut a = vec![0.0; d * d];
-    let mut g = vec![0.0; d];
-    for b in 0..nb {
-        let row = &jac[b * d..(b + 1) * d];
-        for i in 0..d {
-            g[i] += row[i] * r[b];
-            for j in 0..=i {
-                a[i * d + j] += row[i] * row[j];
-            }
-        }
-    }
-    for i in 0..d {
-        for j in 0..i {
-            a[j * d + i] = a[i * d + j];
-        }
-    }
-    (a, g)
-}
-
-/// Lower Cholesky factor of a symmetric positive-definite matrix; None if it is not.
-fn cholesky(a: &[f64], d: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; d * d];
-    for i in 0..d {
-        for j in 0..=i {
-            let s = a[i * d + j] - (0..j).map(|k| l[i * d + k] * l[j * d + k]).sum::<f64>();
-            if i == j {
-                if !(s > 0.0 && s.is_finite()) {
-                    return None;
-                }
-                l[i * d + i] = s.sqrt();
-            } else {
-                l[i * d + j] = s / l[j * d + j];
-            }
-        }
-    }
-    Some(l)
-}
-
-/// Solves A x = b for symmetric positive-definite A.
-fn solve(a: &[f64], b: &[f64], d: usize) -> Option<Vec<f64>> {
-    let l = cholesky(a, d)?;
-    let mut y = vec![0.0; d];
-    for i in 0..d {
-        y[i] = (b[i] - (0..i).map(|k| l[i * d + k] * y[k]).sum::<f64>()) / l[i * d + i];
-    }
-    let mut x = vec![0.0; d];
-    for i in (0..d).rev() {
-        x[i] = (y[i] - (i + 1..d).map(|k| l[k * d + i] * x[k]).sum::<f64>()) / l[i * d + i];
-    }
-    Some(x)
-}
-
-/// A⁻¹ from the Cholesky factor of A.
-fn inverse_from_cholesky(l: &[f64], d: usize) -> Vec<f64> {
-    let mut inv = vec![0.0; d * d];
-    let mut a = vec![0.0; d * d];
-    for i in 0..d {
-        for j in 0..d {
-            a[i * d + j] = (0..=i.min(j)).map(|k| l[i * d + k] * l[j * d + k]).sum();
-        }
-    }
-    for c in 0..d {
-        let e: Vec<f64> = (0..d).map(|i| if i == c { 1.0 } else { 0.0 }).collect();
-        let x = solve(&a, &e, d).unwrap_or_else(|| vec![0.0; d]);
-        for i in 0..d {
-            inv[i * d + c] = x[i];
-        }
-    }
-    inv
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn linear_algebra() {
-        let a = [4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
-        let x = solve(&a, &[1.0, 2.0, 3.0], 3).unwrap();
-        for i in 0..3 {
-            let ax: f64 = (0..3).map(|j| a[i * 3 + j] * x[j]).sum();
-            assert!((ax - [1.0, 2.0, 3.0][i]).abs() < 1e-12);
-        }
-        let inv = inverse_from_cholesky(&cholesky(&a, 3).unwrap(), 3);
-        for i in 0..3 {
-            for j in 0..3 {
-                let v: f64 = (0..3).map(|k| a[i * 3 + k] * inv[k * 3 + j]).sum();
-                assert!((v - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
-            }
-        }
-        assert!(cholesky(&[1.0, 2.0, 2.0, 1.0], 2).is_none());
-    }
 
     #[test]
     fn mode_density_is_normalised_and_draws_match() {
@@ -784,7 +683,7 @@ pub fn refine_all(
                 names,
                 dr,
                 settings,
-                seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                sbipix_stats::index_seed(seed, i as u64),
             );
             progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
             r

@@ -5,10 +5,10 @@
 use super::simulated::ReferenceComparison;
 use crate::inference::likelihood::ShapeLikelihood;
 use crate::{Error, Result};
-use sbipix_diagnostics::smc::{SmcSettings, smc};
 use sbipix_diagnostics::{Draws, metrics};
 use sbipix_sim::Prior;
 use sbipix_sps::SpsModel;
+use sbipix_stats::smc::{SmcSettings, smc};
 use std::collections::BTreeMap;
 
 /// A reference posterior: equally weighted draws of `names`.
@@ -92,11 +92,7 @@ pub(super) fn compare_with_reference(
     let fits: Vec<ReferencePosterior> = cases
         .par_iter()
         .map(|&i| {
-            let settings = sbipix_diagnostics::smc::SmcSettings {
-                particles,
-                seed: seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                ..Default::default()
-            };
+            let settings = SmcSettings { particles, seed: sbipix_stats::index_seed(seed, i as u64), ..Default::default() };
             let r = reference_posterior(
                 d.fwd,
                 d.prior,

@@ -11,8 +11,13 @@
 //!
 //! Written here rather than taken from a crate: no maintained Rust crate offers tempered SMC,
 //! and the algorithm is short; it is checked against exact Gaussian and bimodal posteriors
-//! (tests below).
+//! (tests below). Used for the reference posteriors of `sbipix validate --reference` and as the
+//! exact fallback of the production refinement (`--refine`); [`metropolis_sweeps`] also moves
+//! the refinement's resampled importance sample.
 
+use crate::importance::{effective_sample_size, systematic};
+use crate::linalg::cholesky;
+use crate::normal::std_normal;
 use rand::{RngExt, SeedableRng};
 
 /// The random generator handed to the start samplers of [`smc_from`].
@@ -28,8 +33,11 @@ pub struct SmcSettings {
     /// Metropolis sweeps per tempering step: at least `min_sweeps`, then more until the particles
     /// have moved `target_moves` times on average, at most `max_sweeps`.
     pub min_sweeps: usize,
+    /// The most Metropolis sweeps per tempering step (see `min_sweeps`).
     pub max_sweeps: usize,
+    /// Moves per particle, on average, after which the sweeps of a step stop (see `min_sweeps`).
     pub target_moves: f64,
+    /// Seed of the sampler's random stream: the same seed gives the same result.
     pub seed: u64,
     /// Whether to run the Metropolis moves when β reaches 1 in the first step (the start
     /// distribution was good enough for plain importance sampling): false saves their cost.
@@ -105,11 +113,7 @@ pub fn smc_from<A: Clone + Default>(
     let mut ll: Vec<f64> = lt.iter().zip(&lq).map(|(t, q)| ratio(*t, *q)).collect();
     let first_ess = {
         let m = ll.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let (s1, s2) = ll.iter().fold((0.0, 0.0), |(a, b), v| {
-            let w = if m.is_finite() { (v - m).exp() } else { 0.0 };
-            (a + w, b + w * w)
-        });
-        if s2 > 0.0 { s1 * s1 / s2 } else { 0.0 }
+        effective_sample_size(ll.iter().map(|v| if m.is_finite() { (v - m).exp() } else { 0.0 }))
     };
     let mut evaluations = n;
     let mut beta = 0.0;
@@ -130,11 +134,7 @@ pub fn smc_from<A: Clone + Default>(
             if !m.is_finite() {
                 return 0.0;
             }
-            let (s1, s2) = lw.iter().fold((0.0, 0.0), |(a, b), v| {
-                let w = (v - m).exp();
-                (a + w, b + w * w)
-            });
-            s1 * s1 / s2
+            effective_sample_size(lw.iter().map(|v| (v - m).exp()))
         };
         let room = 1.0 - beta;
         let delta = if ess(room) >= target_ess {
@@ -196,8 +196,11 @@ pub type Density<'a, S> = dyn Fn(&[f64]) -> Option<(f64, S)> + 'a;
 /// `max_sweeps`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MoveSettings {
+    /// Sweeps made whatever the acceptance.
     pub min_sweeps: usize,
+    /// The most sweeps made.
     pub max_sweeps: usize,
+    /// Moves per particle, on average, after which no more sweeps are made.
     pub target_moves: f64,
 }
 
@@ -219,7 +222,8 @@ pub fn metropolis_sweeps<S>(
     density: &Density<S>,
 ) -> usize {
     let n = dens.len();
-    let chol = cholesky(&covariance(x, n, d), d);
+    let cov = covariance(x, n, d);
+    let chol = cholesky(&cov, d).unwrap_or_else(|| diagonal_factor(&cov, d));
     let (mut moved, mut sweeps, mut evaluations) = (0.0, 0, 0);
     let mut step = vec![0.0; d];
     let mut prop = vec![0.0; d];
@@ -260,22 +264,6 @@ pub fn metropolis_sweeps<S>(
     evaluations
 }
 
-/// Indices of a systematic resample of `n` from weights `w` (sum `sw`), offset `u0` ∈ [0, 1).
-pub fn systematic(w: &[f64], sw: f64, n: usize, u0: f64) -> Vec<usize> {
-    let mut out = Vec::with_capacity(n);
-    let mut cum = 0.0;
-    let mut j = 0;
-    for k in 0..n {
-        let t = (k as f64 + u0) / n as f64 * sw;
-        while j + 1 < w.len() && cum + w[j] < t {
-            cum += w[j];
-            j += 1;
-        }
-        out.push(j);
-    }
-    out
-}
-
 /// Sample covariance of `n` points in `d` dimensions, with a small ridge so it stays invertible
 /// when the particles collapse in a direction.
 fn covariance(x: &[f64], n: usize, d: usize) -> Vec<f64> {
@@ -298,32 +286,12 @@ fn covariance(x: &[f64], n: usize, d: usize) -> Vec<f64> {
     c
 }
 
-/// Lower Cholesky factor (row-major); a non-positive pivot falls back to the diagonal.
-fn cholesky(c: &[f64], d: usize) -> Vec<f64> {
-    let mut l = vec![0.0; d * d];
-    for a in 0..d {
-        for b in 0..=a {
-            let s: f64 = c[a * d + b] - (0..b).map(|k| l[a * d + k] * l[b * d + k]).sum::<f64>();
-            if a == b {
-                if s <= 0.0 {
-                    let mut diag = vec![0.0; d * d];
-                    (0..d).for_each(|k| diag[k * d + k] = c[k * d + k].max(1e-12).sqrt());
-                    return diag;
-                }
-                l[a * d + a] = s.sqrt();
-            } else {
-                l[a * d + b] = s / l[b * d + b];
-            }
-        }
-    }
-    l
-}
-
-/// A standard normal draw (Box–Muller; one of the pair is discarded for simplicity).
-pub fn std_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(1e-300);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+/// The factor of [`metropolis_sweeps`]' proposals where the particles' covariance `c` has no
+/// Cholesky factor: the square roots of its diagonal (each at least 1e-6).
+fn diagonal_factor(c: &[f64], d: usize) -> Vec<f64> {
+    let mut diag = vec![0.0; d * d];
+    (0..d).for_each(|k| diag[k * d + k] = c[k * d + k].max(1e-12).sqrt());
+    diag
 }
 
 #[cfg(test)]
