@@ -10,7 +10,7 @@ pub mod error;
 pub mod filters;
 pub mod images;
 
-pub use atomic::{check_output, write_atomic, write_dir_atomic};
+pub use atomic::{check_output, write_atomic, write_dir_atomic, write_files_atomic};
 pub use data::{DataStore, JADES_SEDPY_FILTERS};
 pub use error::{IoError, Result};
 pub use filters::{read_filter_file, read_filter_list};
