@@ -105,6 +105,35 @@ pub struct MapSummary {
     /// What the likelihood refinement did, when asked for (`--refine`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refinement: Option<crate::inference::refine::RefineSummary>,
+    // How the maps were made (absent, so None, in summaries written before sbipix recorded it).
+    /// The sbipix version that made the maps.
+    #[serde(default)]
+    pub sbipix_version: Option<String>,
+    /// Seed of the posterior draws.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Posterior draws per pixel.
+    #[serde(default)]
+    pub n_draws: Option<usize>,
+    /// The S/N cut: pixels whose mean f/σ over `snr_bands` exceeds it were fitted.
+    #[serde(default)]
+    pub snr_min: Option<f64>,
+    /// The bands of the S/N selection: those of the requested ones the images have (all bands
+    /// when they have none of them).
+    #[serde(default)]
+    pub snr_bands: Vec<String>,
+    /// The segmentation id whose pixels were kept, when a segmentation map was given.
+    #[serde(default)]
+    pub segmentation_id: Option<f64>,
+    /// Fractional error floor added to the integrated photometry.
+    #[serde(default)]
+    pub integrated_error_floor: Option<f64>,
+    /// Whether the model is the shipped default model (its weights are the default's).
+    #[serde(default)]
+    pub model_is_default: Option<bool>,
+    /// SHA-256 of the model's `weights.safetensors` (what `sha256sum` prints).
+    #[serde(default)]
+    pub model_weights_sha256: Option<String>,
 }
 
 /// Maps and summary of one galaxy.
@@ -382,6 +411,7 @@ pub fn map_galaxy_with_progress(
         }
     }
     let elapsed = t0.elapsed().as_secs_f64();
+    let model_sha = crate::products::provenance::weights_sha256(&post.dir);
     let summary = MapSummary {
         ppc_median_residual_sigma: ppc_res,
         ppc_median_chi2_reduced: ppc_chi2,
@@ -403,6 +433,15 @@ pub fn map_galaxy_with_progress(
         integrated: names.iter().filter_map(|n| Some((n.clone(), int_of(n)?))).collect(),
         resolved_mass_weighted,
         refinement,
+        sbipix_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        seed: Some(opts.seed),
+        n_draws: Some(opts.n_draws),
+        snr_min: Some(opts.snr_min),
+        snr_bands: snr_idx.iter().map(|&b| img.bands[b].clone()).collect(),
+        segmentation_id: opts.segmentation.as_ref().map(|(_, id)| *id),
+        integrated_error_floor: Some(opts.integrated_error_floor),
+        model_is_default: model_sha.as_deref().map(crate::products::provenance::is_default_weights),
+        model_weights_sha256: model_sha,
     };
     Ok(GalaxyMaps { chi2, params: names, percentiles, snr, mask, refined, summary })
 }

@@ -9,4 +9,5 @@ pub mod map_fits;
 pub mod photometry;
 pub mod plots;
 pub mod population;
+pub mod provenance;
 pub mod synthetic;
