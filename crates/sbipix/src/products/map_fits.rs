@@ -68,8 +68,7 @@ pub fn write_maps(out: &Path, img: &ImageSet, m: &GalaxyMaps) -> Result<()> {
         let fits = d.join("maps.fits");
         write_image_fits(&fits, img.ny, img.nx, &images, &img.wcs, &[])?;
         write_primary_keywords(&fits, &provenance_keywords(m))?;
-        crate::products::plots::panel(&d.join("maps.png"), img.ny, img.nx, m)
-            .map_err(|e| Error::write(d.join("maps.png"), e.to_string()))?; // plotters' errors are not Send
+        crate::products::plots::maps::maps_png(&d.join("maps.png"), img.ny, img.nx, m)?;
         let json = serde_json::to_string_pretty(&m.summary).map_err(|e| Error::write(d.join("summary.json"), e))?;
         crate::error::write_file(&d.join("summary.json"), json)
     })
