@@ -104,11 +104,14 @@ pub fn truth_vs_maps_png(path: &Path, g: &SyntheticGalaxy, m: &GalaxyMaps) -> Re
     let s = &m.summary;
     let pixel_scale = PixelScale::of_summary(s);
     write_png(path, size, |root| {
-        let title =
-            format!("synthetic galaxy at z = {}: true maps and sbipix's posterior medians ({} pixels fitted)", s.redshift, s.n_pixels);
+        let title = format!(
+            "synthetic galaxy at z = {}: true maps and sbipix's posterior medians ({} pixels fitted)",
+            short(s.redshift),
+            s.n_pixels
+        );
         let sub = format!(
             "grey: outside the galaxy or not fitted (S/N ≤ {}); the true and median maps of a quantity share one colour scale",
-            s.snr_min.map(|v| v.to_string()).unwrap_or_else(|| "the cut".into())
+            s.snr_min.map(short).unwrap_or_else(|| "the cut".into())
         );
         header(root, size.0 as i32, &title, &sub)?;
         for (r, text) in [(0, "true"), (1, "posterior\nmedian"), (2, "median\n− true")] {
@@ -156,9 +159,9 @@ fn row_label(root: &Area, text: &str, y: i32, width: i32) -> DrawResult {
 /// "cube.fits · z = 3 · 682 of 21450 pixels fitted (S/N > 5) · 500 draws per pixel".
 fn map_title(s: &MapSummary) -> String {
     let source = Path::new(&s.source).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| s.source.clone());
-    let mut t = format!("{source} · z = {} · {} of {} pixels fitted", s.redshift, s.n_pixels, s.n_pixels_total);
+    let mut t = format!("{source} · z = {} · {} of {} pixels fitted", short(s.redshift), s.n_pixels, s.n_pixels_total);
     if let Some(cut) = s.snr_min {
-        t += &format!(" (S/N > {cut})");
+        t += &format!(" (S/N > {})", short(cut));
     }
     if let Some(n) = s.n_draws {
         t += &format!(" · {n} posterior draws per pixel");
@@ -183,5 +186,24 @@ fn difference_label(label: &str) -> String {
         Some((symbol, unit)) if unit.starts_with("log10") => format!("Δ{symbol} [dex]"),
         Some((symbol, unit)) => format!("Δ{symbol} [{unit}"),
         None => format!("Δ{label}"),
+    }
+}
+
+/// A number with at most 4 decimals and no trailing zeros: 1.9861000000000004 → "1.9861", 3.0 → "3".
+fn short(v: f64) -> String {
+    let t = format!("{v:.4}");
+    if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_string() } else { t }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{difference_label, short};
+
+    #[test]
+    fn header_numbers_and_difference_units() {
+        assert_eq!(short(1.9861000000000004), "1.9861");
+        assert_eq!((short(3.0), short(4.33), short(7.5)), ("3".into(), "4.33".into(), "7.5".into()));
+        assert_eq!(difference_label("M* [log10 M☉]"), "ΔM* [dex]");
+        assert_eq!(difference_label("A_V [mag]"), "ΔA_V [mag]");
     }
 }
