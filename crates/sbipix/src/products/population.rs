@@ -89,7 +89,7 @@ pub fn read_manifest_row(path: &Path, index: usize) -> Result<(usize, RowJob)> {
     let n = rows.len();
     match rows.get_mut(index).and_then(Option::take) {
         Some(r) => Ok((n, r)),
-        None => Err(Error::file(&path, format!("no row {index} (the manifest has {n})"))),
+        None => Err(Error::file(path, format!("no row {index} (the manifest has {n})"))),
     }
 }
 
@@ -295,7 +295,7 @@ pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptio
             }
         };
         let text = serde_json::to_string_pretty(&status).expect("status serialises");
-        std::fs::write(d.join("status.json"), text).map_err(|e| Error::write(&d, e))
+        std::fs::write(d.join("status.json"), text).map_err(|e| Error::write(d.join("status.json"), e))
     })?;
     Ok(status)
 }
@@ -440,7 +440,7 @@ pub fn run_survey(
     opts: &SurveyOptions,
     progress: &dyn Fn(usize, usize, &str),
 ) -> Result<Vec<GalaxyRow>> {
-    std::fs::create_dir_all(out).map_err(|e| Error::write(&out, e))?;
+    std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
     let n = manifest.rows.len();
     let mut rows = Vec::with_capacity(n);
     for (k, job) in manifest.rows.iter().enumerate() {
