@@ -4,10 +4,11 @@
 
 use crate::commands::log;
 use anyhow::{Context, Result};
-use plotters::prelude::*;
 use sbipix::io::DataStore;
+use sbipix::products::plots::maps::truth_vs_maps_png;
+use sbipix::products::plots::seds::{SedCurve, seds_png};
 use sbipix::sps::constants::ab_mag_from_ujy;
-use sbipix::sps::{ModelConfig, SfhFamily, SpsModel};
+use sbipix::sps::{ModelConfig, SfhFamily};
 use sbipix::{FilterChoice, ParamTable, build_sps_model, photometry_catalog};
 #[allow(unused_imports)]
 use std::io::Write as _;
@@ -59,62 +60,11 @@ pub fn demo_seds(out: &Path) -> Result<()> {
             mags.join("  ")
         );
         let (wave, fnu) = model.spectrum(&p)?;
-        curves.push((id.clone(), p.redshift, wave, fnu, flux));
+        curves.push(SedCurve { label: id.clone(), redshift: p.redshift, rest_wavelength_aa: wave, fnu_ujy: fnu, photometry_ujy: flux });
     }
     let fig = out.join("seds.png");
-    plot_seds(&model, &curves, &fig)?;
+    seds_png(&fig, &model, &curves)?;
     log(&format!("sbipix: wrote {}, {} and {}", params_path.display(), phot_path.display(), fig.display()));
-    Ok(())
-}
-
-type Curve = (String, f64, Vec<f64>, Vec<f64>, Vec<f64>);
-
-fn plot_seds(model: &SpsModel, curves: &[Curve], path: &Path) -> Result<()> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
-        .map_err(|_| anyhow::anyhow!("cannot load the embedded font"))?;
-    let tmp = path.with_extension("tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, (1100, 700)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let (xmin, xmax) = (0.3f64, 5.5f64);
-        let mut chart = ChartBuilder::on(&root)
-            .caption("sbipix demo: model spectra and 19-band JADES photometry", ("sans-serif", 24))
-            .margin(15)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
-            .build_cartesian_2d((xmin..xmax).log_scale(), (1e-4f64..1e3f64).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("observed wavelength (µm)")
-            .y_desc("f_ν (µJy)")
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 18))
-            .draw()?;
-        use plotters::style::full_palette::{GREEN_800, ORANGE_800, PURPLE};
-        let colours = [BLUE, GREEN_800, RED, ORANGE_800, PURPLE];
-        let pivots: Vec<f64> = model.filters().map(|f| f.pivot_wavelength_aa() / 1e4).collect();
-        for (k, (id, z, wave, fnu, flux)) in curves.iter().enumerate() {
-            let c = colours[k % colours.len()];
-            let pts = wave.iter().zip(fnu).filter_map(|(w, f)| {
-                let x = w * (1.0 + z) / 1e4;
-                (x > xmin && x < xmax && *f > 1e-4).then_some((x, f.min(1e3)))
-            });
-            chart
-                .draw_series(LineSeries::new(pts, c.mix(0.6).stroke_width(1)))?
-                .label(format!("{id} (z = {z})"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
-            chart.draw_series(pivots.iter().zip(flux).filter(|(_, f)| **f > 1e-4).map(|(x, f)| Circle::new((*x, *f), 5, c.filled())))?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 16))
-            .draw()?;
-        root.present()?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -178,7 +128,6 @@ pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::inference::refin
     write_maps(out, &g.images, &m)?;
     // How well does each map match the truth, over the fitted pixels?
     println!("{:<24} {:>8} {:>10} {:>10} {:>12}", "parameter", "pixels", "median|Δ|", "rms Δ", "in 16–84 %");
-    let mut rows = Vec::new();
     for (k, name) in g.truth_names.iter().enumerate() {
         let Some(j) = m.params.iter().position(|p| p == name) else { continue };
         let mut d = Vec::new();
@@ -199,7 +148,6 @@ pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::inference::refin
         let mut a: Vec<f64> = d.iter().map(|x| x.abs()).collect();
         a.sort_by(|x, y| x.partial_cmp(y).unwrap());
         println!("{name:<24} {n:>8} {:>10.3} {rms:>10.3} {:>12.2}", a[n / 2], inside as f64 / n as f64);
-        rows.push((name.clone(), j, k));
     }
     let tm: f64 = g.truth[0].iter().filter(|v| v.is_finite()).map(|v| 10f64.powf(*v)).sum::<f64>().log10();
     let s = &m.summary;
@@ -218,60 +166,12 @@ pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::inference::refin
             "posterior-predictive check: median reduced χ² {c:.2} (≈ 1 when the model fits), largest per-band median residual {worst:.2} σ"
         );
     }
-    compare_png(&out.join("truth_vs_maps.png"), ny, nx, &g, &m, &rows).map_err(|e| anyhow::anyhow!("{e}"))?;
+    truth_vs_maps_png(&out.join("truth_vs_maps.png"), &g, &m)?;
     log(&format!(
         "sbipix: demo done in {:.1} s: {} (input), truth.fits, maps.fits, maps.png, truth_vs_maps.png, summary.json in {}",
         t0.elapsed().as_secs_f64(),
         cube_path.display(),
         out.display()
     ));
-    Ok(())
-}
-
-fn compare_png(
-    path: &Path,
-    ny: usize,
-    nx: usize,
-    g: &sbipix::products::synthetic::SyntheticGalaxy,
-    m: &sbipix::products::map::GalaxyMaps,
-    rows: &[(String, usize, usize)],
-) -> Result<(), Box<dyn std::error::Error>> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).map_err(|_| "font")?;
-    let show: Vec<&(String, usize, usize)> = rows
-        .iter()
-        .filter(|r| ["log_mstar", "mass_weighted_age_gyr", "logzsol", "av_mag", "log_sfr_100myr"].contains(&r.0.as_str()))
-        .collect();
-    let cell = 220i32;
-    let scale = (cell - 30) as f64 / nx.max(ny) as f64;
-    let tmp = path.with_extension("tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, (cell as u32 * show.len() as u32, 2 * (cell as u32 + 10))).into_drawing_area();
-        root.fill(&WHITE)?;
-        for (c, (name, j, k)) in show.iter().enumerate() {
-            let t = &g.truth[*k];
-            let r = &m.percentiles[*j][1];
-            let vals: Vec<f64> = t.iter().cloned().filter(|v| v.is_finite()).collect();
-            let lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
-            let hi = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max).max(lo + 1e-6);
-            for (row, label, data) in [(0, "true", t.iter().map(|v| *v as f32).collect::<Vec<f32>>()), (1, "sbipix median", r.clone())] {
-                let (ox, oy) = (c as i32 * cell, row * (cell + 10));
-                root.draw_text(&format!("{name} ({label})"), &("sans-serif", 13).into_text_style(&root), (ox + 6, oy + 4))?;
-                for y in 0..ny {
-                    for x in 0..nx {
-                        let v = data[y * nx + x];
-                        let col = if v.is_finite() {
-                            plotters::style::colors::colormaps::ViridisRGB::get_color(((v as f64 - lo) / (hi - lo)).clamp(0.0, 1.0))
-                        } else {
-                            RGBColor(225, 225, 225)
-                        };
-                        let (px, py) = (ox + 15 + (x as f64 * scale) as i32, oy + 22 + ((ny - 1 - y) as f64 * scale) as i32);
-                        root.draw(&Rectangle::new([(px, py), (px + scale.ceil() as i32, py + scale.ceil() as i32)], col.filled()))?;
-                    }
-                }
-            }
-        }
-        root.present()?;
-    }
-    std::fs::rename(&tmp, path)?;
     Ok(())
 }

@@ -291,7 +291,13 @@ pub fn write_image_fits(path: &Path, ny: usize, nx: usize, images: &[OutImage], 
         }
         let desc = ImageDescription { data_type: ImageType::Float, dimensions: &[ny, nx] };
         for im in images {
-            assert_eq!(im.data.len(), ny * nx);
+            if im.data.len() != ny * nx {
+                return Err(IoError::Fits {
+                    path: path.to_path_buf(),
+                    hdu: im.name.clone(),
+                    reason: format!("{} values for a {ny}×{nx} image", im.data.len()),
+                });
+            }
             let h = f.create_image(&im.name, &desc).map_err(|e| fe(&im.name, e))?;
             h.write_image(&mut f, im.data).map_err(|e| fe(&im.name, e))?;
             for (k, v) in wcs {
@@ -334,13 +340,21 @@ pub fn write_cube(
 ) -> Result<()> {
     use fitsio::images::{ImageDescription, ImageType};
     let nb = bands.len();
-    assert!(flux.len() == nb * ny * nx && err.len() == nb * ny * nx);
+    for (hdu, data) in [("FLUX", flux), ("ERR", err)] {
+        if data.len() != nb * ny * nx {
+            let reason = format!("{} values for a {nb}×{ny}×{nx} cube", data.len());
+            return Err(IoError::Fits { path: path.to_path_buf(), hdu: hdu.into(), reason });
+        }
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let tmp_path = dir.join(format!(".sbipix-tmp-{}.fits", std::process::id()));
-    let _ = std::fs::remove_file(&tmp_path);
+    // a unique name (cubes are written from several threads into one folder)
+    let tmp = tempfile::Builder::new().prefix(".sbipix-tmp-").suffix(".fits").tempfile_in(&dir).map_err(|e| IoError::io(&dir, e))?;
+    let tmp_path = tmp.path().to_path_buf();
+    // cfitsio creates the file itself
+    drop(tmp);
     let fe = |h: &str, e: fitsio::errors::Error| IoError::Fits { path: path.to_path_buf(), hdu: h.into(), reason: e.to_string() };
     let result = (|| -> Result<()> {
         let mut f = fitsio::FitsFile::create(&tmp_path).open().map_err(|e| fe("PRIMARY", e))?;
@@ -374,7 +388,10 @@ pub fn write_cube(
         let _ = std::fs::remove_file(&tmp_path);
         return Err(e);
     }
-    std::fs::rename(&tmp_path, path).map_err(|e| IoError::io(path, e))
+    std::fs::rename(&tmp_path, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp_path);
+        IoError::io(path, e)
+    })
 }
 
 #[cfg(test)]

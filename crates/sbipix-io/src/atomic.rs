@@ -74,6 +74,36 @@ pub fn write_dir_atomic<E: From<IoError>>(
     })
 }
 
+/// Writes the files `names` into the existing folder `out` as one set: `fill` writes them into a
+/// temporary folder inside `out`; only when every one of them is written are they renamed into
+/// place (in the order given, so put the file that marks completion last). On any error while
+/// writing, nothing in `out` changes and nothing temporary is left behind; a name whose
+/// destination is a folder is refused before anything is moved. Other files in `out` are kept.
+pub fn write_files_atomic<E: From<IoError>>(
+    out: &Path,
+    names: &[&str],
+    fill: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    std::fs::create_dir_all(out).map_err(|e| IoError::io(out, e))?;
+    let staging = tempfile::Builder::new().prefix(".sbipix-tmp-").tempdir_in(out).map_err(|e| IoError::io(out, e))?;
+    fill(staging.path())?;
+    for name in names {
+        if !staging.path().join(name).is_file() {
+            let reason = format!("{name} was not written");
+            return Err(IoError::io(out.join(name), std::io::Error::other(reason)).into());
+        }
+        let dest = out.join(name);
+        if dest.is_dir() {
+            let reason = "a folder of that name is in the way";
+            return Err(IoError::io(dest, std::io::Error::new(std::io::ErrorKind::IsADirectory, reason)).into());
+        }
+    }
+    for name in names {
+        std::fs::rename(staging.path().join(name), out.join(name)).map_err(|e| IoError::io(out.join(name), e))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +132,54 @@ mod tests {
             };
             assert_eq!(mode, 0o666 & !umask, "mode {mode:o}");
         }
+    }
+    #[test]
+    fn a_set_of_files_is_placed_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        std::fs::write(out.join("a.txt"), b"old a").unwrap();
+        std::fs::write(out.join("keep.txt"), b"other").unwrap();
+        let listing = || {
+            let mut v: Vec<String> =
+                std::fs::read_dir(out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            v.sort();
+            v
+        };
+        // the second file fails after the first was written: the old a.txt stays, no b.txt
+        let r = write_files_atomic(out, &["a.txt", "b.txt"], |d| -> Result<()> {
+            std::fs::write(d.join("a.txt"), b"new a").unwrap();
+            Err(IoError::io(d.join("b.txt"), std::io::Error::other("disk full")))
+        });
+        assert!(r.is_err());
+        assert_eq!(listing(), ["a.txt", "keep.txt"]);
+        assert_eq!(std::fs::read(out.join("a.txt")).unwrap(), b"old a");
+        // a folder in the way of the last file: refused before the first is moved
+        std::fs::create_dir(out.join("b.txt")).unwrap();
+        let r = write_files_atomic(out, &["a.txt", "b.txt"], |d| -> Result<()> {
+            std::fs::write(d.join("a.txt"), b"new a").unwrap();
+            std::fs::write(d.join("b.txt"), b"new b").unwrap();
+            Ok(())
+        });
+        assert!(r.unwrap_err().to_string().contains("b.txt"));
+        assert_eq!(listing(), ["a.txt", "b.txt", "keep.txt"]);
+        assert_eq!(std::fs::read(out.join("a.txt")).unwrap(), b"old a");
+        // a file promised but not written
+        std::fs::remove_dir(out.join("b.txt")).unwrap();
+        let r = write_files_atomic(out, &["a.txt", "b.txt"], |d| -> Result<()> {
+            std::fs::write(d.join("a.txt"), b"new a").unwrap();
+            Ok(())
+        });
+        assert!(r.unwrap_err().to_string().contains("b.txt was not written"));
+        assert_eq!(listing(), ["a.txt", "keep.txt"]);
+        // success: both replaced, the other file kept, nothing temporary left
+        write_files_atomic(out, &["a.txt", "b.txt"], |d| -> Result<()> {
+            std::fs::write(d.join("a.txt"), b"new a").unwrap();
+            std::fs::write(d.join("b.txt"), b"new b").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(listing(), ["a.txt", "b.txt", "keep.txt"]);
+        assert_eq!(std::fs::read(out.join("a.txt")).unwrap(), b"new a");
+        assert_eq!(std::fs::read(out.join("b.txt")).unwrap(), b"new b");
     }
 }

@@ -12,7 +12,7 @@ mod grids_file;
 pub mod images;
 pub mod table;
 
-pub use atomic::{check_output, write_atomic, write_dir_atomic};
+pub use atomic::{check_output, write_atomic, write_dir_atomic, write_files_atomic};
 pub use data::{DataStore, JADES_SEDPY_FILTERS};
 pub use error::{IoError, Result};
 pub use filters::{read_filter_file, read_filter_list};

@@ -193,7 +193,7 @@ impl Posterior {
 }
 
 /// The files of the built-in default model (`models/default`), embedded in the binary.
-const DEFAULT_MODEL_FILES: [(&str, &[u8]); 6] = [
+pub(crate) const DEFAULT_MODEL_FILES: [(&str, &[u8]); 6] = [
     ("model.json", include_bytes!("../../../../models/default/model.json")),
     ("flow.json", include_bytes!("../../../../models/default/flow.json")),
     ("weights.safetensors", include_bytes!("../../../../models/default/weights.safetensors")),

@@ -111,6 +111,35 @@ pub struct MapSummary {
     /// What the likelihood refinement did, when asked for (`--refine`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refinement: Option<crate::inference::refine::RefineSummary>,
+    // How the maps were made (absent, so None, in summaries written before sbipix recorded it).
+    /// The sbipix version that made the maps.
+    #[serde(default)]
+    pub sbipix_version: Option<String>,
+    /// Seed of the posterior draws.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Posterior draws per pixel.
+    #[serde(default)]
+    pub n_draws: Option<usize>,
+    /// The S/N cut: pixels whose mean f/σ over `snr_bands` exceeds it were fitted.
+    #[serde(default)]
+    pub snr_min: Option<f64>,
+    /// The bands of the S/N selection: those of the requested ones the images have (all bands
+    /// when they have none of them).
+    #[serde(default)]
+    pub snr_bands: Vec<String>,
+    /// The segmentation id whose pixels were kept, when a segmentation map was given.
+    #[serde(default)]
+    pub segmentation_id: Option<f64>,
+    /// Fractional error floor added to the integrated photometry.
+    #[serde(default)]
+    pub integrated_error_floor: Option<f64>,
+    /// Whether the model is the shipped default model (its weights are the default's).
+    #[serde(default)]
+    pub model_is_default: Option<bool>,
+    /// SHA-256 of the model's `weights.safetensors` (what `sha256sum` prints).
+    #[serde(default)]
+    pub model_weights_sha256: Option<String>,
 }
 
 /// Maps and summary of one galaxy.
@@ -185,6 +214,7 @@ pub fn map_galaxy_with_progress(
         (s * kpc_per_arcsec).powi(2)
     });
     let elapsed = t0.elapsed().as_secs_f64();
+    let model_sha = crate::products::provenance::weights_sha256(&post.dir);
     let (resolved, integrated) =
         (Draws { draws: &draws, n: opts.n_draws, names: &names }, Draws { draws: &idraws, n: opts.n_draws.max(2000), names: &names });
     let nan3 = [f64::NAN; 3];
@@ -209,6 +239,15 @@ pub fn map_galaxy_with_progress(
         integrated: names.iter().filter_map(|n| Some((n.clone(), integrated.percentiles(n)?))).collect(),
         resolved_mass_weighted: mass_weighted(&names, &percentiles, &sel.pixels),
         refinement,
+        sbipix_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        seed: Some(opts.seed),
+        n_draws: Some(opts.n_draws),
+        snr_min: Some(opts.snr_min),
+        snr_bands: sel.snr_bands.clone(),
+        segmentation_id: opts.segmentation.as_ref().map(|(_, id)| *id),
+        integrated_error_floor: Some(opts.integrated_error_floor),
+        model_is_default: model_sha.as_deref().map(crate::products::provenance::is_default_weights),
+        model_weights_sha256: model_sha,
     };
     let chi2 = ppc.map_or_else(|| vec![f32::NAN; npix], |c| c.chi2);
     Ok(GalaxyMaps { chi2, params: names, percentiles, snr: sel.snr, mask, refined, summary })
@@ -222,6 +261,9 @@ struct Selection {
     snr: Vec<f32>,
     bands_used: Vec<String>,
     bands_missing: Vec<String>,
+    /// The bands whose mean S/N selected the pixels (all bands when none of the asked-for ones is
+    /// present).
+    snr_bands: Vec<String>,
     /// [selected pixels × model bands], µJy; `seen` false where a band has no usable value.
     flux: Vec<f64>,
     sigma: Vec<f64>,
@@ -317,7 +359,8 @@ fn select_pixels(post: &Posterior, img: &ImageSet, opts: &MapOptions, log: &dyn 
             }
         }
     }
-    Ok(Selection { pixels, snr, bands_used, bands_missing, flux, sigma, seen, n_bands: nb })
+    let snr_bands = snr_idx.iter().map(|&b| img.bands[b].clone()).collect();
+    Ok(Selection { pixels, snr, bands_used, bands_missing, snr_bands, flux, sigma, seen, n_bands: nb })
 }
 
 /// Network draws of every selected pixel [pixels × draws × parameters], in parallel, in chunks so

@@ -9,6 +9,7 @@ pub mod map_fits;
 pub mod photometry;
 pub mod plots;
 pub mod population;
+pub mod provenance;
 pub mod summaries;
 pub mod synthetic;
 

@@ -302,7 +302,7 @@ pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptio
             }
         };
         let text = serde_json::to_string_pretty(&status).expect("status serialises");
-        std::fs::write(d.join("status.json"), text).map_err(|e| Error::write(d, e))
+        std::fs::write(d.join("status.json"), text).map_err(|e| Error::write(d.join("status.json"), e))
     })?;
     Ok(status)
 }
@@ -421,7 +421,7 @@ pub fn write_population(out: &Path, rows: &[GalaxyRow], extra: Option<ExtraColum
         .map(|s| (s.log_mstar_resolved[1], s.log_mstar_resolved[1] - s.log_mstar_integrated[1]))
         .filter(|(a, b)| a.is_finite() && b.is_finite())
         .collect();
-    outshining_png(&out.join("outshining.png"), &pts).map_err(|e| Error::write(out.join("outshining.png"), e.to_string()))?; // plotters' errors are not Send
+    crate::products::plots::outshining::outshining_png(&out.join("outshining.png"), &pts)?;
     Ok(())
 }
 
@@ -443,41 +443,6 @@ pub fn running_median(pts: &[(f64, f64)], bins: usize) -> Vec<(f64, f64)> {
             (sbipix_stats::quantile_sorted(&xs, 0.5), sbipix_stats::quantile_sorted(&ys, 0.5))
         })
         .collect()
-}
-
-fn outshining_png(path: &Path, pts: &[(f64, f64)]) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    use plotters::prelude::*;
-    sbipix_diagnostics::plots::register_font();
-    let tmp = path.with_extension("tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, (720, 520)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let (mut x0, mut x1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
-        if !x0.is_finite() {
-            (x0, x1) = (6.0, 11.0);
-        }
-        let ymax = pts.iter().map(|p| p.1.abs()).fold(0.5f64, f64::max).min(3.0);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("Outshining: resolved − integrated stellar mass ({} galaxies)", pts.len()), ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(55)
-            .build_cartesian_2d((x0 - 0.2)..(x1 + 0.2), (-ymax - 0.1)..(ymax + 0.1))?;
-        chart.configure_mesh().x_desc("log M* resolved (Σ pixels) [M☉]").y_desc("Δ log M* = resolved − integrated").draw()?;
-        chart.draw_series(std::iter::once(PathElement::new(vec![(x0 - 0.2, 0.0), (x1 + 0.2, 0.0)], BLACK.mix(0.5))))?;
-        chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1.clamp(-ymax, ymax)), 3, BLUE.mix(0.5).filled())))?;
-        let med = running_median(pts, 8);
-        if med.len() >= 2 {
-            chart
-                .draw_series(LineSeries::new(med.iter().cloned(), RED.stroke_width(3)))?
-                .label("running median")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(3)));
-            chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
-        }
-        root.present()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 /// Runs every galaxy of the manifest (skipping those done), then writes the population outputs.
