@@ -177,11 +177,7 @@ fn fit_bad_input_names_file_row_and_column() {
 /// reads through the column templates and every galaxy is fitted.
 #[test]
 fn fit_reads_the_jades_prism_table() {
-    let Some(sh) = shared_with("real_data") else { return };
-    let cat = sh.join("real_data/jades_prism_synthphot/PRISM_5.5z6.5_JOF_v11_synthphot.txt");
-    if !cat.is_file() {
-        return;
-    }
+    let cat = shared_file("real_data/jades_prism_synthphot/PRISM_5.5z6.5_JOF_v11_synthphot.txt");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let c = cat.to_str().unwrap();

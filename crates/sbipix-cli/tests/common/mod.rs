@@ -26,6 +26,19 @@ pub fn shared_with(marker: &str) -> Option<PathBuf> {
     .find(|c| c.join(marker).exists())
 }
 
+/// A file of the shared reference data (`rel` below the shared folder, as in [`shared_with`]).
+/// CI always has the shared folder beside the checkout, so a missing file fails the test with
+/// this message instead of letting it pass without running.
+pub fn shared_file(rel: &str) -> PathBuf {
+    match shared_with(rel) {
+        Some(sh) => sh.join(rel),
+        None => panic!(
+            "shared reference file `{rel}` not found under $SBIPIX_SHARED, ../shared beside the checkout or /work/shared: \
+             this test needs the project's shared data (set SBIPIX_SHARED to the folder that holds it)"
+        ),
+    }
+}
+
 /// Standard normal deviates from a 64-bit LCG and Box–Muller: independent of the code under test.
 pub fn gauss(seed: u64) -> impl FnMut() -> f64 {
     let mut state = seed;
