@@ -20,7 +20,9 @@ const KEEP: [&str; 11] = ["F090W", "F115W", "F150W", "F182M", "F200W", "F210M", 
 /// Galaxies as sums of N = 300 simulated pixels of the forward model (truth: log M* + log10 N),
 /// observed in the 11 NIRCam bands of a typical catalogue with 10 % errors — an error pattern
 /// the network never saw (it was trained on background-limited pixels) — and fitted with the
-/// default model. The known masses must lie inside the 68 % intervals about 68 % of the time.
+/// default model. The known masses must lie inside the 68 % intervals as often as calibrated
+/// intervals would put them there: within exact 99.9 % binomial bounds for 400 independent
+/// galaxies (241–302 of 400), which these intervals made 30 % narrower fail (228).
 #[test]
 fn fit_recovers_known_masses_of_synthetic_catalogue() {
     let dir = tempfile::tempdir().unwrap();
@@ -76,10 +78,10 @@ fn fit_recovers_known_masses_of_synthetic_catalogue() {
         err.push(m - t);
     }
     err.sort_by(f64::total_cmp);
-    let cover = inside as f64 / truth.len() as f64;
     let bias = err[err.len() / 2];
-    eprintln!("{} galaxies: 68 % coverage of log M* {cover:.3}, median bias {bias:+.3} dex", truth.len());
-    assert!((0.55..=0.85).contains(&cover), "coverage {cover}");
+    eprintln!("{} galaxies: {inside} truths inside the 68 % interval of log M*, median bias {bias:+.3} dex", truth.len());
+    assert_eq!(truth.len(), 400);
+    assert_coverage("log M* of the integrated fits", inside, truth.len(), 0.68);
     assert!(bias.abs() < 0.2, "bias {bias}");
     assert!(h.last().unwrap() == "ppc_chi2" && rows.iter().all(|r| r.last().unwrap().parse::<f64>().unwrap().is_finite()));
 
@@ -177,11 +179,7 @@ fn fit_bad_input_names_file_row_and_column() {
 /// reads through the column templates and every galaxy is fitted.
 #[test]
 fn fit_reads_the_jades_prism_table() {
-    let Some(sh) = shared_with("real_data") else { return };
-    let cat = sh.join("real_data/jades_prism_synthphot/PRISM_5.5z6.5_JOF_v11_synthphot.txt");
-    if !cat.is_file() {
-        return;
-    }
+    let cat = shared_file("real_data/jades_prism_synthphot/PRISM_5.5z6.5_JOF_v11_synthphot.txt");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let c = cat.to_str().unwrap();

@@ -96,11 +96,7 @@ fn synthetic_survey_truth_failures_and_resume() {
 /// components, then one map per source (cutout + segmentation id).
 #[test]
 fn jades_field_segmented_into_a_survey() {
-    let Some(sh) = shared_with("real_data") else { return };
-    let cube = sh.join("real_data/jades_gsz14_pixels/cube_19band.fits");
-    if !cube.is_file() {
-        return;
-    }
+    let cube = shared_file("real_data/jades_gsz14_pixels/cube_19band.fits");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let o = sbipix(

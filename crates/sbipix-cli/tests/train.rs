@@ -3,8 +3,6 @@
 mod common;
 use common::*;
 
-use std::path::Path;
-
 #[test]
 fn train_writes_a_usable_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -76,15 +74,13 @@ fn validate_writes_metrics_figures_and_report() {
         counted <= m["n_selected"].as_u64().unwrap()
             && bins.iter().all(|b| b[1].as_u64().unwrap() >= 20 && b[2]["log_mstar"]["r2"].is_number())
     );
-    // model mismatch against the SBIPIX FSPS atlas (when the shared reference data is present)
-    let atlas = Path::new("/work/shared/reference/sbipix_fsps/sbipix_atlas_tau_library.csv");
-    if atlas.is_file() {
-        let o = sbipix(&["validate", "--model", "m", "--against", atlas.to_str().unwrap(), "--draws", "50", "--out", "mm"], d);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let mm: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("mm/mismatch.json")).unwrap()).unwrap();
-        assert!(mm["n_used"].as_u64().unwrap() > 100 && mm["parameters"]["log_mass_formed"]["r2"].is_number());
-        assert!(mm["parameters"].get("log_mstar").is_none(), "FSPS's surviving mass is another quantity: not compared");
-    }
+    // model mismatch against the SBIPIX FSPS atlas (shared reference data)
+    let atlas = shared_file("reference/sbipix_fsps/sbipix_atlas_tau_library.csv");
+    let o = sbipix(&["validate", "--model", "m", "--against", atlas.to_str().unwrap(), "--draws", "50", "--out", "mm"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mm: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("mm/mismatch.json")).unwrap()).unwrap();
+    assert!(mm["n_used"].as_u64().unwrap() > 100 && mm["parameters"]["log_mass_formed"]["r2"].is_number());
+    assert!(mm["parameters"].get("log_mstar").is_none(), "FSPS's surviving mass is another quantity: not compared");
     // bad input: nothing written
     let cases: [(&[&str], &str); 4] = [
         (&["validate", "--model", "m", "--n", "0", "--out", "r2"], "n ≥ 1"),

@@ -8,8 +8,10 @@
 //! an outlier has |Δ − bias| > 3·NMAD (with a Gaussian error 0.27 % would); coverage at level α is
 //! the fraction of truths inside the central α credible interval of their posterior.
 
+pub mod binomial;
 pub mod plots;
 
+pub use binomial::{binomial_interval, coverage_bounds};
 use sbipix_stats::{median, quantile_sorted, sort_f64};
 use serde::{Deserialize, Serialize};
 

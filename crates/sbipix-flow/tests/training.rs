@@ -2,7 +2,7 @@
 
 use sbipix_flow::model::ParamSpec;
 use sbipix_flow::train::{TrainConfig, TrainingData, train};
-use sbipix_flow::{Architecture, BoundMethod};
+use sbipix_flow::{Architecture, BoundMethod, FlowError};
 
 /// θ₀ ~ U(0, 1) (bounded), θ₁ ~ N(0, 1); x = (θ₀ + 0.1ε, θ₁ + 0.3ε').
 fn data(n: usize) -> (Vec<f32>, Vec<f32>) {
@@ -71,8 +71,11 @@ fn resume_continues_exactly_and_samples_stay_in_bounds() {
         architecture: Architecture::Nsf { layers: 3, hidden: 16, hidden_layers: 1, bins: 4, tail_bound: 4.0, affine_hidden: 0 },
         ..cfg(6)
     };
-    let e = train(&d, &other, Some(&ck), true, &mut |_| {}).unwrap_err().to_string();
-    assert!(e.contains("architecture"), "{e}");
+    let e = train(&d, &other, Some(&ck), true, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(&e, FlowError::Model { path, reason } if path == &ck.display().to_string() && reason.contains("another architecture")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -81,14 +84,19 @@ fn bad_training_data_is_named() {
     let mk = |th: &[f32], x: &[f32], n: usize| {
         train(&TrainingData { theta: th, x, n, params: params(), bound_method: BoundMethod::Logit }, &cfg(1), None, false, &mut |_| {})
     };
+    // θ is 100 rows × 2 columns: value 7 is row 3, column 1
     th[7] = f32::NAN;
-    let e = mk(&th, &x, 100).unwrap_err().to_string();
-    assert!(e.contains("θ") && e.contains("row 3") && e.contains("column 1"), "{e}");
+    let e = mk(&th, &x, 100).unwrap_err();
+    assert!(matches!(&e, FlowError::BadData { what, reason } if what == "θ" && reason == "row 3, column 1 is not finite"), "{e:?}");
+    let (th, mut x) = data(100);
+    x[199] = f32::INFINITY;
+    let e = mk(&th, &x, 100).unwrap_err();
+    assert!(matches!(&e, FlowError::BadData { what, reason } if what == "x" && reason == "row 99, column 1 is not finite"), "{e:?}");
     let (th, x) = data(100);
-    let e = mk(&th[..150], &x, 100).unwrap_err().to_string();
-    assert!(e.contains("θ"), "{e}");
-    let e = mk(&th, &x[..150], 100).unwrap_err().to_string();
-    assert!(e.contains("x"), "{e}");
+    let e = mk(&th[..150], &x, 100).unwrap_err();
+    assert!(matches!(&e, FlowError::Shape { what, expected, found } if what == "θ" && expected == "100 × 2" && found == "150"), "{e:?}");
+    let e = mk(&th, &x[..150], 100).unwrap_err();
+    assert!(matches!(&e, FlowError::Shape { what, expected, found } if what == "x" && expected == "100 rows" && found == "150"), "{e:?}");
     let bad = TrainConfig { batch_size: 1, ..cfg(1) };
     let e = train(
         &TrainingData { theta: &th, x: &x, n: 100, params: params(), bound_method: BoundMethod::Logit },
@@ -97,11 +105,12 @@ fn bad_training_data_is_named() {
         false,
         &mut |_| {},
     )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("batch_size"), "{e}");
+    .unwrap_err();
+    assert!(matches!(&e, FlowError::Config { name, .. } if name == "batch_size"), "{e:?}");
     // the trained model refuses inputs of the wrong width or with NaN
     let (m, _) = mk(&th, &x, 100).unwrap();
-    assert!(m.log_prob(&[0.5, 0.0], &[0.5], 1).is_err());
-    assert!(m.cast::<f32>().sample(&[f64::NAN, 0.0], 1, 10, 0).unwrap_err().to_string().contains("not finite"));
+    let e = m.log_prob(&[0.5, 0.0], &[0.5], 1).unwrap_err();
+    assert!(matches!(&e, FlowError::Shape { found, .. } if found == "1 values"), "{e:?}");
+    let e = m.cast::<f32>().sample(&[f64::NAN, 0.0], 1, 10, 0).unwrap_err();
+    assert!(matches!(&e, FlowError::BadData { reason, .. } if reason == "row 0, column 0 is not finite"), "{e:?}");
 }

@@ -3,7 +3,10 @@
 //!
 //! Requirement (issue: forward model): over bands brighter than 1e-6 of each model's brightest
 //! band, median |Δm| ≤ 0.01 mag and 95th percentile ≤ 0.03 mag, with and without nebular
-//! emission and dust.
+//! emission and dust. The bounds below are tighter: what is measured (docs/forward-model.md,
+//! `cargo test --release -p sbipix --test bagpipes -- --nocapture`) with a margin of ≈ 30 %, so
+//! that a regression of a few millimagnitudes fails. The derived quantities — living mass, SFR
+//! over 100 Myr, mass-weighted age — are compared with bagpipes' own values too.
 
 mod common;
 
@@ -15,6 +18,10 @@ struct Comparison {
     dlog_mstar: Vec<f64>,
     dlog_sfr: Vec<f64>,
     dmwa: Vec<f64>,
+    /// (onset age in Gyr, Δlog MWA) of every galaxy
+    dmwa_by_age: Vec<(f64, f64)>,
+    /// our log SFR100 where bagpipes' is below −3 (essentially no star formation)
+    sfr_where_none: Vec<f64>,
     worst: (f64, usize, String),
 }
 
@@ -24,7 +31,15 @@ fn compare(table: &str, full: bool) -> Comparison {
     let model = SpsModel::new(sps_data(), sbipix_filters(), config).unwrap();
     let (header, rows) = read_csv(&data_file(table));
     let bands = model.band_names();
-    let mut c = Comparison { dm: vec![], dlog_mstar: vec![], dlog_sfr: vec![], dmwa: vec![], worst: (0.0, 0, String::new()) };
+    let mut c = Comparison {
+        dm: vec![],
+        dlog_mstar: vec![],
+        dlog_sfr: vec![],
+        dmwa: vec![],
+        dmwa_by_age: vec![],
+        sfr_where_none: vec![],
+        worst: (0.0, 0, String::new()),
+    };
     for r in &rows {
         let mut p = GalaxyParams::delayed_tau(
             r[col(&header, "redshift")],
@@ -53,8 +68,12 @@ fn compare(table: &str, full: bool) -> Comparison {
         let theirs_sfr = r[col(&header, "bagpipes_log_sfr_100myr")];
         if theirs_sfr.is_finite() && theirs_sfr > -3.0 {
             c.dlog_sfr.push(d.log_sfr_100myr - theirs_sfr);
+        } else {
+            c.sfr_where_none.push(d.log_sfr_100myr);
         }
-        c.dmwa.push((d.mass_weighted_age_gyr / r[col(&header, "bagpipes_mass_weighted_age_gyr")]).log10());
+        let dmwa = (d.mass_weighted_age_gyr / r[col(&header, "bagpipes_mass_weighted_age_gyr")]).log10();
+        c.dmwa.push(dmwa);
+        c.dmwa_by_age.push((r[col(&header, "age_gyr")], dmwa));
     }
     c
 }
@@ -66,16 +85,50 @@ fn report(name: &str, c: &mut Comparison) -> (f64, f64) {
     let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
     eprintln!(
         "{name}: {} band fluxes: median |Δm| = {med:.4}, p95 = {p95:.4}, max = {max:.4} mag (galaxy {}, {}); \
-         |Δlog M*| median {:.4} max {:.4}; |Δlog SFR100| median {:.4}; |Δlog MWA| median {:.4}",
+         |Δlog M*| median {:.4} p95 {:.4} max {:.4}; |Δlog SFR100| ({} galaxies) median {:.4} p95 {:.4} max {:.4}; \
+         |Δlog MWA| median {:.5} p95 {:.5} max {:.5}",
         c.dm.len(),
         c.worst.1,
         c.worst.2,
         percentile(&mut abs(&c.dlog_mstar), 50.0),
+        percentile(&mut abs(&c.dlog_mstar), 95.0),
         percentile(&mut abs(&c.dlog_mstar), 100.0),
+        c.dlog_sfr.len(),
         percentile(&mut abs(&c.dlog_sfr), 50.0),
+        percentile(&mut abs(&c.dlog_sfr), 95.0),
+        percentile(&mut abs(&c.dlog_sfr), 100.0),
         percentile(&mut abs(&c.dmwa), 50.0),
+        percentile(&mut abs(&c.dmwa), 95.0),
+        percentile(&mut abs(&c.dmwa), 100.0),
     );
     (med, p95)
+}
+
+/// The derived quantities against bagpipes' (the same SFHs; bagpipes histograms a fine grid of
+/// lookback times starting at 1 Myr, we integrate exactly):
+/// * living mass: measured |Δlog M*| median 0.0001, max 0.0008 dex;
+/// * SFR over 100 Myr (226 of 250 galaxies with bagpipes' log SFR > −3): |Δ| median 0.0012
+///   (bagpipes divides by its bins' summed width, 0.9971e8 yr, not 1e8: log10 of that is 0.00125),
+///   max 0.0050 dex; where bagpipes' is below −3, ours is too;
+/// * mass-weighted age: |Δlog| median 0.00014; at onset ages ≥ 50 Myr max 0.0006; the largest,
+///   0.052, at onset ages of 5 Myr, where bagpipes' grid puts the first Myr of star formation at
+///   1 Myr (an exact integral of the delayed-τ SFH with scipy gives our values).
+fn assert_derived_quantities(name: &str, c: &Comparison) {
+    let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let (mut m, mut s, mut a) = (abs(&c.dlog_mstar), abs(&c.dlog_sfr), abs(&c.dmwa));
+    assert!(percentile(&mut m, 50.0) <= 0.0005 && percentile(&mut m, 100.0) <= 0.002, "{name}: living mass vs bagpipes");
+    assert!(s.len() >= 220, "{name}: only {} galaxies with bagpipes log SFR > −3", s.len());
+    assert!(percentile(&mut s, 50.0) <= 0.002, "{name}: median |Δlog SFR100| = {}", percentile(&mut s, 50.0));
+    assert!(percentile(&mut s, 100.0) <= 0.01, "{name}: max |Δlog SFR100| = {}", percentile(&mut s, 100.0));
+    assert!(c.sfr_where_none.iter().all(|v| *v < -2.9), "{name}: star formation where bagpipes has none: {:?}", c.sfr_where_none);
+    assert!(percentile(&mut a, 50.0) <= 0.0005, "{name}: median |Δlog MWA| = {}", percentile(&mut a, 50.0));
+    assert!(percentile(&mut a, 100.0) <= 0.06, "{name}: max |Δlog MWA| = {}", percentile(&mut a, 100.0));
+    let mut old: Vec<f64> = c.dmwa_by_age.iter().filter(|(age, _)| *age >= 0.05).map(|(_, d)| d.abs()).collect();
+    assert!(
+        old.len() >= 140 && percentile(&mut old, 100.0) <= 0.002,
+        "{name}: max |Δlog MWA| at ages ≥ 50 Myr = {}",
+        percentile(&mut old, 100.0)
+    );
 }
 
 #[test]
@@ -83,17 +136,19 @@ fn full_model_matches_bagpipes() {
     let mut c = compare("bagpipes_reference_full.csv", true);
     assert!(c.dm.len() > 200 * 15);
     let (med, p95) = report("nebular + dust + DL07 + IGM", &mut c);
-    assert!(med <= 0.01, "median |Δm| = {med}");
-    assert!(p95 <= 0.03, "95th percentile |Δm| = {p95}");
-    // Derived quantities: living mass within 0.01 dex for nearly all galaxies.
-    let mut dm = c.dlog_mstar.iter().map(|x| x.abs()).collect::<Vec<_>>();
-    assert!(percentile(&mut dm, 95.0) < 0.01);
+    // measured: median 0.0031, 95th percentile 0.0075 mag
+    assert!(med <= 0.004, "median |Δm| = {med}");
+    assert!(p95 <= 0.010, "95th percentile |Δm| = {p95}");
+    assert_derived_quantities("full", &c);
 }
 
 #[test]
 fn stars_only_matches_bagpipes() {
     let mut c = compare("bagpipes_reference_stars.csv", false);
+    assert!(c.dm.len() > 200 * 15);
     let (med, p95) = report("stars + IGM", &mut c);
-    assert!(med <= 0.01, "median |Δm| = {med}");
-    assert!(p95 <= 0.03, "95th percentile |Δm| = {p95}");
+    // measured: median 0.0026, 95th percentile 0.0116 mag
+    assert!(med <= 0.0035, "median |Δm| = {med}");
+    assert!(p95 <= 0.015, "95th percentile |Δm| = {p95}");
+    assert_derived_quantities("stars", &c);
 }

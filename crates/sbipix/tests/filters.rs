@@ -58,3 +58,40 @@ fn flat_fnu_gives_the_exact_ab_magnitude_through_every_filter() {
         }
     }
 }
+
+#[test]
+fn flat_lnu_spectrum_gives_the_hand_computed_flux() {
+    // The flat-f_ν test above inverts the model's own flux constant, so a missing (1+z), a wrong
+    // distance or a wrong L☉ cancel there. Here the answer is computed outside the code:
+    // L_λ = 1e8 L☉/Å · (1 µm / λ)² is a flat L_ν = 1e8 L☉/Å · (1e4 Å)² / c
+    //     = 1e8 · 1e8 · 3.828e33 erg/s / 2.99792458e18 Å/s = 1.276883356418526e31 erg/s/Hz
+    // (IAU 2015 nominal L☉ = 3.828e33 erg/s, c exact). At redshift z it is seen through every band
+    // as f_ν = (1+z) L_ν / (4π d_L²), d_L from astropy 6 `FlatLambdaCDM(H0=70, Om0=0.3)`
+    // (no radiation) — the model's default cosmology — and 1 Mpc = 3.085677581491367e24 cm:
+    //   z = 0.5: d_L =  2832.9380939001253 Mpc → 1994.6071070219384 µJy
+    //   z = 2  : d_L = 15539.58622322812   Mpc →  132.5814075360858  µJy
+    //   z = 6  : d_L = 57728.440197714895  Mpc →   22.416028255947726 µJy
+    //   z = 0  : 10 pc (absolute magnitudes) → 1.067186374593361e20 µJy
+    // (evaluated with Python floats, and again with astropy.units: identical to 1e-15).
+    let l_nu_erg_s_hz: f64 = 1e8 * 1e8 * 3.828e33 / 2.99792458e18;
+    assert!((l_nu_erg_s_hz / 1.276883356418526e31 - 1.0).abs() < 1e-14);
+    let expected_ujy = |z: f64, dl_mpc: f64| {
+        let dl_cm = dl_mpc * 3.085677581491367e24;
+        (1.0 + z) * l_nu_erg_s_hz / (4.0 * std::f64::consts::PI * dl_cm * dl_cm) * 1e29
+    };
+    let cases = [
+        (0.5, 2832.9380939001253, 1994.6071070219384),
+        (2.0, 15539.58622322812, 132.5814075360858),
+        (6.0, 57728.440197714895, 22.416028255947726),
+        (0.0, 1e-5, 1.067186374593361e20),
+    ];
+    let model = SpsModel::new(sps_data(), sbipix_filters(), ModelConfig::default()).unwrap();
+    let lum: Vec<f64> = model.wave_aa().iter().map(|l| 1e8 * (1e4 / l).powi(2)).collect();
+    for (z, dl_mpc, want) in cases {
+        assert!((expected_ujy(z, dl_mpc) / want - 1.0).abs() < 1e-13, "arithmetic at z={z}");
+        let flux = model.photometry_of_luminosity(&lum, z).unwrap();
+        for (f, b) in flux.iter().zip(model.band_names()) {
+            assert!((f / want - 1.0).abs() < 1e-8, "{b} at z={z}: {f} µJy, expected {want} µJy");
+        }
+    }
+}

@@ -26,6 +26,19 @@ pub fn shared_with(marker: &str) -> Option<PathBuf> {
     .find(|c| c.join(marker).exists())
 }
 
+/// A file of the shared reference data (`rel` below the shared folder, as in [`shared_with`]).
+/// CI always has the shared folder beside the checkout, so a missing file fails the test with
+/// this message instead of letting it pass without running.
+pub fn shared_file(rel: &str) -> PathBuf {
+    match shared_with(rel) {
+        Some(sh) => sh.join(rel),
+        None => panic!(
+            "shared reference file `{rel}` not found under $SBIPIX_SHARED, ../shared beside the checkout or /work/shared: \
+             this test needs the project's shared data (set SBIPIX_SHARED to the folder that holds it)"
+        ),
+    }
+}
+
 /// Standard normal deviates from a 64-bit LCG and Box–Muller: independent of the code under test.
 pub fn gauss(seed: u64) -> impl FnMut() -> f64 {
     let mut state = seed;
@@ -37,4 +50,25 @@ pub fn gauss(seed: u64) -> impl FnMut() -> f64 {
         let (a, b) = (u(), u());
         (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
     }
+}
+
+/// Confidence of the binomial bounds of the coverage tests: calibrated intervals fail one
+/// coverage check with probability at most 0.1 %.
+pub const COVERAGE_CONFIDENCE: f64 = 0.999;
+
+/// Asserts that `inside` of `n` independent truths in central `level` intervals is a count that
+/// calibrated intervals produce with probability ≥ [`COVERAGE_CONFIDENCE`] (exact binomial
+/// bounds, two-sided), and returns the coverage fraction.
+pub fn assert_coverage(what: &str, inside: usize, n: usize, level: f64) -> f64 {
+    let (lo, hi) = sbipix::diagnostics::binomial_interval(n, level, COVERAGE_CONFIDENCE);
+    let frac = inside as f64 / n as f64;
+    assert!(
+        (lo..=hi).contains(&inside),
+        "{what}: {inside} of {n} truths ({frac:.3}) inside the {:.0} % intervals; calibrated intervals give {lo}–{hi} ({:.3}–{:.3}) with {} % probability",
+        100.0 * level,
+        lo as f64 / n as f64,
+        hi as f64 / n as f64,
+        100.0 * COVERAGE_CONFIDENCE
+    );
+    frac
 }
