@@ -22,7 +22,7 @@ pub fn train(a: TrainArgs, threads: Option<usize>) -> Result<()> {
         FlowArg::Nsf => Architecture::Nsf {
             layers: a.layers,
             hidden: a.hidden,
-            hidden_layers: a.hidden_layers - 1,
+            extra_hidden_layers: a.hidden_layers - 1,
             bins: a.bins,
             tail_bound: 4.0,
             affine_hidden: a.affine_hidden,

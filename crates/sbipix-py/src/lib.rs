@@ -246,7 +246,7 @@ fn train(
     let (base, architecture) = match flow {
         "nsf" => (
             TrainConfig::nsf(),
-            Architecture::Nsf { layers, hidden, hidden_layers: hidden_layers - 1, bins, tail_bound: 4.0, affine_hidden: 0 },
+            Architecture::Nsf { layers, hidden, extra_hidden_layers: hidden_layers - 1, bins, tail_bound: 4.0, affine_hidden: 0 },
         ),
         "maf" => (TrainConfig::maf(), Architecture::Maf { layers, hidden, blocks: hidden_layers, activation: Activation::Relu }),
         _ => return Err(err(format!("unknown flow `{flow}` (nsf, maf)"))),
