@@ -9,9 +9,22 @@ The same verbs as the ``sbipix`` command line, on numpy arrays::
     draws = model.sample(flux, err, redshift=2.1)   # (pixels, 500, parameters)
 
 Fluxes and errors are in µJy per pixel, bands in the model's order (``model.bands``) unless
-``bands=`` says otherwise. Errors raise :class:`SbipixError` (a ``ValueError``) with the same
-message as the command line. Long work releases the GIL, so threads and Dask workers run in
+``bands=`` says otherwise. Long work releases the GIL, so threads and Dask workers run in
 parallel.
+
+Defaults are those of the command line: both read them from the library's requests
+(``sbipix::request`` in Rust; :data:`DEFAULTS` here), so a default changes in one place.
+
+Errors raise :class:`SbipixError` (a ``ValueError``) with the same message as the command line,
+its causes included, or one of its subclasses::
+
+    SbipixError (ValueError)          every sbipix error
+    ├── InvalidArgumentError          an argument with a value it cannot take (.name, .value, .reason)
+    ├── ShapeError                    arrays whose shapes disagree (.what, .expected, .got)
+    └── FileError (also OSError)      a file or folder that could not be read or written (.path)
+
+A file that exists but cannot be used as it is (a missing column, a corrupt FITS HDU) is a plain
+``SbipixError``.
 """
 
 from __future__ import annotations
@@ -25,11 +38,15 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
-from ._core import SbipixError
+from ._core import FileError, InvalidArgumentError, SbipixError, ShapeError
 
 __all__ = [
     "SbipixError",
+    "InvalidArgumentError",
+    "ShapeError",
+    "FileError",
     "SbipixWarning",
+    "DEFAULTS",
     "Model",
     "MapResult",
     "photometry",
@@ -44,6 +61,13 @@ __all__ = [
 ]
 
 __version__: str = _core.version()
+
+#: Every verb's defaults, as the library's requests define them (``map``, ``fit``, ``sample``,
+#: ``fit_arrays``, ``train``, ``validate``, ``simulate``, ``survey``, ``photometry``): the
+#: signatures below read theirs from here.
+DEFAULTS: Dict[str, Dict[str, Any]] = json.loads(_core.defaults())
+_MAP, _FIT, _SAMPLE, _FIT_ARRAYS = DEFAULTS["map"], DEFAULTS["fit"], DEFAULTS["sample"], DEFAULTS["fit_arrays"]
+_TRAIN, _VALIDATE, _SIMULATE, _SURVEY = DEFAULTS["train"], DEFAULTS["validate"], DEFAULTS["simulate"], DEFAULTS["survey"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 _log = logging.getLogger("sbipix")
@@ -77,13 +101,13 @@ def fetch_data(force: bool = False) -> None:
 
     Every function that needs the data fetches it on first use; call this to do it up front.
     """
-    _emit(_core.fetch_data(bool(force)))
+    _emit(_core.fetch_data(force=bool(force)))
 
 
 def photometry(
     params: Mapping[str, Any],
     *,
-    sfh: str = "delayed_tau",
+    sfh: str = DEFAULTS["photometry"]["sfh"],
     filters: Optional[Sequence[PathLike]] = None,
 ) -> Dict[str, np.ndarray]:
     """Runs the forward model (as ``sbipix photometry``).
@@ -98,17 +122,17 @@ def photometry(
     ``log_sfr_100myr``, ``mass_weighted_age_gyr`` and ``flux_ujy_<BAND>`` arrays.
     """
     if not isinstance(params, Mapping) or not params:
-        raise SbipixError("params must be a non-empty dict of parameter name → array")
+        raise InvalidArgumentError("params must be a non-empty dict of parameter name → array")
     names = list(params)
     try:
         cols = np.broadcast_arrays(*[np.atleast_1d(np.asarray(params[n], dtype=np.float64)) for n in names])
     except ValueError as e:
-        raise SbipixError(f"params: the arrays do not have one length ({e})") from None
+        raise ShapeError(f"params: the arrays do not have one length ({e})") from None
     if any(c.ndim != 1 for c in cols):
-        raise SbipixError("params: each value must be a scalar or a 1-d array")
+        raise ShapeError("params: each value must be a scalar or a 1-d array")
     cols = [np.ascontiguousarray(c) for c in cols]
     fl = None if filters is None else [os.fspath(f) for f in filters]
-    pnames, pvals, bands, dnames, derived, flux, log = _core.photometry(names, cols, sfh, fl)
+    pnames, pvals, bands, dnames, derived, flux, log = _core.photometry(names, cols, sfh=sfh, filters=fl)
     _emit(log)
     out: Dict[str, np.ndarray] = {n: pvals[:, k] for k, n in enumerate(pnames)}
     for k, n in enumerate(dnames):
@@ -144,11 +168,11 @@ def simulate(
     out: PathLike,
     *,
     prior: Optional[PathLike] = None,
-    sfh: str = "delayed_tau",
-    survey: str = "jades",
-    seed: int = 0,
-    drop_rate: float = 0.1,
-    overwrite: bool = False,
+    sfh: str = _SIMULATE["sfh"],
+    survey: str = _SIMULATE["survey"],
+    seed: int = _SIMULATE["seed"],
+    drop_rate: float = _SIMULATE["drop_rate"],
+    overwrite: bool = _SIMULATE["overwrite"],
 ) -> Dict[str, Any]:
     """Simulates ``n`` noisy pixels from the prior and writes the training set to ``out``
     (as ``sbipix simulate``); returns it as :func:`load_training_set` does.
@@ -157,7 +181,10 @@ def simulate(
     ``dense_basis``); ``survey``: a built-in noise model (``jades``) or a survey TOML file;
     ``drop_rate``: probability that a band is marked missing.
     """
-    _, log = _core.simulate(int(n), os.fspath(out), _path(prior), sfh, os.fspath(survey), int(seed), float(drop_rate), bool(overwrite))
+    _, log = _core.simulate(
+        int(n), os.fspath(out), prior=_path(prior), sfh=sfh, survey=os.fspath(survey), seed=int(seed),
+        drop_rate=float(drop_rate), overwrite=bool(overwrite),
+    )
     _emit(log)
     return load_training_set(out)
 
@@ -174,25 +201,33 @@ def train(
     data: PathLike,
     out: PathLike,
     *,
-    flow: str = "nsf",
-    layers: int = 5,
-    hidden: int = 128,
-    hidden_layers: int = 2,
-    bins: int = 8,
-    seed: int = 0,
-    batch_size: int = 256,
+    flow: str = _TRAIN["flow"],
+    layers: int = _TRAIN["layers"],
+    hidden: int = _TRAIN["hidden"],
+    hidden_layers: int = _TRAIN["hidden_layers"],
+    bins: int = _TRAIN["bins"],
+    seed: int = _TRAIN["seed"],
+    batch_size: int = _TRAIN["batch_size"],
     lr: Optional[float] = None,
-    max_epochs: int = 300,
-    patience: int = 15,
-    overwrite: bool = False,
+    max_epochs: int = _TRAIN["max_epochs"],
+    patience: int = _TRAIN["patience"],
+    overwrite: bool = _TRAIN["overwrite"],
     progress: Union[bool, Callable[[Dict[str, Any]], None]] = True,
     params: Optional[Sequence[str]] = None,
+    affine_hidden: int = _TRAIN["affine_hidden"],
+    schedule: str = _TRAIN["schedule"],
+    checkpoint: Optional[PathLike] = None,
+    resume: bool = _TRAIN["resume"],
 ) -> "Model":
     """Trains a normalizing flow on the training set in ``data`` and writes the model folder
-    ``out`` (as ``sbipix train``; same defaults). ``progress``: ``True`` prints one line per
-    epoch, a callable receives each epoch's report as a dict, ``False`` is silent. ``params``:
-    infer only these parameters of the training set (default: all; the default model infers
-    ``log_mstar, log_sfr_100myr, mass_weighted_age_gyr, logzsol, av_mag``).
+    ``out`` (as ``sbipix train``; same options and defaults). ``flow``: ``nsf`` or ``maf``;
+    ``hidden_layers``: hidden layers of each conditioner (NSF) or hidden blocks after the first
+    (MAF); ``lr``: default 1e-3 (NSF), 5e-4 (MAF); ``schedule``: ``plateau`` or ``cosine``.
+    ``progress``: ``True`` prints one line per epoch, a callable receives each epoch's report as
+    a dict, ``False`` is silent. ``params``: infer only these parameters of the training set
+    (default: all; the default model infers ``log_mstar, log_sfr_100myr, mass_weighted_age_gyr,
+    logzsol, av_mag``). Every epoch is checkpointed in ``checkpoint`` (default ``OUT.checkpoint``,
+    removed once the model is written); ``resume`` continues an interrupted run from it.
 
     Returns the trained :class:`Model`.
     """
@@ -205,44 +240,52 @@ def train(
     else:
         cb = None
     _core.train(
-        os.fspath(data), os.fspath(out), flow, int(layers), int(hidden), int(hidden_layers), int(bins), int(seed),
-        int(batch_size), None if lr is None else float(lr), int(max_epochs), int(patience), bool(overwrite), cb,
-        None if params is None else [str(p) for p in params],
+        os.fspath(data), os.fspath(out), flow=flow, layers=int(layers), hidden=int(hidden), hidden_layers=int(hidden_layers),
+        bins=int(bins), affine_hidden=int(affine_hidden), params=None if params is None else [str(p) for p in params],
+        seed=int(seed), batch_size=int(batch_size), lr=None if lr is None else float(lr), max_epochs=int(max_epochs),
+        schedule=schedule, patience=int(patience), checkpoint=_path(checkpoint), resume=bool(resume),
+        overwrite=bool(overwrite), progress=cb,
     )
     return Model.load(out)
 
 
 def validate(
-    model: Union["Model", PathLike] = "default",
-    out: PathLike = "sbipix-validation",
+    model: Union["Model", PathLike] = _VALIDATE["model"],
+    out: PathLike = _VALIDATE["out"],
     *,
-    n: int = 2000,
-    seed: int = 987654321,
-    draws: int = 500,
-    snr_min: float = 5.0,
-    overwrite: bool = False,
-    refine: bool = False,
-    reference: int = 0,
-    reference_particles: int = 1000,
+    n: int = _VALIDATE["n"],
+    seed: int = _VALIDATE["seed"],
+    draws: int = _VALIDATE["draws"],
+    snr_min: float = _VALIDATE["snr_min"],
+    overwrite: bool = _VALIDATE["overwrite"],
+    refine: bool = _VALIDATE["refine"],
+    sys_err: float = _VALIDATE["sys_err"],
+    reference: int = _VALIDATE["reference"],
+    reference_particles: int = _VALIDATE["reference_particles"],
+    against: Optional[PathLike] = None,
+    atlas_has_1pz: bool = _VALIDATE["atlas_has_1pz"],
 ) -> Dict[str, Any]:
     """Validates a model on ``n`` fresh simulations (as ``sbipix validate``): per-parameter bias,
     scatter, R², coverage, TARP; writes the report and figures to ``out``; returns the report.
-    ``refine``: validate the likelihood-refined posteriors; ``reference``: also fit that many
-    selected cases with the SMC reference posterior and compare (``report["reference"]``)."""
+    ``refine``: validate the likelihood-refined posteriors (with ``sys_err``); ``reference``:
+    also fit that many selected cases with the SMC reference posterior (``reference_particles``
+    each, at least 100) and compare (``report["reference"]``). ``against``: instead, a delayed-τ
+    atlas made by another code (``atlas_has_1pz``: its fluxes include the (1+z) of f_ν)."""
     name = model.path if isinstance(model, Model) else os.fspath(model)
-    if reference and reference_particles < 100:
-        raise SbipixError(f"reference_particles must be at least 100 (got {reference_particles})")
     rep, log = _core.validate(
         name,
         os.fspath(out),
-        int(n),
-        int(seed),
-        int(draws),
-        float(snr_min),
-        bool(overwrite),
-        int(reference),
-        int(reference_particles),
-        0.0 if refine else None,
+        n=int(n),
+        seed=int(seed),
+        draws=int(draws),
+        snr_min=float(snr_min),
+        overwrite=bool(overwrite),
+        refine=bool(refine),
+        sys_err=float(sys_err),
+        reference=int(reference),
+        reference_particles=int(reference_particles),
+        against=_path(against),
+        atlas_has_1pz=bool(atlas_has_1pz),
     )
     _emit(log)
     return json.loads(rep)
@@ -268,7 +311,7 @@ class Model:
         self._m = core
 
     @classmethod
-    def load(cls, name: PathLike = "default") -> "Model":
+    def load(cls, name: PathLike = _MAP["model"]) -> "Model":
         return cls(_core.Model.load(os.fspath(name)))
 
     @property
@@ -302,24 +345,24 @@ class Model:
         if x.ndim == 1:
             x = x[None, :]
         if x.ndim != 2:
-            raise SbipixError(f"{what} must be (pixels, bands) or (bands,); got shape {x.shape}")
+            raise ShapeError(f"{what} must be (pixels, bands) or (bands,); got shape {x.shape}")
         if bands is not None:
             if x.shape[1] != len(bands):
-                raise SbipixError(f"{what} has {x.shape[1]} columns but {len(bands)} band names were given")
+                raise ShapeError(f"{what} has {x.shape[1]} columns but {len(bands)} band names were given")
             unknown = [b for b in bands if b not in self.bands]
             if unknown:
-                raise SbipixError(f"bands {unknown} are not among the model's bands {self.bands}")
+                raise InvalidArgumentError(f"bands {unknown} are not among the model's bands {self.bands}")
             full = np.full((x.shape[0], len(self.bands)), np.nan)
             for k, b in enumerate(bands):
                 full[:, self.bands.index(b)] = x[:, k]
             x = full
         elif x.shape[1] != len(self.bands):
-            raise SbipixError(f"{what} has {x.shape[1]} columns; the model takes {len(self.bands)} bands {self.bands} (or give bands=)")
+            raise ShapeError(f"{what} has {x.shape[1]} columns; the model takes {len(self.bands)} bands {self.bands} (or give bands=)")
         if npix is not None and x.shape[0] != npix:
-            raise SbipixError(f"{what} has {x.shape[0]} rows, flux has {npix}")
+            raise ShapeError(f"{what} has {x.shape[0]} rows, flux has {npix}")
         return np.ascontiguousarray(x)
 
-    def _photometry(self, flux: Any, err: Any, redshift: Any, mask: Any, bands: Optional[Sequence[str]], n: int):
+    def _photometry(self, flux: Any, err: Any, redshift: Any, mask: Any, bands: Optional[Sequence[str]]):
         """(flux, err, measured, redshift) as the compiled module takes them, checked."""
         f = self._columns(flux, "flux", None, bands)
         s = self._columns(err, "err", f.shape[0], bands)
@@ -333,9 +376,7 @@ class Model:
         if z.ndim == 0:
             z = np.full(rows, float(z))
         if z.shape != (rows,):
-            raise SbipixError(f"redshift must be a scalar or have one value per pixel (or object) ({rows}); got shape {z.shape}")
-        if int(n) < 1:
-            raise SbipixError("n must be at least 1")
+            raise ShapeError(f"redshift must be a scalar or have one value per pixel (or object) ({rows}); got shape {z.shape}")
         return f, s, m, np.ascontiguousarray(z)
 
     def sample(
@@ -343,13 +384,13 @@ class Model:
         flux: Any,
         err: Any,
         redshift: Any,
-        n: int = 500,
+        n: int = _SAMPLE["n"],
         mask: Any = None,
         *,
         bands: Optional[Sequence[str]] = None,
-        seed: int = 0,
-        refine: bool = False,
-        sys_err: float = 0.0,
+        seed: int = _SAMPLE["seed"],
+        refine: bool = _SAMPLE["refine"],
+        sys_err: float = _SAMPLE["sys_err"],
     ) -> np.ndarray:
         """Posterior draws for each pixel (or galaxy): an array (pixels, n, parameters), float32,
         in the order of :attr:`parameter_names`.
@@ -361,8 +402,9 @@ class Model:
         map --refine``; ≈ 0.8 s per pixel on 2 cores, up to 20× sharper on bright pixels), with
         ``sys_err`` (fraction of the flux) added to the errors in quadrature.
         """
-        draws, log = self._m.sample(
-            *self._photometry(flux, err, redshift, mask, bands, n), int(n), int(seed), None, float(sys_err) if refine else None
+        draws, log = _core.sample(
+            self._m, *self._photometry(flux, err, redshift, mask, bands), n=int(n), seed=int(seed), refine=bool(refine),
+            sys_err=float(sys_err),
         )
         _emit(log)
         return draws
@@ -372,14 +414,14 @@ class Model:
         flux: Any,
         err: Any,
         redshift: Any,
-        n: int = 2000,
+        n: int = _FIT_ARRAYS["n"],
         mask: Any = None,
         *,
         bands: Optional[Sequence[str]] = None,
-        error_floor: float = 0.05,
-        seed: int = 0,
-        refine: bool = False,
-        sys_err: float = 0.0,
+        error_floor: float = _FIT_ARRAYS["error_floor"],
+        seed: int = _FIT_ARRAYS["seed"],
+        refine: bool = _FIT_ARRAYS["refine"],
+        sys_err: float = _FIT_ARRAYS["sys_err"],
     ) -> np.ndarray:
         """Posterior draws for **integrated** photometry of whole galaxies (as ``sbipix fit``):
         an array (objects, n, parameters), float32.
@@ -391,8 +433,9 @@ class Model:
         ``refine``: refine with the forward model's likelihood on the original photometry, with
         the larger of ``sys_err`` and ``error_floor`` as systematic error.
         """
-        draws, log = self._m.sample(
-            *self._photometry(flux, err, redshift, mask, bands, n), int(n), int(seed), float(error_floor), float(sys_err) if refine else None
+        draws, log = _core.sample(
+            self._m, *self._photometry(flux, err, redshift, mask, bands), n=int(n), seed=int(seed),
+            error_floor=float(error_floor), refine=bool(refine), sys_err=float(sys_err),
         )
         _emit(log)
         return draws
@@ -401,18 +444,18 @@ class Model:
         self,
         path: PathLike,
         *,
-        flux_columns: str = "flux_ujy_{band}",
-        err_columns: str = "err_ujy_{band}",
-        redshift_column: str = "redshift",
-        id_column: str = "id",
+        flux_columns: str = _FIT["flux_columns"],
+        err_columns: str = _FIT["err_columns"],
+        redshift_column: str = _FIT["redshift_column"],
+        id_column: str = _FIT["id_column"],
         unit: Optional[str] = None,
-        draws: int = 2000,
-        seed: int = 0,
-        error_floor: float = 0.05,
-        ppc: bool = True,
+        draws: int = _FIT["draws"],
+        seed: int = _FIT["seed"],
+        error_floor: float = _FIT["error_floor"],
+        ppc: bool = _FIT["ppc"],
         out: Optional[PathLike] = None,
-        refine: bool = False,
-        sys_err: float = 0.0,
+        refine: bool = _FIT["refine"],
+        sys_err: float = _FIT["sys_err"],
     ) -> Dict[str, Any]:
         """Fits a catalogue file (CSV, whitespace table or FITS table) as ``sbipix fit`` does.
 
@@ -420,21 +463,23 @@ class Model:
         ``status`` (``"ok"`` or why the row was not fitted), ``<param>_p16/_p50/_p84`` and
         ``ppc_chi2``, and with ``refine`` (as in :meth:`fit`) ``refined`` (1 where the posterior
         is the likelihood-refined one, 0 where the network's was kept, NaN where not fitted);
-        ``out`` also writes the CSV.
+        ``out`` also writes the CSV (replacing a file already there).
         """
-        ids, z, nb, status, params, pc, chi2, refined, log = self._m.fit_catalog(
+        ids, z, nb, status, params, pc, chi2, refined, log = _core.fit_catalog(
+            self._m,
             os.fspath(path),
-            flux_columns,
-            err_columns,
-            redshift_column,
-            id_column,
-            unit,
-            int(draws),
-            int(seed),
-            float(error_floor),
-            bool(ppc),
-            _path(out),
-            float(sys_err) if refine else None,
+            flux_columns=flux_columns,
+            err_columns=err_columns,
+            redshift_column=redshift_column,
+            id_column=id_column,
+            unit=unit,
+            draws=int(draws),
+            seed=int(seed),
+            error_floor=float(error_floor),
+            ppc=bool(ppc),
+            out=_path(out),
+            refine=bool(refine),
+            sys_err=float(sys_err),
         )
         _emit(log)
         res: Dict[str, Any] = {"id": np.array(ids), "redshift": z, "n_bands": np.array(nb), "status": np.array(status)}
@@ -451,32 +496,39 @@ class Model:
         path: PathLike,
         redshift: Optional[float] = None,
         *,
-        snr_min: float = 5.0,
-        draws: int = 500,
-        seed: int = 0,
-        ppc: bool = True,
+        snr_min: float = _MAP["snr_min"],
+        draws: int = _MAP["draws"],
+        seed: int = _MAP["seed"],
+        ppc: bool = _MAP["ppc"],
         unit: Optional[str] = None,
         out: Optional[PathLike] = None,
-        refine: bool = False,
-        sys_err: float = 0.0,
+        refine: bool = _MAP["refine"],
+        sys_err: float = _MAP["sys_err"],
+        seg: Optional[PathLike] = None,
+        seg_id: Optional[float] = None,
     ) -> MapResult:
         """Maps a FITS cube with ``FLUX`` and ``ERR`` HDUs (as ``sbipix map --cube``).
 
         ``redshift`` defaults to the cube's ``REDSHIFT`` keyword; ``unit`` overrides ``BUNIT``;
         ``out``: also write ``maps.fits`` (with the cube's WCS), ``maps.png`` and
         ``summary.json`` there. ``refine``: likelihood-refined posteriors (as ``sbipix map
-        --refine``; adds a ``REFINED`` map), with ``sys_err`` as systematic error.
+        --refine``; adds a ``REFINED`` map), with ``sys_err`` as systematic error. ``seg`` and
+        ``seg_id``: a segmentation map and the id of the galaxy in it (as ``--seg``/``--id``).
         """
-        names, arrays, summary, log = self._m.map_cube(
+        names, arrays, summary, log = _core.map_cube(
+            self._m,
             os.fspath(path),
-            None if redshift is None else float(redshift),
-            float(snr_min),
-            int(draws),
-            int(seed),
-            bool(ppc),
-            unit,
-            _path(out),
-            float(sys_err) if refine else None,
+            redshift=None if redshift is None else float(redshift),
+            snr_min=float(snr_min),
+            draws=int(draws),
+            seed=int(seed),
+            ppc=bool(ppc),
+            unit=unit,
+            out=_path(out),
+            refine=bool(refine),
+            sys_err=float(sys_err),
+            seg=_path(seg),
+            seg_id=None if seg_id is None else float(seg_id),
         )
         _emit(log)
         return MapResult(names, arrays, json.loads(summary))
@@ -488,13 +540,13 @@ class Model:
         bands: Sequence[str],
         redshift: float,
         *,
-        snr_min: float = 5.0,
-        draws: int = 500,
-        seed: int = 0,
-        ppc: bool = True,
+        snr_min: float = _MAP["snr_min"],
+        draws: int = _MAP["draws"],
+        seed: int = _MAP["seed"],
+        ppc: bool = _MAP["ppc"],
         out: Optional[PathLike] = None,
-        refine: bool = False,
-        sys_err: float = 0.0,
+        refine: bool = _MAP["refine"],
+        sys_err: float = _MAP["sys_err"],
     ) -> MapResult:
         """Maps arrays: ``flux`` and ``err`` (bands, y, x) in µJy per pixel, ``bands`` their names
         (any subset of the model's bands; the others are missing). Same outputs and options as
@@ -502,9 +554,10 @@ class Model:
         f = np.ascontiguousarray(np.asarray(flux, dtype=np.float64))
         s = np.ascontiguousarray(np.asarray(err, dtype=np.float64))
         if f.ndim != 3:
-            raise SbipixError(f"flux must be (bands, y, x); got shape {f.shape}")
-        names, arrays, summary, log = self._m.map_arrays(
-            f, s, [str(b) for b in bands], float(redshift), float(snr_min), int(draws), int(seed), bool(ppc), _path(out), float(sys_err) if refine else None
+            raise ShapeError(f"flux must be (bands, y, x); got shape {f.shape}")
+        names, arrays, summary, log = _core.map_arrays(
+            self._m, f, s, [str(b) for b in bands], float(redshift), snr_min=float(snr_min), draws=int(draws), seed=int(seed),
+            ppc=bool(ppc), out=_path(out), refine=bool(refine), sys_err=float(sys_err),
         )
         _emit(log)
         return MapResult(names, arrays, json.loads(summary))
@@ -527,7 +580,9 @@ def _model_in_process(name: str) -> "Model":
 def _survey_task(model: str, manifest: str, index: int, out: str, draws: int, snr_min: float, seed: int, ppc: bool):
     # what a Dask worker runs for one galaxy; idempotent (a galaxy already done is skipped) and
     # atomic (the galaxy's folder appears complete or not at all), so retries are safe
-    gid, status, log = _model_in_process(model)._m.survey_galaxy(manifest, index, out, draws, snr_min, seed, ppc)
+    gid, status, log = _core.survey_galaxy(
+        _model_in_process(model)._m, manifest, index, out, draws=draws, snr_min=snr_min, seed=seed, ppc=ppc
+    )
     return gid, status
 
 
@@ -541,12 +596,12 @@ def _read_galaxies_csv(out: PathLike) -> list:
 def survey(
     manifest: PathLike,
     out: PathLike,
-    model: Union["Model", PathLike] = "default",
+    model: Union["Model", PathLike] = _SURVEY["model"],
     *,
-    draws: int = 500,
-    snr_min: float = 5.0,
-    seed: int = 0,
-    ppc: bool = True,
+    draws: int = _SURVEY["draws"],
+    snr_min: float = _SURVEY["snr_min"],
+    seed: int = _SURVEY["seed"],
+    ppc: bool = _SURVEY["ppc"],
     client: Any = None,
     retries: int = 3,
 ) -> list:
@@ -568,7 +623,7 @@ def survey(
     out = os.path.abspath(os.fspath(out))
     if client is None:
         m = model if isinstance(model, Model) else _model_in_process(name)
-        _, log = m._m.survey(manifest, out, int(draws), float(snr_min), int(seed), bool(ppc))
+        _, log = _core.survey(m._m, manifest, out, draws=int(draws), snr_min=float(snr_min), seed=int(seed), ppc=bool(ppc))
         _emit(log)
         return _read_galaxies_csv(out)
     if name == "default":

@@ -1,21 +1,43 @@
 # Type stubs of the compiled module (crates/sbipix-py); the public API is sbipix/__init__.py.
+# Keyword arguments left out (or None) take the defaults of the library's requests (`defaults()`).
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
 
 class SbipixError(ValueError): ...
+class InvalidArgumentError(SbipixError):
+    name: str
+    value: str
+    reason: str
+
+class ShapeError(SbipixError):
+    what: str
+    expected: str
+    got: str
+
+class FileError(SbipixError, OSError):
+    path: str
 
 def version() -> str: ...
+def defaults() -> str: ...
 def data_path() -> str: ...
-def fetch_data(force: bool) -> List[str]: ...
+def fetch_data(*, force: bool = ...) -> List[str]: ...
 def photometry(
-    names: List[str], columns: List[npt.NDArray[np.float64]], sfh: str, filters: Optional[List[str]] = ...
+    names: List[str], columns: List[npt.NDArray[np.float64]], *, sfh: Optional[str] = ..., filters: Optional[List[str]] = ...
 ) -> Tuple[
     List[str], npt.NDArray[np.float64], List[str], List[str], npt.NDArray[np.float64], npt.NDArray[np.float64], List[str]
 ]: ...
 def simulate(
-    n: int, out: str, prior: Optional[str], sfh: str, survey: str, seed: int, drop_rate: float, overwrite: bool
+    n: int,
+    out: str,
+    *,
+    prior: Optional[str] = ...,
+    sfh: Optional[str] = ...,
+    survey: Optional[str] = ...,
+    seed: Optional[int] = ...,
+    drop_rate: Optional[float] = ...,
+    overwrite: Optional[bool] = ...,
 ) -> Tuple[str, List[str]]: ...
 def read_training_set(
     path: str,
@@ -32,37 +54,41 @@ def read_training_set(
 def train(
     data: str,
     out: str,
-    flow: str,
-    layers: int,
-    hidden: int,
-    hidden_layers: int,
-    bins: int,
-    seed: int,
-    batch_size: int,
-    lr: Optional[float],
-    max_epochs: int,
-    patience: int,
-    overwrite: bool,
-    progress: Optional[Callable[[str], None]] = ...,
+    *,
+    flow: Optional[str] = ...,
+    layers: Optional[int] = ...,
+    hidden: Optional[int] = ...,
+    hidden_layers: Optional[int] = ...,
+    bins: Optional[int] = ...,
+    affine_hidden: Optional[int] = ...,
     params: Optional[List[str]] = ...,
+    seed: Optional[int] = ...,
+    batch_size: Optional[int] = ...,
+    lr: Optional[float] = ...,
+    max_epochs: Optional[int] = ...,
+    schedule: Optional[str] = ...,
+    patience: Optional[int] = ...,
+    checkpoint: Optional[str] = ...,
+    resume: Optional[bool] = ...,
+    overwrite: Optional[bool] = ...,
+    progress: Optional[Callable[[str], None]] = ...,
 ) -> str: ...
 def validate(
     model: str,
     out: str,
-    n: int,
-    seed: int,
-    draws: int,
-    snr_min: float,
-    overwrite: bool,
-    reference: int = ...,
-    reference_particles: int = ...,
-    refine: Optional[float] = ...,
+    *,
+    n: Optional[int] = ...,
+    seed: Optional[int] = ...,
+    draws: Optional[int] = ...,
+    snr_min: Optional[float] = ...,
+    overwrite: Optional[bool] = ...,
+    refine: Optional[bool] = ...,
+    sys_err: Optional[float] = ...,
+    reference: Optional[int] = ...,
+    reference_particles: Optional[int] = ...,
+    against: Optional[str] = ...,
+    atlas_has_1pz: Optional[bool] = ...,
 ) -> Tuple[str, List[str]]: ...
-
-def survey_manifest(path: str) -> List[Tuple[str, Optional[str]]]: ...
-def survey_collect(manifest: str, out: str) -> List[Tuple[str, str]]: ...
-
-_MapOut = Tuple[List[str], List[npt.NDArray[np.float32]], str, List[str]]
 
 class Model:
     @staticmethod
@@ -77,70 +103,100 @@ class Model:
     def path(self) -> str: ...
     @property
     def manifest_json(self) -> str: ...
-    def sample(
-        self,
-        flux: npt.NDArray[np.float64],
-        err_: npt.NDArray[np.float64],
-        measured: npt.NDArray[np.uint8],
-        redshift: npt.NDArray[np.float64],
-        n: int,
-        seed: int,
-        integrated_error_floor: Optional[float] = ...,
-        refine: Optional[float] = ...,
-    ) -> Tuple[npt.NDArray[np.float32], List[str]]: ...
-    def fit_catalog(
-        self,
-        path: str,
-        flux_columns: str,
-        err_columns: str,
-        redshift_column: str,
-        id_column: str,
-        unit: Optional[str],
-        draws: int,
-        seed: int,
-        error_floor: float,
-        ppc: bool,
-        out: Optional[str],
-        refine: Optional[float] = ...,
-    ) -> Tuple[
-        List[str],
-        npt.NDArray[np.float64],
-        List[int],
-        List[str],
-        List[str],
-        npt.NDArray[np.float64],
-        npt.NDArray[np.float64],
-        Optional[npt.NDArray[np.float64]],
-        List[str],
-    ]: ...
-    def survey_galaxy(
-        self, manifest: str, index: int, out: str, draws: int, snr_min: float, seed: int, ppc: bool
-    ) -> Tuple[str, str, List[str]]: ...
-    def survey(
-        self, manifest: str, out: str, draws: int, snr_min: float, seed: int, ppc: bool
-    ) -> Tuple[List[Tuple[str, str]], List[str]]: ...
-    def map_cube(
-        self,
-        path: str,
-        redshift: Optional[float],
-        snr_min: float,
-        draws: int,
-        seed: int,
-        ppc: bool,
-        unit: Optional[str],
-        out: Optional[str],
-        refine: Optional[float] = ...,
-    ) -> _MapOut: ...
-    def map_arrays(
-        self,
-        flux: npt.NDArray[np.float64],
-        err_: npt.NDArray[np.float64],
-        bands: List[str],
-        redshift: float,
-        snr_min: float,
-        draws: int,
-        seed: int,
-        ppc: bool,
-        out: Optional[str],
-        refine: Optional[float] = ...,
-    ) -> _MapOut: ...
+
+_MapOut = Tuple[List[str], List[npt.NDArray[np.float32]], str, List[str]]
+
+def sample(
+    model: Model,
+    flux: npt.NDArray[np.float64],
+    err: npt.NDArray[np.float64],
+    measured: npt.NDArray[np.uint8],
+    redshift: npt.NDArray[np.float64],
+    *,
+    n: Optional[int] = ...,
+    seed: Optional[int] = ...,
+    error_floor: Optional[float] = ...,
+    refine: Optional[bool] = ...,
+    sys_err: Optional[float] = ...,
+) -> Tuple[npt.NDArray[np.float32], List[str]]: ...
+def fit_catalog(
+    model: Model,
+    path: str,
+    *,
+    flux_columns: Optional[str] = ...,
+    err_columns: Optional[str] = ...,
+    redshift_column: Optional[str] = ...,
+    id_column: Optional[str] = ...,
+    unit: Optional[str] = ...,
+    draws: Optional[int] = ...,
+    seed: Optional[int] = ...,
+    error_floor: Optional[float] = ...,
+    ppc: Optional[bool] = ...,
+    out: Optional[str] = ...,
+    refine: Optional[bool] = ...,
+    sys_err: Optional[float] = ...,
+) -> Tuple[
+    List[str],
+    npt.NDArray[np.float64],
+    List[int],
+    List[str],
+    List[str],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    Optional[npt.NDArray[np.float64]],
+    List[str],
+]: ...
+def map_cube(
+    model: Model,
+    path: str,
+    *,
+    redshift: Optional[float] = ...,
+    snr_min: Optional[float] = ...,
+    draws: Optional[int] = ...,
+    seed: Optional[int] = ...,
+    ppc: Optional[bool] = ...,
+    unit: Optional[str] = ...,
+    out: Optional[str] = ...,
+    refine: Optional[bool] = ...,
+    sys_err: Optional[float] = ...,
+    seg: Optional[str] = ...,
+    seg_id: Optional[float] = ...,
+) -> _MapOut: ...
+def map_arrays(
+    model: Model,
+    flux: npt.NDArray[np.float64],
+    err: npt.NDArray[np.float64],
+    bands: List[str],
+    redshift: float,
+    *,
+    snr_min: Optional[float] = ...,
+    draws: Optional[int] = ...,
+    seed: Optional[int] = ...,
+    ppc: Optional[bool] = ...,
+    out: Optional[str] = ...,
+    refine: Optional[bool] = ...,
+    sys_err: Optional[float] = ...,
+) -> _MapOut: ...
+def survey(
+    model: Model,
+    manifest: str,
+    out: str,
+    *,
+    draws: Optional[int] = ...,
+    snr_min: Optional[float] = ...,
+    seed: Optional[int] = ...,
+    ppc: Optional[bool] = ...,
+) -> Tuple[List[Tuple[str, str]], List[str]]: ...
+def survey_galaxy(
+    model: Model,
+    manifest: str,
+    index: int,
+    out: str,
+    *,
+    draws: Optional[int] = ...,
+    snr_min: Optional[float] = ...,
+    seed: Optional[int] = ...,
+    ppc: Optional[bool] = ...,
+) -> Tuple[str, str, List[str]]: ...
+def survey_manifest(path: str) -> List[Tuple[str, Optional[str]]]: ...
+def survey_collect(manifest: str, out: str) -> List[Tuple[str, str]]: ...

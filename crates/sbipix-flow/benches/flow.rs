@@ -20,9 +20,15 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(pixels as u64));
     for (label, arch) in [
         // conditioner: input → 128 → 128 → spline parameters (the default)
-        ("nsf_5x128x2_8bins", Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 1, bins: 8, tail_bound: 4.0, affine_hidden: 0 }),
+        (
+            "nsf_5x128x2_8bins",
+            Architecture::Nsf { layers: 5, hidden: 128, extra_hidden_layers: 1, bins: 8, tail_bound: 4.0, affine_hidden: 0 },
+        ),
         // conditioner: input → 128 → spline parameters
-        ("nsf_5x128x1_8bins", Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 0, bins: 8, tail_bound: 4.0, affine_hidden: 0 }),
+        (
+            "nsf_5x128x1_8bins",
+            Architecture::Nsf { layers: 5, hidden: 128, extra_hidden_layers: 0, bins: 8, tail_bound: 4.0, affine_hidden: 0 },
+        ),
         ("maf_5x128_relu", Architecture::Maf { layers: 5, hidden: 128, blocks: 2, activation: Activation::Relu }),
     ] {
         let m = init_model(&arch, params.clone(), dx, 1).unwrap().cast::<f32>();
@@ -38,7 +44,8 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(pixels as u64));
     for (label, d, hidden_layers) in [("nsf_9params_5x128x1", 9, 0), ("nsf_5params_5x128x1", 5, 0), ("nsf_5params_5x128x2", 5, 1)] {
         let params: Vec<ParamSpec> = (0..d).map(|i| ParamSpec { name: format!("p{i}"), lower: None, upper: None }).collect();
-        let arch = Architecture::Nsf { layers: 5, hidden: 128, hidden_layers, bins: 8, tail_bound: 4.0, affine_hidden: 0 };
+        let arch =
+            Architecture::Nsf { layers: 5, hidden: 128, extra_hidden_layers: hidden_layers, bins: 8, tail_bound: 4.0, affine_hidden: 0 };
         let m = init_model(&arch, params, dx, 1).unwrap().cast::<f32>();
         g.bench_function(label, |b| b.iter(|| black_box(m.sample(&x, pixels, draws, 3).unwrap())));
     }
@@ -51,7 +58,10 @@ fn bench(c: &mut Criterion) {
     let th: Vec<f64> = (0..n * d).map(|i| ((i * 31) % 97) as f64 / 40.0 - 1.2).collect();
     let xx: Vec<f64> = (0..n * dx).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
     for (label, arch) in [
-        ("nsf_5x128x2_8bins", Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 1, bins: 8, tail_bound: 4.0, affine_hidden: 0 }),
+        (
+            "nsf_5x128x2_8bins",
+            Architecture::Nsf { layers: 5, hidden: 128, extra_hidden_layers: 1, bins: 8, tail_bound: 4.0, affine_hidden: 0 },
+        ),
         ("maf_5x128_relu", Architecture::Maf { layers: 5, hidden: 128, blocks: 2, activation: Activation::Relu }),
     ] {
         let m = init_model(&arch, params.clone(), dx, 1).unwrap().cast::<f32>();

@@ -32,11 +32,11 @@ fn main() {
     for (label, arch) in [
         (
             "NSF 5×128 (conditioner 2 hidden layers), 8 bins",
-            Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 1, bins: 8, tail_bound: 4.0, affine_hidden: 0 },
+            Architecture::Nsf { layers: 5, hidden: 128, extra_hidden_layers: 1, bins: 8, tail_bound: 4.0, affine_hidden: 0 },
         ),
         (
             "NSF 5×128 (conditioner 1 hidden layer), 8 bins",
-            Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 0, bins: 8, tail_bound: 4.0, affine_hidden: 0 },
+            Architecture::Nsf { layers: 5, hidden: 128, extra_hidden_layers: 0, bins: 8, tail_bound: 4.0, affine_hidden: 0 },
         ),
         ("MAF 5×128, 2 blocks, ReLU", Architecture::Maf { layers: 5, hidden: 128, blocks: 2, activation: Activation::Relu }),
     ] {

@@ -20,4 +20,4 @@ pub mod train;
 mod train_net;
 
 pub use error::{FlowError, Result};
-pub use model::{Architecture, BoundMethod, FlowConfig, FlowModel, ParamSpec, load_dir, save_dir};
+pub use model::{Architecture, BoundMethod, DEFAULT_TAIL_BOUND, FlowConfig, FlowModel, ParamSpec, load_dir, save_dir};

@@ -40,21 +40,33 @@ pub enum Architecture {
     /// conditional affine map ([`crate::nsf::CondAffine`]) whose MLP has two hidden layers of
     /// that width.
     Nsf {
+        /// Coupling layers.
         layers: usize,
+        /// Width of each conditioner's hidden layers.
         hidden: usize,
-        hidden_layers: usize,
+        /// Hidden layers of each conditioner *after its first*: a conditioner has
+        /// `extra_hidden_layers + 1` hidden layers (`net0` … `net{extra_hidden_layers}`), then its
+        /// output layer. Model files keep the key `hidden_layers` for this number (format 1).
+        #[serde(rename = "hidden_layers")]
+        extra_hidden_layers: usize,
+        /// Spline bins.
         bins: usize,
+        /// The splines act on [−tail_bound, tail_bound]; identity outside.
         tail_bound: f64,
         #[serde(default, skip_serializing_if = "is_zero")]
         affine_hidden: usize,
     },
-    /// Masked autoregressive flow (nflows-compatible).
+    /// Masked autoregressive flow (nflows-compatible): each MADE has an initial hidden layer, then
+    /// `blocks` more hidden layers, then its output layer.
     Maf { layers: usize, hidden: usize, blocks: usize, activation: Activation },
 }
 
 fn is_zero(v: &usize) -> bool {
     *v == 0
 }
+
+/// Default `tail_bound` of the NSF splines: standardised parameters beyond ±4 are rare.
+pub const DEFAULT_TAIL_BOUND: f64 = 4.0;
 
 /// Hidden layers of the MLP of a conditional affine map.
 pub const AFFINE_HIDDEN_LAYERS: usize = 2;
@@ -451,7 +463,7 @@ impl FlowModel<f64> {
                     })
                     .collect::<Result<_>>()?,
             }),
-            Architecture::Nsf { layers, hidden, hidden_layers, bins, tail_bound, affine_hidden } => Net::Nsf(Nsf {
+            Architecture::Nsf { layers, hidden, extra_hidden_layers, bins, tail_bound, affine_hidden } => Net::Nsf(Nsf {
                 dim: d,
                 bins,
                 tail_bound,
@@ -477,8 +489,10 @@ impl FlowModel<f64> {
                             n_tr,
                             first_y,
                             first_c,
-                            hidden: (1..=hidden_layers).map(|i| t.linear(&format!("{p}.net{i}"), hidden, hidden)).collect::<Result<_>>()?,
-                            last: t.linear(&format!("{p}.net{}", hidden_layers + 1), hidden, n_tr * (3 * bins - 1))?,
+                            hidden: (1..=extra_hidden_layers)
+                                .map(|i| t.linear(&format!("{p}.net{i}"), hidden, hidden))
+                                .collect::<Result<_>>()?,
+                            last: t.linear(&format!("{p}.net{}", extra_hidden_layers + 1), hidden, n_tr * (3 * bins - 1))?,
                             perm: t.perm(&format!("{p}.perm"), d)?,
                         })
                     })

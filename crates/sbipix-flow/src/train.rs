@@ -9,7 +9,9 @@
 use crate::checkpoint::{CheckpointState, load_checkpoint, save_checkpoint};
 use crate::dense::Activation;
 use crate::error::{FlowError, Result, shape};
-use crate::model::{Architecture, BoundMethod, FORMAT, FORMAT_VERSION, FlowConfig, FlowModel, ParamSpec, standard_log_z};
+use crate::model::{
+    Architecture, BoundMethod, DEFAULT_TAIL_BOUND, FORMAT, FORMAT_VERSION, FlowConfig, FlowModel, ParamSpec, standard_log_z,
+};
 use crate::train_net::{Adam, Params, export, init_params, neg_log_q};
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;
@@ -64,10 +66,19 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Defaults for an NSF (5 coupling layers; conditioners with 2 hidden layers of 128; 8 bins).
+    /// Defaults for an NSF (5 coupling layers; conditioners with 2 hidden layers of 128, i.e.
+    /// `extra_hidden_layers: 1`; 8 bins). The front ends' training defaults
+    /// (`sbipix::request::TrainRequest`) are read from here.
     pub fn nsf() -> Self {
         Self {
-            architecture: Architecture::Nsf { layers: 5, hidden: 128, hidden_layers: 1, bins: 8, tail_bound: 4.0, affine_hidden: 0 },
+            architecture: Architecture::Nsf {
+                layers: 5,
+                hidden: 128,
+                extra_hidden_layers: 1,
+                bins: 8,
+                tail_bound: DEFAULT_TAIL_BOUND,
+                affine_hidden: 0,
+            },
             batch_size: 256,
             learning_rate: 1e-3,
             weight_decay: 0.0,
@@ -494,8 +505,8 @@ mod tests {
     fn training_density_equals_inference_density() {
         let (d, dx, rows) = (5, 7, 64);
         let archs = [
-            Architecture::Nsf { layers: 3, hidden: 16, hidden_layers: 1, bins: 6, tail_bound: 3.0, affine_hidden: 0 },
-            Architecture::Nsf { layers: 3, hidden: 16, hidden_layers: 1, bins: 6, tail_bound: 3.0, affine_hidden: 12 },
+            Architecture::Nsf { layers: 3, hidden: 16, extra_hidden_layers: 1, bins: 6, tail_bound: 3.0, affine_hidden: 0 },
+            Architecture::Nsf { layers: 3, hidden: 16, extra_hidden_layers: 1, bins: 6, tail_bound: 3.0, affine_hidden: 12 },
             Architecture::Maf { layers: 2, hidden: 16, blocks: 1, activation: Activation::Relu },
         ];
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(42);

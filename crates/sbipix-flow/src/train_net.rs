@@ -109,7 +109,7 @@ pub(crate) fn neg_log_q(y: &Tensor, c: &Tensor, arch: &Architecture, p: &Params,
     let mut y = y.clone();
     let mut lad = Tensor::zeros(rows, DType::F32, dev)?;
     match *arch {
-        Architecture::Nsf { layers, hidden_layers, bins, tail_bound, affine_hidden, .. } => {
+        Architecture::Nsf { layers, extra_hidden_layers, bins, tail_bound, affine_hidden, .. } => {
             if affine_hidden > 0 {
                 // y ← M(x)(y − μ(x)), M = diag(e^−ℓ) + strictly lower O (crate::nsf::CondAffine)
                 let mut h = c.clone();
@@ -138,10 +138,10 @@ pub(crate) fn neg_log_q(y: &Tensor, c: &Tensor, arch: &Architecture, p: &Params,
                 let (n_id, n_tr) = coupling_split(d, k);
                 let inp = if n_id > 0 { Tensor::cat(&[&y.narrow(1, 0, n_id)?, c], 1)? } else { c.clone() };
                 let mut h = linear(&inp, p, &format!("layer{k}.net0"))?.relu()?;
-                for i in 1..=hidden_layers {
+                for i in 1..=extra_hidden_layers {
                     h = linear(&h, p, &format!("layer{k}.net{i}"))?.relu()?;
                 }
-                let out = linear(&h, p, &format!("layer{k}.net{}", hidden_layers + 1))?.reshape((rows, n_tr, 3 * bins - 1))?;
+                let out = linear(&h, p, &format!("layer{k}.net{}", extra_hidden_layers + 1))?.reshape((rows, n_tr, 3 * bins - 1))?;
                 let (z, ld) = rqs_forward(&y.narrow(1, n_id, n_tr)?, &out, bins, tail_bound)?;
                 lad = lad.add(&ld.sum(1)?)?;
                 let yn = if n_id > 0 { Tensor::cat(&[&y.narrow(1, 0, n_id)?, &z], 1)? } else { z };
@@ -187,14 +187,14 @@ pub(crate) fn init_params(arch: &Architecture, d: usize, dx: usize, rng: &mut ra
         Ok(())
     };
     match *arch {
-        Architecture::Nsf { layers, hidden, hidden_layers, bins, affine_hidden, .. } => {
+        Architecture::Nsf { layers, hidden, extra_hidden_layers, bins, affine_hidden, .. } => {
             for k in 0..layers {
                 let (n_id, n_tr) = coupling_split(d, k);
                 lin(format!("layer{k}.net0"), n_id + dx, hidden, false, rng)?;
-                for i in 1..=hidden_layers {
+                for i in 1..=extra_hidden_layers {
                     lin(format!("layer{k}.net{i}"), hidden, hidden, false, rng)?;
                 }
-                lin(format!("layer{k}.net{}", hidden_layers + 1), hidden, n_tr * (3 * bins - 1), true, rng)?;
+                lin(format!("layer{k}.net{}", extra_hidden_layers + 1), hidden, n_tr * (3 * bins - 1), true, rng)?;
                 perms.push(coupling_perm(d, k));
             }
             if affine_hidden > 0 {

@@ -141,13 +141,13 @@ fn fit(arch: Architecture) -> FlowModel<f64> {
 
 #[test]
 fn nsf_recovers_the_exact_posterior() {
-    let m = fit(Architecture::Nsf { layers: 4, hidden: 64, hidden_layers: 2, bins: 8, tail_bound: 4.0, affine_hidden: 0 });
+    let m = fit(Architecture::Nsf { layers: 4, hidden: 64, extra_hidden_layers: 2, bins: 8, tail_bound: 4.0, affine_hidden: 0 });
     check(&m, "NSF");
 }
 
 #[test]
 fn nsf_with_affine_map_recovers_the_exact_posterior() {
-    let m = fit(Architecture::Nsf { layers: 4, hidden: 64, hidden_layers: 2, bins: 8, tail_bound: 4.0, affine_hidden: 64 });
+    let m = fit(Architecture::Nsf { layers: 4, hidden: 64, extra_hidden_layers: 2, bins: 8, tail_bound: 4.0, affine_hidden: 64 });
     check(&m, "NSF + conditional affine");
 }
 

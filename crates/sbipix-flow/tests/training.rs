@@ -30,7 +30,7 @@ fn params() -> Vec<ParamSpec> {
 
 fn cfg(epochs: usize) -> TrainConfig {
     TrainConfig {
-        architecture: Architecture::Nsf { layers: 2, hidden: 16, hidden_layers: 1, bins: 4, tail_bound: 4.0, affine_hidden: 0 },
+        architecture: Architecture::Nsf { layers: 2, hidden: 16, extra_hidden_layers: 1, bins: 4, tail_bound: 4.0, affine_hidden: 0 },
         max_epochs: epochs,
         patience: 100,
         batch_size: 64,
@@ -68,7 +68,7 @@ fn resume_continues_exactly_and_samples_stay_in_bounds() {
     assert_eq!(m_straight.log_prob(&[1.5, 0.0], &[0.5, 0.0], 1).unwrap()[0], f64::NEG_INFINITY);
     // a checkpoint of another architecture is refused
     let other = TrainConfig {
-        architecture: Architecture::Nsf { layers: 3, hidden: 16, hidden_layers: 1, bins: 4, tail_bound: 4.0, affine_hidden: 0 },
+        architecture: Architecture::Nsf { layers: 3, hidden: 16, extra_hidden_layers: 1, bins: 4, tail_bound: 4.0, affine_hidden: 0 },
         ..cfg(6)
     };
     let e = train(&d, &other, Some(&ck), true, &mut |_| {}).unwrap_err();

@@ -8,11 +8,14 @@
 //! * [`inference`] — model folders, training, integrated photometry, the likelihood and the
 //!   refinement of the network's posteriors, posterior-predictive checks;
 //! * [`products`] — maps, catalogue fits, photometry catalogues, surveys, synthetic galaxies;
-//! * [`validation`] — on simulations, against exact posteriors, against another code.
+//! * [`validation`] — on simulations, against exact posteriors, against another code;
+//! * [`request`] — what the command line and Python ask for: one struct per verb whose `Default`
+//!   is the single source of every default, checked at the edge and carried out.
 
 pub mod error;
 pub mod inference;
 pub mod products;
+pub mod request;
 pub mod validation;
 
 pub use sbipix_diagnostics as diagnostics;

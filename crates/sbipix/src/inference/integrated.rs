@@ -6,10 +6,7 @@ use crate::{Error, Result};
 use sbipix_stats::SplitMix64;
 use sbipix_stats::normal::box_muller;
 
-/// Default fractional error floor for integrated photometry (calibration and aperture
-/// systematics; the common 5 % of SED-fitting catalogues). It also keeps summed photometry of
-/// hundreds of pixels (S/N in the thousands) away from S/N the network never saw.
-pub const DEFAULT_ERROR_FLOOR: f64 = 0.05;
+pub use crate::request::DEFAULT_ERROR_FLOOR;
 
 /// Replicas of each object's photometry with added noise in [`sample_integrated`]: the posterior
 /// is the mixture over these noise realisations.

@@ -46,7 +46,8 @@ fn physical_photometry(
 }
 
 /// The forward model (bands in the posterior's order) and prior a model folder was trained with,
-/// for the posterior-predictive check of the maps' and catalogue fits' `ppc` option.
+/// for the posterior-predictive check of the maps' and catalogue fits' `ppc` option (built once
+/// per loaded model by [`crate::request::LoadedModel`]).
 pub fn ppc_model(
     store: &sbipix_io::DataStore,
     post: &Posterior,
@@ -63,18 +64,6 @@ pub fn ppc_model(
         return Err(Error::file(&post.dir, format!("survey.toml gives bands {:?}, the model {:?}", fwd.band_names(), post.manifest.bands)));
     }
     Ok((std::sync::Arc::new(fwd), prior))
-}
-
-/// [`ppc_model`] from the data store, or None with a warning logged: the check is a convenience,
-/// and without the stellar-population data the maps are still made.
-pub fn ppc_model_or_warn(post: &Posterior, log: &dyn Fn(&str)) -> Option<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)> {
-    match sbipix_io::DataStore::from_env().map_err(Error::from).and_then(|store| ppc_model(&store, post, log)) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            log(&format!("sbipix: warning: no posterior-predictive check ({e}); results are made without it"));
-            None
-        }
-    }
 }
 
 /// Posterior draws pushed back through the forward model: per object, the per-band median of the

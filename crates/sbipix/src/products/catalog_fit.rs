@@ -34,15 +34,9 @@ pub struct CatalogColumns {
 }
 
 impl Default for CatalogColumns {
+    /// The columns of [`crate::request::FitRequest::default`].
     fn default() -> Self {
-        Self {
-            flux: "flux_ujy_{band}".into(),
-            err: "err_ujy_{band}".into(),
-            redshift: "redshift".into(),
-            id: Some("id".into()),
-            unit: None,
-            error_floor: crate::inference::integrated::DEFAULT_ERROR_FLOOR,
-        }
+        crate::request::FitRequest::default().columns()
     }
 }
 

@@ -3,7 +3,7 @@
 //! (written by [`super::map_fits`]).
 
 use super::summaries::{object_percentiles, predictive_check, refined_flags};
-use crate::inference::integrated::{DEFAULT_ERROR_FLOOR, sample_integrated};
+use crate::inference::integrated::sample_integrated;
 use crate::inference::model::Posterior;
 use crate::inference::ppc::ppc_predict;
 use crate::{Error, Result};
@@ -13,9 +13,8 @@ use sbipix_sim::streams;
 use sbipix_sim::theta::is_extensive;
 use serde::{Deserialize, Serialize};
 
-/// The bands whose mean S/N selects the pixels a map fits (and the test cases validation judges
-/// as "pixels a map would fit"): the deep long-wavelength NIRCam bands.
-pub const SNR_BANDS: [&str; 3] = ["F277W", "F356W", "F444W"];
+pub use crate::request::SNR_BANDS;
+use crate::request::{DEFAULT_DRAWS, DEFAULT_ERROR_FLOOR, DEFAULT_SEED, DEFAULT_SNR_MIN};
 
 /// Options of [`map_galaxy`].
 #[derive(Debug, Clone)]
@@ -40,15 +39,16 @@ pub struct MapOptions {
 }
 
 impl MapOptions {
+    /// The defaults of [`crate::request`] at `redshift`, no check, no refinement.
     pub fn new(redshift: f64) -> Self {
         Self {
             ppc: None,
             redshift,
-            n_draws: 500,
-            snr_min: 5.0,
+            n_draws: DEFAULT_DRAWS,
+            snr_min: DEFAULT_SNR_MIN,
             snr_bands: SNR_BANDS.iter().map(|b| b.to_string()).collect(),
             segmentation: None,
-            seed: 0,
+            seed: DEFAULT_SEED,
             integrated_error_floor: DEFAULT_ERROR_FLOOR,
             refine: None,
         }

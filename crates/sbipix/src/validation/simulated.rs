@@ -58,7 +58,7 @@ pub struct ReferenceOptions {
 
 impl Default for ReferenceOptions {
     fn default() -> Self {
-        Self { cases: 0, particles: 1000 }
+        Self { cases: 0, particles: crate::request::DEFAULT_REFERENCE_PARTICLES }
     }
 }
 

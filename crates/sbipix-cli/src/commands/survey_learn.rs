@@ -1,43 +1,40 @@
-//! `sbipix survey`, `sbipix prior` and `sbipix simulate`.
+//! `sbipix survey learn`: a survey noise model from real per-pixel fluxes and errors.
 
-use crate::args::{LearnArgs, PriorAction, SfhPriorArg, SimulateArgs, SurveyAction};
-use crate::commands::{log, progress_bar};
-use crate::inputs::{band_list, load_images};
+use super::log;
+use crate::args::ImageInputArgs;
 use anyhow::{Context, Result, anyhow, bail};
-use sbipix::inference::training_set::{load_survey, model_for_survey, simulate_to_dir};
-use sbipix::io::DataStore;
 use sbipix::io::arrays::{read_npy_1d_f64, read_npy_2d};
 use sbipix::io::unit_factor;
-use sbipix::sim::{BandLimit, LearningData, Prior, SimulationSpec};
-use sbipix::sps::ModelConfig;
-use std::path::Path;
+use sbipix::request::band_list;
+use sbipix::sim::{BandLimit, LearningData};
+use std::path::{Path, PathBuf};
 
-pub fn prior(action: PriorAction) -> Result<()> {
-    match action {
-        PriorAction::Show { sfh } => {
-            let p = match sfh {
-                SfhPriorArg::DelayedTau => sbipix::sim::prior::DELAYED_TAU_TOML,
-                SfhPriorArg::DenseBasis => sbipix::sim::prior::DENSE_BASIS_TOML,
-            };
-            print!("{p}");
-        }
-    }
-    Ok(())
+#[derive(Debug, clap::Args)]
+pub struct LearnArgs {
+    /// Fluxes as a .npy array [pixels, bands] (µJy unless --unit).
+    #[arg(long, requires = "err", conflicts_with_all = ["cube", "images"])]
+    pub flux: Option<PathBuf>,
+    /// Errors as a .npy array [pixels, bands]; 0 marks pixels without coverage.
+    #[arg(long)]
+    pub err: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: ImageInputArgs,
+    /// 1σ limits for bands without coverage: a .npy with one value per band (array order) or a
+    /// CSV with columns band,sigma_ujy.
+    #[arg(long)]
+    pub limits: Option<PathBuf>,
+    /// Survey name.
+    #[arg(long)]
+    pub name: String,
+    /// One-line description.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Output survey file (TOML).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
-pub fn survey(action: SurveyAction) -> Result<()> {
-    match action {
-        SurveyAction::Show { survey } => {
-            let (s, _) = load_survey(&survey)?;
-            print!("{}", s.to_toml());
-            Ok(())
-        }
-        SurveyAction::Learn(a) => learn(*a),
-        SurveyAction::Segment(a) => crate::population_cmd::segment(a),
-    }
-}
-
-fn learn(a: LearnArgs) -> Result<()> {
+pub fn run(a: LearnArgs) -> Result<()> {
     // Gather pixel-major flux and error arrays in µJy; error 0 marks a pixel without coverage.
     let (file, bands, flux, err) = if let Some(fp) = &a.flux {
         let ep = a.err.as_ref().expect("clap requires --err");
@@ -52,7 +49,8 @@ fn learn(a: LearnArgs) -> Result<()> {
         }
         let k = unit_factor(a.input.unit.as_deref(), None, None, &fp.display().to_string(), &log)?;
         (fp.display().to_string(), bands, f.iter().map(|v| v * k).collect::<Vec<_>>(), e.iter().map(|v| v * k).collect::<Vec<_>>())
-    } else if let Some(img) = load_images(&a.input)? {
+    } else if !a.input.input().is_empty() {
+        let img = a.input.input().load(&log)?;
         // the same reading as `sbipix map`; band-major images → pixel-major rows, and a pixel
         // whose flux or σ is not a number (image borders, zero weight) has no coverage there
         let (nb, np) = (img.bands.len(), img.ny * img.nx);
@@ -123,43 +121,4 @@ fn read_limits(p: &Path, bands: &[String]) -> Result<Vec<BandLimit>> {
         out.push(BandLimit { band: b.trim().to_string(), sigma_ujy: s, source: src.clone() });
     }
     Ok(out)
-}
-
-pub fn simulate(a: SimulateArgs) -> Result<()> {
-    let prior = match &a.prior {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            Prior::from_toml_str(&text, &p.display().to_string())?
-        }
-        None => match a.sfh {
-            SfhPriorArg::DelayedTau => Prior::sbipix_delayed_tau(),
-            SfhPriorArg::DenseBasis => Prior::sbipix_dense_basis(),
-        },
-    };
-    if a.n == 0 {
-        bail!("--n must be at least 1");
-    }
-    let (survey, base) = load_survey(&a.survey)?;
-    if a.out.exists() && !a.overwrite {
-        bail!("{} already exists (use --overwrite to replace it)", a.out.display());
-    }
-    let store = DataStore::from_env()?;
-    let model = model_for_survey(&store, &survey, &base, ModelConfig::default(), &log)?;
-    let bar = progress_bar(a.n as u64, "simulate");
-    let t0 = std::time::Instant::now();
-    let spec = SimulationSpec { n: a.n, seed: a.seed, drop_rate: a.drop_rate };
-    let m = simulate_to_dir(&model, &prior, &survey, spec, &a.out, a.overwrite, &|k| bar.set_position(k as u64))?;
-    bar.finish_and_clear();
-    let dt = t0.elapsed().as_secs_f64();
-    log(&format!(
-        "sbipix: {} simulations ({} parameters, {} bands, survey {}) in {:.1} s ({:.0}/s) → {}",
-        m.n,
-        m.parameters.len(),
-        m.bands.len(),
-        m.survey,
-        dt,
-        m.n as f64 / dt,
-        a.out.display()
-    ));
-    Ok(())
 }

@@ -2,7 +2,8 @@
 //! does each map match the truth?); `sbipix demo --seds`: the forward model on built-in example
 //! galaxies — photometry through the 19 JADES bands (CSV) and a figure of their spectra.
 
-use crate::commands::log;
+use super::log;
+use crate::args::RefineArgs;
 use anyhow::{Context, Result};
 use sbipix::io::DataStore;
 use sbipix::products::plots::maps::truth_vs_maps_png;
@@ -12,7 +13,40 @@ use sbipix::sps::{ModelConfig, SfhFamily};
 use sbipix::{FilterChoice, ParamTable, build_sps_model, photometry_catalog};
 #[allow(unused_imports)]
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Output folder.
+    #[arg(long, default_value = "sbipix-demo")]
+    pub out: PathBuf,
+    /// Model folder (or `default`).
+    #[arg(long, default_value_t = sbipix::request::MapRequest::default().model)]
+    pub model: String,
+    /// Instead: forward-model photometry and SEDs of built-in example galaxies.
+    #[arg(long)]
+    pub seds: bool,
+    /// Instead: a synthetic survey of N galaxies (10⁷–10¹¹ M☉, with truth), mapped with
+    /// `sbipix survey`; compares the population results with the known answer.
+    #[arg(long, value_name = "N")]
+    pub survey: Option<usize>,
+    // --refine / --sys-err: the map demo with every pixel's posterior refined (a few minutes)
+    #[command(flatten)]
+    pub refine: RefineArgs,
+}
+
+pub fn run(a: DemoArgs) -> Result<()> {
+    if a.refine.refine && (a.seds || a.survey.is_some()) {
+        return Err(super::usage("--refine applies to the map demo only, not to --seds or --survey"));
+    }
+    if let Some(n) = a.survey {
+        super::demo_survey::run(&a.out, &a.model, n)
+    } else if a.seds {
+        demo_seds(&a.out)
+    } else {
+        demo_map(&a.out, &a.model, &a.refine)
+    }
+}
 
 /// The built-in galaxies (delayed-τ SFHs), as a parameter table.
 const EXAMPLES: &str = "\
@@ -38,7 +72,7 @@ pub fn demo_seds(out: &Path) -> Result<()> {
     let ids = table.ids.clone().unwrap_or_default();
     let bands = model.band_names();
     let show = ["F090W", "F150W", "F200W", "F277W", "F444W", "F606W"];
-    println!("{:<16} {:>6} {:>7} {:>9} {:>6}  {}", "galaxy", "z", "log M*", "log SFR", "MWA", "AB mag: ".to_string() + &show.join("  "));
+    outln!("{:<16} {:>6} {:>7} {:>9} {:>6}  {}", "galaxy", "z", "log M*", "log SFR", "MWA", "AB mag: ".to_string() + &show.join("  "))?;
     let mut curves = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let p = table.params(i);
@@ -51,14 +85,14 @@ pub fn demo_seds(out: &Path) -> Result<()> {
                 if m.is_finite() && m < 99.0 { format!("{m:5.2}") } else { "  -  ".into() }
             })
             .collect();
-        println!(
+        outln!(
             "{id:<16} {:>6.2} {:>7.2} {:>9.2} {:>6.3}          {}",
             p.redshift,
             d.log_mstar,
             d.log_sfr_100myr,
             d.mass_weighted_age_gyr,
             mags.join("  ")
-        );
+        )?;
         let (wave, fnu) = model.spectrum(&p)?;
         curves.push(SedCurve { label: id.clone(), redshift: p.redshift, rest_wavelength_aa: wave, fnu_ujy: fnu, photometry_ujy: flux });
     }
@@ -68,22 +102,27 @@ pub fn demo_seds(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The map demo.
-pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::inference::refine::RefineSettings>) -> Result<()> {
-    use sbipix::inference::model::Posterior;
+/// The map demo (mapped as `sbipix map` maps, with its defaults).
+pub fn demo_map(out: &Path, model: &str, refine: &RefineArgs) -> Result<()> {
     use sbipix::io::arrays::{CardValue, OutImage, write_cube, write_image_fits};
     use sbipix::products::synthetic::{GalaxySpec, build};
-    use {sbipix::products::map::MapOptions, sbipix::products::map_fits::write_maps};
     let t0 = std::time::Instant::now();
+    let req = sbipix::request::MapRequest {
+        refine: refine.refine,
+        sys_err: refine.sys_err,
+        out: Some(out.to_path_buf()),
+        ..sbipix::request::MapRequest::default()
+    };
+    req.validate()?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let model_dir = crate::train_cmd::resolve_model(model)?;
-    let post = Posterior::load(&model_dir)?;
+    let model = sbipix::request::LoadedModel::load(model)?;
+    let model_dir = model.post.dir.clone();
     let survey = sbipix::sim::Survey::from_toml_str(
         &std::fs::read_to_string(model_dir.join("survey.toml")).with_context(|| format!("reading {}/survey.toml", model_dir.display()))?,
         "survey.toml",
     )?;
-    let store = DataStore::from_env()?;
-    let fwd = sbipix::inference::training_set::model_for_survey(&store, &survey, &model_dir, post.manifest.forward_model.clone(), &log)?;
+    // the forward model the map's check and refinement use, built once
+    let (fwd, _) = model.forward_model(&log)?;
     let spec = GalaxySpec::default();
     log(&format!(
         "sbipix: building a {0}×{0}-pixel synthetic galaxy at z = {1} (gradients in mass, age, metallicity, dust, plus a young clump) with `{2}` noise",
@@ -116,18 +155,42 @@ pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::inference::refin
         })
         .collect();
     write_image_fits(&out.join("truth.fits"), ny, nx, &timgs, &g.images.wcs, &[])?;
-    let mut opts = MapOptions::new(g.redshift);
-    let prior = sbipix::sim::Prior::from_toml_str(
-        &std::fs::read_to_string(model_dir.join("prior.toml")).with_context(|| format!("reading {}/prior.toml", model_dir.display()))?,
-        "prior.toml",
+    let req = sbipix::request::MapRequest { redshift: Some(g.redshift), ..req };
+    let (bar, progress) = super::map_progress(req.refine);
+    let m = req.run_on(&model, g.images.clone(), &log, &progress)?.maps;
+    bar.finish_and_clear();
+    truth_table(&g, &m)?;
+    let tm: f64 = g.truth[0].iter().filter(|v| v.is_finite()).map(|v| 10f64.powf(*v)).sum::<f64>().log10();
+    let s = &m.summary;
+    outln!(
+        "total stellar mass (all galaxy pixels): true log M* = {tm:.2}; resolved (fitted pixels) {:.2} [{:.2}, {:.2}]; integrated {:.2} [{:.2}, {:.2}]",
+        s.log_mstar_resolved[1],
+        s.log_mstar_resolved[0],
+        s.log_mstar_resolved[2],
+        s.log_mstar_integrated[1],
+        s.log_mstar_integrated[0],
+        s.log_mstar_integrated[2]
     )?;
-    let fwd = std::sync::Arc::new(fwd);
-    opts.refine = refine.map(|r| (r, fwd.clone(), prior.clone()));
-    opts.ppc = Some((fwd, prior));
-    let m = crate::map_cmd::map_with_bar(&post, &g.images, &opts)?;
-    write_maps(out, &g.images, &m)?;
-    // How well does each map match the truth, over the fitted pixels?
-    println!("{:<24} {:>8} {:>10} {:>10} {:>12}", "parameter", "pixels", "median|Δ|", "rms Δ", "in 16–84 %");
+    if let (Some(c), Some(r)) = (s.ppc_median_chi2_reduced, &s.ppc_median_residual_sigma) {
+        let worst = r.values().map(|v| v.abs()).fold(0.0, f64::max);
+        outln!(
+            "posterior-predictive check: median reduced χ² {c:.2} (≈ 1 when the model fits), largest per-band median residual {worst:.2} σ"
+        )?;
+    }
+    truth_vs_maps_png(&out.join("truth_vs_maps.png"), &g, &m)?;
+    log(&format!(
+        "sbipix: demo done in {:.1} s: {} (input), truth.fits, maps.fits, maps.png, truth_vs_maps.png, summary.json in {}",
+        t0.elapsed().as_secs_f64(),
+        cube_path.display(),
+        out.display()
+    ));
+    Ok(())
+}
+
+/// How well does each map match the truth, over the fitted pixels? Prints one row per parameter.
+fn truth_table(g: &sbipix::products::synthetic::SyntheticGalaxy, m: &sbipix::products::map::GalaxyMaps) -> Result<()> {
+    let (ny, nx) = (g.images.ny, g.images.nx);
+    outln!("{:<24} {:>8} {:>10} {:>10} {:>12}", "parameter", "pixels", "median|Δ|", "rms Δ", "in 16–84 %")?;
     for (k, name) in g.truth_names.iter().enumerate() {
         let Some(j) = m.params.iter().position(|p| p == name) else { continue };
         let mut d = Vec::new();
@@ -147,31 +210,7 @@ pub fn demo_map(out: &Path, model: &str, refine: Option<sbipix::inference::refin
         let rms = (d.iter().map(|x| x * x).sum::<f64>() / n as f64).sqrt();
         let mut a: Vec<f64> = d.iter().map(|x| x.abs()).collect();
         a.sort_by(|x, y| x.partial_cmp(y).unwrap());
-        println!("{name:<24} {n:>8} {:>10.3} {rms:>10.3} {:>12.2}", a[n / 2], inside as f64 / n as f64);
+        outln!("{name:<24} {n:>8} {:>10.3} {rms:>10.3} {:>12.2}", a[n / 2], inside as f64 / n as f64)?;
     }
-    let tm: f64 = g.truth[0].iter().filter(|v| v.is_finite()).map(|v| 10f64.powf(*v)).sum::<f64>().log10();
-    let s = &m.summary;
-    println!(
-        "total stellar mass (all galaxy pixels): true log M* = {tm:.2}; resolved (fitted pixels) {:.2} [{:.2}, {:.2}]; integrated {:.2} [{:.2}, {:.2}]",
-        s.log_mstar_resolved[1],
-        s.log_mstar_resolved[0],
-        s.log_mstar_resolved[2],
-        s.log_mstar_integrated[1],
-        s.log_mstar_integrated[0],
-        s.log_mstar_integrated[2]
-    );
-    if let (Some(c), Some(r)) = (s.ppc_median_chi2_reduced, &s.ppc_median_residual_sigma) {
-        let worst = r.values().map(|v| v.abs()).fold(0.0, f64::max);
-        println!(
-            "posterior-predictive check: median reduced χ² {c:.2} (≈ 1 when the model fits), largest per-band median residual {worst:.2} σ"
-        );
-    }
-    truth_vs_maps_png(&out.join("truth_vs_maps.png"), &g, &m)?;
-    log(&format!(
-        "sbipix: demo done in {:.1} s: {} (input), truth.fits, maps.fits, maps.png, truth_vs_maps.png, summary.json in {}",
-        t0.elapsed().as_secs_f64(),
-        cube_path.display(),
-        out.display()
-    ));
     Ok(())
 }

@@ -1,0 +1,120 @@
+//! `sbipix fit`: posteriors for the integrated photometry of a catalogue.
+
+use super::{log, worst_residual};
+use crate::args::RefineArgs;
+use anyhow::{Result, bail};
+use sbipix::request::{FitRequest, LoadedModel};
+use std::path::PathBuf;
+
+fn d() -> FitRequest {
+    FitRequest::default()
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FitArgs {
+    /// Model folder (or `default`).
+    #[arg(long, default_value_t = d().model)]
+    pub model: String,
+    /// The catalogue: CSV, whitespace-separated text with a header line, or a FITS binary table.
+    #[arg(long)]
+    pub catalog: PathBuf,
+    /// Output CSV: id, redshift, n_bands, status, and <param>_p16/_p50/_p84.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Flux column names, `{band}` standing for the band (e.g. `{band}_Jy_scattered`).
+    #[arg(long, default_value_t = d().flux_columns)]
+    pub flux_columns: String,
+    /// Error column names, with `{band}`.
+    #[arg(long, default_value_t = d().err_columns)]
+    pub err_columns: String,
+    /// Redshift column.
+    #[arg(long, default_value_t = d().redshift_column)]
+    pub redshift_column: String,
+    /// Id column (rows are numbered from 1 if the catalogue has none).
+    #[arg(long, default_value_t = d().id_column)]
+    pub id_column: String,
+    /// Unit of the flux and error columns (uJy, nJy, mJy, Jy, or with a factor: 10nJy).
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Posterior draws per object.
+    #[arg(long, default_value_t = d().draws)]
+    pub draws: usize,
+    #[arg(long, default_value_t = d().seed)]
+    pub seed: u64,
+    /// Fractional error floor added in quadrature to every flux error (calibration systematics).
+    #[arg(long, default_value_t = d().error_floor)]
+    pub error_floor: f64,
+    /// Skip the posterior-predictive check (the ppc_chi2 column is left empty).
+    #[arg(long)]
+    pub no_ppc: bool,
+    #[command(flatten)]
+    pub refine: RefineArgs,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+impl FitArgs {
+    fn request(self) -> FitRequest {
+        FitRequest {
+            model: self.model,
+            catalog: self.catalog,
+            out: Some(self.out),
+            overwrite: self.overwrite,
+            flux_columns: self.flux_columns,
+            err_columns: self.err_columns,
+            redshift_column: self.redshift_column,
+            id_column: self.id_column,
+            unit: self.unit,
+            error_floor: self.error_floor,
+            draws: self.draws,
+            seed: self.seed,
+            ppc: !self.no_ppc,
+            refine: self.refine.refine,
+            sys_err: self.refine.sys_err,
+        }
+    }
+}
+
+pub fn run(a: FitArgs) -> Result<()> {
+    let req = a.request();
+    let out = req.out.clone().unwrap_or_default();
+    // before the (long) fit: the numbers, and that the output can be written
+    req.validate()?;
+    sbipix::check_output(&out, req.overwrite)?;
+    let model = LoadedModel::load(&req.model)?;
+    let t0 = std::time::Instant::now();
+    let fit = req.fit(&model, &log)?;
+    let n = fit.ids.len();
+    let failed: Vec<usize> = (0..n).filter(|&r| fit.status[r] != sbipix::products::STATUS_OK).collect();
+    if failed.len() == n {
+        // nothing to write: say why for the first rows
+        let why: Vec<String> = failed.iter().take(3).map(|&r| format!("{}: {}", fit.ids[r], fit.status[r])).collect();
+        bail!("no object of {} could be fitted ({}{})", req.catalog.display(), why.join("; "), if n > 3 { "; …" } else { "" });
+    }
+    req.write(&fit)?;
+    log(&format!(
+        "sbipix: fitted {} of {n} objects ({} draws each) in {:.1} s → {}",
+        n - failed.len(),
+        req.draws,
+        t0.elapsed().as_secs_f64(),
+        out.display()
+    ));
+    if let Some(res) = &fit.ppc_residual_sigma {
+        let mut c: Vec<f64> = fit.ppc_chi2.iter().cloned().filter(|v| v.is_finite()).collect();
+        c.sort_by(f64::total_cmp);
+        log(&format!(
+            "  posterior-predictive check: median reduced χ² {:.2}{}",
+            if c.is_empty() { f64::NAN } else { c[c.len() / 2] },
+            worst_residual(res).map(|(b, v)| format!(", largest median residual {b} {v:+.2}σ")).unwrap_or_default()
+        ));
+        log(&format!("  median residual per band (σ): {}", res.iter().map(|(b, v)| format!("{b} {v:+.1}")).collect::<Vec<_>>().join(", ")));
+    }
+    for &r in failed.iter().take(5) {
+        log(&format!("  not fitted: {} ({})", fit.ids[r], fit.status[r]));
+    }
+    if failed.len() > 5 {
+        log(&format!("  … and {} more (see the status column)", failed.len() - 5));
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! `simulate` (as `sbipix simulate`) and reading a training set back.
+
+use crate::Log;
+use crate::errors::{other, to_py};
+use numpy::ndarray::{Array1, Array2};
+use numpy::{IntoPyArray, PyArray1, PyArray2};
+use pyo3::prelude::*;
+use sbipix::request::SimulateRequest;
+use std::path::PathBuf;
+
+/// Simulates a training set into `out`; returns (manifest JSON, log).
+#[pyfunction]
+#[pyo3(signature = (n, out, *, prior = None, sfh = None, survey = None, seed = None, drop_rate = None, overwrite = None))]
+#[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
+pub fn simulate(
+    py: Python<'_>,
+    n: usize,
+    out: PathBuf,
+    prior: Option<PathBuf>,
+    sfh: Option<&str>,
+    survey: Option<String>,
+    seed: Option<u64>,
+    drop_rate: Option<f64>,
+    overwrite: Option<bool>,
+) -> PyResult<(String, Vec<String>)> {
+    let d = SimulateRequest::default();
+    let req = SimulateRequest {
+        n,
+        seed: seed.unwrap_or(d.seed),
+        prior,
+        sfh: match sfh {
+            Some(s) => s.parse().map_err(to_py)?,
+            None => d.sfh,
+        },
+        survey: survey.unwrap_or(d.survey),
+        drop_rate: drop_rate.unwrap_or(d.drop_rate),
+        out,
+        overwrite: overwrite.unwrap_or(d.overwrite),
+    };
+    req.validate().map_err(to_py)?;
+    let log = Log::default();
+    let m = py.detach(|| req.run(&|m| log.push(m), &|_| {})).map_err(to_py)?;
+    Ok((serde_json::to_string(&m).map_err(other)?, log.take()))
+}
+
+type SetArrays<'py> = (
+    Vec<String>,
+    Vec<String>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<u8>>,
+);
+
+/// Reads a training-set folder: (parameter names, bands, theta, redshift, flux_true, flux_obs, sigma, observed).
+#[pyfunction]
+pub fn read_training_set<'py>(py: Python<'py>, path: PathBuf) -> PyResult<SetArrays<'py>> {
+    let (s, _) = py.detach(|| sbipix::inference::training_set::read_dir(&path)).map_err(to_py)?;
+    let (n, p, nb) = (s.len(), s.parameter_names.len(), s.bands.len());
+    let a2 = |v: Vec<f32>, c: usize| Array2::from_shape_vec((n, c), v).map_err(other);
+    Ok((
+        s.parameter_names,
+        s.bands,
+        a2(s.theta, p)?.into_pyarray(py),
+        Array1::from(s.redshift).into_pyarray(py),
+        a2(s.flux_true_ujy, nb)?.into_pyarray(py),
+        a2(s.flux_obs_ujy, nb)?.into_pyarray(py),
+        a2(s.sigma_ujy, nb)?.into_pyarray(py),
+        Array2::from_shape_vec((n, nb), s.observed).map_err(other)?.into_pyarray(py),
+    ))
+}

@@ -1,0 +1,53 @@
+//! `validate` (as `sbipix validate`).
+
+use crate::Log;
+use crate::errors::{other, to_py};
+use pyo3::prelude::*;
+use sbipix::request::ValidateRequest;
+use std::path::PathBuf;
+
+/// Validates a model on fresh simulations (or, with `against`, on another code's atlas); returns
+/// (the report as JSON, log).
+#[pyfunction]
+#[pyo3(signature = (
+    model, out, *, n = None, seed = None, draws = None, snr_min = None, overwrite = None, refine = None, sys_err = None,
+    reference = None, reference_particles = None, against = None, atlas_has_1pz = None,
+))]
+#[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
+pub fn validate(
+    py: Python<'_>,
+    model: String,
+    out: PathBuf,
+    n: Option<usize>,
+    seed: Option<u64>,
+    draws: Option<usize>,
+    snr_min: Option<f64>,
+    overwrite: Option<bool>,
+    refine: Option<bool>,
+    sys_err: Option<f64>,
+    reference: Option<usize>,
+    reference_particles: Option<usize>,
+    against: Option<PathBuf>,
+    atlas_has_1pz: Option<bool>,
+) -> PyResult<(String, Vec<String>)> {
+    let d = ValidateRequest::default();
+    let req = ValidateRequest {
+        model,
+        n: n.unwrap_or(d.n),
+        seed: seed.unwrap_or(d.seed),
+        draws: draws.unwrap_or(d.draws),
+        snr_min: snr_min.unwrap_or(d.snr_min),
+        refine: refine.unwrap_or(d.refine),
+        sys_err: sys_err.unwrap_or(d.sys_err),
+        reference: reference.unwrap_or(d.reference),
+        reference_particles: reference_particles.unwrap_or(d.reference_particles),
+        against,
+        atlas_has_1pz: atlas_has_1pz.unwrap_or(d.atlas_has_1pz),
+        out,
+        overwrite: overwrite.unwrap_or(d.overwrite),
+    };
+    req.validate().map_err(to_py)?;
+    let log = Log::default();
+    let r = py.detach(|| req.run(&|m| log.push(m))).map_err(to_py)?;
+    Ok((serde_json::to_string(&r).map_err(other)?, log.take()))
+}

@@ -1,0 +1,212 @@
+//! What the command line and the Python package ask for, in one place.
+//!
+//! One plain struct per verb — [`MapRequest`], [`FitRequest`], [`SampleRequest`],
+//! [`TrainRequest`], [`ValidateRequest`], [`SimulateRequest`], [`SurveyRequest`],
+//! [`PhotometryRequest`] — whose `Default` is **the single source of every default** (the
+//! constants below, and the flow's own [`TrainConfig::nsf`](sbipix_flow::train::TrainConfig::nsf)
+//! for training). `sbipix map --draws 100` and `model.map_cube(…, draws=100)` build the same
+//! request; clap's `default_value_t` and the Python signatures read their defaults from here.
+//!
+//! Each request has `validate()`, which refuses a bad number before any work with
+//! [`Error::InvalidArgument`] naming the field (the CLI shows it as its option, `--draws`; Python
+//! as its keyword), and a method that carries it out: resolving `default` to the built-in model
+//! ([`resolve_model`]), loading the posterior and, on demand, the forward model
+//! ([`LoadedModel`]), reading the inputs, running the pipeline and writing the outputs. The front
+//! ends only parse into a request and print what comes back.
+//!
+//! ```
+//! use sbipix::request::{MapRequest, DEFAULT_DRAWS};
+//! assert_eq!(MapRequest::default().draws, DEFAULT_DRAWS);
+//! let e = MapRequest { draws: 0, ..MapRequest::default() }.validate().unwrap_err();
+//! assert!(matches!(&e, sbipix::Error::InvalidArgument { name, .. } if name == "draws"));
+//! assert!(e.is_usage());
+//! ```
+
+mod fit;
+mod images;
+mod map;
+mod model;
+mod photometry;
+mod simulate;
+mod survey;
+mod train;
+mod validate;
+
+pub use fit::{FitRequest, SampleRequest};
+pub use images::{ErrorMaps, ImageInput, JADES_BANDS, band_list};
+pub use map::{MapRequest, MapRun, Segmentation};
+pub use model::{ForwardModel, LoadedModel};
+pub use photometry::{PhotometryRequest, parse_sfh_family};
+pub use simulate::{PriorFamily, SimulateRequest};
+pub use survey::SurveyRequest;
+pub use train::{FlowKind, TrainRequest, parse_schedule};
+pub use validate::{ValidateRequest, Validation};
+
+use crate::{Error, Result};
+use std::path::PathBuf;
+
+/// The name that stands for the built-in model.
+pub const DEFAULT_MODEL: &str = "default";
+/// Posterior draws per pixel: maps, surveys, validation, `Model.sample`.
+pub const DEFAULT_DRAWS: usize = 500;
+/// Posterior draws per object of integrated photometry: `sbipix fit`, `Model.fit`.
+pub const DEFAULT_FIT_DRAWS: usize = 2000;
+/// A pixel is fitted when its mean S/N over [`SNR_BANDS`] is above this (SBIPIX's selection).
+pub const DEFAULT_SNR_MIN: f64 = 5.0;
+/// The bands whose mean S/N (over those present) selects the pixels a map fits, and the test
+/// cases validation judges as "pixels a map would fit": the deep long-wavelength NIRCam bands, as
+/// SBIPIX selects its pixels.
+pub const SNR_BANDS: [&str; 3] = ["F277W", "F356W", "F444W"];
+/// Seed of every random choice unless given.
+pub const DEFAULT_SEED: u64 = 0;
+/// Fractional error floor for integrated photometry (calibration and aperture systematics; the
+/// common 5 % of SED-fitting catalogues), added in quadrature. It also keeps summed photometry of
+/// hundreds of pixels (S/N in the thousands) away from S/N the network never saw.
+pub const DEFAULT_ERROR_FLOOR: f64 = 0.05;
+/// Fresh simulations of `sbipix validate`.
+pub const DEFAULT_VALIDATION_CASES: usize = 2000;
+/// Seed of the validation simulations: one no training set of the project used.
+pub const DEFAULT_VALIDATION_SEED: u64 = 987_654_321;
+/// SMC particles (= draws) of each reference posterior of `sbipix validate --reference`.
+pub const DEFAULT_REFERENCE_PARTICLES: usize = 1000;
+/// Fewer SMC particles than this do not make a reference posterior.
+pub const MIN_REFERENCE_PARTICLES: usize = 100;
+/// Probability that a simulated band is marked missing.
+pub const DEFAULT_DROP_RATE: f64 = 0.1;
+/// The built-in survey noise model.
+pub const DEFAULT_SURVEY: &str = "jades";
+
+/// The model folder a name stands for: [`DEFAULT_MODEL`] is the built-in model
+/// ([`crate::default_model_dir`]), anything else a folder.
+pub fn resolve_model(name: &str) -> Result<PathBuf> {
+    if name == DEFAULT_MODEL { crate::default_model_dir() } else { Ok(PathBuf::from(name)) }
+}
+
+/// `value ≥ min`, else [`Error::InvalidArgument`] for `name`, saying what it counts.
+pub(crate) fn at_least(name: &str, value: usize, min: usize, what: &str) -> Result<()> {
+    if value < min {
+        return Err(Error::invalid(name, value, format!("{what} must be at least {min}")));
+    }
+    Ok(())
+}
+
+/// A finite number, else [`Error::InvalidArgument`] for `name`.
+pub(crate) fn finite(name: &str, value: f64, what: &str) -> Result<()> {
+    if !value.is_finite() {
+        return Err(Error::invalid(name, value, format!("{what} must be a finite number")));
+    }
+    Ok(())
+}
+
+/// The refinement settings asked for (`refine`, `sys_err`), checked; None without refinement.
+pub(crate) fn refine_settings(refine: bool, sys_err: f64) -> Result<Option<crate::inference::refine::RefineSettings>> {
+    if !refine {
+        return Ok(None);
+    }
+    crate::inference::refine::RefineSettings::with_sys_err(sys_err, "sys_err").map(Some)
+}
+
+/// The systematic error of refinement when none is given (`RefineSettings::default()`).
+pub(crate) fn default_sys_err() -> f64 {
+    crate::inference::refine::RefineSettings::default().sys_frac
+}
+
+/// Every front end's defaults as JSON (`{"map": {…}, "fit": {…}, …}`): the Python package reads
+/// its signatures' defaults from this.
+pub fn defaults_json() -> String {
+    let v = serde_json::json!({
+        "map": MapRequest::default(),
+        "fit": FitRequest::default(),
+        "sample": SampleRequest::pixels(),
+        "fit_arrays": SampleRequest::integrated(),
+        "train": TrainRequest::default(),
+        "validate": ValidateRequest::default(),
+        "simulate": SimulateRequest::default(),
+        "survey": SurveyRequest::default(),
+        "photometry": PhotometryRequest::default(),
+    });
+    serde_json::to_string(&v).expect("requests serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name_of(e: Error) -> String {
+        match e {
+            Error::InvalidArgument { name, .. } => name,
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    /// Every default is valid, and each bad number is refused by the request, naming its field.
+    #[test]
+    fn defaults_are_valid_and_bad_numbers_are_named() {
+        MapRequest::default().validate().unwrap();
+        FitRequest::default().validate().unwrap();
+        SampleRequest::pixels().validate().unwrap();
+        SampleRequest::integrated().validate().unwrap();
+        TrainRequest::default().validate().unwrap();
+        ValidateRequest::default().validate().unwrap();
+        SimulateRequest { n: 1, ..Default::default() }.validate().unwrap();
+        SurveyRequest::default().validate().unwrap();
+        PhotometryRequest::default().validate().unwrap();
+
+        let m = MapRequest::default;
+        assert_eq!(name_of(MapRequest { draws: 0, ..m() }.validate().unwrap_err()), "draws");
+        assert_eq!(name_of(MapRequest { snr_min: f64::NAN, ..m() }.validate().unwrap_err()), "snr_min");
+        assert_eq!(name_of(MapRequest { redshift: Some(-1.0), ..m() }.validate().unwrap_err()), "redshift");
+        assert_eq!(name_of(MapRequest { refine: true, sys_err: 1.5, ..m() }.validate().unwrap_err()), "sys_err");
+        // sys_err is only read with refine
+        MapRequest { sys_err: 1.5, ..m() }.validate().unwrap();
+        let f = FitRequest::default;
+        assert_eq!(name_of(FitRequest { draws: 0, ..f() }.validate().unwrap_err()), "draws");
+        assert_eq!(name_of(FitRequest { error_floor: -0.1, ..f() }.validate().unwrap_err()), "error_floor");
+        assert_eq!(name_of(SampleRequest { n: 0, ..SampleRequest::pixels() }.validate().unwrap_err()), "n");
+        let v = ValidateRequest::default;
+        assert_eq!(name_of(ValidateRequest { reference: 5, reference_particles: 2, ..v() }.validate().unwrap_err()), "reference_particles");
+        // particles are only read with reference cases
+        ValidateRequest { reference: 0, reference_particles: 2, ..v() }.validate().unwrap();
+        assert_eq!(name_of(ValidateRequest { draws: 9, ..v() }.validate().unwrap_err()), "draws");
+        assert_eq!(name_of(ValidateRequest { n: 0, ..v() }.validate().unwrap_err()), "n");
+        let t = TrainRequest::default;
+        for (r, name) in [
+            (TrainRequest { hidden_layers: 0, ..t() }, "hidden_layers"),
+            (TrainRequest { layers: 0, ..t() }, "layers"),
+            (TrainRequest { hidden: 0, ..t() }, "hidden"),
+            (TrainRequest { batch_size: 1, ..t() }, "batch_size"),
+            (TrainRequest { max_epochs: 0, ..t() }, "max_epochs"),
+            (TrainRequest { bins: 1, ..t() }, "bins"),
+            (TrainRequest { lr: Some(0.0), ..t() }, "lr"),
+            (TrainRequest { threads: Some(0), ..t() }, "threads"),
+        ] {
+            assert_eq!(name_of(r.validate().unwrap_err()), name);
+        }
+        let s = SimulateRequest::default;
+        assert_eq!(name_of(s().validate().unwrap_err()), "n");
+        assert_eq!(name_of(SimulateRequest { n: 5, drop_rate: 1.0, ..s() }.validate().unwrap_err()), "drop_rate");
+        assert_eq!(name_of(SurveyRequest { draws: 0, ..SurveyRequest::default() }.validate().unwrap_err()), "draws");
+        assert_eq!(name_of(PhotometryRequest { h0: -1.0, ..PhotometryRequest::default() }.validate().unwrap_err()), "h0");
+    }
+
+    /// The defaults the front ends show are these numbers (one place to change each).
+    #[test]
+    fn the_defaults() {
+        let m = MapRequest::default();
+        assert_eq!((m.draws, m.snr_min, m.seed, m.ppc, m.refine, m.sys_err), (500, 5.0, 0, true, false, 0.0));
+        assert_eq!(m.model, "default");
+        let f = FitRequest::default();
+        assert_eq!((f.draws, f.error_floor, f.flux_columns.as_str()), (2000, 0.05, "flux_ujy_{band}"));
+        let t = TrainRequest::default();
+        assert_eq!((t.layers, t.hidden, t.hidden_layers, t.bins, t.batch_size, t.max_epochs, t.patience), (5, 128, 2, 8, 256, 300, 15));
+        let v = ValidateRequest::default();
+        assert_eq!((v.n, v.seed, v.draws, v.reference, v.reference_particles), (2000, 987_654_321, 500, 0, 1000));
+        let s = SimulateRequest::default();
+        assert_eq!((s.seed, s.drop_rate, s.survey.as_str()), (0, 0.1, "jades"));
+        let d: serde_json::Value = serde_json::from_str(&defaults_json()).unwrap();
+        assert_eq!(d["map"]["draws"], 500);
+        assert_eq!(d["fit_arrays"]["error_floor"], 0.05);
+        assert_eq!(d["train"]["hidden_layers"], 2);
+        assert_eq!(d["validate"]["reference_particles"], 1000);
+    }
+}
