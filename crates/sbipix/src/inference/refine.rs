@@ -126,150 +126,15 @@ pub fn refine(
     let mut rng = sbipix_sim::simulate::sample_rng(seed, sbipix_sim::streams::REFINE_SAMPLING);
     let mut evaluations = 0usize;
     let kept = RefineOutcome { refined: false, ess: 0.0, rounds: 0, exact_smc: false, evaluations: 0 };
-
-    // 1. The network's posterior in the shape space: up to 128 draws mapped there (the history
-    //    from the mass-weighted age and sSFR), a Gaussian fitted to them in logit coordinates —
-    //    a start distribution that covers whatever the network's posterior covers — and the
-    //    best-fitting of them (profile χ²) as starting points of the mode searches.
-    let col = |nm: &str| names.iter().position(|x| x == nm);
-    let mut live_guess = -0.2;
-    let mut cloud_u: Vec<Vec<f64>> = Vec::new();
-    let stride = (n / 128).max(1);
-    for k in (0..n).step_by(stride) {
-        let row = &draws[k * p..(k + 1) * p];
-        let get = |nm: &str| col(nm).map(|c| row[c] as f64);
-        if let Some(u) = start_point(&lk, inv, &get, &mut live_guess) {
-            cloud_u.push(u);
-        }
-    }
-    if cloud_u.is_empty() {
-        return Ok(kept);
-    }
-    let cloud = gaussian_fit(&cloud_u.iter().map(|u| to_v(u)).collect::<Vec<_>>(), d);
-    let mut r0 = vec![0.0; lk.n_bands()];
-    let mut ranked: Vec<(f64, usize)> = cloud_u
-        .iter()
-        .enumerate()
-        .map(|(i, u)| {
-            evaluations += 1;
-            (lk.residuals(u, &mut r0).unwrap_or(f64::INFINITY), i)
-        })
-        .collect();
-    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // half the searches from the best-fitting draws, half from draws spread over the cloud (the
-    // basin of a narrow global mode need not hold the draws that fit best on average)
-    let n_best = settings.starts.div_ceil(2).max(1);
-    let mut picks: Vec<usize> = ranked.iter().take(n_best).filter(|r| r.0.is_finite()).map(|r| r.1).collect();
-    let n_spread = settings.starts.saturating_sub(picks.len());
-    for k in 0..n_spread {
-        let (chi2, i) = ranked[(n_best + k * (ranked.len().saturating_sub(n_best)) / n_spread.max(1)).min(ranked.len() - 1)];
-        if chi2.is_finite() && !picks.contains(&i) {
-            picks.push(i);
-        }
-    }
-    let starts: Vec<Vec<f64>> = picks.iter().map(|&i| cloud_u[i].clone()).collect();
-
-    // 2. Modes by Levenberg–Marquardt, with their Laplace covariances.
-    let mut modes: Vec<Mode> = Vec::new();
-    for s in starts {
-        let Some(m) = levenberg_marquardt(&lk, s, &mut evaluations) else { continue };
-        // the same mode found twice: keep the better end
-        if let Some(j) = modes.iter().position(|o| o.distance2(&m.u) < 4.0 || m.distance2(&o.u) < 4.0) {
-            if m.log_weight > modes[j].log_weight {
-                modes[j] = m;
-            }
-        } else {
-            modes.push(m);
-        }
-    }
-    let top = modes.iter().map(|m| m.log_weight).fold(f64::NEG_INFINITY, f64::max);
-    let mut weights: Vec<f64> = modes.iter().map(|m| (m.log_weight - top).exp()).collect();
-    let total: f64 = weights.iter().sum();
-    weights.iter_mut().for_each(|w| *w /= total);
-    // the cloud takes CLOUD of the mixture (all of it when no search converged)
-    let cloud_weight = match (&cloud, modes.is_empty()) {
-        (None, true) => return Ok(RefineOutcome { evaluations, ..kept }),
-        (None, false) => 0.0,
-        (Some(_), true) => 1.0,
-        (Some(_), false) => CLOUD,
-    };
-    weights.iter_mut().for_each(|w| *w *= 1.0 - cloud_weight);
-    if let Some(c) = cloud {
-        modes.push(c);
-        weights.push(cloud_weight);
-    }
-
-    // 3. Adaptive multiple importance sampling (AMIS, Cornuet et al. 2012) in logit
-    //    coordinates, target L(u)·Π u(1−u): draw from the mixture; while the effective sample
-    //    size of all draws so far is below `TARGET_ESS`, a Gaussian fitted to the weighted draws
-    //    joins the mixture and more are drawn; every draw is weighted against the pooled proposal
-    //    of all rounds (the balance heuristic), so the effective size grows round by round. Short
-    //    of it after `ROUNDS`, the exact tempered SMC from the prior takes over.
+    // 1.–2. the network's posterior in the shape space, and the modes near it
+    let Some((cloud, starts)) = network_cloud(&lk, inv, names, draws, settings, &mut evaluations) else { return Ok(kept) };
+    let Some(comps) = initial_mixture(&lk, cloud, starts, &mut evaluations) else { return Ok(RefineOutcome { evaluations, ..kept }) };
+    // 3. importance sampling
     let np = settings.proposals.max(16);
-    let mut comps: Vec<(Mode, f64)> = modes.into_iter().zip(weights).collect();
-    let mut rounds = 0;
-    let mut ess = 0.0;
-    let mut chosen: Option<Sample> = None;
-    let (mut pool_v, mut pool_pm, mut pool_t): (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>) = (Vec::new(), Vec::new(), Vec::new());
-    let mut proposals: Vec<Vec<(Mode, f64)>> = Vec::new();
-    // ln q_r(v) of every pooled point under every round's proposal r, filled in once each
-    let mut pool_lq: Vec<Vec<f64>> = Vec::new();
-    while rounds < ROUNDS {
-        rounds += 1;
-        let (vs, pms, ts) = importance_draws(&lk, &comps, np, &mut rng, &mut evaluations);
-        for (v, lq) in pool_v.iter().zip(pool_lq.iter_mut()) {
-            lq.push(log_mixture(&comps, v));
-        }
-        proposals.push(comps.clone());
-        pool_lq.extend(vs.iter().map(|v| proposals.iter().map(|c| log_mixture(c, v)).collect::<Vec<f64>>()));
-        pool_v.extend(vs);
-        pool_pm.extend(pms);
-        pool_t.extend(ts);
-        if pool_v.is_empty() {
-            break;
-        }
-        // balance heuristic: each round drew np, so the pooled density is the mean of the rounds'
-        let lr = (proposals.len() as f64).ln();
-        let lw: Vec<f64> = pool_lq
-            .iter()
-            .zip(&pool_t)
-            .map(|(lq, t)| {
-                let m = lq.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                t - (m + lq.iter().map(|x| (x - m).exp()).sum::<f64>().ln() - lr)
-            })
-            .collect();
-        let top = lw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let w: Vec<f64> = lw.iter().map(|v| (v - top).exp()).collect();
-        ess = effective_sample_size(w.iter().copied());
-        if ess >= TARGET_ESS {
-            chosen = Some((std::mem::take(&mut pool_v), std::mem::take(&mut pool_pm), w, std::mem::take(&mut pool_t)));
-            break;
-        }
-        let Some(fit) = weighted_gaussian(&pool_v, &w, d) else { break };
-        comps.iter_mut().for_each(|c| c.1 *= 1.0 - ADAPT);
-        comps.push((fit, ADAPT));
-    }
+    let (chosen, ess, rounds) = amis(&lk, comps, np, &mut rng, &mut evaluations);
     let mut exact = false;
     let (us, pms, w) = match chosen {
-        Some((vs, pms, w, ts)) => {
-            // Resample, then move: Metropolis sweeps on the target fill in what the weights
-            // describe with few distinct points (the tails of skewed posteriors).
-            let idx = systematic(&w, w.iter().sum(), np, rng.random::<f64>());
-            let mut x: Vec<f64> = idx.iter().flat_map(|&i| vs[i].iter().copied()).collect();
-            let mut dens: Vec<f64> = idx.iter().map(|&i| ts[i]).collect();
-            let mut state: Vec<PerMass> = idx.iter().map(|&i| pms[i]).collect();
-            let mut scale = 2.38 / (d as f64).sqrt();
-            let density = |v: &[f64]| -> Option<(f64, PerMass)> {
-                if v.iter().any(|x| x.abs() > V_LIMIT) {
-                    return None;
-                }
-                let u = to_u(v);
-                let (l, pm) = lk.eval(&u);
-                Some((l - prior_term(&u).0, pm))
-            };
-            evaluations += metropolis_sweeps(&mut x, &mut dens, &mut state, d, REJUVENATION, &mut scale, &mut rng, &density);
-            ((0..np).map(|i| to_u(&x[i * d..(i + 1) * d])).collect::<Vec<_>>(), state, vec![1.0; np])
-        }
+        Some(sample) => rejuvenate(&lk, sample, np, &mut rng, &mut evaluations),
         None => {
             // the exact sampler from the prior (as the reference posteriors)
             let smc_settings = SmcSettings { particles: np.max(SMC_PARTICLES), seed: rng.random(), ..SmcSettings::default() };
@@ -295,6 +160,179 @@ pub fn refine(
         }
     }
     Ok(RefineOutcome { refined: true, ess, rounds, exact_smc: exact, evaluations })
+}
+
+/// Step 1 of [`refine`]: the network's posterior in the shape space — up to 128 draws mapped
+/// there (the history from the mass-weighted age and sSFR), a Gaussian fitted to them in logit
+/// coordinates (a start distribution that covers whatever the network's posterior covers) — and
+/// the starting points of the mode searches: half the best-fitting of them (profile χ²), half
+/// spread over the cloud (the basin of a narrow global mode need not hold the draws that fit best
+/// on average). None when no draw maps to the shape space.
+fn network_cloud(
+    lk: &ShapeLikelihood,
+    inv: &DelayedTauInverse,
+    names: &[String],
+    draws: &[f32],
+    settings: RefineSettings,
+    evaluations: &mut usize,
+) -> Option<(Option<Mode>, Vec<Vec<f64>>)> {
+    let (p, d) = (names.len(), lk.dim());
+    let n = draws.len() / p;
+    let col = |nm: &str| names.iter().position(|x| x == nm);
+    let mut live_guess = -0.2;
+    let mut cloud_u: Vec<Vec<f64>> = Vec::new();
+    let stride = (n / 128).max(1);
+    for k in (0..n).step_by(stride) {
+        let row = &draws[k * p..(k + 1) * p];
+        let get = |nm: &str| col(nm).map(|c| row[c] as f64);
+        if let Some(u) = start_point(lk, inv, &get, &mut live_guess) {
+            cloud_u.push(u);
+        }
+    }
+    if cloud_u.is_empty() {
+        return None;
+    }
+    let cloud = gaussian_fit(&cloud_u.iter().map(|u| to_v(u)).collect::<Vec<_>>(), d);
+    let mut r0 = vec![0.0; lk.n_bands()];
+    let mut ranked: Vec<(f64, usize)> = cloud_u
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            *evaluations += 1;
+            (lk.residuals(u, &mut r0).unwrap_or(f64::INFINITY), i)
+        })
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n_best = settings.starts.div_ceil(2).max(1);
+    let mut picks: Vec<usize> = ranked.iter().take(n_best).filter(|r| r.0.is_finite()).map(|r| r.1).collect();
+    let n_spread = settings.starts.saturating_sub(picks.len());
+    for k in 0..n_spread {
+        let (chi2, i) = ranked[(n_best + k * (ranked.len().saturating_sub(n_best)) / n_spread.max(1)).min(ranked.len() - 1)];
+        if chi2.is_finite() && !picks.contains(&i) {
+            picks.push(i);
+        }
+    }
+    Some((cloud, picks.iter().map(|&i| cloud_u[i].clone()).collect()))
+}
+
+/// Step 2 of [`refine`]: modes by Levenberg–Marquardt from `starts`, with their Laplace
+/// covariances, weighted by their evidence, and the network's cloud taking [`CLOUD`] of the
+/// mixture (all of it when no search converged). None when there is neither.
+fn initial_mixture(lk: &ShapeLikelihood, cloud: Option<Mode>, starts: Vec<Vec<f64>>, evaluations: &mut usize) -> Option<Vec<(Mode, f64)>> {
+    let mut modes: Vec<Mode> = Vec::new();
+    for s in starts {
+        let Some(m) = levenberg_marquardt(lk, s, evaluations) else { continue };
+        // the same mode found twice: keep the better end
+        if let Some(j) = modes.iter().position(|o| o.distance2(&m.u) < 4.0 || m.distance2(&o.u) < 4.0) {
+            if m.log_weight > modes[j].log_weight {
+                modes[j] = m;
+            }
+        } else {
+            modes.push(m);
+        }
+    }
+    let top = modes.iter().map(|m| m.log_weight).fold(f64::NEG_INFINITY, f64::max);
+    let mut weights: Vec<f64> = modes.iter().map(|m| (m.log_weight - top).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    weights.iter_mut().for_each(|w| *w /= total);
+    let cloud_weight = match (&cloud, modes.is_empty()) {
+        (None, true) => return None,
+        (None, false) => 0.0,
+        (Some(_), true) => 1.0,
+        (Some(_), false) => CLOUD,
+    };
+    weights.iter_mut().for_each(|w| *w *= 1.0 - cloud_weight);
+    if let Some(c) = cloud {
+        modes.push(c);
+        weights.push(cloud_weight);
+    }
+    Some(modes.into_iter().zip(weights).collect())
+}
+
+/// Step 3 of [`refine`]: adaptive multiple importance sampling (AMIS, Cornuet et al. 2012) in
+/// logit coordinates, target L(u)·Π u(1−u): draw `np` from the mixture; while the effective
+/// sample size of all draws so far is below [`TARGET_ESS`], a Gaussian fitted to the weighted
+/// draws joins the mixture and more are drawn; every draw is weighted against the pooled proposal
+/// of all rounds (the balance heuristic), so the effective size grows round by round. Returns the
+/// accepted sample (None short of it after [`ROUNDS`]: the exact tempered SMC takes over), the
+/// last effective sample size and the rounds used.
+fn amis(
+    lk: &ShapeLikelihood,
+    mut comps: Vec<(Mode, f64)>,
+    np: usize,
+    rng: &mut SmcRng,
+    evaluations: &mut usize,
+) -> (Option<Sample>, f64, usize) {
+    let d = lk.dim();
+    let mut rounds = 0;
+    let mut ess = 0.0;
+    let (mut pool_v, mut pool_pm, mut pool_t): (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>) = (Vec::new(), Vec::new(), Vec::new());
+    let mut proposals: Vec<Vec<(Mode, f64)>> = Vec::new();
+    // ln q_r(v) of every pooled point under every round's proposal r, filled in once each
+    let mut pool_lq: Vec<Vec<f64>> = Vec::new();
+    while rounds < ROUNDS {
+        rounds += 1;
+        let (vs, pms, ts) = importance_draws(lk, &comps, np, rng, evaluations);
+        for (v, lq) in pool_v.iter().zip(pool_lq.iter_mut()) {
+            lq.push(log_mixture(&comps, v));
+        }
+        proposals.push(comps.clone());
+        pool_lq.extend(vs.iter().map(|v| proposals.iter().map(|c| log_mixture(c, v)).collect::<Vec<f64>>()));
+        pool_v.extend(vs);
+        pool_pm.extend(pms);
+        pool_t.extend(ts);
+        if pool_v.is_empty() {
+            break;
+        }
+        // balance heuristic: each round drew np, so the pooled density is the mean of the rounds'
+        let lr = (proposals.len() as f64).ln();
+        let lw: Vec<f64> = pool_lq
+            .iter()
+            .zip(&pool_t)
+            .map(|(lq, t)| {
+                let m = lq.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                t - (m + lq.iter().map(|x| (x - m).exp()).sum::<f64>().ln() - lr)
+            })
+            .collect();
+        let top = lw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let w: Vec<f64> = lw.iter().map(|v| (v - top).exp()).collect();
+        ess = effective_sample_size(w.iter().copied());
+        if ess >= TARGET_ESS {
+            return (Some((pool_v, pool_pm, w, pool_t)), ess, rounds);
+        }
+        let Some(fit) = weighted_gaussian(&pool_v, &w, d) else { break };
+        comps.iter_mut().for_each(|c| c.1 *= 1.0 - ADAPT);
+        comps.push((fit, ADAPT));
+    }
+    (None, ess, rounds)
+}
+
+/// Resample the accepted importance sample to `np` points, then move: Metropolis sweeps on the
+/// target fill in what the weights describe with few distinct points (the tails of skewed
+/// posteriors). Returns the points (unit-cube coordinates), their likelihood sums and equal weights.
+fn rejuvenate(
+    lk: &ShapeLikelihood,
+    (vs, pms, w, ts): Sample,
+    np: usize,
+    rng: &mut SmcRng,
+    evaluations: &mut usize,
+) -> (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>) {
+    let d = lk.dim();
+    let idx = systematic(&w, w.iter().sum(), np, rng.random::<f64>());
+    let mut x: Vec<f64> = idx.iter().flat_map(|&i| vs[i].iter().copied()).collect();
+    let mut dens: Vec<f64> = idx.iter().map(|&i| ts[i]).collect();
+    let mut state: Vec<PerMass> = idx.iter().map(|&i| pms[i]).collect();
+    let mut scale = 2.38 / (d as f64).sqrt();
+    let density = |v: &[f64]| -> Option<(f64, PerMass)> {
+        if v.iter().any(|x| x.abs() > V_LIMIT) {
+            return None;
+        }
+        let u = to_u(v);
+        let (l, pm) = lk.eval(&u);
+        Some((l - prior_term(&u).0, pm))
+    };
+    *evaluations += metropolis_sweeps(&mut x, &mut dens, &mut state, d, REJUVENATION, &mut scale, rng, &density);
+    ((0..np).map(|i| to_u(&x[i * d..(i + 1) * d])).collect::<Vec<_>>(), state, vec![1.0; np])
 }
 
 /// Points (logit coordinates), their likelihood sums, weights and log target densities.
