@@ -4,6 +4,7 @@
 //! the network's posteriors against it ([`refine`]), posterior-predictive checks ([`ppc`]).
 
 pub mod integrated;
+mod laplace;
 pub mod likelihood;
 pub mod model;
 pub mod ppc;
