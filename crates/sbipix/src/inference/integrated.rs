@@ -85,19 +85,7 @@ pub fn sample_integrated(
             let i = o * nb + b;
             (sigma[i] * sigma[i] + (error_floor * flux[i]).powi(2)).sqrt()
         };
-        let mut k: f64 = 0.0;
-        for b in (0..nb).filter(|&b| usable(b)) {
-            let (s, f) = (sig(b), flux[o * nb + b]);
-            let (s50, a) = noise[b];
-            let af = a * f.max(0.0);
-            let u = (af + (af * af + 4.0 * s * s * s50 * s50).sqrt()) / (2.0 * s * s);
-            if u.is_finite() && u > 0.0 {
-                k = k.max(1.0 / u);
-            }
-        }
-        if !(k.is_finite() && k > 0.0) {
-            k = 1.0;
-        }
+        let k = fainter_by(&noise, (0..nb).filter(|&b| usable(b)).map(|b| (b, flux[o * nb + b], sig(b))));
         ks.push(k);
         for r in 0..reps {
             let row = o * reps + r;
@@ -132,7 +120,29 @@ pub fn sample_integrated(
         let start = o * reps * per * np;
         draws.extend_from_slice(&raw[start..start + n * np]);
     }
-    let names = post.parameter_names();
+    shift_extensive(&post.parameter_names(), &mut draws, &ks, n);
+    Ok(draws)
+}
+
+/// The factor k by which an object is fitted as a fainter pixel: per usable band b (flux f, σ s),
+/// k_b solves (s/k)² = σ_bg,50² + a·f/k with the band's `noise` (median σ_bg, Poisson coefficient
+/// a); k = max k_b makes s/k ≤ the pixel σ in every band. 1 when no band gives one.
+fn fainter_by(noise: &[(f64, f64)], bands: impl Iterator<Item = (usize, f64, f64)>) -> f64 {
+    let mut k: f64 = 0.0;
+    for (b, f, s) in bands {
+        let (s50, a) = noise[b];
+        let af = a * f.max(0.0);
+        let u = (af + (af * af + 4.0 * s * s * s50 * s50).sqrt()) / (2.0 * s * s);
+        if u.is_finite() && u > 0.0 {
+            k = k.max(1.0 / u);
+        }
+    }
+    if k.is_finite() && k > 0.0 { k } else { 1.0 }
+}
+
+/// Adds log10 k of each object to its draws of the extensive parameters (masses, SFRs): draws
+/// [objects × n × names].
+fn shift_extensive(names: &[String], draws: &mut [f32], ks: &[f64], n: usize) {
     let np = names.len();
     for (j, name) in names.iter().enumerate() {
         if sbipix_sim::theta::is_extensive(name) {
@@ -144,5 +154,4 @@ pub fn sample_integrated(
             }
         }
     }
-    Ok(draws)
 }
