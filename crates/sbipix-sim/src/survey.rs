@@ -251,38 +251,9 @@ pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description:
         return Err(bad(format!("flux ({}) and error ({}) arrays must both be pixels × {nb} bands", data.flux.len(), data.err.len())));
     }
     let np = data.flux.len() / nb;
-    for p in 0..np {
-        for b in 0..nb {
-            let (f, e) = (data.flux[p * nb + b], data.err[p * nb + b]);
-            if !f.is_finite() || !e.is_finite() {
-                return Err(bad(format!(
-                    "pixel {p}, band {}: flux {f}, error {e} (NaN/inf are not allowed; mark missing coverage with error 0)",
-                    data.bands[b]
-                )));
-            }
-            if e < 0.0 {
-                return Err(bad(format!("pixel {p}, band {}: negative error {e}", data.bands[b])));
-            }
-        }
-    }
+    check_values(data, np)?;
     let covered = |b: usize| (0..np).filter(move |&p| data.err[p * nb + b] > 0.0);
-    // Poisson coefficients
-    let mut poisson: Vec<Option<f64>> = vec![None; nb];
-    for (b, slot) in poisson.iter_mut().enumerate() {
-        let errs: Vec<f64> =
-            covered(b).filter(|&p| (data.flux[p * nb + b] / data.err[p * nb + b]).abs() < 3.0).map(|p| data.err[p * nb + b]).collect();
-        if errs.len() < MIN_PIXELS {
-            continue;
-        }
-        let s_med = median(&errs);
-        let ratios: Vec<f64> = covered(b)
-            .filter(|&p| data.flux[p * nb + b] / data.err[p * nb + b] > POISSON_MIN_SNR)
-            .map(|p| (data.err[p * nb + b].powi(2) - s_med * s_med) / data.flux[p * nb + b])
-            .collect();
-        if ratios.len() >= POISSON_MIN_PIXELS {
-            *slot = Some(median(&ratios).max(0.0));
-        }
-    }
+    let poisson = poisson_coefficients(data, np);
     let measured: Vec<f64> = poisson.iter().flatten().copied().collect();
     let fallback_a = if measured.is_empty() { 0.0 } else { median(&measured) };
 
@@ -359,7 +330,61 @@ pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description:
             source: format!("learnt from {n_cov} pixels; {a_src}"),
         });
     }
-    // Depth correlation: normal scores of the σ_bg ranks.
+    let corr = depth_correlation(&sbg, np);
+    let s = Survey { name: name.into(), description: description.into(), provenance: provenance.into(), bands, depth_correlation: corr };
+    s.validate(&data.file)?;
+    Ok(s)
+}
+
+/// Every flux and error finite, every error ≥ 0 (0 marks missing coverage).
+fn check_values(data: &LearningData, np: usize) -> Result<()> {
+    let nb = data.bands.len();
+    let bad = |reason: String| SimError::Data { file: data.file.clone(), reason };
+    for p in 0..np {
+        for b in 0..nb {
+            let (f, e) = (data.flux[p * nb + b], data.err[p * nb + b]);
+            if !f.is_finite() || !e.is_finite() {
+                return Err(bad(format!(
+                    "pixel {p}, band {}: flux {f}, error {e} (NaN/inf are not allowed; mark missing coverage with error 0)",
+                    data.bands[b]
+                )));
+            }
+            if e < 0.0 {
+                return Err(bad(format!("pixel {p}, band {}: negative error {e}", data.bands[b])));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The Poisson coefficient a of each band (σ² = σ_bg² + a·f), from its pixels with S/N above
+/// [`POISSON_MIN_SNR`] against the median error of its faint pixels; None where too few pixels.
+fn poisson_coefficients(data: &LearningData, np: usize) -> Vec<Option<f64>> {
+    let nb = data.bands.len();
+    let covered = |b: usize| (0..np).filter(move |&p| data.err[p * nb + b] > 0.0);
+    let mut poisson: Vec<Option<f64>> = vec![None; nb];
+    for (b, slot) in poisson.iter_mut().enumerate() {
+        let errs: Vec<f64> =
+            covered(b).filter(|&p| (data.flux[p * nb + b] / data.err[p * nb + b]).abs() < 3.0).map(|p| data.err[p * nb + b]).collect();
+        if errs.len() < MIN_PIXELS {
+            continue;
+        }
+        let s_med = median(&errs);
+        let ratios: Vec<f64> = covered(b)
+            .filter(|&p| data.flux[p * nb + b] / data.err[p * nb + b] > POISSON_MIN_SNR)
+            .map(|p| (data.err[p * nb + b].powi(2) - s_med * s_med) / data.flux[p * nb + b])
+            .collect();
+        if ratios.len() >= POISSON_MIN_PIXELS {
+            *slot = Some(median(&ratios).max(0.0));
+        }
+    }
+    poisson
+}
+
+/// The correlation of the bands' depths: Pearson correlation of the normal scores of the σ_bg
+/// ranks, shrunk slightly towards the identity so the matrix is safely positive definite.
+fn depth_correlation(sbg: &[Vec<f64>], np: usize) -> Vec<Vec<f64>> {
+    let nb = sbg.len();
     let scores: Vec<Vec<f64>> = sbg.iter().map(|col| normal_scores(col)).collect();
     let mut corr = vec![vec![0.0; nb]; nb];
     for i in 0..nb {
@@ -380,9 +405,7 @@ pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description:
             }
         }
     }
-    let s = Survey { name: name.into(), description: description.into(), provenance: provenance.into(), bands, depth_correlation: corr };
-    s.validate(&data.file)?;
-    Ok(s)
+    corr
 }
 
 /// Rounds to 6 significant digits (the survey file stays readable; far below the scatter).
