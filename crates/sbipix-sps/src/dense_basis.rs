@@ -57,20 +57,11 @@ impl DenseBasisTuple {
         0.1 * age_universe_gyr / age_universe_z01_gyr
     }
 
-    /// The SFH on `res` cosmic times linspace(0, t_univ) (Gyr), SFR in M☉/yr — dense_basis'
-    /// `tuple_to_sfh` (gp_george interpolator, 0.05 dex SFR tolerance) with the SFR imposed over
-    /// the last `sfr_window_gyr`. `res` = 1000 reproduces dense_basis.
-    pub fn to_sfh(&self, age_universe_gyr: f64, sfr_window_gyr: f64, res: usize) -> Result<(Vec<f64>, Vec<f64>), SpsError> {
-        self.check()?;
-        if res < 10 {
-            return Err(SpsError::InvalidSfhTable(format!("dense_basis resolution {res} < 10")));
-        }
+    /// Points (time fraction, mass fraction) of the cumulative mass curve the GP smooths: the t_x
+    /// of the tuple, a smooth rise after the Big Bang, and the last 3, 2, 1 % of the mass formed
+    /// at the observed SFR.
+    fn mass_curve_points(&self, t_univ_yr: f64, mass: f64, sfr: f64) -> (Vec<f64>, Vec<f64>) {
         let n = self.tx.len();
-        let t_univ_yr = age_universe_gyr * 1e9;
-        let mass = 10f64.powf(self.log_mass_formed);
-        let sfr = 10f64.powf(self.log_sfr);
-
-        // Points of the cumulative mass curve (time fraction, mass fraction).
         let mut mq: Vec<f64> = (0..n + 2).map(|i| i as f64 / (n + 1) as f64).collect();
         let mut tq: Vec<f64> = std::iter::once(0.0).chain(self.tx.iter().copied()).chain(std::iter::once(1.0)).collect();
         // SFR rising smoothly from zero after the Big Bang.
@@ -90,64 +81,24 @@ impl DenseBasisTuple {
             }
         }
 
-        // GP posterior mean of the mass curve (george, fixed hyper-parameters).
-        let m = tq.len();
-        let mean_y = mq.iter().sum::<f64>() / m as f64;
-        let var_y = mq.iter().map(|y| (y - mean_y).powi(2)).sum::<f64>() / m as f64;
-        let mut sorted = mq.clone();
-        sbipix_stats::sort_f64(&mut sorted);
-        // numpy's median, as dense_basis computes it: the mean of the middle two for even m
-        // (sbipix_stats::median interpolates, a + ½(b − a), which rounds differently)
-        let med = if m % 2 == 1 { sorted[m / 2] } else { 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]) };
-        if !(med > 0.0 && var_y > 0.0) {
-            return Err(SpsError::InvalidSfhTable(format!(
-                "dense_basis tuple gives a degenerate mass curve (median {med}, variance {var_y})"
-            )));
+        (tq, mq)
+    }
+
+    /// The SFH on `res` cosmic times linspace(0, t_univ) (Gyr), SFR in M☉/yr — dense_basis'
+    /// `tuple_to_sfh` (gp_george interpolator, 0.05 dex SFR tolerance) with the SFR imposed over
+    /// the last `sfr_window_gyr`. `res` = 1000 reproduces dense_basis.
+    pub fn to_sfh(&self, age_universe_gyr: f64, sfr_window_gyr: f64, res: usize) -> Result<(Vec<f64>, Vec<f64>), SpsError> {
+        self.check()?;
+        if res < 10 {
+            return Err(SpsError::InvalidSfhTable(format!("dense_basis resolution {res} < 10")));
         }
-        let inv_gamma2 = (-med).exp();
-        let kernel = |a: f64, b: f64| {
-            let r = (3.0 * (a - b) * (a - b) / med).sqrt();
-            var_y * ((1.0 + r) * (-r).exp() + (a * b) * (a * b) * inv_gamma2)
-        };
-        let mut kmat = vec![0.0; m * m];
-        for i in 0..m {
-            for j in 0..m {
-                kmat[i * m + j] = kernel(tq[i], tq[j]);
-            }
-            let yerr = if (2..2 + n).contains(&i) { 0.001 / (n as f64).sqrt() } else { 0.0 };
-            kmat[i * m + i] += yerr * yerr + GEORGE_TINY;
-        }
-        // inner products subtracted term by term: the rounding these SFHs were always made with
-        let chol = cholesky_with(&kmat, m, Summation::Running)
-            .ok_or_else(|| SpsError::InvalidSfhTable("dense_basis GP covariance is not positive definite".into()))?;
-        let alpha = solve_cholesky(&chol, &mq, m, Summation::Running);
-        let (tmin, tmax) = tq.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| (a.min(t), b.max(t)));
-        let t_pred: Vec<f64> = (0..res).map(|i| tmin + (tmax - tmin) * i as f64 / (res - 1) as f64).collect();
-        // Posterior mean on the uniform grid. The Matérn factor e^(−a|t−x|) is geometric along a
-        // uniform grid, so it is advanced by multiplication instead of one exp per point.
-        let a_m = (3.0 / med).sqrt();
-        let dt = (tmax - tmin) / (res - 1) as f64;
-        let q = (-a_m * dt).exp();
-        let mut m_pred = vec![0.0; res];
-        for (&x, &al) in tq.iter().zip(&alpha) {
-            let first_above = t_pred.partition_point(|&t| t < x);
-            // t ≥ x: ascending
-            let mut e = if first_above < res { (-a_m * (t_pred[first_above] - x)).exp() } else { 0.0 };
-            for i in first_above..res {
-                let r = a_m * (t_pred[i] - x);
-                m_pred[i] += al * var_y * ((1.0 + r) * e + (t_pred[i] * x).powi(2) * inv_gamma2);
-                e *= q;
-            }
-            // t < x: descending
-            if first_above > 0 {
-                let mut e = (-a_m * (x - t_pred[first_above - 1])).exp();
-                for i in (0..first_above).rev() {
-                    let r = a_m * (x - t_pred[i]);
-                    m_pred[i] += al * var_y * ((1.0 + r) * e + (t_pred[i] * x).powi(2) * inv_gamma2);
-                    e *= q;
-                }
-            }
-        }
+        let n = self.tx.len();
+        let t_univ_yr = age_universe_gyr * 1e9;
+        let mass = 10f64.powf(self.log_mass_formed);
+        let sfr = 10f64.powf(self.log_sfr);
+
+        let (tq, mq) = self.mass_curve_points(t_univ_yr, mass, sfr);
+        let (t_pred, m_pred) = gp_mass_curve(&tq, &mq, n, res)?;
 
         // SFR = d(mass)/dt, clipped at zero (dense_basis' scale assumes 1000 samples).
         let scale = mass / (t_univ_yr / 1000.0);
@@ -214,6 +165,68 @@ pub fn dense_basis_calctimes(time_gyr: &[f64], sfr: &[f64], n_param: usize) -> (
         .collect();
     let mass: f64 = (1..sfr.len()).map(|i| 0.5 * (sfr[i] + sfr[i - 1]) * (time_gyr[i] - time_gyr[i - 1]) * 1e9).sum();
     (mass.log10(), sfr[sfr.len() - 1].log10(), tx)
+}
+
+/// The GP posterior mean of the cumulative mass curve (george, fixed hyper-parameters, as
+/// dense_basis) on `res` uniform times between the first and last point: (times, mass fractions).
+fn gp_mass_curve(tq: &[f64], mq: &[f64], n: usize, res: usize) -> Result<(Vec<f64>, Vec<f64>), SpsError> {
+    let m = tq.len();
+    let mean_y = mq.iter().sum::<f64>() / m as f64;
+    let var_y = mq.iter().map(|y| (y - mean_y).powi(2)).sum::<f64>() / m as f64;
+    let mut sorted = mq.to_vec();
+    sbipix_stats::sort_f64(&mut sorted);
+    // numpy's median, as dense_basis computes it: the mean of the middle two for even m
+    // (sbipix_stats::median interpolates, a + ½(b − a), which rounds differently)
+    let med = if m % 2 == 1 { sorted[m / 2] } else { 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]) };
+    if !(med > 0.0 && var_y > 0.0) {
+        return Err(SpsError::InvalidSfhTable(format!("dense_basis tuple gives a degenerate mass curve (median {med}, variance {var_y})")));
+    }
+    let inv_gamma2 = (-med).exp();
+    let kernel = |a: f64, b: f64| {
+        let r = (3.0 * (a - b) * (a - b) / med).sqrt();
+        var_y * ((1.0 + r) * (-r).exp() + (a * b) * (a * b) * inv_gamma2)
+    };
+    let mut kmat = vec![0.0; m * m];
+    for i in 0..m {
+        for j in 0..m {
+            kmat[i * m + j] = kernel(tq[i], tq[j]);
+        }
+        let yerr = if (2..2 + n).contains(&i) { 0.001 / (n as f64).sqrt() } else { 0.0 };
+        kmat[i * m + i] += yerr * yerr + GEORGE_TINY;
+    }
+    // inner products subtracted term by term: the rounding these SFHs were always made with
+    let chol = cholesky_with(&kmat, m, Summation::Running)
+        .ok_or_else(|| SpsError::InvalidSfhTable("dense_basis GP covariance is not positive definite".into()))?;
+    let alpha = solve_cholesky(&chol, mq, m, Summation::Running);
+    let (tmin, tmax) = tq.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| (a.min(t), b.max(t)));
+    let t_pred: Vec<f64> = (0..res).map(|i| tmin + (tmax - tmin) * i as f64 / (res - 1) as f64).collect();
+    // Posterior mean on the uniform grid. The Matérn factor e^(−a|t−x|) is geometric along a
+    // uniform grid, so it is advanced by multiplication instead of one exp per point.
+    let a_m = (3.0 / med).sqrt();
+    let dt = (tmax - tmin) / (res - 1) as f64;
+    let q = (-a_m * dt).exp();
+    let mut m_pred = vec![0.0; res];
+    for (&x, &al) in tq.iter().zip(&alpha) {
+        let first_above = t_pred.partition_point(|&t| t < x);
+        // t ≥ x: ascending
+        let mut e = if first_above < res { (-a_m * (t_pred[first_above] - x)).exp() } else { 0.0 };
+        for i in first_above..res {
+            let r = a_m * (t_pred[i] - x);
+            m_pred[i] += al * var_y * ((1.0 + r) * e + (t_pred[i] * x).powi(2) * inv_gamma2);
+            e *= q;
+        }
+        // t < x: descending
+        if first_above > 0 {
+            let mut e = (-a_m * (x - t_pred[first_above - 1])).exp();
+            for i in (0..first_above).rev() {
+                let r = a_m * (x - t_pred[i]);
+                m_pred[i] += al * var_y * ((1.0 + r) * e + (t_pred[i] * x).powi(2) * inv_gamma2);
+                e *= q;
+            }
+        }
+    }
+
+    Ok((t_pred, m_pred))
 }
 
 #[cfg(test)]
