@@ -161,7 +161,7 @@ fn simulate_cli_and_prior_show() {
         (&["simulate", "--n", "0", "--out", "o"], "--n"),
         (&["simulate", "--n", "5", "--out", "ts"], "already exists"),
         (&["simulate", "--n", "5", "--survey", "nope", "--out", "o"], "nope"),
-        (&["simulate", "--n", "5", "--drop-rate", "2", "--out", "o"], "drop_rate"),
+        (&["simulate", "--n", "5", "--drop-rate", "2", "--out", "o"], "--drop-rate"),
     ];
     for (args, needle) in cases {
         let o = sbipix(args, dir.path());

@@ -33,7 +33,7 @@ fn train_writes_a_usable_model() {
         (&["train", "--data", "nope", "--out", "m2", "--max-epochs", "1"], "nope"),
         (&["train", "--data", "ts", "--out", "m", "--max-epochs", "1"], "already exists"),
         (&["train", "--data", "ts", "--out", "m3", "--resume"], "checkpoint"),
-        (&["train", "--data", "ts", "--out", "m4", "--batch-size", "1"], "batch_size"),
+        (&["train", "--data", "ts", "--out", "m4", "--batch-size", "1"], "--batch-size 1"),
     ];
     for (args, needle) in cases {
         let o = sbipix(args, d);
@@ -83,7 +83,7 @@ fn validate_writes_metrics_figures_and_report() {
     assert!(mm["parameters"].get("log_mstar").is_none(), "FSPS's surviving mass is another quantity: not compared");
     // bad input: nothing written
     let cases: [(&[&str], &str); 4] = [
-        (&["validate", "--model", "m", "--n", "0", "--out", "r2"], "n ≥ 1"),
+        (&["validate", "--model", "m", "--n", "0", "--out", "r2"], "--n 0"),
         (&["validate", "--model", "nope", "--n", "10", "--out", "r2"], "nope"),
         (&["validate", "--model", "m", "--n", "10", "--out", "rep"], "already exists"),
         (&["validate", "--model", "m", "--n", "10", "--out", "no/such/r2"], "does not exist"),
