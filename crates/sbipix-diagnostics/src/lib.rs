@@ -198,7 +198,11 @@ mod tests {
     fn calibrated_gaussian_passes_and_narrow_one_fails() {
         let (t, d) = gaussian_cases(1.0, 2000, 500, 1);
         let m = metrics(&Draws { truth: &t, draws: &d, n_draws: 500 });
-        assert!((m.coverage_68 - 0.6827).abs() < 0.03 && (m.coverage_95 - 0.9545).abs() < 0.015, "{m:?}");
+        // 2000 independent cases: coverage within exact 99.9 % binomial bounds of the nominal level
+        for (c, level) in [(m.coverage_68, 0.68), (m.coverage_95, 0.95)] {
+            let (lo, hi) = coverage_bounds(2000, level, 0.999);
+            assert!((lo..=hi).contains(&c), "coverage {c} at {level}: calibrated gives {lo}–{hi}; {m:?}");
+        }
         assert!(m.sbc_ks_pvalue > 0.01, "{m:?}");
         assert!((m.nmad - 1.0).abs() < 0.08 && m.bias.abs() < 0.06 && (m.median_width_68 - 2.0).abs() < 0.05, "{m:?}");
         // r² = var(μ)/var(t) = 9/10
@@ -208,7 +212,7 @@ mod tests {
 
         let (t, d) = gaussian_cases(0.5, 2000, 500, 2);
         let m = metrics(&Draws { truth: &t, draws: &d, n_draws: 500 });
-        assert!(m.coverage_68 < 0.45 && m.sbc_ks_pvalue < 1e-6, "{m:?}");
+        assert!(m.coverage_68 < coverage_bounds(2000, 0.68, 0.999).0 && m.sbc_ks_pvalue < 1e-6, "{m:?}");
         assert!(tarp(&t, &d, 1, 500, 3).max_deviation > 0.1);
     }
 

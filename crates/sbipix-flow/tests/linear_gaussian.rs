@@ -77,7 +77,8 @@ fn check(model: &FlowModel<f64>, label: &str) {
     let m32 = model.cast::<f32>();
     let n = 1000;
     let samples = m32.sample(&xs, 400, n, 7).unwrap();
-    let (mut cov68, mut cov95, mut total) = (0, 0, 0);
+    // truths inside the 68 % / 95 % intervals, per parameter
+    let (mut cov68, mut cov95) = ([0usize; D], [0usize; D]);
     let (mut sq_mu, mut sq_sd, mut k) = (0.0f64, 0.0f64, 0usize);
     for p in 0..400 {
         let (mu, cov) = posterior(&xs[p * DX..(p + 1) * DX]);
@@ -92,9 +93,8 @@ fn check(model: &FlowModel<f64>, label: &str) {
             v.sort_by(|a, b| a.partial_cmp(b).unwrap());
             let q = |f: f64| v[((n - 1) as f64 * f) as usize];
             let t = ths[p * D + i];
-            cov68 += (t >= q(0.16) && t <= q(0.84)) as usize;
-            cov95 += (t >= q(0.025) && t <= q(0.975)) as usize;
-            total += 1;
+            cov68[i] += (t >= q(0.16) && t <= q(0.84)) as usize;
+            cov95[i] += (t >= q(0.025) && t <= q(0.975)) as usize;
         }
     }
     // exact log density vs the flow's
@@ -117,14 +117,20 @@ fn check(model: &FlowModel<f64>, label: &str) {
     }
     let kl = -dlog / 400.0;
     let (rms_mu, rms_sd) = ((sq_mu / k as f64).sqrt(), (sq_sd / k as f64).sqrt());
-    let (c68, c95) = (cov68 as f64 / total as f64, cov95 as f64 / total as f64);
     eprintln!(
-        "{label}: rms Δμ/σ {rms_mu:.3}, rms (σ/σ_true − 1) {rms_sd:.3}, coverage 68 % → {c68:.3}, 95 % → {c95:.3}, E[log p − log q] = {kl:.4} nats"
+        "{label}: rms Δμ/σ {rms_mu:.3}, rms (σ/σ_true − 1) {rms_sd:.3}, truths inside 68 % → {cov68:?}, 95 % → {cov95:?} of 400, E[log p − log q] = {kl:.4} nats"
     );
     // The posterior mean is known to ±σ/√1000 from the samples alone (0.03 σ).
     assert!(rms_mu < 0.12, "{label}: means off by {rms_mu} σ (rms)");
     assert!(rms_sd < 0.08, "{label}: widths off by {rms_sd} (rms)");
-    assert!((c68 - 0.68).abs() < 0.05 && (c95 - 0.95).abs() < 0.03, "{label}: coverage {c68} {c95}");
+    // 400 independent test cases: each parameter's coverage within exact 99.9 % binomial bounds
+    // (68 %: 241–302, 95 %: 364–393 of 400; intervals 30 % too narrow give ≈ 205 and 332)
+    for (level, counts) in [(0.68, cov68), (0.95, cov95)] {
+        let (lo, hi) = sbipix_diagnostics::binomial_interval(400, level, 0.999);
+        for (i, k) in counts.iter().enumerate() {
+            assert!((lo..=hi).contains(k), "{label}: θ{i}: {k} of 400 truths inside the {level} intervals, calibrated: {lo}–{hi}");
+        }
+    }
     assert!(kl.abs() < 0.05, "{label}: KL-like gap {kl}");
 }
 
