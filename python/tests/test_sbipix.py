@@ -282,10 +282,10 @@ def test_sample_releases_the_gil(model):
         # the compiled call alone: the Python wrapper around it releases the GIL by itself (numpy,
         # printing the log), which would count ticks whatever the Rust code does
         try:
-            args = model._photometry(f, e, 2.0, None, None, 200)
-            model._m.sample(*[a[:1] for a in args], 1, 0, None, None)  # one-off set-up (imports) done
+            args = model._photometry(f, e, 2.0, None, None)
+            sbipix._core.sample(model._m, *[a[:1] for a in args], n=1, seed=0)  # one-off set-up (imports) done
             seen["before"] = ticks[0]
-            model._m.sample(*args, 200, 0, None, None)
+            sbipix._core.sample(model._m, *args, n=200, seed=0)
             seen["after"] = ticks[0]
         finally:
             done.set()
