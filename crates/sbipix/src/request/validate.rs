@@ -4,9 +4,9 @@ use super::{
     DEFAULT_DRAWS, DEFAULT_MODEL, DEFAULT_REFERENCE_PARTICLES, DEFAULT_SNR_MIN, DEFAULT_VALIDATION_CASES, DEFAULT_VALIDATION_SEED,
     MIN_REFERENCE_PARTICLES,
 };
-use crate::Result;
 use crate::validation::mismatch::{MismatchReport, validate_against};
 use crate::validation::simulated::{ReferenceOptions, ValidationReport, validate};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -72,10 +72,18 @@ pub enum Validation {
 impl ValidateRequest {
     /// Refuses bad numbers: n ≥ 1, draws ≥ 10 (for intervals; ≥ 1 against an atlas), a finite
     /// S/N cut, `sys_err` in [0, 1) when refining, ≥ 100 SMC particles when reference
-    /// posteriors are asked for.
+    /// posteriors are asked for; refinement and reference posteriors, which a validation against
+    /// an atlas does not do.
     pub fn validate(&self) -> Result<()> {
         if self.against.is_some() {
             super::at_least("draws", self.draws, 1, "the number of posterior draws per case")?;
+            // the atlas validation samples the network only: asking for more must not pass silently
+            if self.refine {
+                return Err(Error::invalid("refine", true, "does not apply to a validation against an atlas (against)"));
+            }
+            if self.reference > 0 {
+                return Err(Error::invalid("reference", self.reference, "does not apply to a validation against an atlas (against)"));
+            }
         } else {
             super::at_least("n", self.n, 1, "the number of test cases")?;
             super::at_least("draws", self.draws, 10, "the number of posterior draws per case (for intervals)")?;
@@ -102,5 +110,23 @@ impl ValidateRequest {
         let refine = super::refine_settings(self.refine, self.sys_err)?;
         let r = validate(&store, &model, self.n, self.seed, self.draws, self.snr_min, refine, reference, &self.out, self.overwrite, log)?;
         Ok(Validation::Simulated(Box::new(r)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_atlas_validation_refuses_what_it_does_not_do() {
+        let against = ValidateRequest { against: Some("atlas.csv".into()), ..ValidateRequest::default() };
+        assert!(against.validate().is_ok());
+        for (req, name) in [
+            (ValidateRequest { refine: true, ..against.clone() }, "refine"),
+            (ValidateRequest { reference: 10, ..against.clone() }, "reference"),
+        ] {
+            let e = req.validate().unwrap_err();
+            assert!(matches!(&e, Error::InvalidArgument { name: n, .. } if n == name), "{e}");
+        }
     }
 }
