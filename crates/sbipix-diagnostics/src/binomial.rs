@@ -54,9 +54,40 @@ pub fn coverage_bounds(n: usize, nominal: f64, confidence: f64) -> (f64, f64) {
     (lo as f64 / n, hi as f64 / n)
 }
 
+/// Judges a measured coverage: `inside` of `n` independent truths fell in the central `level`
+/// intervals. Ok(the coverage fraction) when calibrated intervals produce that count with
+/// probability ≥ `confidence` ([`binomial_interval`]), else Err(a sentence saying what was seen and
+/// what calibrated intervals give). The judging half of [`crate::coverage`], as sbi's
+/// `check_sbc` judges `run_sbc`.
+pub fn check_coverage(inside: usize, n: usize, level: f64, confidence: f64) -> Result<f64, String> {
+    let (lo, hi) = binomial_interval(n, level, confidence);
+    let frac = inside as f64 / n.max(1) as f64;
+    if (lo..=hi).contains(&inside) {
+        return Ok(frac);
+    }
+    let nf = n.max(1) as f64;
+    Err(format!(
+        "{inside} of {n} truths ({frac:.3}) inside the {:.0} % intervals; calibrated intervals give {lo}–{hi} ({:.3}–{:.3}) with {} % probability",
+        100.0 * level,
+        lo as f64 / nf,
+        hi as f64 / nf,
+        100.0 * confidence
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_coverage_accepts_inside_the_interval_only() {
+        let (lo, hi) = binomial_interval(400, 0.68, 0.999);
+        assert_eq!(check_coverage(lo, 400, 0.68, 0.999), Ok(lo as f64 / 400.0));
+        assert_eq!(check_coverage(hi, 400, 0.68, 0.999), Ok(hi as f64 / 400.0));
+        let e = check_coverage(lo - 1, 400, 0.68, 0.999).unwrap_err();
+        assert!(e.contains(&format!("{} of 400", lo - 1)) && e.contains(&format!("{lo}–{hi}")), "{e}");
+        assert!(check_coverage(hi + 1, 400, 0.68, 0.999).is_err());
+    }
 
     #[test]
     fn equals_scipy_binom_interval() {

@@ -11,7 +11,7 @@
 pub mod binomial;
 pub mod plots;
 
-pub use binomial::{binomial_interval, coverage_bounds};
+pub use binomial::{binomial_interval, check_coverage, coverage_bounds};
 use sbipix_stats::{median, quantile_sorted, sort_f64};
 use serde::{Deserialize, Serialize};
 

@@ -88,18 +88,8 @@ pub fn python_with_numpy() -> PathBuf {
 pub const COVERAGE_CONFIDENCE: f64 = 0.999;
 
 /// Asserts that `inside` of `n` independent truths in central `level` intervals is a count that
-/// calibrated intervals produce with probability ≥ [`COVERAGE_CONFIDENCE`] (exact binomial
-/// bounds, two-sided), and returns the coverage fraction.
+/// calibrated intervals produce with probability ≥ [`COVERAGE_CONFIDENCE`]
+/// (`sbipix::diagnostics::check_coverage`), and returns the coverage fraction.
 pub fn assert_coverage(what: &str, inside: usize, n: usize, level: f64) -> f64 {
-    let (lo, hi) = sbipix::diagnostics::binomial_interval(n, level, COVERAGE_CONFIDENCE);
-    let frac = inside as f64 / n as f64;
-    assert!(
-        (lo..=hi).contains(&inside),
-        "{what}: {inside} of {n} truths ({frac:.3}) inside the {:.0} % intervals; calibrated intervals give {lo}–{hi} ({:.3}–{:.3}) with {} % probability",
-        100.0 * level,
-        lo as f64 / n as f64,
-        hi as f64 / n as f64,
-        100.0 * COVERAGE_CONFIDENCE
-    );
-    frac
+    sbipix::diagnostics::check_coverage(inside, n, level, COVERAGE_CONFIDENCE).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
