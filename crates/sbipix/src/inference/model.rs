@@ -67,6 +67,9 @@ pub struct Posterior {
     /// The survey noise model the training set was simulated with (`survey.toml`), when the
     /// folder has it: integrated fits use it to map photometry into the training noise regime.
     pub survey: Option<sbipix_sim::Survey>,
+    /// SHA-256 of `weights.safetensors` (what `sha256sum` prints), read once at load: the identity
+    /// of the model that products record.
+    pub weights_sha256: Option<String>,
 }
 
 /// Writes a model directory atomically.
@@ -128,7 +131,9 @@ impl Posterior {
                 ));
             }
         }
-        Ok(Self { manifest, flow: flow.cast(), dir: dir.to_path_buf(), survey })
+        // None if it cannot be read (the flow itself was read above, so this is rare)
+        let weights_sha256 = std::fs::read(dir.join("weights.safetensors")).ok().map(|b| sbipix_io::data::sha256_hex(&b));
+        Ok(Self { manifest, flow: flow.cast(), dir: dir.to_path_buf(), survey, weights_sha256 })
     }
 
     pub fn parameter_names(&self) -> Vec<String> {

@@ -214,7 +214,7 @@ pub fn map_galaxy_with_progress(
         (s * kpc_per_arcsec).powi(2)
     });
     let elapsed = t0.elapsed().as_secs_f64();
-    let model_sha = crate::products::provenance::weights_sha256(&post.dir);
+    let model_sha = post.weights_sha256.clone();
     let (resolved, integrated) =
         (Draws { draws: &draws, n: opts.n_draws, names: &names }, Draws { draws: &idraws, n: opts.n_draws.max(2000), names: &names });
     let nan3 = [f64::NAN; 3];
