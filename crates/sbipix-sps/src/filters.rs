@@ -171,6 +171,14 @@ impl BandIntegrator {
         Self { filter, ln_x0, dln, table }
     }
 
+    /// Throughput at ln λ_obs − ln λ₀ = `pos` × step (linear in the resampled table).
+    #[inline]
+    fn throughput_at(&self, pos: f64) -> f64 {
+        let k = (pos as usize).min(self.table.len() - 2);
+        let f = pos - k as f64;
+        self.table[k] + f * (self.table[k + 1] - self.table[k])
+    }
+
     /// Σ L_i T(λ_i(1+z)) λ_i Δ_i / Σ T(λ_i(1+z)) Δ_i / λ_i over the rest grid `wave` (with
     /// `ln_wave` = ln λ, `w_num` = λΔ, `w_den` = Δ/λ for widths Δ), i.e. the photon-counting
     /// ⟨L_λ λ²⟩ up to constants.
@@ -180,21 +188,30 @@ impl BandIntegrator {
         let (lo, hi) = (x[0] / zp1, x[x.len() - 1] / zp1);
         let start = wave.partition_point(|&w| w < lo);
         let shift = zp1.ln() - self.ln_x0;
-        let last = self.table.len() - 2;
         let (mut num, mut den) = (0.0, 0.0);
         for i in start..wave.len() {
-            let l = wave[i];
-            if l > hi {
+            if wave[i] > hi {
                 break;
             }
-            let pos = (ln_wave[i] + shift) / self.dln;
-            let k = (pos as usize).min(last);
-            let f = pos - k as f64;
-            let tr = self.table[k] + f * (self.table[k + 1] - self.table[k]);
+            let tr = self.throughput_at((ln_wave[i] + shift) / self.dln);
             num += lum[i] * tr * w_num[i];
             den += tr * w_den[i];
         }
         if den > 0.0 { num / den } else { f64::NAN }
+    }
+
+    /// The same integral as [`Self::ratio`] as weights: `ratio(lum) = Σ_k lum[start + k] · w[k]`;
+    /// returns (start, w). For photometry compiled per redshift.
+    pub fn pixel_weights(&self, wave: &[f64], ln_wave: &[f64], w_num: &[f64], w_den: &[f64], zp1: f64) -> (usize, Vec<f64>) {
+        let x = &self.filter.wave_aa;
+        let (lo, hi) = (x[0] / zp1, x[x.len() - 1] / zp1);
+        let start = wave.partition_point(|&w| w < lo);
+        let end = wave.partition_point(|&w| w <= hi);
+        let shift = zp1.ln() - self.ln_x0;
+        let tr: Vec<f64> = (start..end).map(|i| self.throughput_at((ln_wave[i] + shift) / self.dln)).collect();
+        let den: f64 = tr.iter().zip(&w_den[start..end]).map(|(t, w)| t * w).sum();
+        let scale = if den > 0.0 { 1.0 / den } else { f64::NAN };
+        (start, tr.iter().zip(&w_num[start..end]).map(|(t, w)| t * w * scale).collect())
     }
 }
 

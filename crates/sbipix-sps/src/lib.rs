@@ -20,6 +20,7 @@
 //! ```
 
 pub mod absorption;
+pub mod compiled;
 pub mod constants;
 pub mod cosmology;
 pub mod dense_basis;
@@ -34,6 +35,7 @@ pub mod sampling;
 pub mod sfh;
 pub mod sfh_inverse;
 
+pub use compiled::{CompileRange, CompiledPhotometry};
 pub use cosmology::Cosmology;
 pub use dense_basis::{DenseBasisTuple, dense_basis_calctimes};
 pub use dust::Dl07Params;

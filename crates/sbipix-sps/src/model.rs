@@ -122,44 +122,44 @@ pub struct Workspace {
     young: Vec<f64>,
     old: Vec<f64>,
     total: Vec<f64>,
-    mass_young: Vec<f64>,
-    mass_old: Vec<f64>,
+    pub(crate) mass_young: Vec<f64>,
+    pub(crate) mass_old: Vec<f64>,
 }
 
 /// A forward model ready to evaluate: grids resampled onto its wavelength and age sampling.
 #[derive(Debug, Clone)]
 pub struct SpsModel {
-    config: ModelConfig,
-    wave: Vec<f64>,
-    ln_wave: Vec<f64>,
+    pub(crate) config: ModelConfig,
+    pub(crate) wave: Vec<f64>,
+    pub(crate) ln_wave: Vec<f64>,
     /// λΔλ and Δλ/λ of each grid point (photometry weights).
-    w_num: Vec<f64>,
-    w_den: Vec<f64>,
-    bins: AgeBins,
-    zmet: Vec<f64>,
+    pub(crate) w_num: Vec<f64>,
+    pub(crate) w_den: Vec<f64>,
+    pub(crate) bins: AgeBins,
+    pub(crate) zmet: Vec<f64>,
     /// SSPs on the model sampling, [zmet][age bin][wave].
-    ssp: Vec<f64>,
+    pub(crate) ssp: Vec<f64>,
     /// Living-mass fraction at the bin centres, [zmet][age bin].
-    live_frac: Vec<f64>,
-    logu: Vec<f64>,
-    n_neb_ages: usize,
+    pub(crate) live_frac: Vec<f64>,
+    pub(crate) logu: Vec<f64>,
+    pub(crate) n_neb_ages: usize,
     /// Nebular continuum + lines, [zmet][logu][neb age][wave].
-    neb: Vec<f64>,
+    pub(crate) neb: Vec<f64>,
     /// −0.4 ln10 A(λ)/A_V, so the dust transmission is exp(coef × A_V).
-    dust_coef: Vec<f64>,
+    pub(crate) dust_coef: Vec<f64>,
     /// Number of leading wavelengths with non-zero attenuation.
-    n_dust: usize,
-    dl07: Vec<f64>,
+    pub(crate) n_dust: usize,
+    pub(crate) dl07: Vec<f64>,
     /// Absorbed luminosity vs A_V: rows [zmet][age bin] (all stars), then, when nebular emission
     /// is on, [zmet][young bin] (young stars without ionising photons) and
     /// [zmet][logu][young bin] (nebular emission).
-    absorption: AbsorptionTable,
+    pub(crate) absorption: AbsorptionTable,
     /// Shortest and longest wavelength any filter sees (observed frame), Å.
-    filter_span_aa: (f64, f64),
-    igm: IgmTable,
-    n_ionising: usize,
-    bc_bin: usize,
-    bands: Vec<BandIntegrator>,
+    pub(crate) filter_span_aa: (f64, f64),
+    pub(crate) igm: IgmTable,
+    pub(crate) n_ionising: usize,
+    pub(crate) bc_bin: usize,
+    pub(crate) bands: Vec<BandIntegrator>,
 }
 
 impl SpsModel {
@@ -360,13 +360,13 @@ impl SpsModel {
 
     /// µJy per (L☉/Å · Å²) of rest-frame luminosity density: (1+z) L☉ / (4π d_L² c).
     /// At z → 0 the distance is floored at 10 pc (absolute-magnitude convention, as FSPS).
-    fn flux_constant(&self, z: f64) -> f64 {
+    pub(crate) fn flux_constant(&self, z: f64) -> f64 {
         let dl_mpc = self.config.cosmology.luminosity_distance_mpc(z).max(10.0 * PC_MPC);
         let dl_cm = dl_mpc * MPC_CM;
         (1.0 + z) * L_SUN_ERG_PER_S / (4.0 * std::f64::consts::PI * dl_cm * dl_cm * C_AA_PER_S) * CGS_FNU_TO_UJY
     }
 
-    fn check(&self, p: &GalaxyParams) -> Result<(), SpsError> {
+    pub(crate) fn check(&self, p: &GalaxyParams) -> Result<(), SpsError> {
         finite("redshift", p.redshift)?;
         if p.redshift < 0.0 || p.redshift > self.config.max_redshift {
             return Err(SpsError::RedshiftOutOfRange { redshift: p.redshift, max_redshift: self.config.max_redshift });
@@ -394,7 +394,7 @@ impl SpsModel {
         Ok(())
     }
 
-    fn build_sfh(&self, p: &GalaxyParams, age_universe_gyr: f64) -> Result<Sfh, SpsError> {
+    pub(crate) fn build_sfh(&self, p: &GalaxyParams, age_universe_gyr: f64) -> Result<Sfh, SpsError> {
         let r = match &p.sfh {
             SfhSpec::Parametric { shape, log_mass_formed } => Sfh::new(shape.clone(), *log_mass_formed, age_universe_gyr),
             SfhSpec::TabulatedCosmic { time_gyr, sfr_msun_per_yr } => Sfh::tabulated_cosmic(time_gyr, sfr_msun_per_yr, age_universe_gyr),
@@ -409,6 +409,39 @@ impl SpsModel {
             }
             e => e,
         })
+    }
+
+    /// The mass formed (M☉) in each age bin by `sfh`, split at t_bc into young (`young[j]`,
+    /// bins up to the birth-cloud bin) and old stars (`old[j]`).
+    pub(crate) fn split_masses(&self, sfh: &Sfh, young: &mut Vec<f64>, old: &mut Vec<f64>) {
+        let nb = self.bins.len();
+        young.clear();
+        young.resize(nb, 0.0);
+        old.clear();
+        old.resize(nb, 0.0);
+        let t_bc = self.config.t_bc_gyr * 1e9;
+        let edges = &self.bins.edges_yr;
+        for j in 0..nb {
+            if edges[j] >= sfh.oldest_age_yr() {
+                break;
+            }
+            if j < self.bc_bin {
+                young[j] = sfh.mass_between(edges[j], edges[j + 1]);
+            } else if j == self.bc_bin {
+                young[j] = sfh.mass_between(edges[j], t_bc);
+                old[j] = sfh.mass_between(t_bc, edges[j + 1]);
+            } else {
+                old[j] = sfh.mass_between(edges[j], edges[j + 1]);
+            }
+        }
+    }
+
+    /// The two metallicity grids bracketing log Z/Z☉ = `logzsol` and their weights (linear in Z).
+    pub(crate) fn zmet_weights(&self, logzsol: f64) -> [(usize, f64); 2] {
+        let zval = 10f64.powf(logzsol);
+        let iz = self.zmet.partition_point(|&z| z < zval).clamp(1, self.zmet.len() - 1);
+        let w_hi = ((zval - self.zmet[iz - 1]) / (self.zmet[iz] - self.zmet[iz - 1])).clamp(0.0, 1.0);
+        [(iz - 1, 1.0 - w_hi), (iz, w_hi)]
     }
 
     /// Computes the rest-frame luminosity density (L☉/Å) after dust and IGM into `ws.total`:
@@ -436,31 +469,10 @@ impl SpsModel {
         // 1. Star-formation history → mass formed in each age bin, split at t_bc.
         let sfh = self.build_sfh(p, age_universe_gyr)?;
         let summary = sfh.summary();
-        ws.mass_young.clear();
-        ws.mass_young.resize(nb, 0.0);
-        ws.mass_old.clear();
-        ws.mass_old.resize(nb, 0.0);
-        let t_bc = self.config.t_bc_gyr * 1e9;
-        let edges = &self.bins.edges_yr;
-        for j in 0..nb {
-            if edges[j] >= sfh.oldest_age_yr() {
-                break;
-            }
-            if j < self.bc_bin {
-                ws.mass_young[j] = sfh.mass_between(edges[j], edges[j + 1]);
-            } else if j == self.bc_bin {
-                ws.mass_young[j] = sfh.mass_between(edges[j], t_bc);
-                ws.mass_old[j] = sfh.mass_between(t_bc, edges[j + 1]);
-            } else {
-                ws.mass_old[j] = sfh.mass_between(edges[j], edges[j + 1]);
-            }
-        }
+        self.split_masses(&sfh, &mut ws.mass_young, &mut ws.mass_old);
 
         // 2. Metallicity: linear in Z between the bracketing grids.
-        let zval = 10f64.powf(p.logzsol);
-        let iz = self.zmet.partition_point(|&z| z < zval).clamp(1, self.zmet.len() - 1);
-        let w_hi = ((zval - self.zmet[iz - 1]) / (self.zmet[iz] - self.zmet[iz - 1])).clamp(0.0, 1.0);
-        let zw = [(iz - 1, 1.0 - w_hi), (iz, w_hi)];
+        let zw = self.zmet_weights(p.logzsol);
 
         let mut mstar = 0.0;
         for &(z, w) in &zw {
