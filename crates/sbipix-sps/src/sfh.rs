@@ -389,7 +389,10 @@ pub(crate) fn gamma_integral(n: u32, x_lo: f64, x_hi: f64) -> f64 {
     if x_hi <= x_lo {
         return 0.0;
     }
-    let pivot = (n + 1) as f64;
+    // Below the pivot the power series (no cancellation for small x), above it the closed
+    // upper form. For n ≤ 2 the pivot is 0.5: the series then needs ~12 terms instead of ~30,
+    // and the upper form's difference loses at most Γ(n+1)/γ(n+1, 0.5) ≤ 140 ulps (n = 2).
+    let pivot = if n <= 2 { 0.5 } else { (n + 1) as f64 };
     if x_hi <= pivot {
         lower_gamma(n, x_hi) - lower_gamma(n, x_lo)
     } else if x_lo >= pivot {

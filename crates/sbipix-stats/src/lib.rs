@@ -14,6 +14,7 @@
 pub mod importance;
 pub mod linalg;
 pub mod normal;
+pub mod quadrature;
 pub mod quantile;
 pub mod rng;
 pub mod smc;
@@ -21,5 +22,6 @@ pub mod smc;
 pub use importance::{effective_sample_size, systematic};
 pub use linalg::{Summation, cholesky, solve_spd};
 pub use normal::std_normal;
+pub use quadrature::gauss_legendre;
 pub use quantile::{median, percentile, quantile_sorted, sort_f64};
 pub use rng::{SplitMix64, index_seed, splitmix64};

@@ -34,13 +34,13 @@
 
 use super::laplace::{Mode, V_LIMIT, gaussian_fit, levenberg_marquardt, prior_term, to_u, to_v, weighted_gaussian};
 use crate::inference::likelihood::PerMass;
-use crate::inference::likelihood::ShapeLikelihood;
+use crate::inference::likelihood::{ShapeLikelihood, compile_for};
 use crate::{Error, Result};
 use rand::RngExt;
 use sbipix_sim::Prior;
 use sbipix_sim::theta::{age_from_onset, onset_from_age};
 use sbipix_sps::DelayedTauInverse;
-use sbipix_sps::SpsModel;
+use sbipix_sps::{CompiledPhotometry, SpsModel};
 use sbipix_stats::smc::{MoveSettings, SmcRng, SmcSettings, metropolis_sweeps, smc};
 use sbipix_stats::{effective_sample_size, std_normal, systematic};
 
@@ -92,10 +92,12 @@ pub struct RefineOutcome {
 }
 
 /// Posterior draws of the model's parameters `names` ([n × names], replaced in place) for one
-/// pixel whose network draws they are. `inv` must be the table at the pixel's redshift.
+/// pixel whose network draws they are. `inv` and `compiled` must be the history table and the
+/// compiled photometry ([`crate::inference::likelihood::compile_for`]) at the pixel's redshift.
 #[allow(clippy::too_many_arguments)]
 pub fn refine(
     model: &SpsModel,
+    compiled: &CompiledPhotometry,
     prior: &Prior,
     inv: &DelayedTauInverse,
     flux: &[f64],
@@ -112,7 +114,7 @@ pub fn refine(
         return Err(Error::shape("refine: network draws", format!("a multiple of {p} parameters"), draws.len()));
     }
     let n = draws.len() / p;
-    let lk = ShapeLikelihood::new(model, prior, flux, sigma, measured, redshift, settings.sys_frac)?;
+    let lk = ShapeLikelihood::new(model, compiled, prior, flux, sigma, measured, redshift, settings.sys_frac)?;
     let cols: Vec<usize> = names
         .iter()
         .map(|nm| {
@@ -477,10 +479,22 @@ pub fn refine_all(
     let mut zs: Vec<f64> = redshift.iter().copied().filter(|z| z.is_finite() && *z >= 0.0).collect();
     zs.sort_by(|a, b| a.total_cmp(b));
     zs.dedup();
+    // Per distinct redshift the history table, and the compiled photometry where pixels share
+    // it (a map); a redshift of its own (catalogue rows, simulations) compiles it for its pixel
+    // only, so that the tables of thousands of redshifts never sit in memory together.
+    let mut count: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for z in redshift {
+        *count.entry(z.to_bits()).or_default() += 1;
+    }
     let tables: std::collections::HashMap<u64, DelayedTauInverse> = zs
-        .into_par_iter()
-        .map(|z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau, sbipix_sim::theta::LOG_SSFR_FLOOR)))
+        .par_iter()
+        .map(|&z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau, sbipix_sim::theta::LOG_SSFR_FLOOR)))
         .collect();
+    let shared: std::collections::HashMap<u64, CompiledPhotometry> = zs
+        .into_par_iter()
+        .filter(|z| count[&z.to_bits()] > 1)
+        .map(|z| Ok((z.to_bits(), compile_for(model, prior, z)?)))
+        .collect::<Result<_>>()?;
     let done = std::sync::atomic::AtomicUsize::new(0);
     draws
         .par_chunks_mut(per)
@@ -490,8 +504,17 @@ pub fn refine_all(
             let Some(inv) = tables.get(&z.to_bits()) else {
                 return Ok(RefineOutcome { refined: false, ess: 0.0, rounds: 0, exact_smc: false, evaluations: 0 });
             };
+            let own;
+            let compiled = match shared.get(&z.to_bits()) {
+                Some(c) => c,
+                None => {
+                    own = compile_for(model, prior, z)?;
+                    &own
+                }
+            };
             let r = refine(
                 model,
+                compiled,
                 prior,
                 inv,
                 &flux[i * nb..(i + 1) * nb],

@@ -37,7 +37,8 @@ pub fn reference_posterior(
     redshift: f64,
     settings: SmcSettings,
 ) -> Result<ReferencePosterior> {
-    let lk = ShapeLikelihood::new(model, prior, flux, sigma, measured, redshift, 0.0)?;
+    let compiled = crate::inference::likelihood::compile_for(model, prior, redshift)?;
+    let lk = ShapeLikelihood::new(model, &compiled, prior, flux, sigma, measured, redshift, 0.0)?;
     let r = smc(lk.dim(), settings, &|u: &[f64]| lk.eval(u));
     let np = lk.names().len();
     let n = settings.particles.max(2);
