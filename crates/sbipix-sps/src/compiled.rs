@@ -15,7 +15,9 @@
 //! so the relative error of linear interpolation is at most h²/8 · max cᵢ² — with
 //! |c| ≤ 3.5 (Calzetti 2000 at the Lyman limit) and h = 0.01 mag, 1.5 × 10⁻⁴ (0.00017 mag); the
 //! tests hold the compiled fluxes to 0.002 mag of the full model over prior draws at several
-//! redshifts. The absorbed luminosity is tabulated the same way, exact at the nodes.
+//! redshifts. The absorbed luminosity is tabulated divided by the attenuation (smooth and finite
+//! at A_V = 0, so that linear interpolation stays accurate for the smallest A_V), exact at the
+//! nodes.
 //!
 //! Evaluation: with the interpolation weights (1 − f, f) of A_V shared by every bin, each band
 //! costs four dot products over the populated age bins (two metallicities × two A_V nodes),
@@ -54,7 +56,8 @@ pub struct CompiledPhotometry {
     redshift: f64,
     age_universe_gyr: f64,
     n_bands: usize,
-    /// Bands + 1: the last row of each table is the absorbed luminosity (L☉ per M☉).
+    /// Bands + 1: the last row of each table is the absorbed luminosity over the attenuation
+    /// (L☉ per M☉ per magnitude of A_V; its limit at A_V = 0 in the first node).
     n_rows: usize,
     /// Age bins that can hold stars at this redshift.
     nb: usize,
@@ -262,8 +265,13 @@ impl CompiledPhotometry {
                     gather.extend_from_slice(&spec[s * nw..s * nw + n_dust]);
                 }
                 kernel.clear();
+                // The absorbed luminosity over A: smooth and finite at A = 0 (−Σ tw L c there),
+                // so linear interpolation stays accurate down to the smallest A_V.
                 for (t, c) in tw.iter().zip(&model.dust_coef[..n_dust]) {
-                    kernel.extend((0..n_av).map(|a| t * (1.0 - (c * a as f64 * AV_STEP_MAG).exp())));
+                    kernel.extend((0..n_av).map(|a| {
+                        let av = a as f64 * AV_STEP_MAG;
+                        if a == 0 { -t * c } else { t * -(c * av).exp_m1() / av }
+                    }));
                 }
                 matmul(&gather, n_spec, n_dust, &kernel, n_av, &mut block);
                 emit(n_bands, &block, &mut by_spec);
@@ -394,12 +402,13 @@ impl CompiledPhotometry {
         let (nr, nb, nbc) = (self.n_rows, self.nb, self.nbc);
         let (ko, fo) = self.locate("av_mag", av_mag, self.n_av_old)?;
         let (ky, fy) = self.locate("eta × av_mag", av_mag * eta, self.n_av_young)?;
-        let (mut stack, mut heap) = ([0.0f64; 64], Vec::new());
-        let acc: &mut [f64] = if nr <= 64 {
-            &mut stack[..nr]
+        let (mut stack, mut heap) = ([0.0f64; 128], Vec::new());
+        let (acc_old, acc_young): (&mut [f64], &mut [f64]) = if nr <= 64 {
+            let (a, b) = stack.split_at_mut(64);
+            (&mut a[..nr], &mut b[..nr])
         } else {
-            heap.resize(nr, 0.0);
-            &mut heap
+            heap.resize(2 * nr, 0.0);
+            heap.split_at_mut(nr)
         };
         // Only the bins up to the oldest populated one contribute.
         let last_old = old[..nb].iter().rposition(|&m| m > 0.0).map_or(0, |j| j + 1);
@@ -423,28 +432,31 @@ impl CompiledPhotometry {
                 Some([(iu - 1, 1.0 - w), (iu, w)])
             }
         };
+        // old stars and young stars apart: the absorbed-luminosity row holds L_abs/A, multiplied
+        // by each part's own attenuation (A_V, η A_V) at the end
         for &(z, wz) in &zw {
             if wz <= 0.0 {
                 continue;
             }
             if last_old > 0 {
-                add_block(self.simd, acc, &self.old, (z * self.n_av_old + ko) * nr, nb, old_m, (wz * (1.0 - fo), wz * fo));
+                add_block(self.simd, acc_old, &self.old, (z * self.n_av_old + ko) * nr, nb, old_m, (wz * (1.0 - fo), wz * fo));
             }
             if has_young {
-                add_block(self.simd, acc, &self.young, (z * self.n_av_young + ky) * nr, nbc, young_m, (wz * (1.0 - fy), wz * fy));
+                add_block(self.simd, acc_young, &self.young, (z * self.n_av_young + ky) * nr, nbc, young_m, (wz * (1.0 - fy), wz * fy));
                 if let Some(uw) = uw {
                     for (u, wu) in uw {
                         if wu > 0.0 {
                             let g = (z * self.logu.len() + u) * self.n_av_young + ky;
-                            add_block(self.simd, acc, &self.neb, g * nr, nbc, young_m, (wz * wu * (1.0 - fy), wz * wu * fy));
+                            add_block(self.simd, acc_young, &self.neb, g * nr, nbc, young_m, (wz * wu * (1.0 - fy), wz * wu * fy));
                         }
                     }
                 }
             }
         }
-        let dust = acc[self.n_bands];
-        for (b, out) in flux_ujy.iter_mut().enumerate().take(self.n_bands) {
-            *out = acc[b] + dust * self.dust_band_ujy[b];
+        let nbd = self.n_bands;
+        let dust = acc_old[nbd] * av_mag + acc_young[nbd] * av_mag * eta;
+        for (b, out) in flux_ujy.iter_mut().enumerate().take(nbd) {
+            *out = acc_old[b] + acc_young[b] + dust * self.dust_band_ujy[b];
         }
         Ok(dust)
     }

@@ -419,19 +419,29 @@ impl SpsModel {
         young.resize(nb, 0.0);
         old.clear();
         old.resize(nb, 0.0);
-        let t_bc = self.config.t_bc_gyr * 1e9;
+        // the populated bins' edges, t_bc inserted after the birth-cloud bin's lower edge
         let edges = &self.bins.edges_yr;
-        for j in 0..nb {
-            if edges[j] >= sfh.oldest_age_yr() {
-                break;
-            }
-            if j < self.bc_bin {
-                young[j] = sfh.mass_between(edges[j], edges[j + 1]);
-            } else if j == self.bc_bin {
-                young[j] = sfh.mass_between(edges[j], t_bc);
-                old[j] = sfh.mass_between(t_bc, edges[j + 1]);
-            } else {
-                old[j] = sfh.mass_between(edges[j], edges[j + 1]);
+        let n = edges[..nb].iter().take_while(|&&e| e < sfh.oldest_age_yr()).count();
+        if n == 0 {
+            return;
+        }
+        let t_bc = self.config.t_bc_gyr * 1e9;
+        let bc = self.bc_bin;
+        let mut cuts: Vec<f64> = Vec::with_capacity(n + 2);
+        cuts.extend_from_slice(&edges[..=n]);
+        if bc < n {
+            cuts.insert(bc + 1, t_bc);
+        }
+        let mut m = Vec::with_capacity(n + 1);
+        sfh.masses_between(&cuts, &mut m);
+        for j in 0..n {
+            match j.cmp(&bc) {
+                std::cmp::Ordering::Less => young[j] = m[j],
+                std::cmp::Ordering::Equal => {
+                    young[j] = m[j];
+                    old[j] = m[j + 1];
+                }
+                std::cmp::Ordering::Greater => old[j] = m[j + 1],
             }
         }
     }
