@@ -78,19 +78,42 @@ impl From<bool> for OnOff {
     }
 }
 
-/// Likelihood refinement of the network's posteriors (`sbipix map`, `fit`, `validate`, `demo`).
+/// Exact posteriors or the network alone (`sbipix map`, `fit`, `demo`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExactArgs {
+    /// The network's posterior draws alone, without the forward model's likelihood: ≈ 2 ms per
+    /// pixel, but only as right as the network is for these data (it learnt one survey's noise;
+    /// docs/inference.md). By default every posterior is exact: the likelihood of the observed
+    /// photometry with its σ, the network's draws as the proposal.
+    #[arg(long)]
+    pub fast: bool,
+    /// The default (exact posteriors); kept so that older command lines still run.
+    #[arg(long, hide = true, conflicts_with = "fast")]
+    pub refine: bool,
+    /// Systematic error of the photometry, a fraction of each flux added to σ in quadrature
+    /// (calibration and model errors that simulations lack; SED codes add 5–10 %). Recorded in
+    /// every output.
+    #[arg(long, default_value_t = sbipix::request::DEFAULT_SYS_ERR, conflicts_with = "fast")]
+    pub sys_err: f64,
+}
+
+impl ExactArgs {
+    /// Whether the posteriors are exact (not `--fast`).
+    pub fn exact(&self) -> bool {
+        !self.fast
+    }
+}
+
+/// Likelihood refinement of a validation's posteriors (`sbipix validate`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RefineArgs {
-    /// Refine every posterior with the forward model's likelihood: the network's draws locate it,
-    /// importance sampling (or, where that fails, tempered SMC) makes it exact. Up to 20× sharper
-    /// on bright pixels, calibrated; ≈ 0.8 s per pixel on 2 cores instead of 1.6 ms
-    /// (docs/inference.md). Delayed-τ models only.
+    /// Validate the exact posteriors (the network's draws as the proposal of the forward
+    /// model's likelihood, as `sbipix map` does by default) instead of the network's alone.
     #[arg(long)]
     pub refine: bool,
     /// With --refine: a systematic error, as a fraction of each flux, added to σ in quadrature
-    /// (calibration and model uncertainties the simulations do not have; e.g. 0.03). The
-    /// integrated photometry always gets at least --error-floor / the map's 5 %.
-    #[arg(long, default_value_t = sbipix::request::MapRequest::default().sys_err, requires = "refine")]
+    /// (none by default: the test simulations are the model).
+    #[arg(long, default_value_t = sbipix::request::ValidateRequest::default().sys_err, requires = "refine")]
     pub sys_err: f64,
 }
 

@@ -18,7 +18,7 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     // the demo builds a synthetic cube with a WCS and maps it
-    let o = sbipix(&["demo", "--model", "m", "--out", "demo"], d);
+    let o = sbipix(&["demo", "--model", "m", "--out", "demo", "--fast"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("log_mstar") && out.contains("in 16–84 %"), "{out}");
@@ -51,6 +51,11 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
     // --refine on the brightest pixels: a REFINED layer with the WCS, posteriors far sharper than
     // the (tiny, 2-epoch) network's, the refinement recorded in the summary
     let o = sbipix(
+        &["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "refined", "--draws", "100", "--snr-min", "150", "--no-ppc"],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o2 = sbipix(
         &[
             "map",
             "--model",
@@ -58,19 +63,14 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
             "--cube",
             "demo/demo_cube.fits",
             "--out",
-            "refined",
+            "plain",
             "--draws",
             "100",
             "--snr-min",
             "150",
-            "--refine",
             "--no-ppc",
+            "--fast",
         ],
-        d,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o2 = sbipix(
-        &["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "plain", "--draws", "100", "--snr-min", "150", "--no-ppc"],
         d,
     );
     assert!(o2.status.success(), "{}", stderr(&o2));
@@ -79,7 +79,9 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("refined/summary.json")).unwrap()).unwrap();
     let n_ref = s["n_pixels"].as_u64().unwrap();
     assert!((3..=300).contains(&n_ref), "{n_ref} pixels above S/N 150");
+    // exact posteriors by default, with the default systematic error recorded
     assert!(s["refinement"]["refined_fraction"].as_f64().unwrap() > 0.9, "{}", s["refinement"]);
+    assert_eq!(s["refinement"]["settings"]["sys_frac"].as_f64(), Some(sbipix::request::DEFAULT_SYS_ERR), "{}", s["refinement"]);
     let width = |dir: &str| -> f64 {
         let mut f = fitsio::FitsFile::open(d.join(dir).join("maps.fits")).unwrap();
         let (lo, hi): (Vec<f32>, Vec<f32>) =
@@ -90,8 +92,8 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
     };
     let (wr, wp) = (width("refined"), width("plain"));
     assert!(wr < 0.3 * wp, "refined log M* width {wr} vs the network's {wp}");
-    let o = sbipix(&["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "x", "--sys-err", "0.05"], d);
-    assert!(!o.status.success() && stderr(&o).contains("--refine"), "{}", stderr(&o));
+    let o = sbipix(&["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "x", "--fast", "--sys-err", "0.05"], d);
+    assert!(!o.status.success() && stderr(&o).contains("--sys-err") && stderr(&o).contains("--fast"), "{}", stderr(&o));
     let o = sbipix(&["map", "--model", "m", "--cube", "demo/demo_cube.fits", "--out", "x", "--refine", "--sys-err", "1.5"], d);
     assert!(!o.status.success() && stderr(&o).contains("--sys-err"), "{}", stderr(&o));
     assert!(!d.join("x").exists());

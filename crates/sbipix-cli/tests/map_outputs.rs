@@ -28,12 +28,14 @@ fn listing(dir: &Path) -> Vec<String> {
 fn map_outputs_record_the_run_and_are_written_whole() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = sbipix(&["demo", "--out", "demo"], d);
+    let o = sbipix(&["demo", "--out", "demo", "--fast"], d);
     assert!(o.status.success(), "{}", stderr(&o));
 
-    // asked for: a seed beyond 2^53 (not exact as a double), 37 draws, S/N > 7.5, no PPC
+    // asked for: a seed beyond 2^53 (not exact as a double), 37 draws, S/N > 7.5, no PPC, the
+    // network alone
     let seed = "9007199254740993";
-    let args = ["map", "--cube", "demo/demo_cube.fits", "--out", "a", "--draws", "37", "--snr-min", "7.5", "--no-ppc", "--seed", seed];
+    let args =
+        ["map", "--cube", "demo/demo_cube.fits", "--out", "a", "--draws", "37", "--snr-min", "7.5", "--no-ppc", "--seed", seed, "--fast"];
     let o = sbipix(&args, d);
     assert!(o.status.success(), "{}", stderr(&o));
     let (fits, s) = (d.join("a/maps.fits"), summary(&d.join("a/summary.json")));

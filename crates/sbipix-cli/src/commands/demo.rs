@@ -3,7 +3,7 @@
 //! galaxies — photometry through the 19 JADES bands (CSV) and a figure of their spectra.
 
 use super::log;
-use crate::args::RefineArgs;
+use crate::args::ExactArgs;
 use anyhow::{Context, Result};
 use sbipix::io::DataStore;
 use sbipix::products::plots::maps::truth_vs_maps_png;
@@ -30,21 +30,22 @@ pub struct DemoArgs {
     /// `sbipix survey`; compares the population results with the known answer.
     #[arg(long, value_name = "N")]
     pub survey: Option<usize>,
-    // --refine / --sys-err: the map demo with every pixel's posterior refined (a few minutes)
+    // --fast / --sys-err: the map demo with the network's posteriors alone, or the exact ones'
+    // systematic error
     #[command(flatten)]
-    pub refine: RefineArgs,
+    pub exact: ExactArgs,
 }
 
 pub fn run(a: DemoArgs) -> Result<()> {
-    if a.refine.refine && (a.seds || a.survey.is_some()) {
-        return Err(super::usage("--refine applies to the map demo only, not to --seds or --survey"));
+    if (a.exact.fast || a.exact.refine) && (a.seds || a.survey.is_some()) {
+        return Err(super::usage("--fast applies to the map demo only, not to --seds or --survey"));
     }
     if let Some(n) = a.survey {
         super::demo_survey::run(&a.out, &a.model, n)
     } else if a.seds {
         demo_seds(&a.out)
     } else {
-        demo_map(&a.out, &a.model, &a.refine)
+        demo_map(&a.out, &a.model, &a.exact)
     }
 }
 
@@ -103,13 +104,13 @@ pub fn demo_seds(out: &Path) -> Result<()> {
 }
 
 /// The map demo (mapped as `sbipix map` maps, with its defaults).
-pub fn demo_map(out: &Path, model: &str, refine: &RefineArgs) -> Result<()> {
+pub fn demo_map(out: &Path, model: &str, exact: &ExactArgs) -> Result<()> {
     use sbipix::io::arrays::{CardValue, OutImage, write_cube, write_image_fits};
     use sbipix::products::synthetic::{GalaxySpec, build};
     let t0 = std::time::Instant::now();
     let req = sbipix::request::MapRequest {
-        refine: refine.refine,
-        sys_err: refine.sys_err,
+        refine: exact.exact(),
+        sys_err: exact.sys_err,
         out: Some(out.to_path_buf()),
         ..sbipix::request::MapRequest::default()
     };

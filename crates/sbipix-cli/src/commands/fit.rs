@@ -1,7 +1,7 @@
 //! `sbipix fit`: posteriors for the integrated photometry of a catalogue.
 
 use super::{log, worst_residual};
-use crate::args::RefineArgs;
+use crate::args::ExactArgs;
 use anyhow::{Result, bail};
 use sbipix::request::{FitRequest, LoadedModel};
 use std::path::PathBuf;
@@ -48,7 +48,7 @@ pub struct FitArgs {
     #[arg(long)]
     pub no_ppc: bool,
     #[command(flatten)]
-    pub refine: RefineArgs,
+    pub exact: ExactArgs,
     /// Replace an existing output file.
     #[arg(long)]
     pub overwrite: bool,
@@ -70,8 +70,8 @@ impl FitArgs {
             draws: self.draws,
             seed: self.seed,
             ppc: !self.no_ppc,
-            refine: self.refine.refine,
-            sys_err: self.refine.sys_err,
+            refine: self.exact.exact(),
+            sys_err: self.exact.sys_err,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `sbipix map`: maps of one galaxy from its images.
 
 use super::{log, map_progress, worst_residual};
-use crate::args::{ImageInputArgs, RefineArgs};
+use crate::args::{ExactArgs, ImageInputArgs};
 use anyhow::Result;
 use sbipix::request::{MapRequest, Segmentation};
 use std::path::PathBuf;
@@ -39,7 +39,7 @@ pub struct MapArgs {
     #[arg(long)]
     pub no_ppc: bool,
     #[command(flatten)]
-    pub refine: RefineArgs,
+    pub exact: ExactArgs,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -56,8 +56,8 @@ impl MapArgs {
             draws: self.draws,
             seed: self.seed,
             ppc: !self.no_ppc,
-            refine: self.refine.refine,
-            sys_err: self.refine.sys_err,
+            refine: self.exact.exact(),
+            sys_err: self.exact.sys_err,
             out: Some(self.out),
         }
     }

@@ -127,6 +127,15 @@ impl<'a> ShapeLikelihood<'a> {
         Ok(lk)
     }
 
+    /// The same likelihood with the prior's upper bound on the mass formed raised by `dex`
+    /// (integrated photometry of whole galaxies).
+    pub fn with_mass_headroom(mut self, dex: f64) -> Self {
+        if self.mass.1 > self.mass.0 {
+            self.mass.1 += dex.max(0.0);
+        }
+        self
+    }
+
     /// Bands of the model (residual vectors have one slot per band).
     pub fn n_bands(&self) -> usize {
         self.flux.len()

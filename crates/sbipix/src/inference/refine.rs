@@ -55,11 +55,22 @@ pub struct RefineSettings {
     pub proposals: usize,
     /// Systematic error: this fraction of each measured flux added to its σ in quadrature.
     pub sys_frac: f64,
+    /// The photometry is a whole galaxy's (integrated): the prior's upper bound on the mass
+    /// formed is raised by [`INTEGRATED_MASS_HEADROOM_DEX`].
+    #[serde(default)]
+    pub integrated: bool,
 }
+
+/// How much higher the mass prior reaches for integrated photometry than for one pixel: the
+/// per-pixel prior (SBIPIX: log M formed ≤ 12) would cut off a galaxy of many bright pixels,
+/// and the mass, integrated out analytically, costs nothing to let the data decide. Measured:
+/// catalogue galaxies of 300 simulated pixels each (log M formed up to 14.5) had 0.455
+/// coverage of their 68 % intervals with the pixel prior.
+pub const INTEGRATED_MASS_HEADROOM_DEX: f64 = 3.0;
 
 impl Default for RefineSettings {
     fn default() -> Self {
-        Self { starts: 8, proposals: 384, sys_frac: 0.0 }
+        Self { starts: 8, proposals: 384, sys_frac: 0.0, integrated: false }
     }
 }
 
@@ -89,6 +100,16 @@ pub struct RefineOutcome {
     pub exact_smc: bool,
     /// Likelihood evaluations spent.
     pub evaluations: usize,
+    /// Distinct points of the shape space among the draws (each draw's mass is drawn apart).
+    pub distinct: usize,
+}
+
+/// How many different points `points` holds.
+fn distinct_points<'a>(points: impl Iterator<Item = &'a [f64]>) -> usize {
+    let mut keys: Vec<Vec<u64>> = points.map(|u| u.iter().map(|x| x.to_bits()).collect()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.len()
 }
 
 /// Posterior draws of the model's parameters `names` ([n × names], replaced in place) for one
@@ -114,7 +135,8 @@ pub fn refine(
         return Err(Error::shape("refine: network draws", format!("a multiple of {p} parameters"), draws.len()));
     }
     let n = draws.len() / p;
-    let lk = ShapeLikelihood::new(model, compiled, prior, flux, sigma, measured, redshift, settings.sys_frac)?;
+    let headroom = if settings.integrated { INTEGRATED_MASS_HEADROOM_DEX } else { 0.0 };
+    let lk = ShapeLikelihood::new(model, compiled, prior, flux, sigma, measured, redshift, settings.sys_frac)?.with_mass_headroom(headroom);
     let cols: Vec<usize> = names
         .iter()
         .map(|nm| {
@@ -127,7 +149,7 @@ pub fn refine(
     let d = lk.dim();
     let mut rng = sbipix_sim::simulate::sample_rng(seed, sbipix_sim::streams::REFINE_SAMPLING);
     let mut evaluations = 0usize;
-    let kept = RefineOutcome { refined: false, ess: 0.0, rounds: 0, exact_smc: false, evaluations: 0 };
+    let kept = RefineOutcome { refined: false, ess: 0.0, rounds: 0, exact_smc: false, evaluations: 0, distinct: 0 };
     // 1.–2. the network's posterior in the shape space, and the modes near it
     let Some((cloud, starts)) = network_cloud(&lk, inv, names, draws, settings, &mut evaluations) else { return Ok(kept) };
     let Some(comps) = initial_mixture(&lk, cloud, starts, &mut evaluations) else { return Ok(RefineOutcome { evaluations, ..kept }) };
@@ -135,15 +157,19 @@ pub fn refine(
     let np = settings.proposals.max(16);
     let (chosen, ess, rounds) = amis(&lk, comps, np, &mut rng, &mut evaluations);
     let mut exact = false;
+    // At least as many particles as draws asked for, so that every draw is a point of its own
+    // (with 384 particles, 500 draws held ≤ 384 distinct points and the 95 % intervals
+    // under-covered: 0.927–0.935 on 3591 simulated cases).
+    let particles = np.max(n);
     let (us, pms, w) = match chosen {
-        Some(sample) => rejuvenate(&lk, sample, np, &mut rng, &mut evaluations),
+        Some(sample) => rejuvenate(&lk, sample, particles, &mut rng, &mut evaluations),
         None => {
             // the exact sampler from the prior (as the reference posteriors)
-            let smc_settings = SmcSettings { particles: np.max(SMC_PARTICLES), seed: rng.random(), ..SmcSettings::default() };
+            let smc_settings = SmcSettings { particles: particles.max(SMC_PARTICLES), seed: rng.random(), ..SmcSettings::default() };
             let r = smc(d, smc_settings, &|u: &[f64]| lk.eval(u));
             evaluations += r.evaluations;
             if r.steps == 0 || !r.log_evidence.is_finite() {
-                return Ok(RefineOutcome { refined: false, ess, rounds, exact_smc: true, evaluations });
+                return Ok(RefineOutcome { refined: false, ess, rounds, exact_smc: true, evaluations, distinct: 0 });
             }
             exact = true;
             let m = smc_settings.particles;
@@ -161,7 +187,8 @@ pub fn refine(
             draws[k * p + c] = row[src] as f32;
         }
     }
-    Ok(RefineOutcome { refined: true, ess, rounds, exact_smc: exact, evaluations })
+    let distinct = distinct_points(idx.iter().map(|&j| us[j].as_slice()));
+    Ok(RefineOutcome { refined: true, ess, rounds, exact_smc: exact, evaluations, distinct })
 }
 
 /// Step 1 of [`refine`]: the network's posterior in the shape space — up to 128 draws mapped
@@ -502,7 +529,7 @@ pub fn refine_all(
         .map(|(i, dr)| {
             let z = redshift[i];
             let Some(inv) = tables.get(&z.to_bits()) else {
-                return Ok(RefineOutcome { refined: false, ess: 0.0, rounds: 0, exact_smc: false, evaluations: 0 });
+                return Ok(RefineOutcome { refined: false, ess: 0.0, rounds: 0, exact_smc: false, evaluations: 0, distinct: 0 });
             };
             let own;
             let compiled = match shared.get(&z.to_bits()) {
@@ -545,6 +572,9 @@ pub struct RefineSummary {
     #[serde(default)]
     pub exact_smc_fraction: f64,
     pub evaluations_per_pixel: f64,
+    /// Median number of distinct points among a refined pixel's draws.
+    #[serde(default)]
+    pub median_distinct: f64,
     pub seconds: f64,
 }
 
@@ -559,6 +589,10 @@ impl RefineSummary {
             median_ess: if ess.is_empty() { 0.0 } else { sbipix_stats::median(&ess) },
             exact_smc_fraction: outcomes.iter().filter(|o| o.exact_smc).count() as f64 / n,
             evaluations_per_pixel: outcomes.iter().map(|o| o.evaluations as f64).sum::<f64>() / n,
+            median_distinct: {
+                let d: Vec<f64> = outcomes.iter().filter(|o| o.refined).map(|o| o.distinct as f64).collect();
+                if d.is_empty() { 0.0 } else { sbipix_stats::median(&d) }
+            },
             seconds,
         }
     }

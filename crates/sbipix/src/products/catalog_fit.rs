@@ -96,7 +96,11 @@ pub fn fit_catalog(
         let mut draws = sample_integrated(post, &fo, &so, &mo, &zo, n_draws, seed, cols.error_floor)?;
         if let (Some(settings), Some((fwd, prior))) = (refine, forward) {
             log(&format!("sbipix: refining {} posteriors with the forward model's likelihood…", ok.len()));
-            let settings = crate::inference::refine::RefineSettings { sys_frac: settings.sys_frac.max(cols.error_floor), ..settings };
+            let settings = crate::inference::refine::RefineSettings {
+                sys_frac: settings.sys_frac.max(cols.error_floor),
+                integrated: true,
+                ..settings
+            };
             let outcomes = crate::inference::refine::refine_all(
                 fwd,
                 prior,

@@ -420,7 +420,7 @@ fn refine_galaxy(
         })?;
     let layer = refined_flags(&outcomes, &sel.pixels, npix).iter().map(|&f| f as f32).collect();
     // the integrated photometry: its own σ with the integrated error floor
-    let isettings = RefineSettings { sys_frac: settings.sys_frac.max(opts.integrated_error_floor), ..*settings };
+    let isettings = RefineSettings { sys_frac: settings.sys_frac.max(opts.integrated_error_floor), integrated: true, ..*settings };
     refine_all(
         fwd,
         prior,

@@ -55,8 +55,8 @@ impl Default for FitRequest {
             draws: DEFAULT_FIT_DRAWS,
             seed: DEFAULT_SEED,
             ppc: true,
-            refine: false,
-            sys_err: super::default_sys_err(),
+            refine: true,
+            sys_err: super::DEFAULT_SYS_ERR,
         }
     }
 }
@@ -89,11 +89,12 @@ impl FitRequest {
         if let Some(out) = &self.out {
             crate::check_output(out, self.overwrite)?;
         }
-        let refine = super::refine_settings(self.refine, self.sys_err)?;
-        let forward = match (self.ppc, refine.is_some()) {
-            (_, true) => Some(model.forward_model(log)?),
-            (true, false) => model.ppc_model(log),
-            (false, false) => None,
+        let exact = model.exact_model(self.refine, log)?;
+        let refine = if exact.is_some() { super::refine_settings(self.refine, self.sys_err)? } else { None };
+        let forward = match (self.ppc, exact) {
+            (_, Some(f)) => Some(f),
+            (true, None) => model.ppc_model(log),
+            (false, None) => None,
         };
         fit_catalog(&model.post, &self.catalog, &self.columns(), self.draws, self.seed, forward.as_ref(), self.ppc, refine, log)
     }
@@ -139,7 +140,7 @@ impl Default for SampleRequest {
 impl SampleRequest {
     /// Single pixels ([`DEFAULT_DRAWS`]).
     pub fn pixels() -> Self {
-        Self { n: DEFAULT_DRAWS, seed: DEFAULT_SEED, error_floor: None, refine: false, sys_err: super::default_sys_err() }
+        Self { n: DEFAULT_DRAWS, seed: DEFAULT_SEED, error_floor: None, refine: true, sys_err: super::DEFAULT_SYS_ERR }
     }
 
     /// Integrated photometry of whole galaxies ([`DEFAULT_FIT_DRAWS`], [`DEFAULT_ERROR_FLOOR`]).
@@ -181,10 +182,14 @@ impl SampleRequest {
                 crate::inference::integrated::sample_integrated(post, flux, sigma, measured, redshift, self.n, self.seed, floor)?
             }
         };
-        if let Some(settings) = super::refine_settings(self.refine, self.sys_err)? {
-            let (fwd, prior) = model.forward_model(log)?;
-            let settings =
-                crate::inference::refine::RefineSettings { sys_frac: settings.sys_frac.max(self.error_floor.unwrap_or(0.0)), ..settings };
+        if let Some(settings) = super::refine_settings(self.refine, self.sys_err)?
+            && let Some((fwd, prior)) = model.exact_model(true, log)?
+        {
+            let settings = crate::inference::refine::RefineSettings {
+                sys_frac: settings.sys_frac.max(self.error_floor.unwrap_or(0.0)),
+                integrated: self.error_floor.is_some(),
+                ..settings
+            };
             let names = post.parameter_names();
             crate::inference::refine::refine_all(
                 &fwd,

@@ -32,9 +32,11 @@ pub struct MapRequest {
     /// Posterior-predictive check (needs the stellar-population data; skipped with a warning
     /// when it cannot be had).
     pub ppc: bool,
-    /// Refine every pixel's posterior with the forward model's likelihood.
+    /// The exact posterior of every pixel (the forward model's likelihood, the network's draws
+    /// as the proposal): the default. False: the network's draws alone (`--fast`).
     pub refine: bool,
-    /// With `refine`: systematic error, a fraction of each flux added to σ in quadrature.
+    /// With `refine`: systematic error, a fraction of each flux added to σ in quadrature
+    /// ([`super::DEFAULT_SYS_ERR`]).
     pub sys_err: f64,
     /// Folder receiving maps.fits, maps.png and summary.json; None: nothing written.
     pub out: Option<PathBuf>,
@@ -51,8 +53,8 @@ impl Default for MapRequest {
             draws: DEFAULT_DRAWS,
             seed: DEFAULT_SEED,
             ppc: true,
-            refine: false,
-            sys_err: super::default_sys_err(),
+            refine: true,
+            sys_err: super::DEFAULT_SYS_ERR,
             out: None,
         }
     }
@@ -124,11 +126,9 @@ impl MapRequest {
         if self.ppc {
             opts.ppc = model.ppc_model(log);
         }
-        if let Some(settings) = super::refine_settings(self.refine, self.sys_err)? {
-            let (fwd, prior) = match &opts.ppc {
-                Some(m) => m.clone(),
-                None => model.forward_model(log)?,
-            };
+        if let Some(settings) = super::refine_settings(self.refine, self.sys_err)?
+            && let Some((fwd, prior)) = model.exact_model(true, log)?
+        {
             opts.refine = Some((settings, fwd, prior));
         }
         Ok(opts)

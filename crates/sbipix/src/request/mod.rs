@@ -51,6 +51,15 @@ pub const DEFAULT_MODEL: &str = "default";
 pub const DEFAULT_DRAWS: usize = 500;
 /// Posterior draws per object of integrated photometry: `sbipix fit`, `Model.fit`.
 pub const DEFAULT_FIT_DRAWS: usize = 2000;
+/// The systematic error of real photometry, a fraction of each flux added to σ in quadrature,
+/// used by the likelihood when fitting user data (`sbipix map`, `fit`, `demo`, Python): 5 %.
+/// Real photometry has calibration (zero points, PSF matching, background) and model errors
+/// (stellar libraries, nebular and dust recipes) that a simulation lacks; SED codes commonly add
+/// 5–10 % in quadrature (e.g. bagpipes/prospector users; JADES and CEERS catalogues floor σ at
+/// 5 %). 5 % is the low end: on the real JADES cube it brings the posterior-predictive χ² of
+/// the exact posteriors to ≈ 1 (docs/inference.md). `--sys-err` / `sys_err` change it; every
+/// output records it.
+pub const DEFAULT_SYS_ERR: f64 = 0.05;
 /// A pixel is fitted when its mean S/N over [`SNR_BANDS`] is above this (SBIPIX's selection).
 pub const DEFAULT_SNR_MIN: f64 = 5.0;
 /// The bands whose mean S/N (over those present) selects the pixels a map fits, and the test
@@ -106,7 +115,8 @@ pub(crate) fn refine_settings(refine: bool, sys_err: f64) -> Result<Option<crate
     crate::inference::refine::RefineSettings::with_sys_err(sys_err, "sys_err").map(Some)
 }
 
-/// The systematic error of refinement when none is given (`RefineSettings::default()`).
+/// The systematic error of the likelihood on simulations (`sbipix validate`): none, the
+/// simulations are the model.
 pub(crate) fn default_sys_err() -> f64 {
     crate::inference::refine::RefineSettings::default().sys_frac
 }

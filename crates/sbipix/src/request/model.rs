@@ -62,4 +62,27 @@ impl LoadedModel {
             }
         }
     }
+
+    /// The forward model and prior for exact (likelihood) posteriors, when `refine` asks for them:
+    /// None without; None with a warning for a model whose SFH family has no likelihood yet
+    /// (dense_basis: its posteriors stay the network's); an error, with the way out, when the
+    /// stellar-population data cannot be had.
+    pub fn exact_model(&self, refine: bool, log: &dyn Fn(&str)) -> Result<Option<ForwardModel>> {
+        if !refine {
+            return Ok(None);
+        }
+        let f = self.forward_model(log).map_err(|e| {
+            Error::unsupported(
+                "exact posteriors (the default)",
+                format!("{} — map with the network alone with --fast (Python: refine=False)", crate::error::full_message(&e)),
+            )
+        })?;
+        if f.1.sfh != sbipix_sim::SfhPrior::DelayedTau {
+            log(
+                "sbipix: warning: exact posteriors are implemented for delayed-τ models only; this model's posteriors are the network's (as --fast)",
+            );
+            return Ok(None);
+        }
+        Ok(Some(f))
+    }
 }
