@@ -138,6 +138,8 @@ pub(crate) struct BandIntegrator {
     pub filter: Filter,
     /// ln of the first tabulated wavelength.
     ln_x0: f64,
+    /// ln of the last wavelength of the curve.
+    ln_x1: f64,
     /// Step of the table in ln λ.
     dln: f64,
     /// Throughput on a uniform ln λ grid (the curve's own linear interpolation resampled, so a
@@ -168,7 +170,8 @@ impl BandIntegrator {
             table.push(filter.trans[k - 1] + f * (filter.trans[k] - filter.trans[k - 1]));
         }
         table.push(0.0);
-        Self { filter, ln_x0, dln, table }
+        let ln_x1 = x[x.len() - 1].ln();
+        Self { filter, ln_x0, ln_x1, dln, table }
     }
 
     /// Σ L_i T(λ_i(1+z)) λ_i Δ_i / Σ T(λ_i(1+z)) Δ_i / λ_i over the rest grid `wave` (with
@@ -176,6 +179,14 @@ impl BandIntegrator {
     /// ⟨L_λ λ²⟩ up to constants.
     #[inline]
     pub fn ratio(&self, wave: &[f64], ln_wave: &[f64], w_num: &[f64], w_den: &[f64], lum: &[f64], zp1: f64) -> f64 {
+        let (num, den) = self.sums(wave, ln_wave, w_num, w_den, lum, zp1);
+        if den > 0.0 { num / den } else { f64::NAN }
+    }
+
+    /// The numerator Σ L_i T(λ_i(1+z)) λ_i Δ_i and denominator Σ T(λ_i(1+z)) Δ_i / λ_i of
+    /// [`Self::ratio`], apart (emission lines add to the numerator, see `crate::lines`).
+    #[inline]
+    pub fn sums(&self, wave: &[f64], ln_wave: &[f64], w_num: &[f64], w_den: &[f64], lum: &[f64], zp1: f64) -> (f64, f64) {
         let x = &self.filter.wave_aa;
         let (lo, hi) = (x[0] / zp1, x[x.len() - 1] / zp1);
         let start = wave.partition_point(|&w| w < lo);
@@ -194,7 +205,48 @@ impl BandIntegrator {
             num += lum[i] * tr * w_num[i];
             den += tr * w_den[i];
         }
-        if den > 0.0 { num / den } else { f64::NAN }
+        (num, den)
+    }
+
+    /// The denominator Σ T(λ_i(1+z)) Δ_i / λ_i of [`Self::ratio`] alone.
+    #[allow(dead_code, reason = "for the photometry compiled per redshift (compiled.rs), being written")]
+    pub fn den(&self, wave: &[f64], ln_wave: &[f64], w_den: &[f64], zp1: f64) -> f64 {
+        let x = &self.filter.wave_aa;
+        let (lo, hi) = (x[0] / zp1, x[x.len() - 1] / zp1);
+        let start = wave.partition_point(|&w| w < lo);
+        let shift = zp1.ln() - self.ln_x0;
+        let last = self.table.len() - 2;
+        let mut den = 0.0;
+        for i in start..wave.len() {
+            if wave[i] > hi {
+                break;
+            }
+            let pos = (ln_wave[i] + shift) / self.dln;
+            let k = (pos as usize).min(last);
+            let f = pos - k as f64;
+            den += (self.table[k] + f * (self.table[k + 1] - self.table[k])) * w_den[i];
+        }
+        den
+    }
+
+    /// Rest wavelengths (Å) the band sees at redshift z: the curve's span divided by `zp1`.
+    #[inline]
+    pub fn rest_range_aa(&self, zp1: f64) -> (f64, f64) {
+        let x = &self.filter.wave_aa;
+        (x[0] / zp1, x[x.len() - 1] / zp1)
+    }
+
+    /// Throughput at the observed wavelength exp(`ln_obs_aa`), looked up in the table exactly as
+    /// the grid sums do; 0 outside the curve.
+    #[inline]
+    pub fn throughput_ln(&self, ln_obs_aa: f64) -> f64 {
+        let pos = (ln_obs_aa - self.ln_x0) / self.dln;
+        if pos < 0.0 || ln_obs_aa > self.ln_x1 {
+            return 0.0;
+        }
+        let k = (pos as usize).min(self.table.len() - 2);
+        let f = pos - k as f64;
+        self.table[k] + f * (self.table[k + 1] - self.table[k])
     }
 }
 
