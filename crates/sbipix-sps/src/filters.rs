@@ -140,8 +140,9 @@ pub(crate) struct BandIntegrator {
     ln_x0: f64,
     /// ln of the last wavelength of the curve.
     ln_x1: f64,
-    /// Step of the table in ln λ.
+    /// Step of the table in ln λ, and its inverse.
     dln: f64,
+    inv_dln: f64,
     /// Throughput on a uniform ln λ grid (the curve's own linear interpolation resampled, so a
     /// lookup is O(1) instead of a search).
     table: Vec<f64>,
@@ -171,7 +172,7 @@ impl BandIntegrator {
         }
         table.push(0.0);
         let ln_x1 = x[x.len() - 1].ln();
-        Self { filter, ln_x0, ln_x1, dln, table }
+        Self { filter, ln_x0, ln_x1, dln, inv_dln: 1.0 / dln, table }
     }
 
     /// Σ L_i T(λ_i(1+z)) λ_i Δ_i / Σ T(λ_i(1+z)) Δ_i / λ_i over the rest grid `wave` (with
@@ -236,17 +237,43 @@ impl BandIntegrator {
         (x[0] / zp1, x[x.len() - 1] / zp1)
     }
 
-    /// Throughput at the observed wavelength exp(`ln_obs_aa`), looked up in the table exactly as
-    /// the grid sums do; 0 outside the curve.
+    /// Throughput at the observed wavelength exp(`ln_obs_aa`), looked up in the table as the grid
+    /// sums do; 0 outside the curve.
     #[inline]
     pub fn throughput_ln(&self, ln_obs_aa: f64) -> f64 {
-        let pos = (ln_obs_aa - self.ln_x0) / self.dln;
-        if pos < 0.0 || ln_obs_aa > self.ln_x1 {
+        if ln_obs_aa > self.ln_x1 {
+            return 0.0;
+        }
+        self.lookup((ln_obs_aa - self.ln_x0) * self.inv_dln)
+    }
+
+    /// The table at fractional position `pos` (0 below the table).
+    #[inline]
+    fn lookup(&self, pos: f64) -> f64 {
+        if pos < 0.0 {
             return 0.0;
         }
         let k = (pos as usize).min(self.table.len() - 2);
         let f = pos - k as f64;
         self.table[k] + f * (self.table[k + 1] - self.table[k])
+    }
+
+    /// Σ_l `lum[l]` T(λ_l(1+z)) λ_l over emission lines at rest wavelengths `wave` (Å, ascending;
+    /// `ln_wave` their ln) that start at or redward of the band's blue end at this redshift: the
+    /// sum stops at the first line beyond the red end. `ln_zp1` = ln(1+z). The lines' part of the
+    /// numerator of [`Self::sums`] (units of `lum` × Å).
+    #[inline]
+    pub fn line_sum(&self, wave: &[f64], ln_wave: &[f64], lum: &[f64], zp1: f64, ln_zp1: f64) -> f64 {
+        let hi = self.filter.wave_aa[self.filter.wave_aa.len() - 1] / zp1;
+        let shift = ln_zp1 - self.ln_x0;
+        let mut sum = 0.0;
+        for ((&l, &ln), &f) in wave.iter().zip(ln_wave).zip(lum) {
+            if l > hi {
+                break;
+            }
+            sum += f * self.lookup((ln + shift) * self.inv_dln) * l;
+        }
+        sum
     }
 }
 

@@ -34,6 +34,8 @@ pub(crate) struct EmissionLines {
     /// −0.4 ln10 A(λ_l)/A_V (Calzetti 2000 at the line's wavelength): a line behind A magnitudes
     /// of V-band attenuation keeps exp(coef · A) of its light.
     pub dust_coef: Vec<f64>,
+    /// Number of leading lines with non-zero attenuation (Calzetti stops at 3.1 µm).
+    pub n_dust: usize,
     /// IGM transmission at each line, tabulated in redshift.
     pub igm: IgmTable,
     /// The grid pixel nearest each line and that pixel's width (Å), where lines are drawn for
@@ -54,7 +56,9 @@ impl EmissionLines {
         for g in 0..n_rows {
             lum.extend(order.iter().map(|&i| ng.lines[g * nl + i]));
         }
-        let dust_coef = wave_aa.iter().map(|&l| -0.4 * std::f64::consts::LN_10 * crate::dust::calzetti2000_a_over_av(l)).collect();
+        let dust_coef: Vec<f64> =
+            wave_aa.iter().map(|&l| -0.4 * std::f64::consts::LN_10 * crate::dust::calzetti2000_a_over_av(l)).collect();
+        let n_dust = dust_coef.iter().rposition(|&c| c != 0.0).map_or(0, |i| i + 1);
         let nw = wave.len();
         let pixel = wave_aa
             .iter()
@@ -69,6 +73,7 @@ impl EmissionLines {
             wave_aa,
             lum,
             dust_coef,
+            n_dust,
             pixel,
         }
     }
@@ -92,13 +97,31 @@ impl EmissionLines {
         a..b.max(a)
     }
 
-    /// The lines' part of the numerator of `band`'s sums at 1+z = `zp1` (`ln_zp1` = its ln):
-    /// Σ_l `lum[l]` T(λ_l(1+z)) λ_l over the lines the band sees, with `lum` the luminosities (L☉)
-    /// after dust and IGM. Units: L☉ Å (the numerator's units with L_λ in L☉/Å).
+    /// The lines' part of the numerator of each band's sums at 1+z = `zp1`, into `out` (one per band): Σ_l `lum[l]` T_b(λ_l(1+z)) λ_l over the lines band b sees, with
+    /// `lum` the luminosities (L☉) after dust and IGM, non-zero only in `range`. Units: L☉ Å (the
+    /// numerator's units with L_λ in L☉/Å). `blue_order` lists the bands by their blue end, so
+    /// that each band's first line is found by walking forward from the previous band's.
     #[inline]
-    pub fn band_numerator(&self, band: &BandIntegrator, zp1: f64, ln_zp1: f64, lum: &[f64]) -> f64 {
-        let (lo, hi) = band.rest_range_aa(zp1);
-        self.range(lo, hi).map(|l| lum[l] * band.throughput_ln(self.ln_wave[l] + ln_zp1) * self.wave_aa[l]).sum()
+    pub fn band_numerators(
+        &self,
+        bands: &[BandIntegrator],
+        blue_order: &[usize],
+        zp1: f64,
+        lum: &[f64],
+        range: Range<usize>,
+        out: &mut [f64],
+    ) {
+        let ln_zp1 = zp1.ln();
+        let mut first = range.start;
+        for &b in blue_order {
+            let band = &bands[b];
+            let lo = band.rest_range_aa(zp1).0;
+            while first < range.end && self.wave_aa[first] < lo {
+                first += 1;
+            }
+            let r = first..range.end;
+            out[b] = band.line_sum(&self.wave_aa[r.clone()], &self.ln_wave[r.clone()], &lum[r], zp1, ln_zp1);
+        }
     }
 }
 

@@ -160,8 +160,12 @@ pub struct Workspace {
     mass_young: Vec<f64>,
     mass_old: Vec<f64>,
     /// Luminosity of each emission line (`LinePlacement::Exact`), L☉ after dust and IGM, in the
-    /// order of the model's lines; only the lines the filters can see are set, the others are 0.
+    /// order of the model's lines; only the lines in `line_range` (those the filters can see) are
+    /// set, the others are 0.
     lines: Vec<f64>,
+    line_range: std::ops::Range<usize>,
+    /// The lines' part of each band's numerator.
+    band_lines: Vec<f64>,
 }
 
 impl Workspace {
@@ -210,6 +214,8 @@ pub struct SpsModel {
     n_ionising: usize,
     bc_bin: usize,
     bands: Vec<BandIntegrator>,
+    /// Band indices ordered by the blue end of their curves.
+    bands_blue_order: Vec<usize>,
 }
 
 impl SpsModel {
@@ -294,7 +300,9 @@ impl SpsModel {
             filters.iter().fold((f64::INFINITY, 0f64), |(lo, hi), f| (lo.min(f.wave_aa[0]), hi.max(f.wave_aa[f.wave_aa.len() - 1])));
         let igm = IgmTable::new(config.igm, &data.inoue2014, &wave, config.max_redshift);
         let n_ionising = wave.partition_point(|&l| l < IONISING_CUT_AA);
-        let bands = filters.into_iter().map(BandIntegrator::new).collect();
+        let bands: Vec<BandIntegrator> = filters.into_iter().map(BandIntegrator::new).collect();
+        let mut bands_blue_order: Vec<usize> = (0..bands.len()).collect();
+        bands_blue_order.sort_by(|&a, &b| bands[a].filter.wave_aa[0].total_cmp(&bands[b].filter.wave_aa[0]));
         let ln_wave = wave.iter().map(|w| w.ln()).collect();
         let w_num = wave.iter().zip(&width).map(|(l, w)| l * w).collect();
         let w_den = wave.iter().zip(&width).map(|(l, w)| w / l).collect();
@@ -322,6 +330,7 @@ impl SpsModel {
             n_ionising,
             bc_bin,
             bands,
+            bands_blue_order,
         })
     }
 
@@ -371,10 +380,12 @@ impl SpsModel {
             }
             Some(lines) => {
                 // the lines at their exact wavelengths add to each band's numerator
-                let ln_zp1 = zp1.ln();
-                for (out, band) in flux_ujy.iter_mut().zip(&self.bands) {
+                ws.band_lines.clear();
+                ws.band_lines.resize(self.bands.len(), 0.0);
+                let range = ws.line_range.clone();
+                lines.band_numerators(&self.bands, &self.bands_blue_order, zp1, &ws.lines, range, &mut ws.band_lines);
+                for ((out, band), num_lines) in flux_ujy.iter_mut().zip(&self.bands).zip(&ws.band_lines) {
                     let (num, den) = band.sums(&self.wave, &self.ln_wave, &self.w_num, &self.w_den, &ws.total, zp1);
-                    let num_lines = lines.band_numerator(band, zp1, ln_zp1, &ws.lines);
                     *out = if den > 0.0 { k * ((num + num_lines) / den) } else { f64::NAN };
                 }
             }
@@ -642,12 +653,12 @@ impl SpsModel {
         //    With exact line placement the lines are kept apart: luminosities (L☉) of the lines
         //    the filters can see.
         ws.lines.clear();
-        let mut line_range = 0..0;
+        ws.line_range = 0..0;
         if let Some(lines) = &self.lines {
             ws.lines.resize(lines.len(), 0.0);
             if has_young {
-                line_range = if full { 0..lines.len() } else { lines.range(self.filter_span_aa.0 / zp1, self.filter_span_aa.1 / zp1) };
-                let r = line_range.clone();
+                ws.line_range = if full { 0..lines.len() } else { lines.range(self.filter_span_aa.0 / zp1, self.filter_span_aa.1 / zp1) };
+                let r = ws.line_range.clone();
                 let na = self.n_neb_ages;
                 for j in 0..=self.bc_bin {
                     let m = ws.mass_young[j];
@@ -671,7 +682,7 @@ impl SpsModel {
         if p.av_mag > 0.0 {
             if let Some(lines) = &self.lines {
                 let a_young = p.av_mag * p.eta;
-                for l in line_range.clone() {
+                for l in ws.line_range.start..ws.line_range.end.min(lines.n_dust) {
                     ws.lines[l] *= (lines.dust_coef[l] * a_young).exp();
                 }
             }
@@ -735,7 +746,7 @@ impl SpsModel {
         // 7. Intergalactic absorption (lines: the transmission at their wavelength, `IgmTable::at_lines`).
         self.igm.apply(p.redshift, &mut ws.total);
         if let Some(lines) = &self.lines {
-            for l in line_range.start..line_range.end.min(lines.igm.n_wave) {
+            for l in ws.line_range.start..ws.line_range.end.min(lines.igm.n_wave) {
                 ws.lines[l] *= lines.igm.transmission(p.redshift, l);
             }
         }
