@@ -295,7 +295,53 @@ impl CompiledPhotometry {
         let old = to_bin_minor(tabulate(&old_spec, nz * nb, n_av_old), nz, nb, n_av_old);
         let young = to_bin_minor(tabulate(&young_spec, nz * nbc, n_av_young), nz, nbc, n_av_young);
         let neb = if nebular {
-            to_bin_minor(tabulate(&neb_spec, nz * nu_kept * nbc, n_av_young), nz * nu_kept, nbc, n_av_young)
+            let n_spec = nz * nu_kept * nbc;
+            let mut by_spec = tabulate(&neb_spec, n_spec, n_av_young);
+            // Emission lines at their exact wavelengths (`LinePlacement::Exact`: `neb` holds the
+            // continuum only): per band Σ_l L_l · factor_b,l · e^{c_l A}; absorbed Σ_l L_l (1 − e^{c_l A})/A.
+            let nl = model.line_wave_aa().len();
+            if nl > 0 {
+                let table = model.line_luminosity_table();
+                let coef = model.line_dust_coef();
+                let mut lum = Vec::with_capacity(n_spec * nl);
+                for z in 0..nz {
+                    for u in 0..nu_kept {
+                        for j in 0..nbc {
+                            let g = (z * nu_all + logu_first + u) * na + j;
+                            lum.extend_from_slice(&table[g * nl..(g + 1) * nl]);
+                        }
+                    }
+                }
+                let mut block = vec![0.0; n_spec * n_av_young];
+                let mut kernel = vec![0.0; nl * n_av_young];
+                let add = |r: usize, kernel: &[f64], block: &mut [f64], by_spec: &mut [f64]| {
+                    matmul(&lum, n_spec, nl, kernel, n_av_young, block);
+                    for sp in 0..n_spec {
+                        for a in 0..n_av_young {
+                            by_spec[(sp * n_av_young + a) * n_rows + r] += block[sp * n_av_young + a];
+                        }
+                    }
+                };
+                for b in 0..n_bands {
+                    let factor = model.line_band_factors(b, redshift);
+                    for l in 0..nl {
+                        for a in 0..n_av_young {
+                            kernel[l * n_av_young + a] = factor[l] * (coef[l] * a as f64 * AV_STEP_MAG).exp();
+                        }
+                    }
+                    add(b, &kernel, &mut block, &mut by_spec);
+                }
+                if cfg.dust_emission {
+                    for l in 0..nl {
+                        for a in 0..n_av_young {
+                            let av = a as f64 * AV_STEP_MAG;
+                            kernel[l * n_av_young + a] = if a == 0 { -coef[l] } else { -(coef[l] * av).exp_m1() / av };
+                        }
+                    }
+                    add(n_bands, &kernel, &mut block, &mut by_spec);
+                }
+            }
+            to_bin_minor(by_spec, nz * nu_kept, nbc, n_av_young)
         } else {
             Vec::new()
         };

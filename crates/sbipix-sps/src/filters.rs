@@ -138,8 +138,11 @@ pub(crate) struct BandIntegrator {
     pub filter: Filter,
     /// ln of the first tabulated wavelength.
     ln_x0: f64,
-    /// Step of the table in ln λ.
+    /// ln of the last wavelength of the curve.
+    ln_x1: f64,
+    /// Step of the table in ln λ, and its inverse.
     dln: f64,
+    inv_dln: f64,
     /// Throughput on a uniform ln λ grid (the curve's own linear interpolation resampled, so a
     /// lookup is O(1) instead of a search).
     table: Vec<f64>,
@@ -168,7 +171,8 @@ impl BandIntegrator {
             table.push(filter.trans[k - 1] + f * (filter.trans[k] - filter.trans[k - 1]));
         }
         table.push(0.0);
-        Self { filter, ln_x0, dln, table }
+        let ln_x1 = x[x.len() - 1].ln();
+        Self { filter, ln_x0, ln_x1, dln, inv_dln: 1.0 / dln, table }
     }
 
     /// Throughput at ln λ_obs − ln λ₀ = `pos` × step (linear in the resampled table).
@@ -184,6 +188,14 @@ impl BandIntegrator {
     /// ⟨L_λ λ²⟩ up to constants.
     #[inline]
     pub fn ratio(&self, wave: &[f64], ln_wave: &[f64], w_num: &[f64], w_den: &[f64], lum: &[f64], zp1: f64) -> f64 {
+        let (num, den) = self.sums(wave, ln_wave, w_num, w_den, lum, zp1);
+        if den > 0.0 { num / den } else { f64::NAN }
+    }
+
+    /// The numerator Σ L_i T(λ_i(1+z)) λ_i Δ_i and denominator Σ T(λ_i(1+z)) Δ_i / λ_i of
+    /// [`Self::ratio`], apart (emission lines add to the numerator, see `crate::lines`).
+    #[inline]
+    pub fn sums(&self, wave: &[f64], ln_wave: &[f64], w_num: &[f64], w_den: &[f64], lum: &[f64], zp1: f64) -> (f64, f64) {
         let x = &self.filter.wave_aa;
         let (lo, hi) = (x[0] / zp1, x[x.len() - 1] / zp1);
         let start = wave.partition_point(|&w| w < lo);
@@ -197,7 +209,74 @@ impl BandIntegrator {
             num += lum[i] * tr * w_num[i];
             den += tr * w_den[i];
         }
-        if den > 0.0 { num / den } else { f64::NAN }
+        (num, den)
+    }
+
+    /// The denominator Σ T(λ_i(1+z)) Δ_i / λ_i of [`Self::ratio`] alone.
+    #[allow(dead_code, reason = "for the photometry compiled per redshift (compiled.rs), being written")]
+    pub fn den(&self, wave: &[f64], ln_wave: &[f64], w_den: &[f64], zp1: f64) -> f64 {
+        let x = &self.filter.wave_aa;
+        let (lo, hi) = (x[0] / zp1, x[x.len() - 1] / zp1);
+        let start = wave.partition_point(|&w| w < lo);
+        let shift = zp1.ln() - self.ln_x0;
+        let last = self.table.len() - 2;
+        let mut den = 0.0;
+        for i in start..wave.len() {
+            if wave[i] > hi {
+                break;
+            }
+            let pos = (ln_wave[i] + shift) / self.dln;
+            let k = (pos as usize).min(last);
+            let f = pos - k as f64;
+            den += (self.table[k] + f * (self.table[k + 1] - self.table[k])) * w_den[i];
+        }
+        den
+    }
+
+    /// Rest wavelengths (Å) the band sees at redshift z: the curve's span divided by `zp1`.
+    #[inline]
+    pub fn rest_range_aa(&self, zp1: f64) -> (f64, f64) {
+        let x = &self.filter.wave_aa;
+        (x[0] / zp1, x[x.len() - 1] / zp1)
+    }
+
+    /// Throughput at the observed wavelength exp(`ln_obs_aa`), looked up in the table as the grid
+    /// sums do; 0 outside the curve.
+    #[inline]
+    pub fn throughput_ln(&self, ln_obs_aa: f64) -> f64 {
+        if ln_obs_aa > self.ln_x1 {
+            return 0.0;
+        }
+        self.lookup((ln_obs_aa - self.ln_x0) * self.inv_dln)
+    }
+
+    /// The table at fractional position `pos` (0 below the table).
+    #[inline]
+    fn lookup(&self, pos: f64) -> f64 {
+        if pos < 0.0 {
+            return 0.0;
+        }
+        let k = (pos as usize).min(self.table.len() - 2);
+        let f = pos - k as f64;
+        self.table[k] + f * (self.table[k + 1] - self.table[k])
+    }
+
+    /// Σ_l `lum[l]` T(λ_l(1+z)) λ_l over emission lines at rest wavelengths `wave` (Å, ascending;
+    /// `ln_wave` their ln) that start at or redward of the band's blue end at this redshift: the
+    /// sum stops at the first line beyond the red end. `ln_zp1` = ln(1+z). The lines' part of the
+    /// numerator of [`Self::sums`] (units of `lum` × Å).
+    #[inline]
+    pub fn line_sum(&self, wave: &[f64], ln_wave: &[f64], lum: &[f64], zp1: f64, ln_zp1: f64) -> f64 {
+        let hi = self.filter.wave_aa[self.filter.wave_aa.len() - 1] / zp1;
+        let shift = ln_zp1 - self.ln_x0;
+        let mut sum = 0.0;
+        for ((&l, &ln), &f) in wave.iter().zip(ln_wave).zip(lum) {
+            if l > hi {
+                break;
+            }
+            sum += f * self.lookup((ln + shift) * self.inv_dln) * l;
+        }
+        sum
     }
 
     /// The same integral as [`Self::ratio`] as weights: `ratio(lum) = Σ_k lum[start + k] · w[k]`;

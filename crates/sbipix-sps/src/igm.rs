@@ -135,13 +135,7 @@ impl IgmTable {
             let z = iz as f64 * dz;
             let row = &mut trans[iz * n_wave..(iz + 1) * n_wave];
             for (i, t) in row.iter_mut().enumerate() {
-                let l = wave_aa[i];
-                let tau = match model {
-                    IgmModel::Inoue2014 => inoue2014_tau(lines, l, z),
-                    IgmModel::Madau1995 => madau1995_tau(l, z),
-                    IgmModel::None => 0.0,
-                };
-                *t = (-tau).exp();
+                *t = (-tau(model, lines, wave_aa[i], z)).exp();
             }
             // bagpipes: the pixel containing Lyα takes the transmission just blueward of it.
             if n_wave >= 2 && wave_aa[lya] > LYMAN_ALPHA_AA {
@@ -151,18 +145,67 @@ impl IgmTable {
         Self { n_wave, dz, n_z, trans }
     }
 
+    /// Tabulates `model` at the rest wavelengths of emission lines `line_wave_aa` (ascending) for
+    /// 0 ≤ z ≤ `max_z`: the transmission at each line's exact wavelength, except that a line at
+    /// Lyα takes the transmission just blueward of Lyα (the limit λ → λ_Lyα from the blue,
+    /// evaluated at λ_Lyα (1 − 1e-9)). That is bagpipes' convention for the grid pixel holding
+    /// Lyα (see [`Self::new`]), which takes the transmission of the grid point one step (0.5 %)
+    /// blueward; the limit makes the line's transmission independent of the grid. At the exact
+    /// wavelength Inoue's and Madau's Lyα-forest terms vanish (absorbers redward of the source
+    /// do not exist), and the line would pass untouched.
+    pub fn at_lines(model: IgmModel, lines: &[InoueLine], line_wave_aa: &[f64], max_z: f64) -> Self {
+        let dz = 0.01;
+        let n_z = (max_z / dz).ceil() as usize + 2;
+        let n_wave = if model == IgmModel::None { 0 } else { line_wave_aa.partition_point(|&l| l <= LYMAN_ALPHA_AA) };
+        let mut trans = vec![1.0; n_z * n_wave];
+        for iz in 0..n_z {
+            let z = iz as f64 * dz;
+            for (i, &l) in line_wave_aa[..n_wave].iter().enumerate() {
+                let l = if (l / LYMAN_ALPHA_AA - 1.0).abs() < 1e-6 { LYMAN_ALPHA_AA * (1.0 - 1e-9) } else { l };
+                trans[iz * n_wave + i] = (-tau(model, lines, l, z)).exp();
+            }
+        }
+        Self { n_wave, dz, n_z, trans }
+    }
+
+    /// Transmission of the `k`-th tabulated wavelength at redshift `z` (linear in z, as
+    /// [`Self::apply`]); 1 beyond the affected wavelengths.
+    #[inline]
+    pub fn transmission(&self, z: f64, k: usize) -> f64 {
+        if k >= self.n_wave {
+            return 1.0;
+        }
+        let (i, f) = self.z_position(z);
+        (1.0 - f) * self.trans[i * self.n_wave + k] + f * self.trans[(i + 1) * self.n_wave + k]
+    }
+
+    /// Row index and interpolation weight of redshift `z` in the table.
+    #[inline]
+    fn z_position(&self, z: f64) -> (usize, f64) {
+        let pos = (z / self.dz).max(0.0);
+        let i = (pos.floor() as usize).min(self.n_z - 2);
+        (i, (pos - i as f64).clamp(0.0, 1.0))
+    }
+
     /// Multiplies `spec` (on the grid the table was made for) by the transmission at `z`.
     pub fn apply(&self, z: f64, spec: &mut [f64]) {
         if self.n_wave == 0 {
             return;
         }
-        let pos = (z / self.dz).max(0.0);
-        let i = (pos.floor() as usize).min(self.n_z - 2);
-        let f = (pos - i as f64).clamp(0.0, 1.0);
+        let (i, f) = self.z_position(z);
         let (a, b) = (&self.trans[i * self.n_wave..(i + 1) * self.n_wave], &self.trans[(i + 1) * self.n_wave..(i + 2) * self.n_wave]);
         for k in 0..self.n_wave {
             spec[k] *= (1.0 - f) * a[k] + f * b[k];
         }
+    }
+}
+
+/// Optical depth of `model` at rest wavelength `rest_aa` for a source at `z`.
+fn tau(model: IgmModel, lines: &[InoueLine], rest_aa: f64, z: f64) -> f64 {
+    match model {
+        IgmModel::Inoue2014 => inoue2014_tau(lines, rest_aa, z),
+        IgmModel::Madau1995 => madau1995_tau(rest_aa, z),
+        IgmModel::None => 0.0,
     }
 }
 

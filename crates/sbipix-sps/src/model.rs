@@ -14,10 +14,40 @@ use crate::error::{SpsError, finite};
 use crate::filters::{BandIntegrator, Filter};
 use crate::grids::SpsData;
 use crate::igm::{IgmModel, IgmTable};
+use crate::lines::EmissionLines;
 use crate::model_tables::{absorption_table, nebular_tables, stellar_tables};
 use crate::sampling::{AgeBins, WavelengthSampling, midpoint_widths, wavelength_grid};
 use crate::sfh::{Sfh, SfhShape};
 use serde::{Deserialize, Serialize};
+
+/// Where the photometry puts the Cloudy emission lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinePlacement {
+    /// Each line integrated at its exact rest wavelength λ_l: a band gains
+    /// F_l T(λ_l(1+z)) λ_l / Σ T Δλ/λ (a δ-function through the photon-counting integral), with
+    /// Calzetti dust and IGM transmission at λ_l. The lines' share of a band flux does not move
+    /// with the wavelength grid (`max_redshift`), but for the grid's sum of the band's
+    /// normalisation Σ T Δλ/λ (≤ 0.003 mag between `max_redshift` 10 and 15). The default of
+    /// [`ModelConfig::default`].
+    Exact,
+    /// Each line in the wavelength-grid pixel nearest λ_l, as luminosity / pixel width
+    /// (bagpipes 1.3.6). A line near a filter edge moves in or out of the band as the grid moves
+    /// (`max_redshift` 10 vs 15 changes band fluxes by up to 0.25–0.3 mag). For comparisons with
+    /// bagpipes (with `max_redshift: 10`, its grid) and for models trained before `Exact` existed.
+    NearestPixel,
+}
+
+impl LinePlacement {
+    /// What a serialized [`ModelConfig`] without `line_placement` means: `NearestPixel`, the only
+    /// placement before the field existed. Model folders and training sets written then were
+    /// simulated (and their networks trained) with lines in the nearest pixel; reading them as
+    /// `Exact` would give their posterior-predictive checks, refinements and validations a forward
+    /// model the network never saw. New configurations get `Exact` from [`ModelConfig::default`].
+    fn when_absent() -> Self {
+        LinePlacement::NearestPixel
+    }
+}
 
 /// Settings of a forward model that are fixed for all galaxies it computes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +57,12 @@ pub struct ModelConfig {
     pub igm: IgmModel,
     /// Nebular continuum + lines (Cloudy grids) from stars younger than `t_bc_gyr`.
     pub nebular: bool,
+    /// How the nebular lines enter the photometry: `Exact` by default; a serialized
+    /// configuration without the field reads as `NearestPixel` (`LinePlacement::when_absent`:
+    /// the container's `default` would say `Exact`, wrong for files written before the field
+    /// existed).
+    #[serde(default = "LinePlacement::when_absent")]
+    pub line_placement: LinePlacement,
     /// DL07 dust emission with the luminosity absorbed by dust (energy balance).
     pub dust_emission: bool,
     pub dl07: Dl07Params,
@@ -45,6 +81,7 @@ impl Default for ModelConfig {
             cosmology: Cosmology::default(),
             igm: IgmModel::Inoue2014,
             nebular: true,
+            line_placement: LinePlacement::Exact,
             dust_emission: true,
             dl07: Dl07Params::default(),
             max_redshift: 15.0,
@@ -124,6 +161,13 @@ pub struct Workspace {
     total: Vec<f64>,
     pub(crate) mass_young: Vec<f64>,
     pub(crate) mass_old: Vec<f64>,
+    /// Luminosity of each emission line (`LinePlacement::Exact`), L☉ after dust and IGM, in the
+    /// order of the model's lines; only the lines in `line_range` (those the filters can see) are
+    /// set, the others are 0.
+    pub(crate) lines: Vec<f64>,
+    line_range: std::ops::Range<usize>,
+    /// The lines' part of each band's numerator.
+    band_lines: Vec<f64>,
 }
 
 /// A forward model ready to evaluate: grids resampled onto its wavelength and age sampling.
@@ -143,8 +187,11 @@ pub struct SpsModel {
     pub(crate) live_frac: Vec<f64>,
     pub(crate) logu: Vec<f64>,
     pub(crate) n_neb_ages: usize,
-    /// Nebular continuum + lines, [zmet][logu][neb age][wave].
+    /// Nebular continuum + lines (lines: `LinePlacement::NearestPixel`; continuum only with
+    /// `Exact`), [zmet][logu][neb age][wave].
     pub(crate) neb: Vec<f64>,
+    /// The emission lines, apart from `neb` (nebular emission with `LinePlacement::Exact`).
+    pub(crate) lines: Option<EmissionLines>,
     /// −0.4 ln10 A(λ)/A_V, so the dust transmission is exp(coef × A_V).
     pub(crate) dust_coef: Vec<f64>,
     /// Number of leading wavelengths with non-zero attenuation.
@@ -160,6 +207,8 @@ pub struct SpsModel {
     pub(crate) n_ionising: usize,
     pub(crate) bc_bin: usize,
     pub(crate) bands: Vec<BandIntegrator>,
+    /// Band indices ordered by the blue end of their curves.
+    pub(crate) bands_blue_order: Vec<usize>,
 }
 
 impl SpsModel {
@@ -228,12 +277,15 @@ impl SpsModel {
         let ng = &data.nebular;
         let n_neb_ages = ng.ages_yr.len();
         let nu = ng.logu.len();
-        let neb = if config.nebular { nebular_tables(ng, nz, &bins, bc_bin, &config, &wave)? } else { Vec::new() };
+        let exact_lines = config.line_placement == LinePlacement::Exact;
+        let neb = if config.nebular { nebular_tables(ng, nz, &bins, bc_bin, &config, &wave, !exact_lines)? } else { Vec::new() };
+        let lines =
+            (config.nebular && exact_lines).then(|| EmissionLines::new(ng, nz, &wave, config.igm, &data.inoue2014, config.max_redshift));
         let dust_coef: Vec<f64> = wave.iter().map(|&l| -0.4 * std::f64::consts::LN_10 * calzetti2000_a_over_av(l)).collect();
         let n_dust = dust_coef.iter().rposition(|&c| c != 0.0).map_or(0, |i| i + 1);
         let dl07 = if config.dust_emission { dl07_spectrum(&data.dl07, config.dl07, &wave) } else { Vec::new() };
         let absorption = if config.dust_emission {
-            absorption_table(&wave, &dust_coef[..n_dust], &ssp, &neb, (nz, nb, nu, n_neb_ages, bc_bin), config.nebular)
+            absorption_table(&wave, &dust_coef[..n_dust], &ssp, &neb, (nz, nb, nu, n_neb_ages, bc_bin), config.nebular, lines.as_ref())
         } else {
             AbsorptionTable::default()
         };
@@ -241,7 +293,9 @@ impl SpsModel {
             filters.iter().fold((f64::INFINITY, 0f64), |(lo, hi), f| (lo.min(f.wave_aa[0]), hi.max(f.wave_aa[f.wave_aa.len() - 1])));
         let igm = IgmTable::new(config.igm, &data.inoue2014, &wave, config.max_redshift);
         let n_ionising = wave.partition_point(|&l| l < IONISING_CUT_AA);
-        let bands = filters.into_iter().map(BandIntegrator::new).collect();
+        let bands: Vec<BandIntegrator> = filters.into_iter().map(BandIntegrator::new).collect();
+        let mut bands_blue_order: Vec<usize> = (0..bands.len()).collect();
+        bands_blue_order.sort_by(|&a, &b| bands[a].filter.wave_aa[0].total_cmp(&bands[b].filter.wave_aa[0]));
         let ln_wave = wave.iter().map(|w| w.ln()).collect();
         let w_num = wave.iter().zip(&width).map(|(l, w)| l * w).collect();
         let w_den = wave.iter().zip(&width).map(|(l, w)| w / l).collect();
@@ -259,6 +313,7 @@ impl SpsModel {
             logu: ng.logu.clone(),
             n_neb_ages,
             neb,
+            lines,
             dust_coef,
             n_dust,
             dl07,
@@ -268,6 +323,7 @@ impl SpsModel {
             n_ionising,
             bc_bin,
             bands,
+            bands_blue_order,
         })
     }
 
@@ -309,10 +365,66 @@ impl SpsModel {
         let derived = self.synthesize(p, ws, false)?;
         let k = self.flux_constant(p.redshift);
         let zp1 = 1.0 + p.redshift;
-        for (out, band) in flux_ujy.iter_mut().zip(&self.bands) {
-            *out = k * band.ratio(&self.wave, &self.ln_wave, &self.w_num, &self.w_den, &ws.total, zp1);
+        match &self.lines {
+            None => {
+                for (out, band) in flux_ujy.iter_mut().zip(&self.bands) {
+                    *out = k * band.ratio(&self.wave, &self.ln_wave, &self.w_num, &self.w_den, &ws.total, zp1);
+                }
+            }
+            Some(lines) => {
+                // the lines at their exact wavelengths add to each band's numerator
+                ws.band_lines.clear();
+                ws.band_lines.resize(self.bands.len(), 0.0);
+                let range = ws.line_range.clone();
+                lines.band_numerators(&self.bands, &self.bands_blue_order, zp1, &ws.lines, range, &mut ws.band_lines);
+                for ((out, band), num_lines) in flux_ujy.iter_mut().zip(&self.bands).zip(&ws.band_lines) {
+                    let (num, den) = band.sums(&self.wave, &self.ln_wave, &self.w_num, &self.w_den, &ws.total, zp1);
+                    *out = if den > 0.0 { k * ((num + num_lines) / den) } else { f64::NAN };
+                }
+            }
         }
         Ok(derived)
+    }
+
+    /// Rest wavelengths (Å, ascending) of the emission lines the photometry integrates at their
+    /// exact wavelengths (nebular emission with [`LinePlacement::Exact`]; empty otherwise). Every
+    /// per-line array of the model is in this order.
+    pub(crate) fn line_wave_aa(&self) -> &[f64] {
+        self.lines.as_ref().map_or(&[], |l| &l.wave_aa)
+    }
+
+    /// −0.4 ln10 A(λ_l)/A_V of each line (Calzetti 2000 at the line's wavelength): a line of young
+    /// stars keeps exp(coef · η A_V) of its luminosity. Empty unless [`LinePlacement::Exact`].
+    pub(crate) fn line_dust_coef(&self) -> &[f64] {
+        self.lines.as_ref().map_or(&[], |l| &l.dust_coef)
+    }
+
+    /// Line luminosities before dust, L☉ per M☉ formed, `[zmet][logu][nebular age][line]`: the
+    /// model's metallicity and log U grids (`logzsol_range`, `logu_range`) and its first age bins
+    /// (those up to the birth-cloud bin are used). Empty unless [`LinePlacement::Exact`].
+    pub(crate) fn line_luminosity_table(&self) -> &[f64] {
+        self.lines.as_ref().map_or(&[], |l| &l.lum)
+    }
+
+    /// For band `band` at redshift `z`, each line's band flux per unit luminosity, µJy per L☉
+    /// (luminosity after dust, before IGM): k(z) T_b(λ_l(1+z)) λ_l IGM_l(z) / den_b(z), with
+    /// k = (1+z) L☉ / (4π d_L² c) in µJy per (L☉/Å · Å²), den_b = Σ_i T_b(λ_i(1+z)) Δλ_i / λ_i over
+    /// the rest grid (Å⁰), λ_l in Å. The lines' part of the band flux is Σ_l F_l × factor_l,
+    /// F_l in L☉ after dust, exactly as [`Self::photometry_into`] adds it. Zero for lines outside
+    /// the band at `z`; empty unless [`LinePlacement::Exact`].
+    pub(crate) fn line_band_factors(&self, band: usize, z: f64) -> Vec<f64> {
+        let Some(lines) = &self.lines else { return Vec::new() };
+        let b = &self.bands[band];
+        let zp1 = 1.0 + z;
+        let den = b.den(&self.wave, &self.ln_wave, &self.w_den, zp1);
+        let k = self.flux_constant(z);
+        let (lo, hi) = b.rest_range_aa(zp1);
+        let mut factors = vec![0.0; lines.len()];
+        for l in lines.range(lo, hi) {
+            let t = b.throughput_ln(lines.ln_wave[l] + zp1.ln());
+            factors[l] = k * t * lines.wave_aa[l] * lines.igm.transmission(z, l) / den;
+        }
+        factors
     }
 
     /// Band fluxes (µJy) of a given rest-frame luminosity density `lum_lsun_per_aa` (L☉/Å, on
@@ -350,6 +462,13 @@ impl SpsModel {
     }
 
     /// The observed spectrum: rest wavelengths (Å) and f_ν (µJy) at λ_obs = λ_rest (1+z).
+    ///
+    /// For display: the emission lines are drawn in the grid pixel nearest their wavelength
+    /// (luminosity / pixel width) whatever [`ModelConfig::line_placement`] says. With
+    /// [`LinePlacement::Exact`] each line carries its exact luminosity after dust (attenuated at its
+    /// own wavelength), so the spectrum's integral over wavelength is exact, but band averages
+    /// of this spectrum differ from [`Self::photometry`], which integrates the lines at their
+    /// exact wavelengths.
     pub fn spectrum(&self, p: &GalaxyParams) -> Result<(Vec<f64>, Vec<f64>), SpsError> {
         let mut ws = Workspace::default();
         self.synthesize(p, &mut ws, true)?;
@@ -457,6 +576,10 @@ impl SpsModel {
     /// Computes the rest-frame luminosity density (L☉/Å) after dust and IGM into `ws.total`:
     /// over the whole grid with `full`, otherwise only where the filters look at this redshift
     /// (zero elsewhere). The absorbed luminosity for dust emission always covers the whole grid.
+    /// With [`LinePlacement::Exact`] the emission lines are not in `ws.total` but apart, as
+    /// luminosities (L☉ after dust and IGM; all lines with `full`, otherwise those the filters
+    /// can see); with `full` they are also drawn into `ws.total` in their nearest pixels, for
+    /// [`Self::spectrum`].
     //
     // Longer than 100 lines on purpose: the order of the physics (SFH → metallicity → stellar
     // light → nebular emission → dust attenuation → dust emission → IGM) reads in one function, as
@@ -538,9 +661,42 @@ impl SpsModel {
             }
         }
 
-        // 5. Dust attenuation: all stars by A_V, young ones by eta × A_V.
+        //    With exact line placement the lines are kept apart: luminosities (L☉) of the lines
+        //    the filters can see.
+        ws.lines.clear();
+        ws.line_range = 0..0;
+        if let Some(lines) = &self.lines {
+            ws.lines.resize(lines.len(), 0.0);
+            if has_young {
+                ws.line_range = if full { 0..lines.len() } else { lines.range(self.filter_span_aa.0 / zp1, self.filter_span_aa.1 / zp1) };
+                let r = ws.line_range.clone();
+                let na = self.n_neb_ages;
+                for j in 0..=self.bc_bin {
+                    let m = ws.mass_young[j];
+                    if m <= 0.0 {
+                        continue;
+                    }
+                    for &(z, wz) in &zw {
+                        if wz > 0.0 {
+                            let (a, b) = (m * wz * (1.0 - wu_hi), m * wz * wu_hi);
+                            let (lo, hi) = (lines.row((z * nu + iu - 1) * na + j), lines.row((z * nu + iu) * na + j));
+                            axpy2(&mut ws.lines[r.clone()], a, &lo[r.clone()], b, &hi[r.clone()]);
+                        }
+                    }
+                }
+            }
+        }
+
+        // 5. Dust attenuation: all stars by A_V, young ones by eta × A_V; lines (young stars'
+        //    light) at their exact wavelengths.
         let mut dust_luminosity = 0.0;
         if p.av_mag > 0.0 {
+            if let Some(lines) = &self.lines {
+                let a_young = p.av_mag * p.eta;
+                for l in ws.line_range.start..ws.line_range.end.min(lines.n_dust) {
+                    ws.lines[l] *= (lines.dust_coef[l] * a_young).exp();
+                }
+            }
             let nd = self.n_dust.clamp(i0, i1);
             for i in i0..nd {
                 let t = (self.dust_coef[i] * p.av_mag).exp();
@@ -589,8 +745,22 @@ impl SpsModel {
             }
         }
 
-        // 7. Intergalactic absorption.
+        // Lines drawn into their nearest pixels for display (spectrum()), before the IGM.
+        if let (true, Some(lines)) = (full, &self.lines) {
+            for (l, pix) in lines.pixel.iter().enumerate() {
+                if let Some((i, w)) = pix {
+                    ws.total[*i] += ws.lines[l] / w;
+                }
+            }
+        }
+
+        // 7. Intergalactic absorption (lines: the transmission at their wavelength, `IgmTable::at_lines`).
         self.igm.apply(p.redshift, &mut ws.total);
+        if let Some(lines) = &self.lines {
+            for l in ws.line_range.start..ws.line_range.end.min(lines.igm.n_wave) {
+                ws.lines[l] *= lines.igm.transmission(p.redshift, l);
+            }
+        }
 
         Ok(Derived {
             log_mass_formed: summary.log_mass_formed,

@@ -6,6 +6,7 @@ use crate::absorption::AbsorptionTable;
 use crate::constants::IONISING_CUT_AA;
 use crate::error::SpsError;
 use crate::igm::nearest;
+use crate::lines::EmissionLines;
 use crate::model::ModelConfig;
 use crate::sampling::{AgeBins, interp, interp_sorted_f32};
 
@@ -42,8 +43,10 @@ pub(crate) fn stellar_tables(lib: &crate::grids::SspLibrary, bins: &AgeBins, wav
     (ssp, live_frac)
 }
 
-/// Nebular continuum + lines on the model's wavelength grid `[zmet × logU × nebular ages × wave]`;
-/// the grids' age rows must be the first model age bins, and reach past the birth-cloud bin.
+/// Nebular continuum, and with `with_lines` the lines too (each in the pixel nearest its
+/// wavelength, as bagpipes: [`crate::model::LinePlacement::NearestPixel`]), on the model's
+/// wavelength grid `[zmet × logU × nebular ages × wave]`; the grids' age rows must be the first
+/// model age bins, and reach past the birth-cloud bin.
 pub(crate) fn nebular_tables(
     ng: &crate::grids::NebularGrid,
     nz: usize,
@@ -51,6 +54,7 @@ pub(crate) fn nebular_tables(
     bc_bin: usize,
     config: &ModelConfig,
     wave: &[f64],
+    with_lines: bool,
 ) -> Result<Vec<f64>, SpsError> {
     let nw = wave.len();
     let n_neb_ages = ng.ages_yr.len();
@@ -75,7 +79,7 @@ pub(crate) fn nebular_tables(
         .iter()
         .map(|&l| {
             let i = nearest(wave, l);
-            (i != 0 && i != nw - 1).then(|| (i, 0.5 * (wave[i + 1] - wave[i - 1])))
+            (with_lines && i != 0 && i != nw - 1).then(|| (i, 0.5 * (wave[i + 1] - wave[i - 1])))
         })
         .collect();
     for iz in 0..nz {
@@ -97,8 +101,9 @@ pub(crate) fn nebular_tables(
 
 /// The table of absorbed luminosity against A_V for energy balance: rows for every stellar
 /// (zmet, bin), then with nebular emission the young stars without ionising light and the
-/// nebular spectra of the birth-cloud bins. `dims` = (zmet, bins, logU, nebular ages, birth-cloud
-/// bin).
+/// nebular spectra of the birth-cloud bins, with the light dust takes from their emission lines
+/// when `lines` holds them apart from `neb` ([`crate::model::LinePlacement::Exact`]). `dims` =
+/// (zmet, bins, logU, nebular ages, birth-cloud bin).
 pub(crate) fn absorption_table(
     wave: &[f64],
     coef: &[f64],
@@ -106,6 +111,7 @@ pub(crate) fn absorption_table(
     neb: &[f64],
     (nz, nb, nu, n_neb_ages, bc_bin): (usize, usize, usize, usize, usize),
     nebular: bool,
+    lines: Option<&EmissionLines>,
 ) -> AbsorptionTable {
     let nw = wave.len();
     let n_dust = coef.len();
@@ -132,5 +138,18 @@ pub(crate) fn absorption_table(
             }
         }
     }
-    AbsorptionTable::new(coef, &tw, rows.iter().map(|r| r.as_slice()))
+    let mut table = AbsorptionTable::new(coef, &tw, rows.iter().map(|r| r.as_slice()));
+    if let (true, Some(lines)) = (nebular, lines) {
+        // the nebular rows, in the order pushed above
+        let base = nz * nb + nz * (bc_bin + 1);
+        for iz in 0..nz {
+            for iu in 0..nu {
+                for j in 0..=bc_bin {
+                    let row = base + (iz * nu + iu) * (bc_bin + 1) + j;
+                    table.add_lines(row, &lines.dust_coef, lines.row((iz * nu + iu) * n_neb_ages + j));
+                }
+            }
+        }
+    }
+    table
 }

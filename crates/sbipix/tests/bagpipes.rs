@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use sbipix::sps::{GalaxyParams, IgmModel, ModelConfig, SpsModel};
+use sbipix::sps::{GalaxyParams, IgmModel, LinePlacement, ModelConfig, SpsModel};
 
 struct Comparison {
     dm: Vec<f64>,
@@ -26,8 +26,16 @@ struct Comparison {
 }
 
 fn compare(table: &str, full: bool) -> Comparison {
-    // bagpipes' conventions: its wavelength grid is built for z ≤ 10.
-    let config = ModelConfig { nebular: full, dust_emission: full, igm: IgmModel::Inoue2014, max_redshift: 10.0, ..ModelConfig::default() };
+    // bagpipes' conventions: its wavelength grid is built for z ≤ 10, and each emission line is
+    // put into the pixel of that grid nearest its wavelength.
+    let config = ModelConfig {
+        nebular: full,
+        line_placement: LinePlacement::NearestPixel,
+        dust_emission: full,
+        igm: IgmModel::Inoue2014,
+        max_redshift: 10.0,
+        ..ModelConfig::default()
+    };
     let model = SpsModel::new(sps_data(), sbipix_filters(), config).unwrap();
     let (header, rows) = read_csv(&data_file(table));
     let bands = model.band_names();

@@ -1,18 +1,33 @@
 //! Energy balance: the luminosity re-emitted by dust (tabulated in A_V for speed) equals the
-//! luminosity the attenuation removes, integrated directly over the full spectrum.
+//! luminosity the attenuation removes, integrated directly over the full spectrum; with the
+//! emission lines in their nearest pixels and with the lines at their exact wavelengths.
 
 mod common;
 
 use common::*;
-use sbipix::sps::{GalaxyParams, IgmModel, ModelConfig, SpsModel};
+use sbipix::sps::{GalaxyParams, IgmModel, LinePlacement, ModelConfig, SpsModel};
 
 #[test]
-fn absorbed_luminosity_equals_dust_luminosity() {
+fn absorbed_luminosity_equals_dust_luminosity_lines_in_pixels() {
+    absorbed_luminosity_equals_dust_luminosity(LinePlacement::NearestPixel);
+}
+
+/// The lines' share comes from their own table rows (`AbsorptionTable::add_lines`, Calzetti at
+/// each line's wavelength); `spectrum()` draws each line, attenuated at its own wavelength, in
+/// its nearest pixel as luminosity / pixel width, so the trapezoid integral below holds each
+/// line's exact luminosity before and after dust and checks those rows.
+#[test]
+fn absorbed_luminosity_equals_dust_luminosity_exact_lines() {
+    absorbed_luminosity_equals_dust_luminosity(LinePlacement::Exact);
+}
+
+fn absorbed_luminosity_equals_dust_luminosity(line_placement: LinePlacement) {
     // Without IGM and without dust emission the spectrum is pure attenuated starlight, so the
     // absorbed luminosity is ∫ (L(A_V = 0) − L(A_V)) dλ over the model grid.
-    let direct_cfg = ModelConfig { igm: IgmModel::None, dust_emission: false, ..ModelConfig::default() };
+    let direct_cfg = ModelConfig { igm: IgmModel::None, dust_emission: false, line_placement, ..ModelConfig::default() };
     let direct = SpsModel::new(sps_data(), sbipix_filters(), direct_cfg).unwrap();
-    let tab = SpsModel::new(sps_data(), sbipix_filters(), ModelConfig { igm: IgmModel::None, ..ModelConfig::default() }).unwrap();
+    let tab_cfg = ModelConfig { igm: IgmModel::None, line_placement, ..ModelConfig::default() };
+    let tab = SpsModel::new(sps_data(), sbipix_filters(), tab_cfg).unwrap();
     let wave = direct.wave_aa().to_vec();
     let lum = |m: &SpsModel, p: &GalaxyParams| -> Vec<f64> {
         // spectrum() returns f_ν = K L λ²; K cancels in the ratio below.

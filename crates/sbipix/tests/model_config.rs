@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use sbipix::sps::{Dl07Params, Filter, ModelConfig, SpsModel};
+use sbipix::sps::{Dl07Params, Filter, LinePlacement, ModelConfig, SpsModel};
 
 fn err(config: ModelConfig, filters: Vec<Filter>) -> String {
     SpsModel::new(sps_data(), filters, config).unwrap_err().to_string()
@@ -31,4 +31,26 @@ fn bad_settings_are_named() {
     // Dust emission off ignores the DL07 settings.
     let ok = ModelConfig { dust_emission: false, dl07: Dl07Params { qpah: 9.0, ..Dl07Params::default() }, ..ModelConfig::default() };
     assert!(SpsModel::new(sps_data(), f(), ok).is_ok());
+}
+
+/// `line_placement` (issue 17): new configurations integrate the lines at their exact
+/// wavelengths, but a configuration written before the field existed (model folders, training
+/// sets) was simulated — and its network trained — with the lines in the nearest pixel, and must
+/// read back so.
+#[test]
+fn configs_without_line_placement_read_as_nearest_pixel() {
+    assert_eq!(ModelConfig::default().line_placement, LinePlacement::Exact);
+    let old: ModelConfig = serde_json::from_str("{}").unwrap();
+    assert_eq!(old, ModelConfig { line_placement: LinePlacement::NearestPixel, ..ModelConfig::default() });
+    let new = serde_json::to_string(&ModelConfig::default()).unwrap();
+    assert!(new.contains(r#""line_placement":"exact""#), "{new}");
+    assert_eq!(serde_json::from_str::<ModelConfig>(&new).unwrap(), ModelConfig::default());
+    let np: ModelConfig = serde_json::from_str(r#"{"line_placement": "nearest_pixel"}"#).unwrap();
+    assert_eq!(np.line_placement, LinePlacement::NearestPixel);
+
+    // The shipped default model was trained on nearest-pixel photometry and says nothing.
+    let dir = sbipix::default_model_dir().unwrap();
+    assert!(!std::fs::read_to_string(dir.join("model.json")).unwrap().contains("line_placement"));
+    let post = sbipix::Posterior::load(&dir).unwrap();
+    assert_eq!(post.manifest.forward_model.line_placement, LinePlacement::NearestPixel);
 }
