@@ -199,7 +199,8 @@ def test_sample_covers_simulated_truths(model, small_set):
     snr = np.where(ok, r, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1)
     idx = np.where(snr > 5)[0][:300]
     assert len(idx) > 100
-    draws = model.sample(s["flux_obs"][idx], s["sigma"][idx], s["redshift"][idx], n=300, mask=s["observed"][idx], seed=3)
+    # the network alone (refine=False; the default is the exact posterior, tested below)
+    draws = model.sample(s["flux_obs"][idx], s["sigma"][idx], s["redshift"][idx], n=300, mask=s["observed"][idx], seed=3, refine=False)
     assert draws.shape == (len(idx), 300, len(model.parameter_names)) and draws.dtype == np.float32
     j = model.parameter_names.index("log_mstar")
     k = s["parameter_names"].index("log_mstar")
@@ -212,7 +213,7 @@ def test_sample_covers_simulated_truths(model, small_set):
     assert_coverage("log M*", inside, len(idx), 0.68)
     assert np.median(np.abs(np.median(draws[:, :, j], axis=1) - truth)) < 0.2
     # deterministic for a seed; other seeds differ
-    again = model.sample(s["flux_obs"][idx[:5]], s["sigma"][idx[:5]], s["redshift"][idx[:5]], n=300, mask=s["observed"][idx[:5]], seed=3)
+    again = model.sample(s["flux_obs"][idx[:5]], s["sigma"][idx[:5]], s["redshift"][idx[:5]], n=300, mask=s["observed"][idx[:5]], seed=3, refine=False)
     np.testing.assert_array_equal(again, draws[:5])
 
 
@@ -224,8 +225,10 @@ def test_refined_samples_are_sharper_and_still_cover_truths(model, small_set):
     idx = np.where(snr > 50)[0][:24]
     assert len(idx) >= 20
     args = (s["flux_obs"][idx], s["sigma"][idx], s["redshift"][idx])
-    net = model.sample(*args, n=200, mask=s["observed"][idx], seed=3)
-    ref = model.sample(*args, n=200, mask=s["observed"][idx], seed=3, refine=True)
+    net = model.sample(*args, n=200, mask=s["observed"][idx], seed=3, refine=False)
+    # exact posteriors are the default; simulations have no systematic error
+    assert sbipix.DEFAULTS["sample"]["refine"] is True and sbipix.DEFAULTS["sample"]["sys_err"] == 0.05
+    ref = model.sample(*args, n=200, mask=s["observed"][idx], seed=3, sys_err=0.0)
     assert ref.shape == net.shape
     for name in ["log_mstar", "mass_weighted_age_gyr", "av_mag"]:
         j, k = model.parameter_names.index(name), s["parameter_names"].index(name)
@@ -413,16 +416,18 @@ def test_fit_catalog_matches_command_line(tmp_path, model):
         "id,redshift,flux_ujy_F444W,err_ujy_F444W,flux_ujy_F277W,err_ujy_F277W,flux_ujy_F150W,err_ujy_F150W\n"
         "a,2.0,1.0,0.1,0.6,0.06,0.3,0.03\nb,9.5,1.0,0.1,0.5,0.05,0.2,0.02\nc,4.0,0.2,0.02,0.1,0.01,0.03,0.005\n"
     )
-    r = model.fit_catalog(cat, draws=300, out=tmp_path / "py.csv")
+    r = model.fit_catalog(cat, draws=300, out=tmp_path / "py.csv", refine=False)
     assert r["status"].tolist()[0] == "ok" and "outside" in r["status"][1]
     assert np.isnan(r["log_mstar_p50"][1]) and np.isfinite(r["log_mstar_p50"][0])
-    subprocess.run([cli(), "fit", "--catalog", str(cat), "--out", str(tmp_path / "cli.csv"), "--draws", "300"], check=True, capture_output=True)
+    subprocess.run(
+        [cli(), "fit", "--catalog", str(cat), "--out", str(tmp_path / "cli.csv"), "--draws", "300", "--fast"], check=True, capture_output=True
+    )
     assert (tmp_path / "cli.csv").read_text() == (tmp_path / "py.csv").read_text()
     assert "refined" not in r
-    # refined: the same file as `sbipix fit --refine`, and the per-row flag in the dict
-    rr = model.fit_catalog(cat, draws=300, ppc=False, refine=True, out=tmp_path / "pyr.csv")
+    # exact posteriors (the default): the same file as `sbipix fit`, and the per-row flag in the dict
+    rr = model.fit_catalog(cat, draws=300, ppc=False, out=tmp_path / "pyr.csv")
     subprocess.run(
-        [cli(), "fit", "--catalog", str(cat), "--out", str(tmp_path / "clir.csv"), "--draws", "300", "--no-ppc", "--refine"],
+        [cli(), "fit", "--catalog", str(cat), "--out", str(tmp_path / "clir.csv"), "--draws", "300", "--no-ppc"],
         check=True,
         capture_output=True,
     )

@@ -33,24 +33,24 @@ fn bad_settings_are_named() {
     assert!(SpsModel::new(sps_data(), f(), ok).is_ok());
 }
 
-/// `line_placement` (issue 17): new configurations integrate the lines at their exact
-/// wavelengths, but a configuration written before the field existed (model folders, training
-/// sets) was simulated — and its network trained — with the lines in the nearest pixel, and must
-/// read back so.
+/// `line_placement` (issue 17): configurations integrate the lines at their exact wavelengths,
+/// also those written before the field existed (model folders, training sets: the shipped
+/// default model's network was trained on nearest-pixel photometry; its likelihood, check and
+/// validation simulations now use exact lines, as `sbipix simulate` does).
 #[test]
-fn configs_without_line_placement_read_as_nearest_pixel() {
+fn configs_without_line_placement_read_as_exact() {
     assert_eq!(ModelConfig::default().line_placement, LinePlacement::Exact);
     let old: ModelConfig = serde_json::from_str("{}").unwrap();
-    assert_eq!(old, ModelConfig { line_placement: LinePlacement::NearestPixel, ..ModelConfig::default() });
+    assert_eq!(old, ModelConfig::default());
     let new = serde_json::to_string(&ModelConfig::default()).unwrap();
     assert!(new.contains(r#""line_placement":"exact""#), "{new}");
     assert_eq!(serde_json::from_str::<ModelConfig>(&new).unwrap(), ModelConfig::default());
     let np: ModelConfig = serde_json::from_str(r#"{"line_placement": "nearest_pixel"}"#).unwrap();
     assert_eq!(np.line_placement, LinePlacement::NearestPixel);
 
-    // The shipped default model was trained on nearest-pixel photometry and says nothing.
+    // The shipped default model says nothing, and reads as exact.
     let dir = sbipix::default_model_dir().unwrap();
     assert!(!std::fs::read_to_string(dir.join("model.json")).unwrap().contains("line_placement"));
     let post = sbipix::Posterior::load(&dir).unwrap();
-    assert_eq!(post.manifest.forward_model.line_placement, LinePlacement::NearestPixel);
+    assert_eq!(post.manifest.forward_model.line_placement, LinePlacement::Exact);
 }

@@ -167,8 +167,8 @@ mod tests {
         assert_eq!(name_of(MapRequest { snr_min: f64::NAN, ..m() }.validate().unwrap_err()), "snr_min");
         assert_eq!(name_of(MapRequest { redshift: Some(-1.0), ..m() }.validate().unwrap_err()), "redshift");
         assert_eq!(name_of(MapRequest { refine: true, sys_err: 1.5, ..m() }.validate().unwrap_err()), "sys_err");
-        // sys_err is only read with refine
-        MapRequest { sys_err: 1.5, ..m() }.validate().unwrap();
+        // sys_err is only read with refine (the default; not with the network alone)
+        MapRequest { refine: false, sys_err: 1.5, ..m() }.validate().unwrap();
         let f = FitRequest::default;
         assert_eq!(name_of(FitRequest { draws: 0, ..f() }.validate().unwrap_err()), "draws");
         assert_eq!(name_of(FitRequest { error_floor: -0.1, ..f() }.validate().unwrap_err()), "error_floor");
@@ -203,7 +203,11 @@ mod tests {
     #[test]
     fn the_defaults() {
         let m = MapRequest::default();
-        assert_eq!((m.draws, m.snr_min, m.seed, m.ppc, m.refine, m.sys_err), (500, 5.0, 0, true, false, 0.0));
+        assert_eq!((m.draws, m.snr_min, m.seed, m.ppc, m.refine, m.sys_err), (500, 5.0, 0, true, true, 0.05));
+        let f = FitRequest::default();
+        assert_eq!((f.refine, f.sys_err), (true, 0.05));
+        let v = ValidateRequest::default();
+        assert_eq!((v.refine, v.sys_err), (false, 0.0));
         assert_eq!(m.model, "default");
         let f = FitRequest::default();
         assert_eq!((f.draws, f.error_floor, f.flux_columns.as_str()), (2000, 0.05, "flux_ujy_{band}"));
