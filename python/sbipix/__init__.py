@@ -398,9 +398,10 @@ class Model:
         ``flux``, ``err``: (pixels, bands) in µJy, columns in :attr:`bands` order or named by
         ``bands=``; a band with NaN flux, NaN or non-positive error, or ``mask`` False is missing
         for that pixel. ``redshift``: scalar or (pixels,). Deterministic for a ``seed``.
-        ``refine``: refine the network's draws with the forward model's likelihood (as ``sbipix
-        map --refine``; ≈ 0.8 s per pixel on 2 cores, up to 20× sharper on bright pixels), with
-        ``sys_err`` (fraction of the flux) added to the errors in quadrature.
+        ``refine`` (default True): exact posteriors — the forward model's likelihood with the
+        network's draws as the proposal (as ``sbipix map``; ≈ 50 ms per pixel per core, up to 20×
+        sharper than the network on bright pixels), ``sys_err`` (fraction of the flux, default
+        0.05) added to the errors in quadrature; False: the network's draws alone (``--fast``).
         """
         draws, log = _core.sample(
             self._m, *self._photometry(flux, err, redshift, mask, bands), n=int(n), seed=int(seed), refine=bool(refine),
@@ -426,12 +427,12 @@ class Model:
         """Posterior draws for **integrated** photometry of whole galaxies (as ``sbipix fit``):
         an array (objects, n, parameters), float32.
 
-        Same inputs as :meth:`sample`. The pixel-trained network is applied to a rescaled copy of
-        each galaxy degraded to the survey's pixel noise (exact; information is lost, never
-        invented) and the masses and SFRs are scaled back; ``error_floor`` (fraction of the flux)
-        is added to the errors in quadrature first. See ``docs/maps.md``, *Integrated photometry*.
-        ``refine``: refine with the forward model's likelihood on the original photometry, with
-        the larger of ``sys_err`` and ``error_floor`` as systematic error.
+        Same inputs as :meth:`sample`. By default (``refine=True``) the exact posterior of each
+        galaxy's photometry with the forward model's likelihood (the larger of ``sys_err`` and
+        ``error_floor`` as systematic error; the mass prior reaches 3 dex above the pixel
+        prior's), the network's draws as the proposal. The network's draws (``refine=False``)
+        come from a rescaled copy of each galaxy degraded to the survey's pixel noise, masses and
+        SFRs scaled back. See ``docs/maps.md``, *Integrated photometry*.
         """
         draws, log = _core.sample(
             self._m, *self._photometry(flux, err, redshift, mask, bands), n=int(n), seed=int(seed),
@@ -511,8 +512,9 @@ class Model:
 
         ``redshift`` defaults to the cube's ``REDSHIFT`` keyword; ``unit`` overrides ``BUNIT``;
         ``out``: also write ``maps.fits`` (with the cube's WCS), ``maps.png`` and
-        ``summary.json`` there. ``refine``: likelihood-refined posteriors (as ``sbipix map
-        --refine``; adds a ``REFINED`` map), with ``sys_err`` as systematic error. ``seg`` and
+        ``summary.json`` there. ``refine`` (default True): exact posteriors (as ``sbipix map``; a
+        ``REFINED`` map says where), with ``sys_err`` as systematic error; False: the network
+        alone (``--fast``). ``seg`` and
         ``seg_id``: a segmentation map and the id of the galaxy in it (as ``--seg``/``--id``).
         """
         names, arrays, summary, log = _core.map_cube(
