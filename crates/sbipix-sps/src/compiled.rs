@@ -3,12 +3,14 @@
 //!
 //! At a fixed redshift and band set every term of [`SpsModel::synthesize`] is linear in the
 //! mass formed per age bin: the stellar light of bin j at metallicity Z, attenuated by A_V,
-//! seen through band b is a number T_b[Z][j](A_V); nebular emission is linear in the young
+//! seen through band b is a number `T_b[Z][j](A_V)`; nebular emission is linear in the young
 //! bins' masses (per log U); the dust emission is the absorbed luminosity (linear in the same
 //! masses, a function of A_V) times the DL07 spectrum's band flux; the IGM is fixed by z. So
 //!
+//! ```text
 //! F_b = Σ_Z w_Z [ Σ_j m_old,j T_b[Z][j](A_V) + Σ_{j ≤ bc} m_young,j (S_b[Z][j](ηA_V) + Σ_U w_U N_b[Z][U][j](ηA_V)) ]
 //!       + L_abs · D_b,
+//! ```
 //!
 //! with the tables tabulated on a uniform grid in A_V (step [`AV_STEP_MAG`]) and interpolated
 //! linearly in flux. For one component the flux is Σᵢ Lᵢ e^{cᵢA} with cᵢ = −0.4 ln10 A(λᵢ)/A_V,
