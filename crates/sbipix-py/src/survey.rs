@@ -28,6 +28,9 @@ fn request(
         snr_min: snr_min.unwrap_or(d.snr_min),
         seed: seed.unwrap_or(d.seed),
         ppc: ppc.unwrap_or(d.ppc),
+        // exact posteriors with the default systematic error, on one machine and on Dask alike
+        refine: d.refine,
+        sys_err: d.sys_err,
     };
     req.validate().map_err(to_py)?;
     Ok(req)

@@ -402,25 +402,10 @@ impl CompiledPhotometry {
         model.split_masses(&sfh, &mut young, &mut old);
         let zw = model.zmet_weights(p.logzsol);
         let r = self.fluxes(&young, &old, zw, p.av_mag, p.eta, p.logu, flux_ujy);
-        let mut mstar = 0.0;
-        let nb_all = model.bins.len();
-        for &(z, w) in &zw {
-            for j in 0..nb_all {
-                mstar += w * (young[j] + old[j]) * model.live_frac[z * nb_all + j];
-            }
-        }
+        let mstar = model.living_mass(&young, &old, zw);
         ws.mass_young = young;
         ws.mass_old = old;
-        let dust_luminosity = r?;
-        Ok(Derived {
-            log_mass_formed: summary.log_mass_formed,
-            log_mstar: mstar.log10(),
-            log_sfr_10myr: summary.sfr_10myr.log10(),
-            log_sfr_100myr: summary.sfr_100myr.log10(),
-            mass_weighted_age_gyr: summary.mass_weighted_age_gyr,
-            age_universe_gyr: self.age_universe_gyr,
-            dust_luminosity_lsun: dust_luminosity,
-        })
+        Ok(Derived::new(&summary, mstar, self.age_universe_gyr, r?))
     }
 
     /// Position of attenuation `a` on a table of `n` nodes: (node, weight of the next node).

@@ -144,6 +144,22 @@ pub struct Derived {
     pub dust_luminosity_lsun: f64,
 }
 
+impl Derived {
+    /// The derived quantities from a history's summary, the living mass (M☉), the age of the
+    /// universe (Gyr) and the absorbed luminosity (L☉).
+    pub(crate) fn new(summary: &crate::sfh::SfhSummary, mstar: f64, age_universe_gyr: f64, dust_luminosity_lsun: f64) -> Self {
+        Self {
+            log_mass_formed: summary.log_mass_formed,
+            log_mstar: mstar.log10(),
+            log_sfr_10myr: summary.sfr_10myr.log10(),
+            log_sfr_100myr: summary.sfr_100myr.log10(),
+            mass_weighted_age_gyr: summary.mass_weighted_age_gyr,
+            age_universe_gyr,
+            dust_luminosity_lsun,
+        }
+    }
+}
+
 /// Scratch buffers for one thread; reuse across calls to avoid allocation.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
@@ -556,6 +572,19 @@ impl SpsModel {
         }
     }
 
+    /// The mass in living stars (M☉) of the stars formed `young`, `old` per age bin at
+    /// metallicity weights `zw`.
+    pub(crate) fn living_mass(&self, young: &[f64], old: &[f64], zw: [(usize, f64); 2]) -> f64 {
+        let nb = self.bins.len();
+        let mut mstar = 0.0;
+        for &(z, w) in &zw {
+            for j in 0..nb {
+                mstar += w * (young[j] + old[j]) * self.live_frac[z * nb + j];
+            }
+        }
+        mstar
+    }
+
     /// The two metallicity grids bracketing log Z/Z☉ = `logzsol` and their weights (linear in Z).
     pub(crate) fn zmet_weights(&self, logzsol: f64) -> [(usize, f64); 2] {
         let zval = 10f64.powf(logzsol);
@@ -598,12 +627,7 @@ impl SpsModel {
         // 2. Metallicity: linear in Z between the bracketing grids.
         let zw = self.zmet_weights(p.logzsol);
 
-        let mut mstar = 0.0;
-        for &(z, w) in &zw {
-            for j in 0..nb {
-                mstar += w * (ws.mass_young[j] + ws.mass_old[j]) * self.live_frac[z * nb + j];
-            }
-        }
+        let mstar = self.living_mass(&ws.mass_young, &ws.mass_old, zw);
 
         // 3. Stellar light of young and old stars.
         for v in [&mut ws.young, &mut ws.old, &mut ws.total] {
@@ -753,15 +777,7 @@ impl SpsModel {
             }
         }
 
-        Ok(Derived {
-            log_mass_formed: summary.log_mass_formed,
-            log_mstar: mstar.log10(),
-            log_sfr_10myr: summary.sfr_10myr.log10(),
-            log_sfr_100myr: summary.sfr_100myr.log10(),
-            mass_weighted_age_gyr: summary.mass_weighted_age_gyr,
-            age_universe_gyr,
-            dust_luminosity_lsun: dust_luminosity,
-        })
+        Ok(Derived::new(&summary, mstar, age_universe_gyr, dust_luminosity))
     }
 }
 

@@ -37,11 +37,11 @@ pub struct DemoArgs {
 }
 
 pub fn run(a: DemoArgs) -> Result<()> {
-    if (a.exact.fast || a.exact.refine) && (a.seds || a.survey.is_some()) {
-        return Err(super::usage("--fast applies to the map demo only, not to --seds or --survey"));
+    if (a.exact.fast || a.exact.refine) && a.seds {
+        return Err(super::usage("--fast applies to the map and survey demos, not to --seds"));
     }
     if let Some(n) = a.survey {
-        super::demo_survey::run(&a.out, &a.model, n)
+        super::demo_survey::run(&a.out, &a.model, n, &a.exact)
     } else if a.seds {
         demo_seds(&a.out)
     } else {

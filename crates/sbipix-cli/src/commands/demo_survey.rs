@@ -13,7 +13,7 @@ use std::path::Path;
 type Truth = HashMap<String, (f64, Vec<f64>)>;
 
 /// `sbipix demo --survey N`: N synthetic galaxies spanning 10⁷–10¹¹ M☉ with known truth.
-pub fn run(out: &Path, model: &str, n: usize) -> Result<()> {
+pub fn run(out: &Path, model: &str, n: usize, exact: &crate::args::ExactArgs) -> Result<()> {
     if n == 0 {
         return Err(sbipix::Error::invalid("survey", n, "the synthetic survey needs at least 1 galaxy").into());
     }
@@ -22,7 +22,13 @@ pub fn run(out: &Path, model: &str, n: usize) -> Result<()> {
     let model = LoadedModel::load(model)?;
     let truth = build_galaxies(&model, out, n)?;
     // mapped as `sbipix survey` maps, with its defaults
-    let req = SurveyRequest { manifest: out.join("manifest.csv"), out: out.join("survey"), ..SurveyRequest::default() };
+    let req = SurveyRequest {
+        manifest: out.join("manifest.csv"),
+        out: out.join("survey"),
+        refine: exact.exact(),
+        sys_err: exact.sys_err,
+        ..SurveyRequest::default()
+    };
     let rows = super::survey::run_manifest(&req, &model)?;
     let (d_res, d_int) = compare_with_truth(&req.out, &rows, &truth)?;
     let med = |v: &[(f64, f64)]| {

@@ -45,6 +45,9 @@ pub struct SurveyRunArgs {
     /// Skip the posterior-predictive check.
     #[arg(long)]
     pub no_ppc: bool,
+    // --fast / --sys-err: exact posteriors (the default) or the network alone
+    #[command(flatten)]
+    pub exact: crate::args::ExactArgs,
 }
 
 pub fn action(a: SurveyAction) -> Result<()> {
@@ -66,7 +69,17 @@ pub fn run(a: SurveyRunArgs) -> Result<()> {
     if out.exists() && !out.is_dir() {
         bail!("{} exists and is not a folder", out.display());
     }
-    let req = SurveyRequest { model: a.model, manifest, out, draws: a.draws, snr_min: a.snr_min, seed: a.seed, ppc: !a.no_ppc };
+    let req = SurveyRequest {
+        model: a.model,
+        manifest,
+        out,
+        draws: a.draws,
+        snr_min: a.snr_min,
+        seed: a.seed,
+        ppc: !a.no_ppc,
+        refine: a.exact.exact(),
+        sys_err: a.exact.sys_err,
+    };
     req.validate()?;
     let model = LoadedModel::load(&req.model)?;
     let rows = run_manifest(&req, &model)?;

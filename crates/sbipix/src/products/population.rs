@@ -218,6 +218,8 @@ pub struct SurveyOptions {
     pub snr_min: f64,
     pub seed: u64,
     pub ppc: Option<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
+    /// Exact posteriors ([`MapOptions::refine`]); None: the network alone.
+    pub refine: Option<(crate::inference::refine::RefineSettings, std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
 }
 
 /// The folder of a galaxy's outputs.
@@ -283,6 +285,7 @@ pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptio
             mo.snr_min = opts.snr_min;
             mo.seed = opts.seed;
             mo.ppc = opts.ppc.clone();
+            mo.refine = opts.refine.clone();
             if let Some((seg, sid)) = &j.seg {
                 mo.segmentation = Some((sbipix_io::read_segmentation(seg, *sid, j.cutout, img.ny, img.nx)?, *sid));
             }

@@ -25,6 +25,10 @@ pub struct SurveyRequest {
     pub seed: u64,
     /// Posterior-predictive check of every galaxy.
     pub ppc: bool,
+    /// Exact posteriors (the default, as `sbipix map`); false: the network alone (`--fast`).
+    pub refine: bool,
+    /// With `refine`: systematic error, a fraction of each flux ([`super::DEFAULT_SYS_ERR`]).
+    pub sys_err: f64,
 }
 
 impl Default for SurveyRequest {
@@ -37,22 +41,30 @@ impl Default for SurveyRequest {
             snr_min: DEFAULT_SNR_MIN,
             seed: DEFAULT_SEED,
             ppc: true,
+            refine: true,
+            sys_err: super::DEFAULT_SYS_ERR,
         }
     }
 }
 
 impl SurveyRequest {
-    /// Refuses bad numbers: draws ≥ 1, a finite S/N cut.
+    /// Refuses bad numbers: draws ≥ 1, a finite S/N cut, `sys_err` in [0, 1) when exact.
     pub fn validate(&self) -> Result<()> {
         super::at_least("draws", self.draws, 1, "the number of posterior draws per pixel")?;
-        super::finite("snr_min", self.snr_min, "the S/N cut")
+        super::finite("snr_min", self.snr_min, "the S/N cut")?;
+        super::refine_settings(self.refine, self.sys_err)?;
+        Ok(())
     }
 
     /// The settings every galaxy is mapped with (the forward model built once, for the check).
     pub fn options(&self, model: &LoadedModel, log: &dyn Fn(&str)) -> Result<SurveyOptions> {
         self.validate()?;
         let ppc = if self.ppc { model.ppc_model(log) } else { None };
-        Ok(SurveyOptions { n_draws: self.draws, snr_min: self.snr_min, seed: self.seed, ppc })
+        let refine = match super::refine_settings(self.refine, self.sys_err)? {
+            Some(settings) => model.exact_model(true, log)?.map(|(fwd, prior)| (settings, fwd, prior)),
+            None => None,
+        };
+        Ok(SurveyOptions { n_draws: self.draws, snr_min: self.snr_min, seed: self.seed, ppc, refine })
     }
 
     /// Maps every galaxy of `manifest` into `out` (galaxies already done are kept);
