@@ -392,20 +392,38 @@ impl CompiledPhotometry {
         ws: &mut Workspace,
         flux_ujy: &mut [f64],
     ) -> Result<Derived, SpsError> {
+        self.evaluate(model, p, ws, flux_ujy, true).map(|d| d.expect("derived quantities asked for"))
+    }
+
+    /// The band fluxes alone (µJy) of galaxy `p` into `flux_ujy` — [`Self::photometry_into`]
+    /// without the derived quantities (the history's summary and the living mass), which a
+    /// likelihood needs only for the points it keeps.
+    pub fn fluxes_into(&self, model: &SpsModel, p: &GalaxyParams, ws: &mut Workspace, flux_ujy: &mut [f64]) -> Result<(), SpsError> {
+        self.evaluate(model, p, ws, flux_ujy, false).map(|_| ())
+    }
+
+    fn evaluate(
+        &self,
+        model: &SpsModel,
+        p: &GalaxyParams,
+        ws: &mut Workspace,
+        flux_ujy: &mut [f64],
+        derived: bool,
+    ) -> Result<Option<Derived>, SpsError> {
         if p.redshift != self.redshift {
             return Err(SpsError::invalid("redshift", p.redshift, format!("the photometry was compiled for z = {}", self.redshift)));
         }
         model.check(p)?;
         let sfh = model.build_sfh(p, self.age_universe_gyr)?;
-        let summary = sfh.summary();
         let (mut young, mut old) = (std::mem::take(&mut ws.mass_young), std::mem::take(&mut ws.mass_old));
         model.split_masses(&sfh, &mut young, &mut old);
         let zw = model.zmet_weights(p.logzsol);
         let r = self.fluxes(&young, &old, zw, p.av_mag, p.eta, p.logu, flux_ujy);
-        let mstar = model.living_mass(&young, &old, zw);
+        let out = derived.then(|| (sfh.summary(), model.living_mass(&young, &old, zw)));
         ws.mass_young = young;
         ws.mass_old = old;
-        Ok(Derived::new(&summary, mstar, self.age_universe_gyr, r?))
+        let dust = r?;
+        Ok(out.map(|(summary, mstar)| Derived::new(&summary, mstar, self.age_universe_gyr, dust)))
     }
 
     /// Position of attenuation `a` on a table of `n` nodes: (node, weight of the next node).

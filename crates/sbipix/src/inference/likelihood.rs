@@ -23,17 +23,14 @@ use std::cell::RefCell;
 /// of its coordinates.
 const SAMPLED: [&str; 6] = ["log_tau_gyr", "onset_fraction", "logzsol", "av_mag", "logu", "eta"];
 
-/// What the likelihood keeps with a point of the shape space: the mass-marginal sums and the
-/// derived quantities per M☉ formed.
+/// What the likelihood keeps with a point of the shape space: the mass-marginal sums
+/// A = Σg²/σ², B = Σfg/σ², C = Σf²/σ² (g the photometry per M☉ formed). The derived quantities
+/// (living mass, SFRs, age) are computed only for the points drawn ([`ShapeLikelihood::theta_row`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PerMass {
     a: f64,
     b: f64,
     c: f64,
-    log_mstar: f64,
-    log_sfr_100myr: f64,
-    log_sfr_10myr: f64,
-    mwa_gyr: f64,
 }
 
 /// The likelihood of one pixel's photometry as a function of a point u of the shape space: the
@@ -196,7 +193,7 @@ impl<'a> ShapeLikelihood<'a> {
     fn per_mass(&self, u: &[f64], g_out: Option<&mut [f64]>) -> Option<PerMass> {
         let mut guard = self.ws.borrow_mut();
         let (w, g) = &mut *guard;
-        let d = self.compiled.photometry_into(self.model, &self.params_at(u), w, g).ok()?;
+        self.compiled.fluxes_into(self.model, &self.params_at(u), w, g).ok()?;
         let (mut a, mut b, mut c) = (0.0, 0.0, 0.0);
         for ((gk, fk), iv) in g.iter().zip(&self.flux).zip(&self.inv_var) {
             a += gk * gk * iv;
@@ -206,15 +203,14 @@ impl<'a> ShapeLikelihood<'a> {
         if let Some(out) = g_out {
             out.copy_from_slice(g);
         }
-        Some(PerMass {
-            a,
-            b,
-            c,
-            log_mstar: d.log_mstar,
-            log_sfr_100myr: d.log_sfr_100myr,
-            log_sfr_10myr: d.log_sfr_10myr,
-            mwa_gyr: d.mass_weighted_age_gyr,
-        })
+        Some(PerMass { a, b, c })
+    }
+
+    /// The derived quantities per M☉ formed at `u` (log M*, log SFR₁₀₀ and ₁₀, mass-weighted age).
+    fn derived_at(&self, u: &[f64]) -> Option<sbipix_sps::Derived> {
+        let mut guard = self.ws.borrow_mut();
+        let (w, g) = &mut *guard;
+        self.compiled.photometry_into(self.model, &self.params_at(u), w, g).ok()
     }
 
     /// ln p(f | u): the likelihood integrated over the mass's uniform prior in log M.
@@ -250,13 +246,17 @@ impl<'a> ShapeLikelihood<'a> {
     pub fn theta_row(&self, u: &[f64], pm: &PerMass, v: f64, out: &mut [f64]) {
         let (lo, hi) = self.mass;
         let m = if hi > lo { sample_log_mass(pm.a, pm.b, pm.c, lo, hi, v) } else { lo };
+        let nan = f64::NAN;
+        let d = self.derived_at(u);
+        let (log_mstar, log_sfr_100, log_sfr_10, mwa) =
+            d.map_or((nan, nan, nan, nan), |d| (d.log_mstar, d.log_sfr_100myr, d.log_sfr_10myr, d.mass_weighted_age_gyr));
         for (o, name) in out.iter_mut().zip(&self.names) {
             *o = match name.as_str() {
-                "log_mstar" => m + pm.log_mstar,
+                "log_mstar" => m + log_mstar,
                 "log_mass_formed" => m,
-                "log_sfr_100myr" => floored_log_sfr(m + pm.log_sfr_100myr, m),
-                "log_sfr_10myr" => floored_log_sfr(m + pm.log_sfr_10myr, m),
-                "mass_weighted_age_gyr" => pm.mwa_gyr,
+                "log_sfr_100myr" => floored_log_sfr(m + log_sfr_100, m),
+                "log_sfr_10myr" => floored_log_sfr(m + log_sfr_10, m),
+                "mass_weighted_age_gyr" => mwa,
                 other => self.value(u, other),
             };
         }
