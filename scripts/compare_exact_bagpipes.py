@@ -233,6 +233,16 @@ def run_sbipix(a, cases, filters, bands):
 # ---------------------------------------------------------------------------------------------
 # 3. bagpipes (one process per case)
 # ---------------------------------------------------------------------------------------------
+def fit_instructions(c, t_univ):
+    """The fitting prior in bagpipes' terms (sbipix's delayed-τ prior; redshift fixed)."""
+    return {"redshift": c["redshift"],
+            "delayed": {"age": (0.0, t_univ), "tau": (0.01, 100.0), "tau_prior": "log_10",
+                        "massformed": (4.0, MASS_HI[c["kind"]]), "metallicity": (10 ** -2.27, 10 ** 0.4),
+                        "metallicity_prior": "log_10"},
+            "dust": {"type": "Calzetti", "Av": (0.0, 4.3)},
+            "nebular": {"logU": -2.0}}
+
+
 def bagpipes_case(a, case_id, filters, bands):
     os.chdir(os.path.join(a.work, "bagpipes"))  # bagpipes writes ./pipes/
     import bagpipes as pipes
@@ -243,12 +253,7 @@ def bagpipes_case(a, case_id, filters, bands):
     t_univ = float(np.interp(z, utils.z_array, utils.age_at_z))
     data = np.array([[c[f"flux_ujy_{b}"], c[f"err_ujy_{b}"]] for b in bands])
     gal = pipes.galaxy(case_id, lambda _id: data, spectrum_exists=False, filt_list=filters, phot_units="mujy")
-    instr = {"redshift": z,
-             "delayed": {"age": (0.0, t_univ), "tau": (0.01, 100.0), "tau_prior": "log_10",
-                         "massformed": (4.0, MASS_HI[c["kind"]]), "metallicity": (10 ** -2.27, 10 ** 0.4),
-                         "metallicity_prior": "log_10"},
-             "dust": {"type": "Calzetti", "Av": (0.0, 4.3)},
-             "nebular": {"logU": -2.0}}
+    instr = fit_instructions(c, t_univ)
     t0 = time.time()
     ft = pipes.fit(gal, instr, run=f"exact_s{a.seed}", n_posterior=2000)
     ft.fit(verbose=False, sampler="nautilus", n_live=400, pool=1)
@@ -263,12 +268,47 @@ def bagpipes_case(a, case_id, filters, bands):
              "av_mag": np.asarray(s["dust:Av"])}
     out = {"id": case_id, "time_fit_s": t_fit, "time_s": t_all,
            "n_eff": float(1.0 / ft.results["lnz_err"] ** 2), "lnz": float(ft.results["lnz"])}
+    out.update(floored_sfr_quantiles(s))
     for p, v in draws.items():
         for q, val in zip(("p16", "p50", "p84"), np.percentile(v, [16, 50, 84])):
             out[f"{p}_{q}"] = float(val)
     tmp = os.path.join(a.work, "bagpipes", f"{case_id}.json.tmp")
     json.dump(out, open(tmp, "w"), indent=1)
     os.replace(tmp, os.path.join(a.work, "bagpipes", f"{case_id}.json"))
+
+
+def floored_sfr_quantiles(s):
+    """bagpipes' log SFR₁₀₀ draws with sbipix's floor (an sSFR of 1e-14 /yr of the mass formed,
+    docs/training-sets.md) applied draw by draw: the same quantity as sbipix's."""
+    v = np.log10(np.maximum(np.asarray(s["sfr"]), 10 ** (np.asarray(s["delayed:massformed"]) - 14.0)))
+    return {f"log_sfr_100myr_floored_{q}": float(x) for q, x in zip(("p16", "p50", "p84"), np.percentile(v, [16, 50, 84]))}
+
+
+def add_floored(a, cases):
+    """Adds the floored log SFR quantiles to cases fitted before they were recorded (bagpipes
+    loads its saved posterior from WORK/bagpipes/pipes/; no refit, the recorded times kept)."""
+    d = os.path.join(a.work, "bagpipes")
+    todo = [c for c in cases if os.path.exists(os.path.join(d, f"{c['id']}.json"))
+            and "log_sfr_100myr_floored_p50" not in json.load(open(os.path.join(d, f"{c['id']}.json")))]
+    if not todo:
+        return
+    os.chdir(d)
+    import bagpipes as pipes
+    from bagpipes import utils
+
+    filters = read_filter_list(a.filters)
+    bands = band_names(filters)
+    for c in todo:
+        data = np.array([[c[f"flux_ujy_{b}"], c[f"err_ujy_{b}"]] for b in bands])
+        gal = pipes.galaxy(c["id"], lambda _id: data, spectrum_exists=False, filt_list=filters, phot_units="mujy")
+        t_univ = float(np.interp(c["redshift"], utils.z_array, utils.age_at_z))
+        ft = pipes.fit(gal, fit_instructions(c, t_univ), run=f"exact_s{a.seed}", n_posterior=2000)
+        ft.posterior.get_basic_quantities()
+        f = os.path.join(d, f"{c['id']}.json")
+        out = json.load(open(f))
+        out.update(floored_sfr_quantiles(ft.posterior.samples))
+        json.dump(out, open(f + ".tmp", "w"), indent=1)
+        os.replace(f + ".tmp", f)
 
 
 def run_bagpipes(a, cases):
@@ -312,13 +352,16 @@ def compare(a, cases):
             s, b = sb[(variant, c["id"])], bp[c["id"]]
             for p in PARAMS:
                 sq = [float(s[f"{p}_{q}"]) for q in ("p16", "p50", "p84")]
-                bq = [b[f"{p}_{q}"] for q in ("p16", "p50", "p84")]
+                raw = [b[f"{p}_{q}"] for q in ("p16", "p50", "p84")]
+                # log SFR: bagpipes' draws floored as sbipix's (same quantity); raw kept beside
+                bq = [b[f"{p}_floored_{q}"] for q in ("p16", "p50", "p84")] if f"{p}_floored_p50" in b else raw
                 half = max((bq[2] - bq[0]) / 2, 1e-9)
                 truth = c.get(f"true_{p}", c.get(p))
                 rows.append(dict(variant=variant, id=c["id"], kind=c["kind"], redshift=round(c["redshift"], 4),
                                  snr=round(c["snr"], 2), parameter=p, truth=truth,
                                  sbipix_p16=sq[0], sbipix_p50=sq[1], sbipix_p84=sq[2],
                                  bagpipes_p16=bq[0], bagpipes_p50=bq[1], bagpipes_p84=bq[2],
+                                 bagpipes_unfloored_p16=raw[0], bagpipes_unfloored_p50=raw[1], bagpipes_unfloored_p84=raw[2],
                                  offset_sigma=(sq[1] - bq[1]) / half,
                                  width_ratio=(sq[2] - sq[0]) / max(bq[2] - bq[0], 1e-9),
                                  sbipix_time_s=float(s["time_s"]), bagpipes_time_s=b["time_s"],
@@ -419,6 +462,7 @@ def main():
     if a.stage in ("all", "bagpipes"):
         run_bagpipes(a, cases)
     if a.stage in ("all", "compare"):
+        add_floored(a, cases)
         compare(a, cases)
 
 
