@@ -38,11 +38,18 @@ Fits, one core each:
   (nearest-pixel lines on bagpipes' wavelength grid, max_redshift 10: the model the data were made
   with, up to sbipix's ≤ 0.01 mag differences), "shipped" (the default model's own forward
   model: nearest-pixel lines on the max_redshift 15 grid) and "exact_lines" (lines at their exact
-  wavelengths, the default of new models).
+  wavelengths, the default of new models); and "bagpipes_grid_seed2", the first again with
+  another seed (sbipix's own Monte-Carlo scatter, summarised apart).
 * bagpipes + nautilus, 400 live points, `pool=1`, OMP_NUM_THREADS=1, n_posterior 2000, same
   prior (massformed (4, 12) for pixels, (4, 15) for galaxies), redshift fixed at the truth; at
   most JOBS fits at a time, each in its own process, each case's result written to
   WORK/bagpipes/<id>.json as soon as it is done (a rerun skips finished cases).
+  `--bagpipes-case ID --logz-max X` fits one case with the metallicity prior cut at log Z/Z☉ < X:
+  its evidence against the full fit's gives bagpipes' posterior mass in that region
+  (V_X · exp(lnZ_X − lnZ), V_X the prior fraction), to check a mode one code sees and the other not.
+
+log SFR₁₀₀ is compared with bagpipes' draws floored as sbipix floors its own (an sSFR of 1e-14 /yr
+of the mass formed, docs/training-sets.md), the unfloored quantiles kept beside.
 
 Outputs in OUT_DIR: cases.csv (truths, S/N, photometry), compare.csv (per case, variant and
 parameter: both medians and 16/84 %, offset in bagpipes σ, width ratio, S/N, z, times),
@@ -261,8 +268,12 @@ def bagpipes_case(a, case_id, filters, bands):
     data = np.array([[c[f"flux_ujy_{b}"], c[f"err_ujy_{b}"]] for b in bands])
     gal = pipes.galaxy(case_id, lambda _id: data, spectrum_exists=False, filt_list=filters, phot_units="mujy")
     instr = fit_instructions(c, t_univ)
+    run, name = f"exact_s{a.seed}", case_id
+    if a.logz_max is not None:  # the evidence of the region log Z/Z☉ < logz_max alone
+        instr["delayed"]["metallicity"] = (10 ** -2.27, 10 ** a.logz_max)
+        run, name = f"{run}_logz_lt_{a.logz_max:g}", f"{case_id}_logz_lt_{a.logz_max:g}"
     t0 = time.time()
-    ft = pipes.fit(gal, instr, run=f"exact_s{a.seed}", n_posterior=2000)
+    ft = pipes.fit(gal, instr, run=run, n_posterior=2000)
     ft.fit(verbose=False, sampler="nautilus", n_live=400, pool=1)
     t_fit = time.time() - t0
     ft.posterior.get_basic_quantities()
@@ -273,15 +284,15 @@ def bagpipes_case(a, case_id, filters, bands):
              "mass_weighted_age_gyr": np.asarray(s["mass_weighted_age"]),
              "logzsol": np.log10(np.asarray(s["delayed:metallicity"])),
              "av_mag": np.asarray(s["dust:Av"])}
-    out = {"id": case_id, "time_fit_s": t_fit, "time_s": t_all,
+    out = {"id": case_id, "logz_max": a.logz_max, "time_fit_s": t_fit, "time_s": t_all,
            "n_eff": float(1.0 / ft.results["lnz_err"] ** 2), "lnz": float(ft.results["lnz"])}
     out.update(floored_sfr_quantiles(s))
     for p, v in draws.items():
         for q, val in zip(("p16", "p50", "p84"), np.percentile(v, [16, 50, 84])):
             out[f"{p}_{q}"] = float(val)
-    tmp = os.path.join(a.work, "bagpipes", f"{case_id}.json.tmp")
+    tmp = os.path.join(a.work, "bagpipes", f"{name}.json.tmp")
     json.dump(out, open(tmp, "w"), indent=1)
-    os.replace(tmp, os.path.join(a.work, "bagpipes", f"{case_id}.json"))
+    os.replace(tmp, os.path.join(a.work, "bagpipes", f"{name}.json"))
 
 
 def floored_sfr_quantiles(s):
@@ -392,7 +403,9 @@ def compare(a, cases, bands):
                                  bagpipes_unfloored_p16=raw[0], bagpipes_unfloored_p50=raw[1], bagpipes_unfloored_p84=raw[2],
                                  offset_sigma=(sq[1] - bq[1]) / half,
                                  width_ratio=(sq[2] - sq[0]) / max(bq[2] - bq[0], 1e-9),
-                                 sbipix_time_s=float(s["time_s"]), bagpipes_time_s=b["time_s"],
+                                 sbipix_time_s=float(s["time_s"]),
+                                 sbipix_map_step_s=float(s["summary_ms_per_pixel"]) / 1e3 if s.get("summary_ms_per_pixel") else "",
+                                 bagpipes_time_s=b["time_s"],
                                  bagpipes_n_eff=b["n_eff"], exact_lines_model_diff_rms_sigma=mdiff[c["id"]]))
     for r in rows:
         for k, v in r.items():
@@ -423,6 +436,8 @@ def compare(a, cases, bands):
         for kind in ("pixel", "galaxy"):
             v[kind] = frac([r for r in vr if r["kind"] == kind])
         v["per_parameter"] = {p: frac([r for r in vr if r["parameter"] == p]) for p in PARAMS}
+        v["by_snr"] = {f"{lo}-{hi}": frac([r for r in vr if lo <= r["snr"] < hi])
+                       for lo, hi in ((0, 20), (20, 50), (50, 100), (100, 1000))}
         t = {}
         for kind in ("pixel", "galaxy"):
             ids = {r["id"]: r for r in vr if r["kind"] == kind}
@@ -430,6 +445,8 @@ def compare(a, cases, bands):
                 ts = [r["sbipix_time_s"] for r in ids.values()]
                 tb = [r["bagpipes_time_s"] for r in ids.values()]
                 t[kind] = dict(sbipix_median_s=round(float(np.median(ts)), 2), sbipix_range_s=[round(min(ts), 2), round(max(ts), 2)],
+                               sbipix_map_step_median_s=round(float(np.median([r["sbipix_map_step_s"] for r in ids.values()])), 2)
+                               if kind == "pixel" else None,
                                bagpipes_median_s=round(float(np.median(tb)), 1), bagpipes_range_s=[round(min(tb), 1), round(max(tb), 1)])
         v["time_per_case"] = t
         summ["variants"][variant] = v
@@ -455,15 +472,16 @@ def compare(a, cases, bands):
         md += [f"## {variant}{' (primary)' if variant == PRIMARY else ''}", "",
                "| parameter | pairs | \\|Δ\\| ≤ 0.2σ | ratio 0.8–1.25 | median Δ/σ | median \\|Δ\\|/σ | median ratio |",
                "| --- | --- | --- | --- | --- | --- | --- |"]
-        for name, f in list(v["per_parameter"].items()) + [("pixels, all", v["pixel"]), ("galaxies, all", v["galaxy"]),
-                                                           ("**all**", v["all"])]:
+        for name, f in (list(v["per_parameter"].items()) + [(f"S/N {k}", f) for k, f in v["by_snr"].items()]
+                        + [("pixels, all", v["pixel"]), ("galaxies, all", v["galaxy"]), ("**all**", v["all"])]):
             if f["n"]:
                 md.append(f"| {name} | {f['n']} | {f['within_0p2_sigma']:.2f} | {f['width_ratio_0p8_1p25']:.2f} | "
                           f"{f['median_offset_sigma']:+.2f} | {f['median_abs_offset_sigma']:.2f} | {f['median_width_ratio']:.2f} |")
         for kind, t in v["time_per_case"].items():
-            md.append(f"\nWall time per {kind} case, one core: sbipix {t['sbipix_median_s']} s "
-                      f"({t['sbipix_range_s'][0]}–{t['sbipix_range_s'][1]}), bagpipes {t['bagpipes_median_s']} s "
-                      f"({t['bagpipes_range_s'][0]}–{t['bagpipes_range_s'][1]}).")
+            step = (f"; its mapping step {t['sbipix_map_step_median_s']} s" if t.get("sbipix_map_step_median_s") else "")
+            md.append(f"\nWall time per {kind} case, one core (median, range): sbipix {t['sbipix_median_s']} s "
+                      f"({t['sbipix_range_s'][0]}–{t['sbipix_range_s'][1]}; whole command per case{step}), bagpipes "
+                      f"{t['bagpipes_median_s']} s ({t['bagpipes_range_s'][0]}–{t['bagpipes_range_s'][1]}).")
         md.append("")
     if "sbipix_seed_scatter" in summ:
         f = summ["sbipix_seed_scatter"]
@@ -488,7 +506,10 @@ def main():
     ap.add_argument("--stage", default="all", choices=["all", "make", "sbipix", "bagpipes", "compare"])
     ap.add_argument("--variants", default=",".join(VARIANTS), help="sbipix stage: these variants (comma-separated)")
     ap.add_argument("--only", default="", help="bagpipes stage: only these case ids (comma-separated)")
-    ap.add_argument("--bagpipes-case", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--bagpipes-case", default=None,
+                    help="fit this one case with bagpipes (what the bagpipes stage runs per case)")
+    ap.add_argument("--logz-max", type=float, default=None,
+                    help="with --bagpipes-case: restrict the metallicity prior to log Z/Z☉ < this (a region's evidence)")
     a = ap.parse_args()
     a.sbipix, a.filters = os.path.abspath(a.sbipix), os.path.abspath(a.filters)
     a.out, a.work = os.path.abspath(a.out), os.path.abspath(a.work)
