@@ -111,7 +111,7 @@ mod tests {
         let n: usize = 300;
         let wave: Vec<f64> = (0..n).map(|i| 500.0 * 1.01f64.powi(i as i32)).collect();
         let coef: Vec<f64> = wave.iter().map(|&l| -0.4 * std::f64::consts::LN_10 * crate::dust::calzetti2000_a_over_av(l)).collect();
-        let weights = trapezoid_weights(&wave);
+        let weights = crate::sampling::trapezoid_weights(&wave);
         let spec: Vec<f64> = wave.iter().map(|l| (l / 3000.0f64).powf(-1.5)).collect();
         let t = AbsorptionTable::new(&coef, &weights, std::iter::once(spec.as_slice()));
         for a in [0.0, 1e-3, 0.05, 0.37, 1.0, 2.5, 4.3, 11.0, 47.0, 150.0] {
@@ -127,7 +127,7 @@ mod tests {
         let wave: Vec<f64> = (0..200).map(|i| 800.0 * 1.01f64.powi(i)).collect();
         let coef_of = |l: f64| -0.4 * std::f64::consts::LN_10 * crate::dust::calzetti2000_a_over_av(l);
         let coef: Vec<f64> = wave.iter().map(|&l| coef_of(l)).collect();
-        let weights = trapezoid_weights(&wave);
+        let weights = crate::sampling::trapezoid_weights(&wave);
         let spec: Vec<f64> = wave.iter().map(|l| (l / 3000.0f64).powf(-1.5)).collect();
         let zero = vec![0.0; wave.len()];
         let mut t = AbsorptionTable::new(&coef, &weights, [zero.as_slice(), spec.as_slice()].into_iter());
@@ -145,16 +145,5 @@ mod tests {
                 assert!((tab - direct).abs() <= 1e-5 * direct.abs().max(1e-300), "row {row}, A_V={a}: {tab} vs {direct}");
             }
         }
-    }
-
-    fn trapezoid_weights(x: &[f64]) -> Vec<f64> {
-        let n = x.len();
-        (0..n)
-            .map(|i| {
-                let l = if i > 0 { x[i] - x[i - 1] } else { 0.0 };
-                let r = if i + 1 < n { x[i + 1] - x[i] } else { 0.0 };
-                0.5 * (l + r)
-            })
-            .collect()
     }
 }

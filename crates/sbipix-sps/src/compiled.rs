@@ -27,6 +27,7 @@
 
 use crate::error::{SpsError, finite};
 use crate::model::{Derived, GalaxyParams, SpsModel, Workspace};
+use crate::sampling::trapezoid_weights;
 
 /// Step of the A_V grid of the tables, magnitudes.
 pub const AV_STEP_MAG: f64 = 0.01;
@@ -74,15 +75,12 @@ pub struct CompiledPhotometry {
     old: Vec<f32>,
     /// Young stars (without their ionising light when nebular emission is on): `[zmet][ηA_V node][row][young bin]`.
     young: Vec<f32>,
-    /// Index into the model's log U grid of the first kept nebular grid.
-    logu_first: usize,
     /// log U of the kept nebular grids.
     logu: Vec<f64>,
     /// Nebular emission: `[zmet][kept log U][ηA_V node][row][young bin]`.
     neb: Vec<f32>,
     /// µJy per L☉ of absorbed luminosity re-emitted by dust, per band (0 without dust emission).
     dust_band_ujy: Vec<f64>,
-    nz: usize,
     /// The CPU has AVX2 and FMA (checked once, here).
     simd: bool,
 }
@@ -128,6 +126,161 @@ fn matmul(rows: &[f64], n_rows: usize, n: usize, kernel: &[f64], m: usize, out: 
     }
 }
 
+/// The absorbed luminosity over the attenuation, per unit luminosity at a wavelength whose
+/// attenuation coefficient is `c` (−0.4 ln10 A(λ)/A_V): (1 − e^{cA})/A, its limit −c at A = 0.
+/// Smooth and finite at A = 0, so linear interpolation stays accurate down to the smallest A_V.
+fn absorbed_over_av(c: f64, av: f64) -> f64 {
+    if av == 0.0 { -c } else { -(c * av).exp_m1() / av }
+}
+
+/// What tabulating spectra at one redshift needs: each band's weights over the rest grid
+/// (µJy per L☉/Å at each pixel, the IGM folded in) and the trapezoid weights of energy balance.
+struct Tabulator<'a> {
+    model: &'a SpsModel,
+    redshift: f64,
+    /// (first pixel, weights) per band
+    band_w: Vec<(usize, Vec<f64>)>,
+    /// Δλ of the absorbed-luminosity integral over the dust-affected pixels
+    tw: Vec<f64>,
+    /// bands + 1 (the absorbed-luminosity row)
+    n_rows: usize,
+}
+
+impl<'a> Tabulator<'a> {
+    fn new(model: &'a SpsModel, redshift: f64) -> Self {
+        let (nw, zp1, k) = (model.wave.len(), 1.0 + redshift, model.flux_constant(redshift));
+        let mut igm = vec![1.0; nw];
+        model.igm.apply(redshift, &mut igm);
+        let band_w = model
+            .bands
+            .iter()
+            .map(|b| {
+                let (start, w) = b.pixel_weights(&model.wave, &model.ln_wave, &model.w_num, &model.w_den, zp1);
+                (start, w.iter().enumerate().map(|(i, wi)| wi * k * igm[start + i]).collect())
+            })
+            .collect();
+        let tw = trapezoid_weights(&model.wave)[..model.n_dust].to_vec();
+        Self { model, redshift, band_w, tw, n_rows: model.bands.len() + 1 }
+    }
+
+    /// µJy per L☉ of absorbed luminosity re-emitted by dust, per band (0 without dust emission).
+    fn dust_band_ujy(&self) -> Vec<f64> {
+        let m = self.model;
+        self.band_w
+            .iter()
+            .map(|(s, w)| if m.config.dust_emission { w.iter().enumerate().map(|(i, wi)| wi * m.dl07[s + i]).sum() } else { 0.0 })
+            .collect()
+    }
+
+    /// Rows `spec` (`n_spec` full-grid spectra, L☉/Å per M☉) through every band and the
+    /// absorbed-luminosity row at `n_av` attenuation nodes: `[spectrum][A_V node][row]`.
+    fn tabulate(&self, spec: &[f64], n_spec: usize, n_av: usize) -> Vec<f64> {
+        let (m, nw, n_dust) = (self.model, self.model.wave.len(), self.model.n_dust);
+        let mut by_spec = vec![0.0; n_spec * n_av * self.n_rows];
+        let mut block = vec![0.0; n_spec * n_av];
+        let (mut gather, mut kernel) = (Vec::new(), Vec::new());
+        for (b, (start, w)) in self.band_w.iter().enumerate() {
+            let np = w.len();
+            gather.clear();
+            for sp in 0..n_spec {
+                gather.extend_from_slice(&spec[sp * nw + start..sp * nw + start + np]);
+            }
+            kernel.clear();
+            for (i, wi) in w.iter().enumerate() {
+                let c = if start + i < n_dust { m.dust_coef[start + i] } else { 0.0 };
+                kernel.extend((0..n_av).map(|a| wi * (c * a as f64 * AV_STEP_MAG).exp()));
+            }
+            matmul(&gather, n_spec, np, &kernel, n_av, &mut block);
+            self.put_row(b, &block, &mut by_spec);
+        }
+        if m.config.dust_emission {
+            gather.clear();
+            for sp in 0..n_spec {
+                gather.extend_from_slice(&spec[sp * nw..sp * nw + n_dust]);
+            }
+            kernel.clear();
+            for (t, &c) in self.tw.iter().zip(&m.dust_coef[..n_dust]) {
+                kernel.extend((0..n_av).map(|a| t * absorbed_over_av(c, a as f64 * AV_STEP_MAG)));
+            }
+            matmul(&gather, n_spec, n_dust, &kernel, n_av, &mut block);
+            self.put_row(self.n_rows - 1, &block, &mut by_spec);
+        }
+        by_spec
+    }
+
+    /// Adds emission lines at their exact wavelengths (`lum`: `n_spec` rows of line
+    /// luminosities, L☉ per M☉) to `by_spec` as [`Self::tabulate`] lays it out: per band
+    /// Σ_l L_l · factor_b,l · e^{c_l A}, absorbed Σ_l L_l (1 − e^{c_l A})/A.
+    fn add_lines(&self, lum: &[f64], n_spec: usize, n_av: usize, by_spec: &mut [f64]) {
+        let m = self.model;
+        let coef = m.line_dust_coef();
+        let nl = coef.len();
+        let mut block = vec![0.0; n_spec * n_av];
+        let mut kernel = vec![0.0; nl * n_av];
+        let mut add = |r: usize, kernel: &[f64]| {
+            matmul(lum, n_spec, nl, kernel, n_av, &mut block);
+            for (i, v) in block.iter().enumerate() {
+                by_spec[i * self.n_rows + r] += v;
+            }
+        };
+        for b in 0..self.n_rows - 1 {
+            let factor = m.line_band_factors(b, self.redshift);
+            for l in 0..nl {
+                for a in 0..n_av {
+                    kernel[l * n_av + a] = factor[l] * (coef[l] * a as f64 * AV_STEP_MAG).exp();
+                }
+            }
+            add(b, &kernel);
+        }
+        if m.config.dust_emission {
+            for l in 0..nl {
+                for a in 0..n_av {
+                    kernel[l * n_av + a] = absorbed_over_av(coef[l], a as f64 * AV_STEP_MAG);
+                }
+            }
+            add(self.n_rows - 1, &kernel);
+        }
+    }
+
+    /// Row `r` of every (spectrum, A_V node) of `by_spec` from `block` (`[spectrum][A_V node]`).
+    fn put_row(&self, r: usize, block: &[f64], by_spec: &mut [f64]) {
+        for (i, v) in block.iter().enumerate() {
+            by_spec[i * self.n_rows + r] = *v;
+        }
+    }
+
+    /// Reorders `[spectrum = (outer, bin)][A_V][row]` into `[outer][A_V][row][bin]`, as f32.
+    fn to_bin_minor(&self, by_spec: Vec<f64>, n_outer: usize, n_bin: usize, n_av: usize) -> Vec<f32> {
+        let nr = self.n_rows;
+        let mut out = vec![0.0f32; by_spec.len()];
+        for o in 0..n_outer {
+            for j in 0..n_bin {
+                for a in 0..n_av {
+                    for r in 0..nr {
+                        out[((o * n_av + a) * nr + r) * n_bin + j] = by_spec[(((o * n_bin) + j) * n_av + a) * nr + r] as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Checks a compile range against what the model covers.
+fn check_range(range: &CompileRange) -> Result<(), SpsError> {
+    for (name, v, ok) in [
+        ("av_max_mag", range.av_max_mag, (0.0..=20.0).contains(&range.av_max_mag)),
+        ("eta_max", range.eta_max, (1.0..=10.0).contains(&range.eta_max)),
+        ("logu_min", range.logu.0, range.logu.0 <= range.logu.1),
+    ] {
+        finite(name, v)?;
+        if !ok {
+            return Err(SpsError::invalid(name, v, "outside the model's range (A_V ≤ 20, 1 ≤ η ≤ 10, log U min ≤ max)"));
+        }
+    }
+    Ok(())
+}
+
 impl CompiledPhotometry {
     /// Compiles `model`'s photometry at `redshift` for parameters inside `range`.
     pub fn new(model: &SpsModel, redshift: f64, range: CompileRange) -> Result<Self, SpsError> {
@@ -135,34 +288,17 @@ impl CompiledPhotometry {
         if !(0.0..=model.config.max_redshift).contains(&redshift) {
             return Err(SpsError::RedshiftOutOfRange { redshift, max_redshift: model.config.max_redshift });
         }
-        for (name, v, ok) in [
-            ("av_max_mag", range.av_max_mag, (0.0..=20.0).contains(&range.av_max_mag)),
-            ("eta_max", range.eta_max, (1.0..=10.0).contains(&range.eta_max)),
-            ("logu_min", range.logu.0, range.logu.0 <= range.logu.1),
-        ] {
-            finite(name, v)?;
-            if !ok {
-                return Err(SpsError::invalid(name, v, "outside the model's range (A_V ≤ 20, 1 ≤ η ≤ 10, log U min ≤ max)"));
-            }
-        }
-        let cfg = &model.config;
-        let nebular = cfg.nebular;
-        let (nw, nz) = (model.wave.len(), model.zmet.len());
-        let nb_all = model.bins.len();
-        let age_universe_gyr = cfg.cosmology.age_gyr(redshift);
-        let t_univ_yr = age_universe_gyr * 1e9;
-        let nb = model.bins.edges_yr.iter().take(nb_all).take_while(|&&e| e < t_univ_yr).count().max(1);
+        check_range(&range)?;
+        let (nw, nz, nb_all) = (model.wave.len(), model.zmet.len(), model.bins.len());
+        let age_universe_gyr = model.config.cosmology.age_gyr(redshift);
+        // the age bins that can hold stars at this redshift; the young ones
+        let nb = model.bins.edges_yr[..nb_all].iter().take_while(|&&e| e < age_universe_gyr * 1e9).count().max(1);
         let nbc = (model.bc_bin + 1).min(nb);
         if nb > MAX_BINS {
             return Err(SpsError::invalid("age bins", nb as f64, format!("compiled photometry handles at most {MAX_BINS} age bins")));
         }
-        let n_bands = model.bands.len();
-        let n_rows = n_bands + 1;
-        let zp1 = 1.0 + redshift;
-        let k = model.flux_constant(redshift);
-
-        // The kept nebular grids: those bracketing the log U range.
-        let (logu_first, logu) = if nebular {
+        // the nebular grids bracketing the log U range
+        let (logu_first, logu) = if model.config.nebular {
             let g = &model.logu;
             let lo = g.partition_point(|&u| u < range.logu.0).clamp(1, g.len() - 1) - 1;
             let hi = g.partition_point(|&u| u < range.logu.1).clamp(1, g.len() - 1);
@@ -170,188 +306,49 @@ impl CompiledPhotometry {
         } else {
             (0, Vec::new())
         };
-        let nu_kept = logu.len();
+        let n_av = |max: f64| ((max / AV_STEP_MAG - 1e-9).ceil() as usize + 1).max(2);
+        let (n_av_old, n_av_young) = (n_av(range.av_max_mag), n_av(range.av_max_mag * range.eta_max));
+        let tab = Tabulator::new(model, redshift);
 
-        // Observed-frame weights of each band at this z, the IGM folded in.
-        let mut igm = vec![1.0; nw];
-        model.igm.apply(redshift, &mut igm);
-        let band_w: Vec<(usize, Vec<f64>)> = model
-            .bands
-            .iter()
-            .map(|b| {
-                let (start, w) = b.pixel_weights(&model.wave, &model.ln_wave, &model.w_num, &model.w_den, zp1);
-                let w = w.iter().enumerate().map(|(i, wi)| wi * k * igm[start + i]).collect();
-                (start, w)
-            })
-            .collect();
-        // Trapezoid weights of the absorbed-luminosity integral (as `absorption_table`).
-        let n_dust = model.n_dust;
-        let tw: Vec<f64> = (0..n_dust)
-            .map(|i| {
-                let l = if i > 0 { model.wave[i] - model.wave[i - 1] } else { 0.0 };
-                let r = if i + 1 < nw { model.wave[i + 1] - model.wave[i] } else { 0.0 };
-                0.5 * (l + r)
-            })
-            .collect();
-        let dust_band_ujy: Vec<f64> = if cfg.dust_emission {
-            band_w.iter().map(|(s, w)| w.iter().enumerate().map(|(i, wi)| wi * model.dl07[s + i]).sum()).collect()
-        } else {
-            vec![0.0; n_bands]
-        };
-
-        let n_av = |max: f64| (max / AV_STEP_MAG - 1e-9).ceil() as usize + 1;
-        let n_av_old = n_av(range.av_max_mag).max(2);
-        let n_av_young = n_av(range.av_max_mag * range.eta_max).max(2);
-
-        // The spectra to tabulate, one row per (zmet, bin) — rows of `spectra` are full grids.
+        // old stars: every populated bin's SSP
         let ssp_row = |z: usize, j: usize| &model.ssp[(z * nb_all + j) * nw..(z * nb_all + j + 1) * nw];
-        let mut old_spec = Vec::with_capacity(nz * nb * nw);
-        for z in 0..nz {
-            for j in 0..nb {
-                old_spec.extend_from_slice(ssp_row(z, j));
-            }
-        }
-        let n_ion = model.n_ionising;
+        let old_spec: Vec<f64> = (0..nz).flat_map(|z| (0..nb).flat_map(move |j| ssp_row(z, j).iter().copied())).collect();
+        let old = tab.to_bin_minor(tab.tabulate(&old_spec, nz * nb, n_av_old), nz, nb, n_av_old);
+        // young stars: their ionising light goes into the nebular emission when there is one
         let mut young_spec = Vec::with_capacity(nz * nbc * nw);
         for z in 0..nz {
             for j in 0..nbc {
                 let s = young_spec.len();
                 young_spec.extend_from_slice(ssp_row(z, j));
-                if nebular {
-                    young_spec[s..s + n_ion].iter_mut().for_each(|v| *v = 0.0);
+                if model.config.nebular {
+                    young_spec[s..s + model.n_ionising].iter_mut().for_each(|v| *v = 0.0);
                 }
             }
         }
-        let na = model.n_neb_ages;
-        let nu_all = model.logu.len();
-        let mut neb_spec = Vec::with_capacity(nz * nu_kept * nbc * nw);
-        for z in 0..nz {
-            for u in 0..nu_kept {
-                for j in 0..nbc {
-                    let g = (z * nu_all + logu_first + u) * na + j;
-                    neb_spec.extend_from_slice(&model.neb[g * nw..(g + 1) * nw]);
-                }
-            }
-        }
-
-        let tabulate = |spec: &[f64], n_spec: usize, n_av: usize| -> Vec<f64> {
-            // [spectrum][A_V node][row]
-            let mut by_spec = vec![0.0; n_spec * n_av * n_rows];
-            let mut block = vec![0.0; n_spec * n_av];
-            let mut gather = Vec::new();
-            let mut kernel = Vec::new();
-            let emit = |r: usize, block: &[f64], by_spec: &mut [f64]| {
-                for s in 0..n_spec {
-                    for a in 0..n_av {
-                        by_spec[(s * n_av + a) * n_rows + r] = block[s * n_av + a];
-                    }
-                }
-            };
-            for (b, (start, w)) in band_w.iter().enumerate() {
-                let np = w.len();
-                gather.clear();
-                for s in 0..n_spec {
-                    gather.extend_from_slice(&spec[s * nw + start..s * nw + start + np]);
-                }
-                kernel.clear();
-                for (i, wi) in w.iter().enumerate() {
-                    let c = if start + i < n_dust { model.dust_coef[start + i] } else { 0.0 };
-                    kernel.extend((0..n_av).map(|a| wi * (c * a as f64 * AV_STEP_MAG).exp()));
-                }
-                matmul(&gather, n_spec, np, &kernel, n_av, &mut block);
-                emit(b, &block, &mut by_spec);
-            }
-            if cfg.dust_emission {
-                gather.clear();
-                for s in 0..n_spec {
-                    gather.extend_from_slice(&spec[s * nw..s * nw + n_dust]);
-                }
-                kernel.clear();
-                // The absorbed luminosity over A: smooth and finite at A = 0 (−Σ tw L c there),
-                // so linear interpolation stays accurate down to the smallest A_V.
-                for (t, c) in tw.iter().zip(&model.dust_coef[..n_dust]) {
-                    kernel.extend((0..n_av).map(|a| {
-                        let av = a as f64 * AV_STEP_MAG;
-                        if a == 0 { -t * c } else { t * -(c * av).exp_m1() / av }
-                    }));
-                }
-                matmul(&gather, n_spec, n_dust, &kernel, n_av, &mut block);
-                emit(n_bands, &block, &mut by_spec);
-            }
-            by_spec
-        };
-        // Reorders [spectrum = (outer, bin)][A_V][row] into [outer][A_V][row][bin].
-        let to_bin_minor = |by_spec: Vec<f64>, n_outer: usize, n_bin: usize, n_av: usize| -> Vec<f32> {
-            let mut out = vec![0.0f32; by_spec.len()];
-            for o in 0..n_outer {
-                for j in 0..n_bin {
-                    for a in 0..n_av {
-                        for r in 0..n_rows {
-                            out[((o * n_av + a) * n_rows + r) * n_bin + j] = by_spec[(((o * n_bin) + j) * n_av + a) * n_rows + r] as f32;
-                        }
-                    }
-                }
-            }
-            out
-        };
-        let old = to_bin_minor(tabulate(&old_spec, nz * nb, n_av_old), nz, nb, n_av_old);
-        let young = to_bin_minor(tabulate(&young_spec, nz * nbc, n_av_young), nz, nbc, n_av_young);
-        let neb = if nebular {
-            let n_spec = nz * nu_kept * nbc;
-            let mut by_spec = tabulate(&neb_spec, n_spec, n_av_young);
-            // Emission lines at their exact wavelengths (`LinePlacement::Exact`: `neb` holds the
-            // continuum only): per band Σ_l L_l · factor_b,l · e^{c_l A}; absorbed Σ_l L_l (1 − e^{c_l A})/A.
+        let young = tab.to_bin_minor(tab.tabulate(&young_spec, nz * nbc, n_av_young), nz, nbc, n_av_young);
+        // nebular continuum (+ lines: in the pixels, or at their exact wavelengths)
+        let neb = if model.config.nebular {
+            let (na, nu_all, nu) = (model.n_neb_ages, model.logu.len(), logu.len());
+            let grids =
+                || (0..nz).flat_map(move |z| (0..nu).flat_map(move |u| (0..nbc).map(move |j| (z * nu_all + logu_first + u) * na + j)));
+            let neb_spec: Vec<f64> = grids().flat_map(|g| model.neb[g * nw..(g + 1) * nw].iter().copied()).collect();
+            let n_spec = nz * nu * nbc;
+            let mut by_spec = tab.tabulate(&neb_spec, n_spec, n_av_young);
             let nl = model.line_wave_aa().len();
             if nl > 0 {
                 let table = model.line_luminosity_table();
-                let coef = model.line_dust_coef();
-                let mut lum = Vec::with_capacity(n_spec * nl);
-                for z in 0..nz {
-                    for u in 0..nu_kept {
-                        for j in 0..nbc {
-                            let g = (z * nu_all + logu_first + u) * na + j;
-                            lum.extend_from_slice(&table[g * nl..(g + 1) * nl]);
-                        }
-                    }
-                }
-                let mut block = vec![0.0; n_spec * n_av_young];
-                let mut kernel = vec![0.0; nl * n_av_young];
-                let add = |r: usize, kernel: &[f64], block: &mut [f64], by_spec: &mut [f64]| {
-                    matmul(&lum, n_spec, nl, kernel, n_av_young, block);
-                    for sp in 0..n_spec {
-                        for a in 0..n_av_young {
-                            by_spec[(sp * n_av_young + a) * n_rows + r] += block[sp * n_av_young + a];
-                        }
-                    }
-                };
-                for b in 0..n_bands {
-                    let factor = model.line_band_factors(b, redshift);
-                    for l in 0..nl {
-                        for a in 0..n_av_young {
-                            kernel[l * n_av_young + a] = factor[l] * (coef[l] * a as f64 * AV_STEP_MAG).exp();
-                        }
-                    }
-                    add(b, &kernel, &mut block, &mut by_spec);
-                }
-                if cfg.dust_emission {
-                    for l in 0..nl {
-                        for a in 0..n_av_young {
-                            let av = a as f64 * AV_STEP_MAG;
-                            kernel[l * n_av_young + a] = if a == 0 { -coef[l] } else { -(coef[l] * av).exp_m1() / av };
-                        }
-                    }
-                    add(n_bands, &kernel, &mut block, &mut by_spec);
-                }
+                let lum: Vec<f64> = grids().flat_map(|g| table[g * nl..(g + 1) * nl].iter().copied()).collect();
+                tab.add_lines(&lum, n_spec, n_av_young, &mut by_spec);
             }
-            to_bin_minor(by_spec, nz * nu_kept, nbc, n_av_young)
+            tab.to_bin_minor(by_spec, nz * nu, nbc, n_av_young)
         } else {
             Vec::new()
         };
         Ok(Self {
             redshift,
             age_universe_gyr,
-            n_bands,
-            n_rows,
+            n_bands: model.bands.len(),
+            n_rows: tab.n_rows,
             nb,
             nbc,
             range,
@@ -359,11 +356,9 @@ impl CompiledPhotometry {
             n_av_young,
             old,
             young,
-            logu_first,
             logu,
             neb,
-            dust_band_ujy,
-            nz,
+            dust_band_ujy: tab.dust_band_ujy(),
             simd: cpu_has_avx2_fma(),
         })
     }
@@ -415,14 +410,10 @@ impl CompiledPhotometry {
         }
         model.check(p)?;
         let sfh = model.build_sfh(p, self.age_universe_gyr)?;
-        let (mut young, mut old) = (std::mem::take(&mut ws.mass_young), std::mem::take(&mut ws.mass_old));
-        model.split_masses(&sfh, &mut young, &mut old);
+        model.split_masses(&sfh, ws);
         let zw = model.zmet_weights(p.logzsol);
-        let r = self.fluxes(&young, &old, zw, p.av_mag, p.eta, p.logu, flux_ujy);
-        let out = derived.then(|| (sfh.summary(), model.living_mass(&young, &old, zw)));
-        ws.mass_young = young;
-        ws.mass_old = old;
-        let dust = r?;
+        let dust = self.fluxes(&ws.mass_young, &ws.mass_old, zw, p.av_mag, p.eta, p.logu, flux_ujy)?;
+        let out = derived.then(|| (sfh.summary(), model.living_mass(&ws.mass_young, &ws.mass_old, zw)));
         Ok(out.map(|(summary, mstar)| Derived::new(&summary, mstar, self.age_universe_gyr, dust)))
     }
 
@@ -510,16 +501,6 @@ impl CompiledPhotometry {
             *out = acc_old[b] + acc_young[b] + dust * self.dust_band_ujy[b];
         }
         Ok(dust)
-    }
-
-    /// The first kept log U grid's index in the model's grid (for tests).
-    pub fn logu_grid(&self) -> (usize, &[f64]) {
-        (self.logu_first, &self.logu)
-    }
-
-    /// Metallicity grids of the tables.
-    pub fn n_zmet(&self) -> usize {
-        self.nz
     }
 }
 

@@ -32,6 +32,7 @@ pub mod igm;
 mod lines;
 pub mod model;
 mod model_tables;
+pub mod params;
 pub mod sampling;
 pub mod sfh;
 pub mod sfh_inverse;

@@ -125,6 +125,51 @@ impl EmissionLines {
     }
 }
 
+/// The emission lines as the rest of the crate sees them through the model (the compiled
+/// photometry of `compiled.rs` tabulates them).
+impl crate::model::SpsModel {
+    /// Rest wavelengths (Å, ascending) of the emission lines the photometry integrates at their
+    /// exact wavelengths (nebular emission with [`crate::model::LinePlacement::Exact`]; empty otherwise). Every
+    /// per-line array of the model is in this order.
+    pub(crate) fn line_wave_aa(&self) -> &[f64] {
+        self.lines.as_ref().map_or(&[], |l| &l.wave_aa)
+    }
+
+    /// −0.4 ln10 A(λ_l)/A_V of each line (Calzetti 2000 at the line's wavelength): a line of young
+    /// stars keeps exp(coef · η A_V) of its luminosity. Empty unless [`crate::model::LinePlacement::Exact`].
+    pub(crate) fn line_dust_coef(&self) -> &[f64] {
+        self.lines.as_ref().map_or(&[], |l| &l.dust_coef)
+    }
+
+    /// Line luminosities before dust, L☉ per M☉ formed, `[zmet][logu][nebular age][line]`: the
+    /// model's metallicity and log U grids (`logzsol_range`, `logu_range`) and its first age bins
+    /// (those up to the birth-cloud bin are used). Empty unless [`crate::model::LinePlacement::Exact`].
+    pub(crate) fn line_luminosity_table(&self) -> &[f64] {
+        self.lines.as_ref().map_or(&[], |l| &l.lum)
+    }
+
+    /// For band `band` at redshift `z`, each line's band flux per unit luminosity, µJy per L☉
+    /// (luminosity after dust, before IGM): k(z) T_b(λ_l(1+z)) λ_l IGM_l(z) / den_b(z), with
+    /// k = (1+z) L☉ / (4π d_L² c) in µJy per (L☉/Å · Å²), den_b = Σ_i T_b(λ_i(1+z)) Δλ_i / λ_i over
+    /// the rest grid (Å⁰), λ_l in Å. The lines' part of the band flux is Σ_l F_l × factor_l,
+    /// F_l in L☉ after dust, exactly as [`SpsModel::photometry_into`] adds it. Zero for lines outside
+    /// the band at `z`; empty unless [`crate::model::LinePlacement::Exact`].
+    pub(crate) fn line_band_factors(&self, band: usize, z: f64) -> Vec<f64> {
+        let Some(lines) = &self.lines else { return Vec::new() };
+        let b = &self.bands[band];
+        let zp1 = 1.0 + z;
+        let den = b.den(&self.wave, &self.ln_wave, &self.w_den, zp1);
+        let k = self.flux_constant(z);
+        let (lo, hi) = b.rest_range_aa(zp1);
+        let mut factors = vec![0.0; lines.len()];
+        for l in lines.range(lo, hi) {
+            let t = b.throughput_ln(lines.ln_wave[l] + zp1.ln());
+            factors[l] = k * t * lines.wave_aa[l] * lines.igm.transmission(z, l) / den;
+        }
+        factors
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Exact answers on synthetic grids: no stellar light and no nebular continuum, only a few

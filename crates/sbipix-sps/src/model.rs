@@ -17,8 +17,10 @@ use crate::igm::{IgmModel, IgmTable};
 use crate::lines::EmissionLines;
 use crate::model_tables::{absorption_table, nebular_tables, stellar_tables};
 use crate::sampling::{AgeBins, WavelengthSampling, midpoint_widths, wavelength_grid};
-use crate::sfh::{Sfh, SfhShape};
+use crate::sfh::Sfh;
 use serde::{Deserialize, Serialize};
+
+pub use crate::params::{Derived, GalaxyParams, SfhSpec};
 
 /// Where the photometry puts the Cloudy emission lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,84 +84,6 @@ impl Default for ModelConfig {
     }
 }
 
-/// How the star-formation history of one galaxy is given.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SfhSpec {
-    /// A parametric shape normalised to 10^`log_mass_formed` M☉.
-    Parametric { shape: SfhShape, log_mass_formed: f64 },
-    /// An FSPS-style table: SFR (M☉/yr) at cosmic times (Gyr since the Big Bang).
-    TabulatedCosmic { time_gyr: Vec<f64>, sfr_msun_per_yr: Vec<f64> },
-    /// A dense_basis tuple, realised as dense_basis' atlas generator does (1000 samples, SFR
-    /// window 100 Myr × t_univ(z)/t_univ(0.1)).
-    DenseBasis(DenseBasisTuple),
-}
-
-/// The physical parameters of one galaxy (or pixel).
-#[derive(Debug, Clone, PartialEq)]
-pub struct GalaxyParams {
-    pub redshift: f64,
-    pub sfh: SfhSpec,
-    /// log10(Z/Z☉) of stars and gas, with the grid's Z☉ (0.02 for BC03).
-    pub logzsol: f64,
-    /// V-band attenuation of all stars, magnitudes.
-    pub av_mag: f64,
-    /// Stars younger than t_bc are attenuated by `eta × av_mag` (≥ 1; 1 = no extra dust).
-    pub eta: f64,
-    /// log10 of the ionisation parameter of the nebular emission.
-    pub logu: f64,
-}
-
-impl GalaxyParams {
-    /// A delayed-τ galaxy with the other parameters at their defaults (solar metallicity, no
-    /// dust, log U = −2).
-    pub fn delayed_tau(redshift: f64, log_mass_formed: f64, age_gyr: f64, tau_gyr: f64) -> Self {
-        Self {
-            redshift,
-            sfh: SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr, tau_gyr }, log_mass_formed },
-            logzsol: 0.0,
-            av_mag: 0.0,
-            eta: 1.0,
-            logu: -2.0,
-        }
-    }
-}
-
-/// Quantities derived from the parameters by the model.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Derived {
-    /// log10 of the mass formed, M☉.
-    pub log_mass_formed: f64,
-    /// log10 of the mass in living stars (remnants excluded), M☉.
-    pub log_mstar: f64,
-    /// log10 of the SFR averaged over the last 10 Myr, M☉/yr (−∞ if none).
-    pub log_sfr_10myr: f64,
-    /// log10 of the SFR averaged over the last 100 Myr, M☉/yr (−∞ if none).
-    pub log_sfr_100myr: f64,
-    /// Mass-weighted age of the stars formed, Gyr.
-    pub mass_weighted_age_gyr: f64,
-    /// Age of the universe at the galaxy's redshift, Gyr.
-    pub age_universe_gyr: f64,
-    /// Luminosity absorbed by dust and re-emitted in the infrared (energy balance), L☉;
-    /// 0 when dust emission is off.
-    pub dust_luminosity_lsun: f64,
-}
-
-impl Derived {
-    /// The derived quantities from a history's summary, the living mass (M☉), the age of the
-    /// universe (Gyr) and the absorbed luminosity (L☉).
-    pub(crate) fn new(summary: &crate::sfh::SfhSummary, mstar: f64, age_universe_gyr: f64, dust_luminosity_lsun: f64) -> Self {
-        Self {
-            log_mass_formed: summary.log_mass_formed,
-            log_mstar: mstar.log10(),
-            log_sfr_10myr: summary.sfr_10myr.log10(),
-            log_sfr_100myr: summary.sfr_100myr.log10(),
-            mass_weighted_age_gyr: summary.mass_weighted_age_gyr,
-            age_universe_gyr,
-            dust_luminosity_lsun,
-        }
-    }
-}
-
 /// Scratch buffers for one thread; reuse across calls to avoid allocation.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
@@ -168,6 +92,9 @@ pub struct Workspace {
     total: Vec<f64>,
     pub(crate) mass_young: Vec<f64>,
     pub(crate) mass_old: Vec<f64>,
+    /// Age-bin edges with t_bc inserted, and the mass between them (`split_masses`).
+    cuts: Vec<f64>,
+    cut_mass: Vec<f64>,
     /// Luminosity of each emission line (`LinePlacement::Exact`), L☉ after dust and IGM, in the
     /// order of the model's lines; only the lines in `line_range` (those the filters can see) are
     /// set, the others are 0.
@@ -393,47 +320,6 @@ impl SpsModel {
         Ok(derived)
     }
 
-    /// Rest wavelengths (Å, ascending) of the emission lines the photometry integrates at their
-    /// exact wavelengths (nebular emission with [`LinePlacement::Exact`]; empty otherwise). Every
-    /// per-line array of the model is in this order.
-    pub(crate) fn line_wave_aa(&self) -> &[f64] {
-        self.lines.as_ref().map_or(&[], |l| &l.wave_aa)
-    }
-
-    /// −0.4 ln10 A(λ_l)/A_V of each line (Calzetti 2000 at the line's wavelength): a line of young
-    /// stars keeps exp(coef · η A_V) of its luminosity. Empty unless [`LinePlacement::Exact`].
-    pub(crate) fn line_dust_coef(&self) -> &[f64] {
-        self.lines.as_ref().map_or(&[], |l| &l.dust_coef)
-    }
-
-    /// Line luminosities before dust, L☉ per M☉ formed, `[zmet][logu][nebular age][line]`: the
-    /// model's metallicity and log U grids (`logzsol_range`, `logu_range`) and its first age bins
-    /// (those up to the birth-cloud bin are used). Empty unless [`LinePlacement::Exact`].
-    pub(crate) fn line_luminosity_table(&self) -> &[f64] {
-        self.lines.as_ref().map_or(&[], |l| &l.lum)
-    }
-
-    /// For band `band` at redshift `z`, each line's band flux per unit luminosity, µJy per L☉
-    /// (luminosity after dust, before IGM): k(z) T_b(λ_l(1+z)) λ_l IGM_l(z) / den_b(z), with
-    /// k = (1+z) L☉ / (4π d_L² c) in µJy per (L☉/Å · Å²), den_b = Σ_i T_b(λ_i(1+z)) Δλ_i / λ_i over
-    /// the rest grid (Å⁰), λ_l in Å. The lines' part of the band flux is Σ_l F_l × factor_l,
-    /// F_l in L☉ after dust, exactly as [`Self::photometry_into`] adds it. Zero for lines outside
-    /// the band at `z`; empty unless [`LinePlacement::Exact`].
-    pub(crate) fn line_band_factors(&self, band: usize, z: f64) -> Vec<f64> {
-        let Some(lines) = &self.lines else { return Vec::new() };
-        let b = &self.bands[band];
-        let zp1 = 1.0 + z;
-        let den = b.den(&self.wave, &self.ln_wave, &self.w_den, zp1);
-        let k = self.flux_constant(z);
-        let (lo, hi) = b.rest_range_aa(zp1);
-        let mut factors = vec![0.0; lines.len()];
-        for l in lines.range(lo, hi) {
-            let t = b.throughput_ln(lines.ln_wave[l] + zp1.ln());
-            factors[l] = k * t * lines.wave_aa[l] * lines.igm.transmission(z, l) / den;
-        }
-        factors
-    }
-
     /// Band fluxes (µJy) of a given rest-frame luminosity density `lum_lsun_per_aa` (L☉/Å, on
     /// [`Self::wave_aa`]) placed at redshift `z`: the photometry step alone.
     pub fn photometry_of_luminosity(&self, lum_lsun_per_aa: &[f64], z: f64) -> Result<Vec<f64>, SpsError> {
@@ -537,29 +423,31 @@ impl SpsModel {
         })
     }
 
-    /// The mass formed (M☉) in each age bin by `sfh`, split at t_bc into young (`young[j]`,
-    /// bins up to the birth-cloud bin) and old stars (`old[j]`).
-    pub(crate) fn split_masses(&self, sfh: &Sfh, young: &mut Vec<f64>, old: &mut Vec<f64>) {
+    /// The mass formed (M☉) in each age bin by `sfh`, split at t_bc into young
+    /// (`ws.mass_young[j]`, bins up to the birth-cloud bin) and old stars (`ws.mass_old[j]`).
+    pub(crate) fn split_masses(&self, sfh: &Sfh, ws: &mut Workspace) {
         let nb = self.bins.len();
+        let (young, old) = (&mut ws.mass_young, &mut ws.mass_old);
         young.clear();
         young.resize(nb, 0.0);
         old.clear();
         old.resize(nb, 0.0);
         // the populated bins' edges, t_bc inserted after the birth-cloud bin's lower edge
+        // (scratch buffers of the workspace: this runs for every likelihood evaluation)
         let edges = &self.bins.edges_yr;
         let n = edges[..nb].iter().take_while(|&&e| e < sfh.oldest_age_yr()).count();
         if n == 0 {
             return;
         }
-        let t_bc = self.config.t_bc_gyr * 1e9;
         let bc = self.bc_bin;
-        let mut cuts: Vec<f64> = Vec::with_capacity(n + 2);
+        let cuts = &mut ws.cuts;
+        cuts.clear();
         cuts.extend_from_slice(&edges[..=n]);
         if bc < n {
-            cuts.insert(bc + 1, t_bc);
+            cuts.insert(bc + 1, self.config.t_bc_gyr * 1e9);
         }
-        let mut m = Vec::with_capacity(n + 1);
-        sfh.masses_between(&cuts, &mut m);
+        let m = &mut ws.cut_mass;
+        sfh.masses_between(cuts, m);
         for j in 0..n {
             match j.cmp(&bc) {
                 std::cmp::Ordering::Less => young[j] = m[j],
@@ -583,6 +471,30 @@ impl SpsModel {
             }
         }
         mstar
+    }
+
+    /// Each young bin's share of the nebular grids: `f(a, lo, b, hi)` for every young bin with
+    /// stars and every metallicity with weight, `lo`/`hi` the indices (`[zmet][logU][nebular
+    /// age]`) of the two log U grids bracketing (`iu`, weight of the upper one `wu_hi`) and
+    /// `a`/`b` the mass they get. The nebular continuum and the exact lines share it.
+    fn for_nebular_grids(
+        &self,
+        mass_young: &[f64],
+        zw: [(usize, f64); 2],
+        (iu, wu_hi): (usize, f64),
+        mut f: impl FnMut(f64, usize, f64, usize),
+    ) {
+        let (nu, na) = (self.logu.len(), self.n_neb_ages);
+        for (j, &m) in mass_young.iter().enumerate().take(self.bc_bin + 1) {
+            if m <= 0.0 {
+                continue;
+            }
+            for &(z, wz) in &zw {
+                if wz > 0.0 {
+                    f(m * wz * (1.0 - wu_hi), (z * nu + iu - 1) * na + j, m * wz * wu_hi, (z * nu + iu) * na + j);
+                }
+            }
+        }
     }
 
     /// The two metallicity grids bracketing log Z/Z☉ = `logzsol` and their weights (linear in Z).
@@ -622,7 +534,7 @@ impl SpsModel {
         // 1. Star-formation history → mass formed in each age bin, split at t_bc.
         let sfh = self.build_sfh(p, age_universe_gyr)?;
         let summary = sfh.summary();
-        self.split_masses(&sfh, &mut ws.mass_young, &mut ws.mass_old);
+        self.split_masses(&sfh, ws);
 
         // 2. Metallicity: linear in Z between the bracketing grids.
         let zw = self.zmet_weights(p.logzsol);
@@ -657,23 +569,8 @@ impl SpsModel {
         if self.config.nebular && has_young {
             let cut = self.n_ionising.clamp(i0, i1);
             ws.young[i0..cut].iter_mut().for_each(|v| *v = 0.0);
-            let na = self.n_neb_ages;
-            let neb = |z: usize, u: usize, j: usize| {
-                let g = (z * nu + u) * na + j;
-                &self.neb[g * nw + i0..g * nw + i1]
-            };
-            for j in 0..=self.bc_bin {
-                let m = ws.mass_young[j];
-                if m <= 0.0 {
-                    continue;
-                }
-                for &(z, wz) in &zw {
-                    if wz > 0.0 {
-                        let (a, b) = (m * wz * (1.0 - wu_hi), m * wz * wu_hi);
-                        axpy2(&mut ws.young[i0..i1], a, neb(z, iu - 1, j), b, neb(z, iu, j));
-                    }
-                }
-            }
+            let neb = |g: usize| &self.neb[g * nw + i0..g * nw + i1];
+            self.for_nebular_grids(&ws.mass_young, zw, (iu, wu_hi), |a, lo, b, hi| axpy2(&mut ws.young[i0..i1], a, neb(lo), b, neb(hi)));
         }
 
         //    With exact line placement the lines are kept apart: luminosities (L☉) of the lines
@@ -685,20 +582,9 @@ impl SpsModel {
             if has_young {
                 ws.line_range = if full { 0..lines.len() } else { lines.range(self.filter_span_aa.0 / zp1, self.filter_span_aa.1 / zp1) };
                 let r = ws.line_range.clone();
-                let na = self.n_neb_ages;
-                for j in 0..=self.bc_bin {
-                    let m = ws.mass_young[j];
-                    if m <= 0.0 {
-                        continue;
-                    }
-                    for &(z, wz) in &zw {
-                        if wz > 0.0 {
-                            let (a, b) = (m * wz * (1.0 - wu_hi), m * wz * wu_hi);
-                            let (lo, hi) = (lines.row((z * nu + iu - 1) * na + j), lines.row((z * nu + iu) * na + j));
-                            axpy2(&mut ws.lines[r.clone()], a, &lo[r.clone()], b, &hi[r.clone()]);
-                        }
-                    }
-                }
+                self.for_nebular_grids(&ws.mass_young, zw, (iu, wu_hi), |a, lo, b, hi| {
+                    axpy2(&mut ws.lines[r.clone()], a, &lines.row(lo)[r.clone()], b, &lines.row(hi)[r.clone()])
+                });
             }
         }
 

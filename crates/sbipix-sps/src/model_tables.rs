@@ -116,9 +116,7 @@ pub(crate) fn absorption_table(
     let nw = wave.len();
     let n_dust = coef.len();
     // trapezoid weights of the grid, as in the energy-balance integral
-    let tw: Vec<f64> = (0..n_dust)
-        .map(|i| 0.5 * (if i > 0 { wave[i] - wave[i - 1] } else { 0.0 } + if i + 1 < nw { wave[i + 1] - wave[i] } else { 0.0 }))
-        .collect();
+    let tw = &crate::sampling::trapezoid_weights(wave)[..n_dust];
     let n_ion = wave.partition_point(|&l| l < IONISING_CUT_AA);
     let mut rows: Vec<Vec<f64>> = (0..nz * nb).map(|g| ssp[g * nw..(g + 1) * nw].to_vec()).collect();
     if nebular {
@@ -138,7 +136,7 @@ pub(crate) fn absorption_table(
             }
         }
     }
-    let mut table = AbsorptionTable::new(coef, &tw, rows.iter().map(|r| r.as_slice()));
+    let mut table = AbsorptionTable::new(coef, tw, rows.iter().map(|r| r.as_slice()));
     if let (true, Some(lines)) = (nebular, lines) {
         // the nebular rows, in the order pushed above
         let base = nz * nb + nz * (bc_bin + 1);

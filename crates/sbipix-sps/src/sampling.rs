@@ -66,6 +66,13 @@ pub fn midpoint_widths(centres: &[f64]) -> Vec<f64> {
     w
 }
 
+/// Trapezoid-rule weights of a grid: ∫ y dx ≈ Σᵢ wᵢ yᵢ with wᵢ = (xᵢ₊₁ − xᵢ₋₁)/2 (half a step
+/// at the ends). The weights of the energy-balance integral.
+pub fn trapezoid_weights(x: &[f64]) -> Vec<f64> {
+    let n = x.len();
+    (0..n).map(|i| 0.5 * (if i > 0 { x[i] - x[i - 1] } else { 0.0 } + if i + 1 < n { x[i + 1] - x[i] } else { 0.0 })).collect()
+}
+
 /// Bin edges from centres, splitting equally between neighbours and extrapolating the ends
 /// (bagpipes' `make_bins(..., make_rhs=True)`): n+1 edges.
 pub fn midpoint_edges(centres: &[f64]) -> Vec<f64> {

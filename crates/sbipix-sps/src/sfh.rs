@@ -185,17 +185,15 @@ impl Sfh {
                 let (big_a, tau) = (age_gyr * GYR, tau_gyr * GYR);
                 // x = (A − a)/τ at each edge, clamped into the history; G(x) the gamma value
                 // on the x side of the pivot (lower below, upper above).
-                let g: Vec<(f64, f64)> = edges_yr
-                    .iter()
-                    .map(|&a| {
-                        let x = ((big_a - a.clamp(0.0, big_a)) / tau).max(0.0);
-                        (x, if x <= GAMMA_PIVOT { lower_gamma(1, x) } else { upper_gamma(1, x) })
-                    })
-                    .collect();
+                let at = |a: f64| {
+                    let x = ((big_a - a.clamp(0.0, big_a)) / tau).max(0.0);
+                    (x, if x <= GAMMA_PIVOT { lower_gamma(1, x) } else { upper_gamma(1, x) })
+                };
                 let k = self.scale * tau * tau;
-                for w in g.windows(2) {
+                let (mut x0, mut g0) = at(edges_yr[0]);
+                for &edge in &edges_yr[1..] {
                     // ages increase, so x decreases: the interval is [x₁, x₀]
-                    let ((x0, g0), (x1, g1)) = (w[0], w[1]);
+                    let (x1, g1) = at(edge);
                     let v = if x0 <= x1 {
                         0.0
                     } else if x0 <= GAMMA_PIVOT {
@@ -206,6 +204,7 @@ impl Sfh {
                         (lower_gamma(1, GAMMA_PIVOT) - g1) + (upper_gamma(1, GAMMA_PIVOT) - g0)
                     };
                     out.push(k * v);
+                    (x0, g0) = (x1, g1);
                 }
             }
             _ => out.extend(edges_yr.windows(2).map(|w| self.mass_between(w[0], w[1]))),

@@ -5,34 +5,20 @@
 //!
 //! `cargo bench -p sbipix --bench compiled`; results in BENCHMARKS.md.
 
+mod common;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sbipix::io::DataStore;
-use sbipix::sps::{CompileRange, CompiledPhotometry, GalaxyParams, ModelConfig, SpsModel, Workspace};
+use sbipix::sps::{CompileRange, CompiledPhotometry, ModelConfig, Workspace};
 use sbipix::{FilterChoice, build_sps_model};
 use std::hint::black_box;
 
 const Z: f64 = 3.0;
 
-/// Deterministic pseudo-random galaxies at z = 3 (SplitMix64), SBIPIX's delayed-τ prior ranges.
-fn galaxies(model: &SpsModel, n: usize) -> Vec<GalaxyParams> {
-    let mut g = sbipix::stats::SplitMix64::new(sbipix::stats::rng::GOLDEN_GAMMA);
-    let mut u = move || g.next_f64();
-    let t_univ = model.config().cosmology.age_gyr(Z);
-    (0..n)
-        .map(|_| {
-            let age = t_univ * (0.001 + 0.999 * u());
-            let mut p = GalaxyParams::delayed_tau(Z, 4.0 + 8.0 * u(), age, 10f64.powf(-2.0 + 4.0 * u()));
-            p.logzsol = -2.27 + 2.67 * u();
-            p.av_mag = 4.3 * u();
-            p
-        })
-        .collect()
-}
-
 fn bench(c: &mut Criterion) {
     let store = DataStore::from_env().unwrap();
     let model = build_sps_model(&store, &FilterChoice::Jades, ModelConfig::default(), &|m| eprintln!("{m}")).unwrap();
-    let gals = galaxies(&model, 4096);
+    let gals = common::galaxies(&model, 4096, Some(Z));
     let compiled = CompiledPhotometry::new(&model, Z, CompileRange::default()).unwrap();
     let mut g = c.benchmark_group("photometry_19band_z3_1_thread");
     g.throughput(Throughput::Elements(gals.len() as u64));

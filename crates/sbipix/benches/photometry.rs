@@ -4,34 +4,19 @@
 //!
 //! `cargo bench -p sbipix --bench photometry`; results in BENCHMARKS.md.
 
+mod common;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
 use sbipix::io::DataStore;
-use sbipix::sps::{GalaxyParams, ModelConfig, SpsModel, Workspace};
+use sbipix::sps::{ModelConfig, Workspace};
 use sbipix::{FilterChoice, build_sps_model};
 use std::hint::black_box;
-
-/// Deterministic pseudo-random galaxies (SplitMix64), SBIPIX's delayed-τ prior ranges.
-fn galaxies(model: &SpsModel, n: usize) -> Vec<GalaxyParams> {
-    let mut g = sbipix::stats::SplitMix64::new(sbipix::stats::rng::GOLDEN_GAMMA);
-    let mut u = move || g.next_f64();
-    let cosmo = model.config().cosmology;
-    (0..n)
-        .map(|_| {
-            let z = 0.01 + 7.49 * u();
-            let age = cosmo.age_gyr(z) * (0.001 + 0.999 * u());
-            let mut p = GalaxyParams::delayed_tau(z, 4.0 + 8.0 * u(), age, 10f64.powf(-2.0 + 4.0 * u()));
-            p.logzsol = -2.27 + 2.67 * u();
-            p.av_mag = 4.3 * u();
-            p
-        })
-        .collect()
-}
 
 fn bench(c: &mut Criterion) {
     let store = DataStore::from_env().unwrap();
     let model = build_sps_model(&store, &FilterChoice::Jades, ModelConfig::default(), &|m| eprintln!("{m}")).unwrap();
-    let gals = galaxies(&model, 4096);
+    let gals = common::galaxies(&model, 4096, None);
     let mut g = c.benchmark_group("photometry_19band_nebular_dust_igm");
     g.throughput(Throughput::Elements(gals.len() as u64));
     g.sample_size(10);
