@@ -104,6 +104,52 @@ impl ExactArgs {
     }
 }
 
+fn pz() -> sbipix::inference::photoz::PhotoZSettings {
+    sbipix::inference::photoz::PhotoZSettings::default()
+}
+
+/// Photometric redshifts (`sbipix fit`, `sbipix map`): p(z) of the galaxy's integrated light with
+/// the exact likelihood on a grid (docs/photo-z.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PhotoZArgs {
+    /// Fit photometric redshifts even where a redshift is given (they are fitted anyway when
+    /// there is none: no redshift column, no --redshift or REDSHIFT keyword).
+    #[arg(long)]
+    pub photo_z: bool,
+    /// Lowest redshift of the grid.
+    #[arg(long, default_value_t = pz().z_min)]
+    pub z_min: f64,
+    /// Highest redshift of the grid [default: the network's trained range].
+    #[arg(long)]
+    pub z_max: Option<f64>,
+    /// Grid step in ln(1+z).
+    #[arg(long, default_value_t = pz().step)]
+    pub z_step: f64,
+    /// Prior on z: `flat` (uniform in z) or `volume` (∝ dV_c/dz).
+    #[arg(long, default_value = "flat")]
+    pub z_prior: String,
+    /// Shape-space points (templates) per redshift node.
+    #[arg(long, default_value_t = pz().templates)]
+    pub z_templates: usize,
+    /// Redshift draws per galaxy over which the parameters are marginalised.
+    #[arg(long, default_value_t = pz().z_draws)]
+    pub z_draws: usize,
+}
+
+impl PhotoZArgs {
+    /// The library's settings (an unknown prior is refused, naming it).
+    pub fn settings(&self) -> anyhow::Result<sbipix::inference::photoz::PhotoZSettings> {
+        Ok(sbipix::inference::photoz::PhotoZSettings {
+            z_min: self.z_min,
+            z_max: self.z_max,
+            step: self.z_step,
+            templates: self.z_templates,
+            prior: sbipix::inference::photoz::RedshiftPrior::parse(&self.z_prior)?,
+            z_draws: self.z_draws,
+        })
+    }
+}
+
 /// Likelihood refinement of a validation's posteriors (`sbipix validate`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RefineArgs {

@@ -36,6 +36,9 @@ pub fn sample<'py>(
         error_floor,
         refine: refine.unwrap_or(d.refine),
         sys_err: sys_err.unwrap_or(d.sys_err),
+        photo_z: d.photo_z,
+        photo_z_only: d.photo_z_only,
+        photo_z_settings: d.photo_z_settings,
     };
     req.validate().map_err(to_py)?;
     let nb = model.inner.post.manifest.bands.len();
@@ -120,6 +123,9 @@ pub fn fit_catalog<'py>(
         ppc: ppc.unwrap_or(d.ppc),
         refine: refine.unwrap_or(d.refine),
         sys_err: sys_err.unwrap_or(d.sys_err),
+        photo_z: d.photo_z,
+        photo_z_only: d.photo_z_only,
+        photo_z_settings: d.photo_z_settings,
     };
     req.validate().map_err(to_py)?;
     let log = Log::default();

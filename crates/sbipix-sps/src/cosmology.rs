@@ -150,4 +150,11 @@ impl Cosmology {
     pub fn kpc_per_arcsec(&self, z: f64) -> f64 {
         self.angular_diameter_distance_mpc(z) * 1e3 * std::f64::consts::PI / (180.0 * 3600.0)
     }
+
+    /// Comoving volume element dV_c/dz/dΩ at redshift `z`, in Mpc³ per steradian per unit
+    /// redshift: D_H D_C² / E(z), E(z) = √(Ω_m (1+z)³ + Ω_Λ) (Hogg 1999, eq. 28).
+    pub fn comoving_volume_element_mpc3_per_sr(&self, z: f64) -> f64 {
+        let e = (self.omega_m * (1.0 + z).powi(3) + self.omega_l()).sqrt();
+        self.hubble_distance_mpc() * self.comoving_distance_mpc(z).powi(2) / e
+    }
 }

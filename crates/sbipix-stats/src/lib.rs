@@ -2,6 +2,7 @@
 //!
 //! The numerical building blocks that several sbipix crates share, each written once:
 //! * [`quantile`] — quantiles and medians of samples (numpy's linear interpolation);
+//! * [`lowdiscrepancy`] — quasi-random (Halton) points;
 //! * [`linalg`] — Cholesky factorisation, triangular solves, inverses, normal equations;
 //! * [`normal`] — standard normal draws (Box–Muller), Φ and Φ⁻¹;
 //! * [`rng`] — SplitMix64 and the seed mixing of the named random streams;
@@ -13,6 +14,7 @@
 
 pub mod importance;
 pub mod linalg;
+pub mod lowdiscrepancy;
 pub mod normal;
 pub mod quadrature;
 pub mod quantile;
@@ -21,6 +23,7 @@ pub mod smc;
 
 pub use importance::{effective_sample_size, systematic};
 pub use linalg::{Summation, cholesky, solve_spd};
+pub use lowdiscrepancy::{HALTON_MAX_DIM, halton};
 pub use normal::std_normal;
 pub use quadrature::gauss_legendre;
 pub use quantile::{median, percentile, quantile_sorted, sort_f64};

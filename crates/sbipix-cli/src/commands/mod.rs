@@ -91,6 +91,32 @@ pub fn map_progress(refine: bool) -> (ProgressBar, impl Fn(usize, usize) + Sync)
     (bar, update)
 }
 
+/// Progress of work in stages — `(stage, done, total)` → one bar per stage on stderr, drawn from
+/// the stage's first report and cleared when it ends.
+pub fn stage_progress() -> impl Fn(&str, usize, usize) + Sync {
+    let current: std::sync::Mutex<Option<(String, ProgressBar)>> = std::sync::Mutex::new(None);
+    move |stage: &str, done: usize, total: usize| {
+        let mut slot = current.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_none_or(|(s, _)| s != stage) {
+            if let Some((_, b)) = slot.take() {
+                b.finish_and_clear();
+            }
+            let b = ProgressBar::new(total as u64);
+            b.set_style(
+                ProgressStyle::with_template(&format!("{stage} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}} < {{eta}}]"))
+                    .expect("valid template"),
+            );
+            *slot = Some((stage.to_string(), b));
+        }
+        if let Some((_, b)) = slot.as_ref() {
+            b.set_position(done as u64);
+            if done >= total {
+                b.finish_and_clear();
+            }
+        }
+    }
+}
+
 /// The band with the largest |median residual| of a posterior-predictive check.
 pub fn worst_residual(r: &std::collections::BTreeMap<String, f64>) -> Option<(&String, &f64)> {
     r.iter().max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()))

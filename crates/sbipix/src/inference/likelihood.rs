@@ -33,6 +33,83 @@ pub struct PerMass {
     c: f64,
 }
 
+/// The shape space of a delayed-τ prior: the unit cube of its varied parameters other than the
+/// mass formed and the redshift (uniform priors, so the prior density is constant there), and
+/// the parameters it holds fixed. One home for the map from a cube point to a galaxy, shared by
+/// the likelihood and the photometric-redshift templates ([`super::photoz`]).
+#[derive(Debug, Clone)]
+pub struct ShapeSpace {
+    /// (name, min, max) of the cube's coordinates
+    sampled: Vec<(&'static str, f64, f64)>,
+    fixed: Vec<(&'static str, f64)>,
+}
+
+impl ShapeSpace {
+    /// The shape space of `prior` and its bounds on log M☉ formed (equal when fixed).
+    pub fn of(prior: &Prior) -> Result<(Self, (f64, f64))> {
+        if prior.sfh != SfhPrior::DelayedTau {
+            return Err(Error::unsupported("likelihood-based posteriors for this SFH family", "implemented for the delayed-τ family only"));
+        }
+        let mass = match prior.get("log_mass_formed") {
+            Some(ParamPrior::Uniform { min, max }) => (min, max),
+            Some(ParamPrior::Fixed { value }) => (value, value),
+            None => return Err(Error::unsupported("likelihood-based posteriors", "the prior has no log_mass_formed")),
+        };
+        let (mut sampled, mut fixed) = (Vec::new(), Vec::new());
+        for &n in &SAMPLED {
+            match prior.get(n) {
+                Some(ParamPrior::Uniform { min, max }) => sampled.push((n, min, max)),
+                Some(ParamPrior::Fixed { value }) => fixed.push((n, value)),
+                None => {}
+            }
+        }
+        Ok((Self { sampled, fixed }, mass))
+    }
+
+    /// Dimension of the cube.
+    pub fn dim(&self) -> usize {
+        self.sampled.len()
+    }
+
+    /// The value of prior parameter `name` at `u` (its fixed value if it is not sampled).
+    pub fn value(&self, u: &[f64], name: &str) -> f64 {
+        match self.sampled.iter().position(|s| s.0 == name) {
+            Some(k) => self.sampled[k].1 + (self.sampled[k].2 - self.sampled[k].1) * u[k],
+            None => self.fixed.iter().find(|f| f.0 == name).map_or(0.0, |f| f.1),
+        }
+    }
+
+    /// The cube coordinate of value `v` of coordinate `k` (clamped inside the cube).
+    pub fn coordinate(&self, k: usize, v: f64) -> f64 {
+        let (_, lo, hi) = self.sampled[k];
+        ((v - lo) / (hi - lo)).clamp(1e-6, 1.0 - 1e-6)
+    }
+
+    /// Names of the cube's coordinates.
+    pub fn coordinate_names(&self) -> Vec<&'static str> {
+        self.sampled.iter().map(|s| s.0).collect()
+    }
+
+    /// The galaxy of cube point `u` at `redshift` (the universe `t_univ_gyr` old then), with
+    /// 1 M☉ formed.
+    pub fn params_at(&self, u: &[f64], redshift: f64, t_univ_gyr: f64) -> GalaxyParams {
+        GalaxyParams {
+            redshift,
+            sfh: SfhSpec::Parametric {
+                shape: SfhShape::DelayedTau {
+                    age_gyr: age_from_onset(self.value(u, "onset_fraction"), t_univ_gyr),
+                    tau_gyr: 10f64.powf(self.value(u, "log_tau_gyr")),
+                },
+                log_mass_formed: 0.0,
+            },
+            logzsol: self.value(u, "logzsol"),
+            av_mag: self.value(u, "av_mag"),
+            logu: self.value(u, "logu"),
+            eta: self.value(u, "eta"),
+        }
+    }
+}
+
 /// The likelihood of one pixel's photometry as a function of a point u of the shape space: the
 /// unit cube of the prior's varied parameters other than mass and redshift (uniform priors, so
 /// the prior density is constant there), the mass formed integrated out.
@@ -40,9 +117,7 @@ pub struct ShapeLikelihood<'a> {
     model: &'a SpsModel,
     /// The model's photometry compiled at the pixel's redshift (the likelihood's hot path).
     compiled: &'a CompiledPhotometry,
-    /// (name, min, max) of the cube's coordinates
-    sampled: Vec<(&'static str, f64, f64)>,
-    fixed: Vec<(&'static str, f64)>,
+    space: ShapeSpace,
     mass: (f64, f64),
     redshift: f64,
     t_univ: f64,
@@ -71,9 +146,6 @@ impl<'a> ShapeLikelihood<'a> {
         sys_frac: f64,
     ) -> Result<Self> {
         let nb = model.n_bands();
-        if prior.sfh != SfhPrior::DelayedTau {
-            return Err(Error::unsupported("likelihood-based posteriors for this SFH family", "implemented for the delayed-τ family only"));
-        }
         if flux.len() != nb || sigma.len() != nb || measured.len() != nb {
             return Err(Error::shape(
                 "likelihood: flux, σ, measured",
@@ -87,19 +159,7 @@ impl<'a> ShapeLikelihood<'a> {
         if !(sys_frac.is_finite() && sys_frac >= 0.0) {
             return Err(Error::invalid("sys_err", sys_frac, "the systematic error fraction must be finite and ≥ 0"));
         }
-        let mass = match prior.get("log_mass_formed") {
-            Some(ParamPrior::Uniform { min, max }) => (min, max),
-            Some(ParamPrior::Fixed { value }) => (value, value),
-            None => return Err(Error::unsupported("likelihood-based posteriors", "the prior has no log_mass_formed")),
-        };
-        let (mut sampled, mut fixed) = (Vec::new(), Vec::new());
-        for &n in &SAMPLED {
-            match prior.get(n) {
-                Some(ParamPrior::Uniform { min, max }) => sampled.push((n, min, max)),
-                Some(ParamPrior::Fixed { value }) => fixed.push((n, value)),
-                None => {}
-            }
-        }
+        let (space, mass) = ShapeSpace::of(prior)?;
         let inv_var = (0..nb)
             .map(|b| {
                 let ok = measured[b] && flux[b].is_finite() && sigma[b].is_finite() && sigma[b] > 0.0;
@@ -109,8 +169,7 @@ impl<'a> ShapeLikelihood<'a> {
         let lk = Self {
             model,
             compiled,
-            sampled,
-            fixed,
+            space,
             mass,
             redshift,
             t_univ: model.config().cosmology.age_gyr(redshift),
@@ -140,7 +199,7 @@ impl<'a> ShapeLikelihood<'a> {
 
     /// Dimension of the shape space.
     pub fn dim(&self) -> usize {
-        self.sampled.len()
+        self.space.dim()
     }
 
     /// The prior's [`Prior::inferred_names`]: the columns of [`Self::theta_row`].
@@ -150,21 +209,17 @@ impl<'a> ShapeLikelihood<'a> {
 
     /// The value of prior parameter `name` at `u` (its fixed value if it is not sampled).
     pub fn value(&self, u: &[f64], name: &str) -> f64 {
-        match self.sampled.iter().position(|s| s.0 == name) {
-            Some(k) => self.sampled[k].1 + (self.sampled[k].2 - self.sampled[k].1) * u[k],
-            None => self.fixed.iter().find(|f| f.0 == name).map_or(0.0, |f| f.1),
-        }
+        self.space.value(u, name)
     }
 
     /// The cube coordinate of value `v` of coordinate `k` (clamped inside the cube).
     pub fn coordinate(&self, k: usize, v: f64) -> f64 {
-        let (_, lo, hi) = self.sampled[k];
-        ((v - lo) / (hi - lo)).clamp(1e-6, 1.0 - 1e-6)
+        self.space.coordinate(k, v)
     }
 
     /// Names of the cube's coordinates.
     pub fn coordinate_names(&self) -> Vec<&'static str> {
-        self.sampled.iter().map(|s| s.0).collect()
+        self.space.coordinate_names()
     }
 
     /// The age of the universe at the pixel's redshift, Gyr.
@@ -173,20 +228,7 @@ impl<'a> ShapeLikelihood<'a> {
     }
 
     fn params_at(&self, u: &[f64]) -> GalaxyParams {
-        GalaxyParams {
-            redshift: self.redshift,
-            sfh: SfhSpec::Parametric {
-                shape: SfhShape::DelayedTau {
-                    age_gyr: age_from_onset(self.value(u, "onset_fraction"), self.t_univ),
-                    tau_gyr: 10f64.powf(self.value(u, "log_tau_gyr")),
-                },
-                log_mass_formed: 0.0,
-            },
-            logzsol: self.value(u, "logzsol"),
-            av_mag: self.value(u, "av_mag"),
-            logu: self.value(u, "logu"),
-            eta: self.value(u, "eta"),
-        }
+        self.space.params_at(u, self.redshift, self.t_univ)
     }
 
     /// Photometry per M☉ formed into the workspace; the sums A = Σg²/σ², B = Σfg/σ², C = Σf²/σ².

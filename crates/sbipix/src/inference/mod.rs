@@ -7,6 +7,7 @@ pub mod integrated;
 mod laplace;
 pub mod likelihood;
 pub mod model;
+pub mod photoz;
 pub mod ppc;
 pub mod refine;
 pub mod sps_model;

@@ -2,7 +2,8 @@
 //! `Model.sample` / `Model.fit` on arrays.
 
 use super::{DEFAULT_DRAWS, DEFAULT_ERROR_FLOOR, DEFAULT_FIT_DRAWS, DEFAULT_MODEL, DEFAULT_SEED, LoadedModel};
-use crate::products::catalog_fit::{CatalogColumns, CatalogFit, fit_catalog, write_fit_csv};
+use crate::inference::photoz::PhotoZSettings;
+use crate::products::catalog_fit::{CatalogColumns, CatalogFit, RedshiftSource, fit_catalog, write_fit_csv};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -37,6 +38,13 @@ pub struct FitRequest {
     pub refine: bool,
     /// With `refine`: systematic error (at least `error_floor` is used).
     pub sys_err: f64,
+    /// Photometric redshifts for every row, whatever the catalogue holds (they are fitted anyway
+    /// when it has no `redshift_column`).
+    pub photo_z: bool,
+    /// Photometric redshifts alone (implies `photo_z`): no parameter posteriors.
+    pub photo_z_only: bool,
+    /// How photometric redshifts are fitted.
+    pub photo_z_settings: PhotoZSettings,
 }
 
 impl Default for FitRequest {
@@ -57,6 +65,9 @@ impl Default for FitRequest {
             ppc: true,
             refine: true,
             sys_err: super::DEFAULT_SYS_ERR,
+            photo_z: false,
+            photo_z_only: false,
+            photo_z_settings: PhotoZSettings::default(),
         }
     }
 }
@@ -67,6 +78,7 @@ impl FitRequest {
         super::at_least("draws", self.draws, 1, "the number of posterior draws per object")?;
         check_error_floor(self.error_floor)?;
         super::refine_settings(self.refine, self.sys_err)?;
+        self.photo_z_settings.validate()?;
         Ok(())
     }
 
@@ -85,6 +97,16 @@ impl FitRequest {
     /// Fits every row with a loaded model (`out` is checked first, written by [`Self::write`]).
     /// Rows that cannot be fitted have their reason in `status`.
     pub fn fit(&self, model: &LoadedModel, log: &dyn Fn(&str)) -> Result<CatalogFit> {
+        self.fit_with_progress(model, log, &|_, _, _| {})
+    }
+
+    /// [`Self::fit`] reporting (stage, done, total) of its long steps.
+    pub fn fit_with_progress(
+        &self,
+        model: &LoadedModel,
+        log: &dyn Fn(&str),
+        progress: &(dyn Fn(&str, usize, usize) + Sync),
+    ) -> Result<CatalogFit> {
         self.validate()?;
         if let Some(out) = &self.out {
             crate::check_output(out, self.overwrite)?;
@@ -96,7 +118,35 @@ impl FitRequest {
             (true, None) => model.ppc_model(log),
             (false, None) => None,
         };
-        fit_catalog(&model.post, &self.catalog, &self.columns(), self.draws, self.seed, forward.as_ref(), self.ppc, refine, log)
+        let z_source = match (self.photo_z_only, self.photo_z) {
+            (true, _) => RedshiftSource::PhotometricOnly(self.photo_z_settings),
+            (false, true) => RedshiftSource::Photometric(self.photo_z_settings),
+            (false, false) => RedshiftSource::Column(self.photo_z_settings),
+        };
+        // photometric redshifts need the forward model even for network-only posteriors
+        let forward = match forward {
+            Some(f) => Some(f),
+            None if self.photo_z
+                || self.photo_z_only
+                || !crate::products::catalog_fit::has_column(&self.catalog, &self.redshift_column)? =>
+            {
+                Some(model.forward_model(log)?)
+            }
+            None => None,
+        };
+        fit_catalog(
+            &model.post,
+            &self.catalog,
+            &self.columns(),
+            z_source,
+            self.draws,
+            self.seed,
+            forward.as_ref(),
+            self.ppc,
+            refine,
+            log,
+            progress,
+        )
     }
 
     /// Writes the fit to `out` (atomically), if given.
