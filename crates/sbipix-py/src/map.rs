@@ -24,6 +24,7 @@ struct Settings {
     refine: Option<bool>,
     sys_err: Option<f64>,
     out: Option<PathBuf>,
+    photo_z: Option<bool>,
 }
 
 impl Settings {
@@ -41,6 +42,8 @@ impl Settings {
             refine: self.refine.unwrap_or(d.refine),
             sys_err: self.sys_err.unwrap_or(d.sys_err),
             out: self.out,
+            photo_z: self.photo_z.unwrap_or(d.photo_z),
+            photo_z_settings: d.photo_z_settings,
         }
     }
 }

@@ -31,6 +31,8 @@ fn request(
         // exact posteriors with the default systematic error, on one machine and on Dask alike
         refine: d.refine,
         sys_err: d.sys_err,
+        photo_z: d.photo_z,
+        photo_z_settings: d.photo_z_settings,
     };
     req.validate().map_err(to_py)?;
     Ok(req)

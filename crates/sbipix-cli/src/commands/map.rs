@@ -1,7 +1,7 @@
 //! `sbipix map`: maps of one galaxy from its images.
 
 use super::{log, map_progress, worst_residual};
-use crate::args::{ExactArgs, ImageInputArgs};
+use crate::args::{ExactArgs, ImageInputArgs, PhotoZArgs};
 use anyhow::Result;
 use sbipix::request::{MapRequest, Segmentation};
 use std::path::PathBuf;
@@ -23,7 +23,8 @@ pub struct MapArgs {
     /// … and the id of the galaxy in it.
     #[arg(long)]
     pub id: Option<f64>,
-    /// Spectroscopic redshift (default: the REDSHIFT header keyword).
+    /// Spectroscopic redshift (default: the REDSHIFT header keyword; without either, a
+    /// photometric redshift is fitted and the maps marginalised over it).
     #[arg(long)]
     pub redshift: Option<f64>,
     /// Minimum mean S/N over F277W, F356W, F444W (the bands present) for a pixel to be fitted.
@@ -40,14 +41,16 @@ pub struct MapArgs {
     pub no_ppc: bool,
     #[command(flatten)]
     pub exact: ExactArgs,
+    #[command(flatten)]
+    pub photo_z: PhotoZArgs,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
 }
 
 impl MapArgs {
-    fn request(self) -> MapRequest {
-        MapRequest {
+    fn request(self) -> Result<MapRequest> {
+        Ok(MapRequest {
             model: self.model,
             images: self.input.input(),
             redshift: self.redshift,
@@ -59,12 +62,14 @@ impl MapArgs {
             refine: self.exact.exact(),
             sys_err: self.exact.sys_err,
             out: Some(self.out),
-        }
+            photo_z: self.photo_z.photo_z,
+            photo_z_settings: self.photo_z.settings()?,
+        })
     }
 }
 
 pub fn run(a: MapArgs) -> Result<()> {
-    let req = a.request();
+    let req = a.request()?;
     let (bar, progress) = map_progress(req.refine);
     let r = req.run(&log, &progress)?;
     bar.finish_and_clear();
@@ -83,6 +88,18 @@ pub fn run(a: MapArgs) -> Result<()> {
         s.log_mstar_integrated[1] - s.log_mstar_integrated[0],
         req.out.as_deref().unwrap_or_else(|| std::path::Path::new(".")).display()
     ));
+    if let Some(pz) = &s.photo_z {
+        let p = &pz.posterior;
+        log(&format!(
+            "  photometric redshift {:.3} (+{:.3}/−{:.3}), {:.0} % in the main peak{}; maps marginalised over z = {}",
+            p.percentiles[1],
+            p.percentiles[2] - p.percentiles[1],
+            p.percentiles[1] - p.percentiles[0],
+            100.0 * p.odds,
+            if p.flags.is_empty() { String::new() } else { format!(", flags: {}", p.flag_string()) },
+            pz.z_draws.iter().map(|z| format!("{z:.3}")).collect::<Vec<_>>().join(", ")
+        ));
+    }
     if let Some(r) = &s.refinement {
         log(&format!(
             "  refined {:.1} % of the pixels with the likelihood ({:.1} % by the exact SMC; REFINED layer)",

@@ -48,6 +48,9 @@ pub struct SurveyRunArgs {
     // --fast / --sys-err: exact posteriors (the default) or the network alone
     #[command(flatten)]
     pub exact: crate::args::ExactArgs,
+    // galaxies without a redshift get a photometric one
+    #[command(flatten)]
+    pub photo_z: crate::args::PhotoZArgs,
 }
 
 pub fn action(a: SurveyAction) -> Result<()> {
@@ -79,6 +82,8 @@ pub fn run(a: SurveyRunArgs) -> Result<()> {
         ppc: !a.no_ppc,
         refine: a.exact.exact(),
         sys_err: a.exact.sys_err,
+        photo_z: a.photo_z.photo_z,
+        photo_z_settings: a.photo_z.settings()?,
     };
     req.validate()?;
     let model = LoadedModel::load(&req.model)?;

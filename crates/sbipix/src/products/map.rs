@@ -5,6 +5,7 @@
 use super::summaries::{object_percentiles, predictive_check, refined_flags};
 use crate::inference::integrated::sample_integrated;
 use crate::inference::model::Posterior;
+use crate::inference::photoz::{PhotoZSettings, RedshiftPosterior, RedshiftTemplates};
 use crate::inference::ppc::ppc_predict;
 use crate::{Error, Result};
 use sbipix_io::ImageSet;
@@ -36,6 +37,10 @@ pub struct MapOptions {
     /// Likelihood refinement of every pixel's posterior and of the integrated fit
     /// ([`crate::inference::refine`]), with the forward model and prior the model was trained with.
     pub refine: Option<(crate::inference::refine::RefineSettings, std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
+    /// Photometric redshift: `redshift` is ignored; p(z) of the selected pixels' summed light
+    /// ([`crate::inference::photoz`]) and every posterior marginalised over it. Needs the forward
+    /// model (of `refine` or `ppc`).
+    pub photo_z: Option<PhotoZSettings>,
 }
 
 impl MapOptions {
@@ -51,6 +56,7 @@ impl MapOptions {
             seed: DEFAULT_SEED,
             integrated_error_floor: DEFAULT_ERROR_FLOOR,
             refine: None,
+            photo_z: None,
         }
     }
 
@@ -71,6 +77,9 @@ impl MapOptions {
         }
         if self.snr_bands.is_empty() {
             return Err(Error::invalid("snr_bands", "(none)", "name at least one band for the S/N selection"));
+        }
+        if let Some(s) = &self.photo_z {
+            s.validate()?;
         }
         Ok(())
     }
@@ -108,6 +117,10 @@ pub struct MapSummary {
     /// pixels' stellar masses (posterior medians) as weights.
     #[serde(default)]
     pub resolved_mass_weighted: std::collections::BTreeMap<String, f64>,
+    /// The photometric redshift, when the maps were made without a known one (`redshift` is
+    /// then p(z)'s median).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_z: Option<MapPhotoZ>,
     /// What the likelihood refinement did, when asked for (`--refine`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refinement: Option<crate::inference::refine::RefineSummary>,
@@ -142,6 +155,16 @@ pub struct MapSummary {
     pub model_weights_sha256: Option<String>,
 }
 
+/// The photometric redshift of a map: p(z) of the fitted pixels' summed photometry, and the
+/// redshifts its posteriors were drawn at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MapPhotoZ {
+    pub posterior: RedshiftPosterior,
+    /// The redshifts (nodes at p(z)'s quantiles (k + ½)/K) each holding 1/K of every pixel's draws.
+    pub z_draws: Vec<f64>,
+    pub settings: PhotoZSettings,
+}
+
 /// Maps and summary of one galaxy.
 pub struct GalaxyMaps {
     /// Reduced χ² of the posterior-predictive median per pixel (NaN where not fitted or checked).
@@ -173,57 +196,107 @@ pub fn map_galaxy_with_progress(
     let t0 = std::time::Instant::now();
     opts.check()?;
     let zmax = post.manifest.max_redshift_trained;
-    if opts.redshift > zmax {
+    if opts.photo_z.is_none() && opts.redshift > zmax {
         return Err(Error::invalid("redshift", opts.redshift, format!("outside the trained range [0, {zmax}]")));
     }
     img.check()?;
     let sel = select_pixels(post, img, opts, log)?;
     let (npix, nsel) = (img.ny * img.nx, sel.pixels.len());
-    log(&format!("sbipix: {nsel} of {npix} pixels selected (S/N > {}); sampling {} draws each", opts.snr_min, opts.n_draws));
-    let zs = vec![opts.redshift; nsel];
-    let mut draws = sample_pixels(post, &sel, &zs, opts, progress)?;
     let (iflux, isig, iseen) = sel.integrated();
-    let mut idraws = sample_integrated(
-        post,
-        &iflux,
-        &isig,
-        &iseen,
-        &[opts.redshift],
-        opts.n_draws.max(2000),
-        opts.seed ^ streams::INTEGRATED_FIT,
-        opts.integrated_error_floor,
-    )?;
-    let names = post.parameter_names();
-    let (refinement, refined) = match &opts.refine {
-        Some(r) => {
-            let (summary, layer) =
-                refine_galaxy(r, &sel, (&iflux, &isig, &iseen), &names, (&mut draws, &mut idraws), npix, opts, log, progress)?;
-            (Some(summary), Some(layer))
-        }
-        None => (None, None),
+    let photo_z = match &opts.photo_z {
+        Some(settings) => Some(map_photo_z(post, opts, settings, (&iflux, &isig, &iseen), log)?),
+        None => None,
     };
-    let percentiles = pixel_percentiles(&draws, &sel.pixels, names.len(), opts.n_draws, npix);
+    let z_draws = photo_z.as_ref().map_or_else(|| vec![opts.redshift], |p| p.z_draws.clone());
+    let redshift = photo_z.as_ref().map_or(opts.redshift, |p| p.posterior.percentiles[1]);
+    let kz = z_draws.len();
+    let (nd, ind) = (opts.n_draws.div_ceil(kz), opts.n_draws.max(2000).div_ceil(kz));
+    log(&format!(
+        "sbipix: {nsel} of {npix} pixels selected (S/N > {}); sampling {} draws each{}",
+        opts.snr_min,
+        nd * kz,
+        if kz > 1 {
+            format!(" ({nd} at each of z = {})", z_draws.iter().map(|z| format!("{z:.3}")).collect::<Vec<_>>().join(", "))
+        } else {
+            String::new()
+        }
+    ));
+    let names = post.parameter_names();
+    let np = names.len();
+    let (mut draws, mut idraws) = (vec![0f32; nsel * nd * kz * np], vec![0f32; ind * kz * np]);
+    let mut outcomes = Vec::new();
+    let mut refined: Option<Vec<f32>> = None;
+    let mut checks = Vec::new();
+    let t_refine = std::time::Instant::now();
+    for (j, &z) in z_draws.iter().enumerate() {
+        let o = MapOptions {
+            redshift: z,
+            n_draws: nd,
+            seed: if kz == 1 { opts.seed } else { sbipix_stats::index_seed(opts.seed, j as u64) },
+            ..opts.clone()
+        };
+        if z > zmax {
+            return Err(Error::invalid("redshift", z, format!("outside the trained range [0, {zmax}]")));
+        }
+        let mut d = sample_pixels(post, &sel, &vec![z; nsel], &o, progress)?;
+        let mut id = sample_integrated(post, &iflux, &isig, &iseen, &[z], ind, o.seed ^ streams::INTEGRATED_FIT, o.integrated_error_floor)?;
+        if let Some(r) = &opts.refine {
+            let (out, layer) = refine_galaxy(r, &sel, (&iflux, &isig, &iseen), &names, (&mut d, &mut id), npix, &o, log, progress)?;
+            outcomes.extend(out);
+            refined = Some(match refined {
+                None => layer,
+                Some(prev) => prev.iter().zip(&layer).map(|(a, b)| a.min(*b)).collect(),
+            });
+        }
+        if let Some((fwd, prior)) = &opts.ppc {
+            checks.push(check_pixels(fwd, prior, &names, &d, &sel, &post.manifest.bands, npix, &o));
+        }
+        // draw k of z j goes to slot k·K + j: one slot index, one redshift, across pixels
+        for i in 0..nsel {
+            for k in 0..nd {
+                let (src, dst) = ((i * nd + k) * np, (i * nd * kz + k * kz + j) * np);
+                draws[dst..dst + np].copy_from_slice(&d[src..src + np]);
+            }
+        }
+        for k in 0..ind {
+            let (src, dst) = (k * np, (k * kz + j) * np);
+            idraws[dst..dst + np].copy_from_slice(&id[src..src + np]);
+        }
+    }
+    let refinement = opts.refine.as_ref().map(|(settings, _, _)| {
+        let summary = crate::inference::refine::RefineSummary::of(&outcomes, *settings, t_refine.elapsed().as_secs_f64());
+        log(&format!(
+            "sbipix: refined {:.1} % of the pixels ({:.1} % by the exact SMC), {:.0} likelihood evaluations per pixel, {:.0} s",
+            100.0 * summary.refined_fraction,
+            100.0 * summary.exact_smc_fraction,
+            summary.evaluations_per_pixel,
+            summary.seconds
+        ));
+        summary
+    });
+    let (n_draws, n_idraws) = (nd * kz, ind * kz);
+    let ppc = merge_checks(checks, npix);
+    let percentiles = pixel_percentiles(&draws, &sel.pixels, names.len(), n_draws, npix);
     let mut mask = vec![0f32; npix];
     for &p in &sel.pixels {
         mask[p] = 1.0;
     }
-    let ppc = opts.ppc.as_ref().map(|(fwd, prior)| check_pixels(fwd, prior, &names, &draws, &sel, &post.manifest.bands, npix, opts));
     let scale = pixel_scale_arcsec(&img.wcs);
     let area = scale.map(|s| {
-        let kpc_per_arcsec = post.manifest.forward_model.cosmology.kpc_per_arcsec(opts.redshift);
+        let kpc_per_arcsec = post.manifest.forward_model.cosmology.kpc_per_arcsec(redshift);
         (s * kpc_per_arcsec).powi(2)
     });
     let elapsed = t0.elapsed().as_secs_f64();
     let model_sha = post.weights_sha256.clone();
-    let (resolved, integrated) =
-        (Draws { draws: &draws, n: opts.n_draws, names: &names }, Draws { draws: &idraws, n: opts.n_draws.max(2000), names: &names });
+    let (resolved, integrated) = (Draws { draws: &draws, n: n_draws, names: &names }, Draws { draws: &idraws, n: n_idraws, names: &names });
     let nan3 = [f64::NAN; 3];
     let summary = MapSummary {
         ppc_median_residual_sigma: ppc.as_ref().map(|c| c.median_residual_sigma.clone()),
         ppc_median_chi2_reduced: ppc.as_ref().and_then(|c| c.median_chi2),
         source: img.source.clone(),
         model: post.dir.display().to_string(),
-        redshift: opts.redshift,
+        redshift,
+        photo_z,
         n_pixels: nsel,
         n_pixels_total: npix,
         bands_used: sel.bands_used.clone(),
@@ -241,7 +314,7 @@ pub fn map_galaxy_with_progress(
         refinement,
         sbipix_version: Some(env!("CARGO_PKG_VERSION").to_string()),
         seed: Some(opts.seed),
-        n_draws: Some(opts.n_draws),
+        n_draws: Some(n_draws),
         snr_min: Some(opts.snr_min),
         snr_bands: sel.snr_bands.clone(),
         segmentation_id: opts.segmentation.as_ref().map(|(_, id)| *id),
@@ -408,11 +481,10 @@ fn refine_galaxy(
     opts: &MapOptions,
     log: &dyn Fn(&str),
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<(crate::inference::refine::RefineSummary, Vec<f32>)> {
-    use crate::inference::refine::{RefineSettings, RefineSummary, refine_all};
+) -> Result<(Vec<crate::inference::refine::RefineOutcome>, Vec<f32>)> {
+    use crate::inference::refine::{RefineSettings, refine_all};
     let nsel = sel.pixels.len();
-    log(&format!("sbipix: refining the {nsel} pixel posteriors with the forward model's likelihood…"));
-    let t1 = std::time::Instant::now();
+    log(&format!("sbipix: exact posteriors of the {nsel} pixels at z = {:.3}…", opts.redshift));
     let zs = vec![opts.redshift; nsel];
     let outcomes =
         refine_all(fwd, prior, &sel.flux, &sel.sigma, &sel.seen, &zs, names, draws, *settings, opts.seed ^ streams::REFINE, &|k| {
@@ -434,15 +506,72 @@ fn refine_galaxy(
         opts.seed ^ streams::REFINE_INTEGRATED,
         &|_| {},
     )?;
-    let summary = RefineSummary::of(&outcomes, *settings, t1.elapsed().as_secs_f64());
+    Ok((outcomes, layer))
+}
+
+/// p(z) of the selected pixels' summed photometry and the redshifts the posteriors are drawn at.
+fn map_photo_z(
+    post: &Posterior,
+    opts: &MapOptions,
+    settings: &PhotoZSettings,
+    (iflux, isig, iseen): (&[f64], &[f64], &[bool]),
+    log: &dyn Fn(&str),
+) -> Result<MapPhotoZ> {
+    let (fwd, prior) = match (&opts.refine, &opts.ppc) {
+        (Some((_, f, p)), _) | (None, Some((f, p))) => (f, p),
+        (None, None) => {
+            return Err(Error::unsupported("photometric redshifts", "they need the forward model (the stellar-population data)"));
+        }
+    };
+    let z_max = settings.z_max.unwrap_or(post.manifest.max_redshift_trained);
+    log(&format!("sbipix: no redshift given: p(z) of the galaxy's summed light on {:.2} ≤ z ≤ {z_max:.2}…", settings.z_min));
+    let t0 = std::time::Instant::now();
+    let templates =
+        RedshiftTemplates::build(fwd, prior, settings, z_max, crate::inference::refine::INTEGRATED_MASS_HEADROOM_DEX, &|_, _| {})?;
+    let sys = opts.refine.as_ref().map_or(0.0, |r| r.0.sys_frac).max(opts.integrated_error_floor);
+    let posterior = templates.posterior(iflux, isig, iseen, sys)?;
+    let z_draws = posterior.stratified_draws(settings.z_draws);
+    let p = &posterior.percentiles;
     log(&format!(
-        "sbipix: refined {:.1} % of the pixels ({:.1} % by the exact SMC), {:.0} likelihood evaluations per pixel, {:.0} s",
-        100.0 * summary.refined_fraction,
-        100.0 * summary.exact_smc_fraction,
-        summary.evaluations_per_pixel,
-        summary.seconds
+        "sbipix: z = {:.3} (+{:.3} −{:.3}), mode {:.3}, {:.0} % in the main peak{}{} ({:.1} s)",
+        p[1],
+        p[2] - p[1],
+        p[1] - p[0],
+        posterior.z_mode,
+        100.0 * posterior.odds,
+        posterior.second.map_or(String::new(), |(z, q)| format!("; second peak z = {z:.2} with {:.0} %", 100.0 * q)),
+        if posterior.flags.is_empty() {
+            String::new()
+        } else {
+            format!("; flagged: {}", posterior.flags.iter().map(|f| RedshiftPosterior::explain(f)).collect::<Vec<_>>().join("; "))
+        },
+        t0.elapsed().as_secs_f64()
     ));
-    Ok((summary, layer))
+    Ok(MapPhotoZ { posterior, z_draws, settings: *settings })
+}
+
+/// One posterior-predictive check from several (one per redshift draw): χ² per pixel and the
+/// median residuals averaged over them.
+fn merge_checks(checks: Vec<PixelCheck>, npix: usize) -> Option<PixelCheck> {
+    let k = checks.len();
+    if k <= 1 {
+        return checks.into_iter().next();
+    }
+    let mut chi2 = vec![0f32; npix];
+    for c in &checks {
+        for (a, b) in chi2.iter_mut().zip(&c.chi2) {
+            *a += b / k as f32;
+        }
+    }
+    let mut res = std::collections::BTreeMap::new();
+    for c in &checks {
+        for (b, v) in &c.median_residual_sigma {
+            *res.entry(b.clone()).or_insert(0.0) += v / k as f64;
+        }
+    }
+    let mut finite: Vec<f64> = chi2.iter().filter(|c| c.is_finite()).map(|&c| c as f64).collect();
+    let median_chi2 = (!finite.is_empty()).then(|| sbipix_stats::percentile(&mut finite, 0.5));
+    Some(PixelCheck { chi2, median_residual_sigma: res, median_chi2 })
 }
 
 /// p16, p50, p84 maps `[y][x]` of every parameter (NaN where not fitted).

@@ -97,11 +97,33 @@ pub fn provenance_keywords(m: &GalaxyMaps) -> Vec<Keyword> {
     let s = &m.summary;
     let k = |name, value, comment| Keyword { name, value, comment };
     let mut out = vec![
-        k("REDSHIFT", Real(s.redshift), "redshift the maps were fitted at"),
+        k(
+            "REDSHIFT",
+            Real(s.redshift),
+            if s.photo_z.is_some() { "photometric redshift: median of p(z)" } else { "redshift the maps were fitted at" },
+        ),
         k("NPIXFIT", Int(s.n_pixels as i64), "pixels fitted (MASK = 1)"),
         k("ORIGIN", Text(format!("sbipix {}", env!("CARGO_PKG_VERSION"))), "software that made this file"),
         k("SBIPIXV", Text(s.sbipix_version.clone().unwrap_or_default()), "sbipix version"),
     ];
+    if let Some(pz) = &s.photo_z {
+        let p = &pz.posterior;
+        out.push(k("ZPHOT", Int(1), "1 = redshift photometric, maps marginalised over p(z)"));
+        out.push(k("ZPHOT16", Real(p.percentiles[0]), "p(z): 16th percentile"));
+        out.push(k("ZPHOT84", Real(p.percentiles[2]), "p(z): 84th percentile"));
+        out.push(k("ZMODE", Real(p.z_mode), "p(z): mode"));
+        out.push(k("ZODDS", Real(p.odds), "p(z): probability within 0.1(1+z) of the mode"));
+        if let Some((z2, q2)) = p.second {
+            out.push(k("ZSECOND", Real(z2), "p(z): second peak"));
+            out.push(k("ZSECPROB", Real(q2), "p(z): probability of the second peak"));
+        }
+        out.push(k("ZFLAGS", Text(fits_text(&p.flag_string())), "p(z) flags (docs/photo-z.md)"));
+        out.push(k(
+            "ZDRAWS",
+            Text(fits_text(&pz.z_draws.iter().map(|z| format!("{z:.4}")).collect::<Vec<_>>().join(" "))),
+            "redshifts of the draws",
+        ));
+    }
     if let Some(seed) = s.seed {
         // FITS integers are signed 64-bit: larger seeds as text
         out.push(k("SEED", i64::try_from(seed).map(Int).unwrap_or(Text(seed.to_string())), "seed of the posterior draws"));

@@ -220,6 +220,11 @@ pub struct SurveyOptions {
     pub ppc: Option<(std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
     /// Exact posteriors ([`MapOptions::refine`]); None: the network alone.
     pub refine: Option<(crate::inference::refine::RefineSettings, std::sync::Arc<sbipix_sps::SpsModel>, sbipix_sim::Prior)>,
+    /// How a galaxy without a redshift (none in the manifest, no REDSHIFT keyword) gets its
+    /// photometric one ([`MapOptions::photo_z`]).
+    pub photo_z: crate::inference::photoz::PhotoZSettings,
+    /// Photometric redshifts for every galaxy, whatever the manifest says.
+    pub photo_z_always: bool,
 }
 
 /// The folder of a galaxy's outputs.
@@ -276,11 +281,11 @@ pub fn run_galaxy(post: &Posterior, job: &RowJob, out: &Path, opts: &SurveyOptio
         let result = (|| -> Result<MapSummary> {
             let quiet = |_: &str| {};
             let img = load_images(j, &quiet)?;
-            let z = j
-                .redshift
-                .or(img.redshift)
-                .ok_or_else(|| Error::file(&img.source, "no redshift (manifest column `redshift` or a REDSHIFT keyword)"))?;
-            let mut mo = MapOptions::new(z);
+            let z = j.redshift.or(img.redshift);
+            let mut mo = MapOptions::new(z.unwrap_or(0.0));
+            if z.is_none() || opts.photo_z_always {
+                mo.photo_z = Some(opts.photo_z);
+            }
             mo.n_draws = opts.n_draws;
             mo.snr_min = opts.snr_min;
             mo.seed = opts.seed;
@@ -329,7 +334,7 @@ impl GalaxyRow {
 }
 
 /// Column names of `galaxies.csv`.
-pub const GALAXY_COLUMNS: [&str; 25] = [
+pub const GALAXY_COLUMNS: [&str; 28] = [
     "id",
     "status",
     "redshift",
@@ -355,6 +360,9 @@ pub const GALAXY_COLUMNS: [&str; 25] = [
     "logzsol_integrated",
     "ppc_median_chi2",
     "ms_per_pixel",
+    "z_phot_p16",
+    "z_phot_p84",
+    "z_phot_flags",
 ];
 
 fn row_values(r: &GalaxyRow) -> Vec<String> {
@@ -378,6 +386,14 @@ fn row_values(r: &GalaxyRow) -> Vec<String> {
             }
             out.push(f(s.ppc_median_chi2_reduced.unwrap_or(f64::NAN)));
             out.push(f(s.ms_per_pixel));
+            match &s.photo_z {
+                Some(pz) => {
+                    out.push(f(pz.posterior.percentiles[0]));
+                    out.push(f(pz.posterior.percentiles[2]));
+                    out.push(pz.posterior.flag_string());
+                }
+                None => out.extend(std::iter::repeat_n(String::new(), 3)),
+            }
         }
     }
     out

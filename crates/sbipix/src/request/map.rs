@@ -1,6 +1,7 @@
 //! `sbipix map`, `Model.map_cube`, `Model.map`.
 
 use super::{DEFAULT_DRAWS, DEFAULT_MODEL, DEFAULT_SEED, DEFAULT_SNR_MIN, ImageInput, LoadedModel};
+use crate::inference::photoz::PhotoZSettings;
 use crate::products::map::{GalaxyMaps, MapOptions, map_galaxy_with_progress};
 use crate::{Error, Result};
 use sbipix_io::ImageSet;
@@ -40,6 +41,11 @@ pub struct MapRequest {
     pub sys_err: f64,
     /// Folder receiving maps.fits, maps.png and summary.json; None: nothing written.
     pub out: Option<PathBuf>,
+    /// A photometric redshift even when one is given (without one — no `redshift`, no REDSHIFT
+    /// keyword — it is fitted anyway).
+    pub photo_z: bool,
+    /// How the photometric redshift is fitted.
+    pub photo_z_settings: PhotoZSettings,
 }
 
 impl Default for MapRequest {
@@ -56,6 +62,8 @@ impl Default for MapRequest {
             refine: true,
             sys_err: super::DEFAULT_SYS_ERR,
             out: None,
+            photo_z: false,
+            photo_z_settings: PhotoZSettings::default(),
         }
     }
 }
@@ -78,6 +86,7 @@ impl MapRequest {
             return Err(Error::invalid("redshift", z, "must be a finite number ≥ 0"));
         }
         super::refine_settings(self.refine, self.sys_err)?;
+        self.photo_z_settings.validate()?;
         Ok(())
     }
 
@@ -110,10 +119,14 @@ impl MapRequest {
     /// The pipeline's options for `img`: redshift, segmentation, the forward model for the check
     /// and refinement. An output folder that cannot be made is refused here, before any work.
     fn options(&self, model: &LoadedModel, img: &ImageSet, log: &dyn Fn(&str)) -> Result<MapOptions> {
-        let z = self.redshift.or(img.redshift).ok_or_else(|| {
-            Error::invalid("redshift", "(not given)", format!("no redshift given and no REDSHIFT keyword in {}", img.source))
-        })?;
-        let mut opts = MapOptions::new(z);
+        let z = self.redshift.or(img.redshift);
+        let mut opts = MapOptions::new(z.unwrap_or(0.0));
+        if self.photo_z || z.is_none() {
+            if z.is_none() {
+                log(&format!("sbipix: no redshift given and no REDSHIFT keyword in {}: fitting a photometric redshift", img.source));
+            }
+            opts.photo_z = Some(self.photo_z_settings);
+        }
         opts.snr_min = self.snr_min;
         opts.n_draws = self.draws;
         opts.seed = self.seed;
@@ -125,6 +138,10 @@ impl MapRequest {
         }
         if self.ppc {
             opts.ppc = model.ppc_model(log);
+        }
+        if opts.photo_z.is_some() && opts.ppc.is_none() && !self.refine {
+            // --fast --no-ppc: the photometric redshift still needs the forward model
+            opts.ppc = Some(model.forward_model(log)?);
         }
         if let Some(settings) = super::refine_settings(self.refine, self.sys_err)?
             && let Some((fwd, prior)) = model.exact_model(true, log)?

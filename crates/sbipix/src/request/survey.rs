@@ -29,6 +29,11 @@ pub struct SurveyRequest {
     pub refine: bool,
     /// With `refine`: systematic error, a fraction of each flux ([`super::DEFAULT_SYS_ERR`]).
     pub sys_err: f64,
+    /// Photometric redshifts for every galaxy (without it, only galaxies with no redshift in the
+    /// manifest and no REDSHIFT keyword get one).
+    pub photo_z: bool,
+    /// How photometric redshifts are fitted.
+    pub photo_z_settings: crate::inference::photoz::PhotoZSettings,
 }
 
 impl Default for SurveyRequest {
@@ -43,6 +48,8 @@ impl Default for SurveyRequest {
             ppc: true,
             refine: true,
             sys_err: super::DEFAULT_SYS_ERR,
+            photo_z: false,
+            photo_z_settings: crate::inference::photoz::PhotoZSettings::default(),
         }
     }
 }
@@ -53,6 +60,7 @@ impl SurveyRequest {
         super::at_least("draws", self.draws, 1, "the number of posterior draws per pixel")?;
         super::finite("snr_min", self.snr_min, "the S/N cut")?;
         super::refine_settings(self.refine, self.sys_err)?;
+        self.photo_z_settings.validate()?;
         Ok(())
     }
 
@@ -64,7 +72,15 @@ impl SurveyRequest {
             Some(settings) => model.exact_model(true, log)?.map(|(fwd, prior)| (settings, fwd, prior)),
             None => None,
         };
-        Ok(SurveyOptions { n_draws: self.draws, snr_min: self.snr_min, seed: self.seed, ppc, refine })
+        Ok(SurveyOptions {
+            n_draws: self.draws,
+            snr_min: self.snr_min,
+            seed: self.seed,
+            ppc,
+            refine,
+            photo_z: self.photo_z_settings,
+            photo_z_always: self.photo_z,
+        })
     }
 
     /// Maps every galaxy of `manifest` into `out` (galaxies already done are kept);
