@@ -87,6 +87,15 @@ def _emit(lines: Sequence[str]) -> None:
             _log.info(line)
 
 
+def _photo_z_dict(grid: Any, pz: Any, summ: Any, flags: Sequence[str]) -> Dict[str, Any]:
+    """The photometric-redshift entries of a result dict."""
+    out: Dict[str, Any] = {"z_grid": grid, "pz": pz}
+    for k, name in enumerate(["z_p16", "z_p50", "z_p84", "z_mode", "z_odds"]):
+        out[name] = summ[:, k]
+    out["z_flags"] = np.array(flags)
+    return out
+
+
 def _path(p: Optional[PathLike]) -> Optional[str]:
     return None if p is None else os.fspath(p)
 
@@ -441,6 +450,33 @@ class Model:
         _emit(log)
         return draws
 
+    def photo_z(
+        self,
+        flux: Any,
+        err: Any,
+        mask: Any = None,
+        *,
+        bands: Optional[Sequence[str]] = None,
+        sys_err: float = _FIT["sys_err"],
+        settings: Optional[Mapping[str, Any]] = None,
+    ) -> Dict[str, Any]:
+        """Photometric redshifts of whole galaxies' photometry (as ``sbipix fit --photo-z-only``).
+
+        ``flux``, ``err`` (µJy) and ``mask`` as for :meth:`fit`; ``sys_err``: a fraction of
+        each flux added to σ in quadrature; ``settings``: keys of the grid and prior
+        (``z_min``, ``z_max``, ``step``, ``templates``, ``prior`` = ``"flat"`` | ``"volume"``,
+        ``z_draws``; docs/photo-z.md). Returns a dict: ``z_grid`` (nodes), ``pz`` (rows × nodes,
+        the probability of each node's cell), ``z_p16``, ``z_p50``, ``z_p84``, ``z_mode``,
+        ``z_odds`` (probability within 0.1(1+z) of the mode) and ``z_flags`` per row (NaN rows
+        where a row has no usable band).
+        """
+        f, s, m, _ = self._photometry(flux, err, 0.0, mask, bands)
+        (grid, pz, summ, flags), log = _core.photo_z(
+            self._m, f, s, m, sys_err=float(sys_err), settings=None if settings is None else json.dumps(dict(settings))
+        )
+        _emit(log)
+        return _photo_z_dict(grid, pz, summ, flags)
+
     def fit_catalog(
         self,
         path: PathLike,
@@ -457,6 +493,8 @@ class Model:
         out: Optional[PathLike] = None,
         refine: bool = _FIT["refine"],
         sys_err: float = _FIT["sys_err"],
+        photo_z: bool = False,
+        photo_z_settings: Optional[Mapping[str, Any]] = None,
     ) -> Dict[str, Any]:
         """Fits a catalogue file (CSV, whitespace table or FITS table) as ``sbipix fit`` does.
 
@@ -464,9 +502,12 @@ class Model:
         ``status`` (``"ok"`` or why the row was not fitted), ``<param>_p16/_p50/_p84`` and
         ``ppc_chi2``, and with ``refine`` (as in :meth:`fit`) ``refined`` (1 where the posterior
         is the likelihood-refined one, 0 where the network's was kept, NaN where not fitted);
-        ``out`` also writes the CSV (replacing a file already there).
+        ``out`` also writes the CSV (replacing a file already there). Without a
+        ``redshift_column`` in the file (or with ``photo_z=True``) photometric redshifts are
+        fitted (``photo_z_settings`` as for :meth:`photo_z`) and the parameters marginalised over
+        p(z): the dict then also holds the entries of :meth:`photo_z`.
         """
-        ids, z, nb, status, params, pc, chi2, refined, log = _core.fit_catalog(
+        ids, z, nb, status, params, pc, chi2, refined, pz, log = _core.fit_catalog(
             self._m,
             os.fspath(path),
             flux_columns=flux_columns,
@@ -481,9 +522,13 @@ class Model:
             out=_path(out),
             refine=bool(refine),
             sys_err=float(sys_err),
+            photo_z=bool(photo_z),
+            photo_z_settings=None if photo_z_settings is None else json.dumps(dict(photo_z_settings)),
         )
         _emit(log)
         res: Dict[str, Any] = {"id": np.array(ids), "redshift": z, "n_bands": np.array(nb), "status": np.array(status)}
+        if pz is not None:
+            res.update(_photo_z_dict(*pz))
         for j, p in enumerate(params):
             for q, tag in enumerate(["p16", "p50", "p84"]):
                 res[f"{p}_{tag}"] = pc[:, j, q]
@@ -507,10 +552,13 @@ class Model:
         sys_err: float = _MAP["sys_err"],
         seg: Optional[PathLike] = None,
         seg_id: Optional[float] = None,
+        photo_z: bool = False,
     ) -> MapResult:
         """Maps a FITS cube with ``FLUX`` and ``ERR`` HDUs (as ``sbipix map --cube``).
 
-        ``redshift`` defaults to the cube's ``REDSHIFT`` keyword; ``unit`` overrides ``BUNIT``;
+        ``redshift`` defaults to the cube's ``REDSHIFT`` keyword; without either (or with
+        ``photo_z=True``) a photometric redshift is fitted to the galaxy's summed light and the
+        maps are marginalised over it (``summary["photo_z"]``); ``unit`` overrides ``BUNIT``;
         ``out``: also write ``maps.fits`` (with the cube's WCS), ``maps.png`` and
         ``summary.json`` there. ``refine`` (default True): exact posteriors (as ``sbipix map``; a
         ``REFINED`` map says where), with ``sys_err`` as systematic error; False: the network
@@ -531,6 +579,7 @@ class Model:
             sys_err=float(sys_err),
             seg=_path(seg),
             seg_id=None if seg_id is None else float(seg_id),
+            photo_z=bool(photo_z),
         )
         _emit(log)
         return MapResult(names, arrays, json.loads(summary))

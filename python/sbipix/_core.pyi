@@ -104,6 +104,7 @@ class Model:
     @property
     def manifest_json(self) -> str: ...
 
+_PhotoZOut = Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], List[str]]
 _MapOut = Tuple[List[str], List[npt.NDArray[np.float32]], str, List[str]]
 
 def sample(
@@ -135,6 +136,8 @@ def fit_catalog(
     out: Optional[str] = ...,
     refine: Optional[bool] = ...,
     sys_err: Optional[float] = ...,
+    photo_z: Optional[bool] = ...,
+    photo_z_settings: Optional[str] = ...,
 ) -> Tuple[
     List[str],
     npt.NDArray[np.float64],
@@ -144,8 +147,18 @@ def fit_catalog(
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],
     Optional[npt.NDArray[np.float64]],
+    Optional[_PhotoZOut],
     List[str],
 ]: ...
+def photo_z(
+    model: Model,
+    flux: npt.NDArray[np.float64],
+    err: npt.NDArray[np.float64],
+    measured: npt.NDArray[np.uint8],
+    *,
+    sys_err: Optional[float] = ...,
+    settings: Optional[str] = ...,
+) -> Tuple[_PhotoZOut, List[str]]: ...
 def map_cube(
     model: Model,
     path: str,
@@ -161,6 +174,7 @@ def map_cube(
     sys_err: Optional[float] = ...,
     seg: Optional[str] = ...,
     seg_id: Optional[float] = ...,
+    photo_z: Optional[bool] = ...,
 ) -> _MapOut: ...
 def map_arrays(
     model: Model,

@@ -433,8 +433,19 @@ def test_fit_catalog_matches_command_line(tmp_path, model):
     )
     assert (tmp_path / "clir.csv").read_text() == (tmp_path / "pyr.csv").read_text()
     assert rr["refined"][0] == 1 and np.isnan(rr["refined"][1])
-    with pytest.raises(sbipix.SbipixError, match="no redshift column `z`"):
-        model.fit_catalog(cat, redshift_column="z")
+    # no redshift column `z`: photometric redshifts (3 bands: flagged), parameters marginalised
+    # over p(z); the same numbers from Model.photo_z on the arrays
+    quick = {"templates": 128, "step": 0.05}
+    rz = model.fit_catalog(cat, redshift_column="z", draws=200, ppc=False, refine=False, photo_z_settings=quick)
+    assert rz["pz"].shape == (3, len(rz["z_grid"])) and np.allclose(rz["pz"].sum(axis=1), 1.0)
+    assert np.allclose(rz["redshift"], rz["z_p50"]) and all("few_bands" in f for f in rz["z_flags"])
+    assert np.all(np.isfinite(rz["log_mstar_p50"]))
+    f = np.array([[0.3, 0.6, 1.0], [0.2, 0.5, 1.0], [0.03, 0.1, 0.2]])
+    e = np.array([[0.03, 0.06, 0.1], [0.02, 0.05, 0.1], [0.005, 0.01, 0.02]])
+    pz = model.photo_z(f, e, bands=["F150W", "F277W", "F444W"], sys_err=0.05, settings=quick)
+    assert np.allclose(pz["pz"], rz["pz"], atol=1e-6) and np.allclose(pz["z_p50"], rz["z_p50"])
+    with pytest.raises(sbipix.InvalidArgumentError, match="grid step"):
+        model.photo_z(f, e, bands=["F150W", "F277W", "F444W"], settings={"step": 0})
     with pytest.raises(sbipix.SbipixError, match="outside the trained range"):
         model.fit(np.ones((1, 19)), np.ones((1, 19)) * 0.1, 8.0)
 

@@ -127,6 +127,47 @@ fn fit_recovers_known_masses_of_synthetic_catalogue() {
 }
 
 #[test]
+fn fit_without_redshifts_fits_photometric_ones() {
+    // No redshift column: p(z) per row (a well-measured galaxy of the demo model at z = 1.8 and
+    // a row with one band, flagged), the z columns, p(z) beside the CSV, parameters at p(z).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = sbipix(&["photometry", "--params", "p.csv", "--out", "phot.csv"], {
+        std::fs::write(d.join("p.csv"), "id,redshift,log_mass_formed,age_gyr,tau_gyr,logzsol,av_mag\ng,1.8,10,1.5,0.8,-0.3,0.4\n").unwrap();
+        d
+    });
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (h, rows) = read_csv(&d.join("phot.csv"));
+    let (mut cat, mut line, mut faint) = (String::from("id"), String::from("g"), String::from("faint"));
+    for (k, name) in h.iter().enumerate() {
+        if let Some(b) = name.strip_prefix("flux_ujy_") {
+            let f: f64 = rows[0][k].parse().unwrap();
+            cat += &format!(",flux_ujy_{b},err_ujy_{b}");
+            line += &format!(",{f},{}", 0.05 * f);
+            faint += if b == "F444W" { ",1.0,0.5" } else { ",," };
+        }
+    }
+    cat = format!("{cat}\n{line}\n{faint}\n");
+    std::fs::write(d.join("noz.csv"), cat).unwrap();
+    let o = sbipix(&["fit", "--catalog", "noz.csv", "--out", "noz_fit.csv", "--draws", "200", "--fast", "--z-templates", "256"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no redshift column `redshift`: fitting photometric redshifts"), "{}", stderr(&o));
+    let (h, rows) = read_csv(&d.join("noz_fit.csv"));
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap_or_else(|| panic!("no column {n}: {h:?}"));
+    let z50: f64 = rows[0][col("z_p50")].parse().unwrap();
+    assert!((z50 - 1.8).abs() < 0.1 * 2.8, "z_phot {z50}");
+    let zr: f64 = rows[0][col("redshift")].parse().unwrap();
+    assert!((zr - z50).abs() < 1e-4, "redshift {zr} vs z_p50 {z50}");
+    assert!(!rows[0][col("log_mstar_p50")].is_empty());
+    assert!(rows[1][col("z_flags")].contains("few_bands"), "{:?}", rows[1]);
+    let (pz, r, c) = sbipix::io::arrays::read_npy_f32(&d.join("noz_fit.pz.npy")).unwrap();
+    assert!(r == 2 && c > 100, "p(z) table {r}×{c}");
+    assert!(d.join("noz_fit.pz_grid.npy").is_file());
+    let total: f32 = pz[..c].iter().sum();
+    assert!((total - 1.0).abs() < 1e-4, "{total}");
+}
+
+#[test]
 fn fit_bad_input_names_file_row_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -148,7 +189,9 @@ fn fit_bad_input_names_file_row_and_column() {
     assert!(!o.status.success() && stderr(&o).contains("--overwrite"), "{}", stderr(&o));
 
     let cases: Vec<(&str, &str, Vec<&str>, &str)> = vec![
-        ("noz.csv", "id,z_phot,flux_ujy_F444W,err_ujy_F444W\na,2,1,0.1\n", vec![], "no redshift column `redshift`"),
+        ("ok.csv", "", vec!["--photo-z", "--z-step", "0"], "--z-step 0: the grid step"),
+        ("ok.csv", "", vec!["--photo-z", "--z-max", "99"], "forward model's range"),
+        ("ok.csv", "", vec!["--photo-z", "--z-prior", "magnitude"], "`flat` or `volume`"),
         ("noerr.csv", "id,redshift,flux_ujy_F444W\na,2,1\n", vec![], "has no error column `err_ujy_F444W`"),
         (
             "text.csv",

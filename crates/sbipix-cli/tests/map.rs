@@ -287,7 +287,7 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
         ),
         (vec!["map", "--model", "nomodel", "--cube", "demo/demo_cube.fits", "--out", "bad"], "nomodel"),
     ];
-    cases.push((vec!["map", "--model", "m", "--cube", jades, "--out", "bad"], "no redshift"));
+    cases.push((vec!["map", "--model", "m", "--cube", jades, "--z-max", "99", "--out", "bad"], "forward model's range"));
     for (args, needle) in cases {
         let o = sbipix(&args, d);
         assert!(!o.status.success() && stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));

@@ -90,6 +90,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate::validate, m)?)?;
     m.add_function(wrap_pyfunction!(fit::sample, m)?)?;
     m.add_function(wrap_pyfunction!(fit::fit_catalog, m)?)?;
+    m.add_function(wrap_pyfunction!(fit::photo_z, m)?)?;
     m.add_function(wrap_pyfunction!(map::map_cube, m)?)?;
     m.add_function(wrap_pyfunction!(map::map_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(survey::survey, m)?)?;

@@ -76,7 +76,7 @@ fn run<'py>(py: Python<'py>, model: &Model, req: MapRequest, img: Option<ImageSe
 #[pyfunction]
 #[pyo3(signature = (
     model, path, *, redshift = None, snr_min = None, draws = None, seed = None, ppc = None, unit = None, out = None,
-    refine = None, sys_err = None, seg = None, seg_id = None,
+    refine = None, sys_err = None, seg = None, seg_id = None, photo_z = None,
 ))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
 pub fn map_cube<'py>(
@@ -94,13 +94,14 @@ pub fn map_cube<'py>(
     sys_err: Option<f64>,
     seg: Option<PathBuf>,
     seg_id: Option<f64>,
+    photo_z: Option<bool>,
 ) -> PyResult<MapOut<'py>> {
     let segmentation = match (seg, seg_id) {
         (Some(path), Some(id)) => Some(Segmentation { path, id }),
         (None, None) => None,
         _ => return Err(crate::errors::invalid("seg_id", "(one of seg, seg_id)", "a segmentation map needs both seg and seg_id")),
     };
-    let s = Settings { snr_min, draws, seed, ppc, refine, sys_err, out };
+    let s = Settings { snr_min, draws, seed, ppc, refine, sys_err, out, photo_z };
     let req = s.request(redshift, ImageInput::cube(path, unit), segmentation);
     run(py, &model, req, None)
 }
@@ -141,7 +142,7 @@ pub fn map_arrays<'py>(
         wcs: Default::default(),
         redshift: None,
     };
-    let s = Settings { snr_min, draws, seed, ppc, refine, sys_err, out };
+    let s = Settings { snr_min, draws, seed, ppc, refine, sys_err, out, photo_z: None };
     let req = s.request(Some(redshift), ImageInput::default(), None);
     run(py, &model, req, Some(img))
 }

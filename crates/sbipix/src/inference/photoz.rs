@@ -224,6 +224,31 @@ impl RedshiftTemplates {
         })
     }
 
+    /// [`Self::build`], or the templates built last with the same model (the same `Arc`), prior
+    /// and settings: the galaxies of a survey share one set (≈ 15 s to build on 2 cores).
+    pub fn shared(
+        model: &std::sync::Arc<SpsModel>,
+        prior: &Prior,
+        settings: &PhotoZSettings,
+        z_max: f64,
+        mass_headroom_dex: f64,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<std::sync::Arc<Self>> {
+        type Cache = std::sync::Mutex<Option<(String, std::sync::Arc<RedshiftTemplates>)>>;
+        static LAST: Cache = std::sync::Mutex::new(None);
+        let key = format!("{:p} {prior:?} {settings:?} {z_max} {mass_headroom_dex}", std::sync::Arc::as_ptr(model));
+        // held while building: a second galaxy waits for the first one's templates
+        let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, t)) = last.as_ref()
+            && *k == key
+        {
+            return Ok(t.clone());
+        }
+        let t = std::sync::Arc::new(Self::build(model, prior, settings, z_max, mass_headroom_dex, progress)?);
+        *last = Some((key, t.clone()));
+        Ok(t)
+    }
+
     /// The grid's nodes.
     pub fn redshifts(&self) -> &[f64] {
         &self.z

@@ -527,7 +527,7 @@ fn map_photo_z(
     log(&format!("sbipix: no redshift given: p(z) of the galaxy's summed light on {:.2} ≤ z ≤ {z_max:.2}…", settings.z_min));
     let t0 = std::time::Instant::now();
     let templates =
-        RedshiftTemplates::build(fwd, prior, settings, z_max, crate::inference::refine::INTEGRATED_MASS_HEADROOM_DEX, &|_, _| {})?;
+        RedshiftTemplates::shared(fwd, prior, settings, z_max, crate::inference::refine::INTEGRATED_MASS_HEADROOM_DEX, &|_, _| {})?;
     let sys = opts.refine.as_ref().map_or(0.0, |r| r.0.sys_frac).max(opts.integrated_error_floor);
     let posterior = templates.posterior(iflux, isig, iseen, sys)?;
     let z_draws = posterior.stratified_draws(settings.z_draws);
