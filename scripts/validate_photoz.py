@@ -63,9 +63,10 @@ def prism(tmp):
     m = metrics(zs, rows)
     m["timing_log"] = [l for l in log.splitlines() if "p(z) of" in l]
     with open(os.path.join(OUT, "prism.csv"), "w") as f:
-        f.write("id,z_spec,z_p16,z_p50,z_p84,z_mode,z_odds,z_second,z_second_prob,z_flags\n")
-        for r, z in zip(rows, zs):
-            f.write(",".join([r["id"], f"{z:.4f}"] + [r[k] for k in ["z_p16", "z_p50", "z_p84", "z_mode", "z_odds", "z_second", "z_second_prob", "z_flags"]]) + "\n")
+        # our results only: the spectroscopic redshifts stay in ../shared (third-party data)
+        f.write("id,z_p16,z_p50,z_p84,z_mode,z_odds,z_second,z_second_prob,z_flags\n")
+        for r in rows:
+            f.write(",".join([r["id"]] + [r[k] for k in ["z_p16", "z_p50", "z_p84", "z_mode", "z_odds", "z_second", "z_second_prob", "z_flags"]]) + "\n")
     return zs, rows, m
 
 
