@@ -258,3 +258,45 @@ fn fit_reads_the_jades_prism_table() {
     let z = h.iter().position(|x| x == "redshift").unwrap();
     assert!(rows.iter().all(|r| (5.5..6.6).contains(&r[z].parse::<f64>().unwrap())));
 }
+
+#[test]
+fn photometric_redshifts_of_the_prism_galaxies_hold_their_documented_numbers() {
+    // docs/photo-z.md: σ_NMAD 0.062, bias −0.009, outliers 34.6 % against the spectroscopic
+    // redshifts (the table's `z`), with the default grid and prior.
+    let cat = shared_file("real_data/jades_prism_synthphot/PRISM_5.5z6.5_JOF_v11_synthphot.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let c = cat.to_str().unwrap();
+    let args = ["fit", "--catalog", c, "--flux-columns", "{band}_Jy_scattered", "--err-columns", "{band}_Jy_errs", "--unit", "Jy"];
+    let o = sbipix(&[&args[..], &["--id-column", "ID", "--photo-z-only", "--out", "pz.csv"]].concat(), d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (h, rows) = read_csv(&d.join("pz.csv"));
+    let spec: std::collections::HashMap<String, f64> = std::fs::read_to_string(&cat)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next().unwrap().to_string(), w.next().unwrap().parse().unwrap())
+        })
+        .collect();
+    let (id, zc) = (h.iter().position(|x| x == "id").unwrap(), h.iter().position(|x| x == "z_p50").unwrap());
+    let mut dz: Vec<f64> = rows
+        .iter()
+        .map(|r| {
+            let zs = spec[&r[id]];
+            (r[zc].parse::<f64>().unwrap() - zs) / (1.0 + zs)
+        })
+        .collect();
+    let n = dz.len() as f64;
+    let outliers = dz.iter().filter(|d| d.abs() > 0.15).count() as f64 / n;
+    dz.sort_by(f64::total_cmp);
+    let bias = dz[dz.len() / 2];
+    let mut dev: Vec<f64> = dz.iter().map(|d| (d - bias).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let nmad = 1.4826 * dev[dev.len() / 2];
+    eprintln!("PRISM photo-z: σ_NMAD {nmad:.4}, bias {bias:+.4}, outliers {outliers:.3}");
+    assert!((0.055..0.07).contains(&nmad), "σ_NMAD {nmad}");
+    assert!(bias.abs() < 0.02, "bias {bias}");
+    assert!((0.31..0.38).contains(&outliers), "outliers {outliers}");
+}
