@@ -31,6 +31,21 @@ fn ages_and_distances_match_astropy() {
 }
 
 #[test]
+fn comoving_volume_element_matches_astropy() {
+    // FlatLambdaCDM(H0, Om0, Tcmb0=0).differential_comoving_volume(z), Mpc³/sr, astropy 8.0.2
+    let cases = [
+        ((70.0, 0.3), [715255174.4752667, 26550755712.253193, 28617148129.17286]),
+        ((67.7, 0.31), [788294431.1333257, 28684486212.81301, 30438546345.14394]),
+    ];
+    for ((h0, om), want) in cases {
+        let c = Cosmology::new(h0, om).unwrap();
+        for (z, v) in [0.1, 1.0, 6.0].iter().zip(want) {
+            assert_relative_eq!(c.comoving_volume_element_mpc3_per_sr(*z), v, max_relative = 1e-9);
+        }
+    }
+}
+
+#[test]
 fn bad_cosmologies_are_errors() {
     assert!(Cosmology::new(0.0, 0.3).is_err());
     assert!(Cosmology::new(70.0, 0.0).is_err());

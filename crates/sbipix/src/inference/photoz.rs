@@ -607,7 +607,7 @@ mod tests {
         let z: Vec<f64> = (0..1601).map(|i| i as f64 * 0.005).collect();
         let w = cell_widths(&z);
         let g = |x: f64, m: f64, s: f64| (-0.5 * ((x - m) / s).powi(2)).exp() / s;
-        let mut prob: Vec<f64> = z.iter().zip(&w).map(|(&x, w)| (0.6 * g(x, 6.0, 0.08) + 0.4 * g(x, 1.5, 0.05)) * w).collect();
+        let mut prob: Vec<f64> = z.iter().zip(&w).map(|(&x, w)| (0.6 * g(x, 6.0, 0.08) + 0.4 * g(x, 1.5, 0.1)) * w).collect();
         let s: f64 = prob.iter().sum();
         prob.iter_mut().for_each(|p| *p /= s);
         let mut pz = RedshiftPosterior::from_grid(z, prob);
