@@ -628,12 +628,10 @@ def _model_in_process(name: str) -> "Model":
     return m
 
 
-def _survey_task(model: str, manifest: str, index: int, out: str, draws: int, snr_min: float, seed: int, ppc: bool):
+def _survey_task(model: str, manifest: str, index: int, out: str, kw: Dict[str, Any]):
     # what a Dask worker runs for one galaxy; idempotent (a galaxy already done is skipped) and
     # atomic (the galaxy's folder appears complete or not at all), so retries are safe
-    gid, status, log = _core.survey_galaxy(
-        _model_in_process(model)._m, manifest, index, out, draws=draws, snr_min=snr_min, seed=seed, ppc=ppc
-    )
+    gid, status, log = _core.survey_galaxy(_model_in_process(model)._m, manifest, index, out, **kw)
     return gid, status
 
 
@@ -653,6 +651,9 @@ def survey(
     snr_min: float = _SURVEY["snr_min"],
     seed: int = _SURVEY["seed"],
     ppc: bool = _SURVEY["ppc"],
+    refine: bool = _SURVEY["refine"],
+    sys_err: float = _SURVEY["sys_err"],
+    photo_z: bool = False,
     client: Any = None,
     retries: int = 3,
 ) -> list:
@@ -668,13 +669,20 @@ def survey(
 
     A galaxy that fails (unreadable file, no pixel above ``snr_min``, redshift outside the model's
     range) is recorded with its reason in the ``status`` column; the others go on.
+
+    ``refine`` (default True): exact posteriors with ``sys_err`` as systematic error, as ``sbipix
+    survey``; False: the network alone (``--fast``). Galaxies without a redshift (manifest or
+    ``REDSHIFT`` keyword) get a photometric one (docs/photo-z.md); ``photo_z=True`` fits one for
+    every galaxy.
     """
+    kw = dict(draws=int(draws), snr_min=float(snr_min), seed=int(seed), ppc=bool(ppc), refine=bool(refine),
+              sys_err=float(sys_err), photo_z=bool(photo_z))
     name = model.path if isinstance(model, Model) else os.fspath(model)
     manifest = os.path.abspath(os.fspath(manifest))
     out = os.path.abspath(os.fspath(out))
     if client is None:
         m = model if isinstance(model, Model) else _model_in_process(name)
-        _, log = _core.survey(m._m, manifest, out, draws=int(draws), snr_min=float(snr_min), seed=int(seed), ppc=bool(ppc))
+        _, log = _core.survey(m._m, manifest, out, **kw)
         _emit(log)
         return _read_galaxies_csv(out)
     if name == "default":
@@ -684,7 +692,7 @@ def survey(
     os.makedirs(out, exist_ok=True)
     futures = [
         client.submit(
-            _survey_task, name, manifest, i, out, int(draws), float(snr_min), int(seed), bool(ppc),
+            _survey_task, name, manifest, i, out, kw,
             key=f"sbipix-survey-{abs(hash((manifest, out)))}-{i}", retries=int(retries), pure=False,
         )
         for i in range(len(rows))

@@ -200,6 +200,9 @@ def survey(
     snr_min: Optional[float] = ...,
     seed: Optional[int] = ...,
     ppc: Optional[bool] = ...,
+    refine: Optional[bool] = ...,
+    sys_err: Optional[float] = ...,
+    photo_z: Optional[bool] = ...,
 ) -> Tuple[List[Tuple[str, str]], List[str]]: ...
 def survey_galaxy(
     model: Model,
@@ -211,6 +214,9 @@ def survey_galaxy(
     snr_min: Optional[float] = ...,
     seed: Optional[int] = ...,
     ppc: Optional[bool] = ...,
+    refine: Optional[bool] = ...,
+    sys_err: Optional[float] = ...,
+    photo_z: Optional[bool] = ...,
 ) -> Tuple[str, str, List[str]]: ...
 def survey_manifest(path: str) -> List[Tuple[str, Optional[str]]]: ...
 def survey_collect(manifest: str, out: str) -> List[Tuple[str, str]]: ...

@@ -488,6 +488,13 @@ def test_survey_single_machine_matches_cli(tmp_path, synthetic_survey):
     subprocess.run([cli(), "survey", "--manifest", str(synthetic_survey), "--out", str(tmp_path / "cli"), "--draws", "100", "--no-ppc"], capture_output=True)
     _same_outputs(tmp_path / "py", tmp_path / "cli")
     assert (tmp_path / "py" / "outshining.png").is_file()
+    # the network alone: refine=False is `--fast`
+    sbipix.survey(synthetic_survey, tmp_path / "pyfast", draws=100, ppc=False, refine=False)
+    subprocess.run(
+        [cli(), "survey", "--manifest", str(synthetic_survey), "--out", str(tmp_path / "clifast"), "--draws", "100", "--no-ppc", "--fast"],
+        capture_output=True,
+    )
+    _same_outputs(tmp_path / "pyfast", tmp_path / "clifast")
 
 
 def test_survey_on_dask_is_identical_and_survives_a_killed_worker(tmp_path, synthetic_survey):

@@ -11,14 +11,19 @@ use std::path::PathBuf;
 
 type StatusList = Vec<(String, String)>;
 
-fn request(
-    manifest: PathBuf,
-    out: PathBuf,
+/// The keyword arguments every survey entry point shares (None: the request's default).
+struct Kw {
     draws: Option<usize>,
     snr_min: Option<f64>,
     seed: Option<u64>,
     ppc: Option<bool>,
-) -> PyResult<SurveyRequest> {
+    refine: Option<bool>,
+    sys_err: Option<f64>,
+    photo_z: Option<bool>,
+}
+
+fn request(manifest: PathBuf, out: PathBuf, kw: Kw) -> PyResult<SurveyRequest> {
+    let Kw { draws, snr_min, seed, ppc, refine, sys_err, photo_z } = kw;
     let d = SurveyRequest::default();
     let req = SurveyRequest {
         model: d.model,
@@ -28,10 +33,10 @@ fn request(
         snr_min: snr_min.unwrap_or(d.snr_min),
         seed: seed.unwrap_or(d.seed),
         ppc: ppc.unwrap_or(d.ppc),
-        // exact posteriors with the default systematic error, on one machine and on Dask alike
-        refine: d.refine,
-        sys_err: d.sys_err,
-        photo_z: d.photo_z,
+        // the same settings on one machine and on Dask alike
+        refine: refine.unwrap_or(d.refine),
+        sys_err: sys_err.unwrap_or(d.sys_err),
+        photo_z: photo_z.unwrap_or(d.photo_z),
         photo_z_settings: d.photo_z_settings,
     };
     req.validate().map_err(to_py)?;
@@ -40,7 +45,7 @@ fn request(
 
 /// Runs a whole survey in this process: (id, status) rows and the log.
 #[pyfunction]
-#[pyo3(signature = (model, manifest, out, *, draws = None, snr_min = None, seed = None, ppc = None))]
+#[pyo3(signature = (model, manifest, out, *, draws = None, snr_min = None, seed = None, ppc = None, refine = None, sys_err = None, photo_z = None))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
 pub fn survey(
     py: Python<'_>,
@@ -51,8 +56,11 @@ pub fn survey(
     snr_min: Option<f64>,
     seed: Option<u64>,
     ppc: Option<bool>,
+    refine: Option<bool>,
+    sys_err: Option<f64>,
+    photo_z: Option<bool>,
 ) -> PyResult<(StatusList, Vec<String>)> {
-    let req = request(manifest, out, draws, snr_min, seed, ppc)?;
+    let req = request(manifest, out, Kw { draws, snr_min, seed, ppc, refine, sys_err, photo_z })?;
     let log = Log::default();
     let inner = &model.inner;
     let rows = py.detach(|| req.run(inner, &|m| log.push(m), &|_, _, _| {})).map_err(to_py)?;
@@ -62,7 +70,7 @@ pub fn survey(
 /// Maps galaxy `index` (0-based) of a survey manifest into `out` (as one galaxy of `sbipix
 /// survey`; a galaxy already done is skipped): (id, status, log).
 #[pyfunction]
-#[pyo3(signature = (model, manifest, index, out, *, draws = None, snr_min = None, seed = None, ppc = None))]
+#[pyo3(signature = (model, manifest, index, out, *, draws = None, snr_min = None, seed = None, ppc = None, refine = None, sys_err = None, photo_z = None))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
 pub fn survey_galaxy(
     py: Python<'_>,
@@ -74,8 +82,11 @@ pub fn survey_galaxy(
     snr_min: Option<f64>,
     seed: Option<u64>,
     ppc: Option<bool>,
+    refine: Option<bool>,
+    sys_err: Option<f64>,
+    photo_z: Option<bool>,
 ) -> PyResult<(String, String, Vec<String>)> {
-    let req = request(manifest, out, draws, snr_min, seed, ppc)?;
+    let req = request(manifest, out, Kw { draws, snr_min, seed, ppc, refine, sys_err, photo_z })?;
     let log = Log::default();
     let inner = &model.inner;
     let st = py.detach(|| req.run_one(inner, index, &|m| log.push(m))).map_err(to_py)?;
