@@ -399,7 +399,8 @@ pub fn has_column(path: &Path, name: &str) -> Result<bool> {
 }
 
 /// Columns of the photometric redshift, after `redshift` (which is then p(z)'s median).
-pub const PHOTO_Z_COLUMNS: [&str; 8] = ["z_p16", "z_p50", "z_p84", "z_mode", "z_odds", "z_second", "z_second_prob", "z_flags"];
+pub const PHOTO_Z_COLUMNS: [&str; 9] =
+    ["z_p16", "z_p50", "z_p84", "z_mode", "z_odds", "z_second", "z_second_prob", "z_chi2", "z_flags"];
 
 /// Where [`write_fit_csv`] puts p(z) of a fit written to `out`: `<stem>.pz.npy` ([rows × nodes],
 /// float32, NaN where not fitted) and `<stem>.pz_grid.npy` (the nodes).
@@ -459,6 +460,7 @@ pub fn write_fit_csv(out: &Path, fit: &CatalogFit) -> Result<()> {
                         rec.extend([p.percentiles[0], p.percentiles[1], p.percentiles[2], p.z_mode, p.odds].map(|v| fmt(v, 4)));
                         rec.push(p.second.map_or(String::new(), |s| fmt(s.0, 4)));
                         rec.push(p.second.map_or(String::new(), |s| fmt(s.1, 4)));
+                        rec.push(fmt(p.chi2_min, 3));
                         rec.push(p.flag_string());
                     }
                     None => rec.extend(std::iter::repeat_n(String::new(), PHOTO_Z_COLUMNS.len())),
