@@ -399,8 +399,7 @@ pub fn has_column(path: &Path, name: &str) -> Result<bool> {
 }
 
 /// Columns of the photometric redshift, after `redshift` (which is then p(z)'s median).
-pub const PHOTO_Z_COLUMNS: [&str; 9] =
-    ["z_p16", "z_p50", "z_p84", "z_mode", "z_odds", "z_second", "z_second_prob", "z_chi2", "z_flags"];
+pub const PHOTO_Z_COLUMNS: [&str; 9] = ["z_p16", "z_p50", "z_p84", "z_mode", "z_odds", "z_second", "z_second_prob", "z_chi2", "z_flags"];
 
 /// Where [`write_fit_csv`] puts p(z) of a fit written to `out`: `<stem>.pz.npy` ([rows × nodes],
 /// float32, NaN where not fitted) and `<stem>.pz_grid.npy` (the nodes).
