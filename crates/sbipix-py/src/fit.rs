@@ -41,15 +41,7 @@ pub fn sample<'py>(
     req.validate().map_err(to_py)?;
     let nb = model.inner.post.manifest.bands.len();
     let rows = redshift.len();
-    for (what, got) in [("flux", flux.shape()), ("err", err.shape()), ("mask", measured.shape())] {
-        if got != [rows, nb] {
-            return Err(shape(
-                what,
-                format!("({rows}, {nb}): one row per pixel or object (the length of redshift) × the model's {nb} bands"),
-                format!("{got:?}"),
-            ));
-        }
-    }
+    check_rows([flux.shape(), err.shape(), measured.shape()], rows, nb, "one row per pixel or object (the length of redshift)")?;
     let (f, s, z) = (slice(&flux, "flux")?.to_vec(), slice(&err, "err")?.to_vec(), slice(&redshift, "redshift")?.to_vec());
     // a band is used where the mask says so and its flux and σ are usable
     let m: Vec<bool> = slice(&measured, "mask")?
@@ -63,6 +55,16 @@ pub fn sample<'py>(
     let p = model.inner.post.parameter_names().len();
     let a = Array3::from_shape_vec((rows, req.n, p), draws).map_err(crate::errors::other)?;
     Ok((a.into_pyarray(py), log.take()))
+}
+
+/// Flux, err and mask must each be (rows, bands); `rows_are` says what a row is.
+fn check_rows(shapes: [&[usize]; 3], rows: usize, nb: usize, rows_are: &str) -> PyResult<()> {
+    for (what, got) in ["flux", "err", "mask"].into_iter().zip(shapes) {
+        if got != [rows, nb] {
+            return Err(shape(what, format!("({rows}, {nb}): {rows_are} × the model's {nb} bands"), format!("{got:?}")));
+        }
+    }
+    Ok(())
 }
 
 type CatalogOut<'py> = (
@@ -128,11 +130,7 @@ pub fn photo_z<'py>(
     let sys = sys_err.unwrap_or(sbipix::request::DEFAULT_SYS_ERR);
     let nb = model.inner.post.manifest.bands.len();
     let rows = flux.shape()[0];
-    for (what, got) in [("flux", flux.shape()), ("err", err.shape()), ("mask", measured.shape())] {
-        if got != [rows, nb] {
-            return Err(shape(what, format!("({rows}, {nb}): one row per object × the model's {nb} bands"), format!("{got:?}")));
-        }
-    }
+    check_rows([flux.shape(), err.shape(), measured.shape()], rows, nb, "one row per object")?;
     let (f, s) = (slice(&flux, "flux")?.to_vec(), slice(&err, "err")?.to_vec());
     let m: Vec<bool> = slice(&measured, "mask")?.iter().map(|v| *v == 1).collect();
     let log = Log::default();

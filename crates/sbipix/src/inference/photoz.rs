@@ -132,7 +132,6 @@ pub struct RedshiftTemplates {
     scale: Vec<f64>,
     /// Bounds of the uniform prior on log M☉ formed.
     mass: (f64, f64),
-    prior: RedshiftPrior,
 }
 
 impl RedshiftTemplates {
@@ -212,16 +211,7 @@ impl RedshiftTemplates {
         let top = ln_prior.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let norm = top + ln_prior.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
         ln_prior.iter_mut().for_each(|v| *v -= norm);
-        Ok(Self {
-            z,
-            ln_prior,
-            n_bands: nb,
-            n_templates: nt,
-            g,
-            scale,
-            mass: (mlo, mhi + mass_headroom_dex.max(0.0)),
-            prior: settings.prior,
-        })
+        Ok(Self { z, ln_prior, n_bands: nb, n_templates: nt, g, scale, mass: (mlo, mhi + mass_headroom_dex.max(0.0)) })
     }
 
     /// [`Self::build`], or the templates built last with the same model (the same `Arc`), prior
@@ -252,11 +242,6 @@ impl RedshiftTemplates {
     /// The grid's nodes.
     pub fn redshifts(&self) -> &[f64] {
         &self.z
-    }
-
-    /// The redshift prior the templates were built with.
-    pub fn prior(&self) -> RedshiftPrior {
-        self.prior
     }
 
     /// p(z | flux ± σ) over the grid. `measured[b]` false (or a non-finite flux, σ ≤ 0) leaves

@@ -171,16 +171,11 @@ pub fn fit_catalog(
             refined = Some(flags);
         }
         // the sub-rows' draws interleaved into each row's
-        let mut row_d = vec![0f32; ok.len() * row_draws * np];
-        for (i, _) in ok.iter().enumerate() {
-            for s in 0..per_row {
-                for k in 0..sub_draws {
-                    let src = ((i * per_row + s) * sub_draws + k) * np;
-                    let dst = (i * row_draws + k * per_row + s) * np;
-                    row_d[dst..dst + np].copy_from_slice(&draws[src..src + np]);
-                }
-            }
-        }
+        let block = sub_draws * np;
+        let row_d = super::summaries::interleave_draws(ok.len(), per_row, sub_draws, np, |i, s| {
+            let start = (i * per_row + s) * block;
+            &draws[start..start + block]
+        });
         let mut buf = Vec::with_capacity(row_draws);
         for (i, &r) in ok.iter().enumerate() {
             percentiles[r] = object_percentiles(&row_d, i, row_draws, np, &mut buf);
@@ -415,8 +410,15 @@ pub fn photo_z_paths(out: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 /// posterior-predictive median; empty when not checked), and with refinement `refined` (1 where
 /// the posterior is the likelihood-refined one, 0 where the network's was kept).
 pub fn write_fit_csv(out: &Path, fit: &CatalogFit) -> Result<()> {
-    if let Some(pz) = &fit.photo_z {
-        let (pz_path, grid_path) = photo_z_paths(out);
+    let Some(pz) = &fit.photo_z else {
+        return write_csv(out, fit);
+    };
+    // the CSV and its p(z) files as one set: all of them or none
+    let (pz_path, grid_path) = photo_z_paths(out);
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let names = [name(&pz_path), name(&grid_path), name(out)];
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    sbipix_io::write_files_atomic(dir, &names.iter().map(String::as_str).collect::<Vec<_>>(), |tmp| -> Result<()> {
         let nz = pz.grid.len();
         let mut table = vec![f32::NAN; fit.ids.len() * nz];
         for (r, p) in pz.rows.iter().enumerate() {
@@ -426,9 +428,13 @@ pub fn write_fit_csv(out: &Path, fit: &CatalogFit) -> Result<()> {
                 }
             }
         }
-        sbipix_io::arrays::write_npy_f32(&pz_path, &table, fit.ids.len(), nz)?;
-        sbipix_io::arrays::write_npy_f32_1d(&grid_path, &pz.grid.iter().map(|&z| z as f32).collect::<Vec<_>>())?;
-    }
+        sbipix_io::arrays::write_npy_f32(&tmp.join(&names[0]), &table, fit.ids.len(), nz)?;
+        sbipix_io::arrays::write_npy_f32_1d(&tmp.join(&names[1]), &pz.grid.iter().map(|&z| z as f32).collect::<Vec<_>>())?;
+        write_csv(&tmp.join(&names[2]), fit)
+    })
+}
+
+fn write_csv(out: &Path, fit: &CatalogFit) -> Result<()> {
     let fmt = |v: f64, digits: usize| if v.is_finite() { format!("{v:.digits$}") } else { String::new() };
     sbipix_io::write_atomic(out, |w| {
         let mut wr = csv::Writer::from_writer(w);

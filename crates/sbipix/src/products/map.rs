@@ -2,7 +2,7 @@
 //! reduce to 16/50/84 percentiles, with a summary of the resolved and integrated stellar masses
 //! (written by [`super::map_fits`]).
 
-use super::summaries::{object_percentiles, predictive_check, refined_flags};
+use super::summaries::{interleave_draws, object_percentiles, predictive_check, refined_flags};
 use crate::inference::integrated::sample_integrated;
 use crate::inference::model::Posterior;
 use crate::inference::photoz::{PhotoZSettings, RedshiftPosterior, RedshiftTemplates};
@@ -222,47 +222,9 @@ pub fn map_galaxy_with_progress(
         }
     ));
     let names = post.parameter_names();
-    let np = names.len();
-    let (mut draws, mut idraws) = (vec![0f32; nsel * nd * kz * np], vec![0f32; ind * kz * np]);
-    let mut outcomes = Vec::new();
-    let mut refined: Option<Vec<f32>> = None;
-    let mut checks = Vec::new();
     let t_refine = std::time::Instant::now();
-    for (j, &z) in z_draws.iter().enumerate() {
-        let o = MapOptions {
-            redshift: z,
-            n_draws: nd,
-            seed: if kz == 1 { opts.seed } else { sbipix_stats::index_seed(opts.seed, j as u64) },
-            ..opts.clone()
-        };
-        if z > zmax {
-            return Err(Error::invalid("redshift", z, format!("outside the trained range [0, {zmax}]")));
-        }
-        let mut d = sample_pixels(post, &sel, &vec![z; nsel], &o, progress)?;
-        let mut id = sample_integrated(post, &iflux, &isig, &iseen, &[z], ind, o.seed ^ streams::INTEGRATED_FIT, o.integrated_error_floor)?;
-        if let Some(r) = &opts.refine {
-            let (out, layer) = refine_galaxy(r, &sel, (&iflux, &isig, &iseen), &names, (&mut d, &mut id), npix, &o, log, progress)?;
-            outcomes.extend(out);
-            refined = Some(match refined {
-                None => layer,
-                Some(prev) => prev.iter().zip(&layer).map(|(a, b)| a.min(*b)).collect(),
-            });
-        }
-        if let Some((fwd, prior)) = &opts.ppc {
-            checks.push(check_pixels(fwd, prior, &names, &d, &sel, &post.manifest.bands, npix, &o));
-        }
-        // draw k of z j goes to slot k·K + j: one slot index, one redshift, across pixels
-        for i in 0..nsel {
-            for k in 0..nd {
-                let (src, dst) = ((i * nd + k) * np, (i * nd * kz + k * kz + j) * np);
-                draws[dst..dst + np].copy_from_slice(&d[src..src + np]);
-            }
-        }
-        for k in 0..ind {
-            let (src, dst) = (k * np, (k * kz + j) * np);
-            idraws[dst..dst + np].copy_from_slice(&id[src..src + np]);
-        }
-    }
+    let fits = fit_at_redshifts(post, &sel, (&iflux, &isig, &iseen), &z_draws, (nd, ind), opts, log, progress)?;
+    let (draws, idraws, outcomes, refined) = (fits.draws, fits.idraws, fits.outcomes, fits.refined);
     let refinement = opts.refine.as_ref().map(|(settings, _, _)| {
         let summary = crate::inference::refine::RefineSummary::of(&outcomes, *settings, t_refine.elapsed().as_secs_f64());
         log(&format!(
@@ -275,7 +237,7 @@ pub fn map_galaxy_with_progress(
         summary
     });
     let (n_draws, n_idraws) = (nd * kz, ind * kz);
-    let ppc = merge_checks(checks, npix);
+    let ppc = merge_checks(fits.checks, npix);
     let percentiles = pixel_percentiles(&draws, &sel.pixels, names.len(), n_draws, npix);
     let mut mask = vec![0f32; npix];
     for &p in &sel.pixels {
@@ -324,6 +286,66 @@ pub fn map_galaxy_with_progress(
     };
     let chi2 = ppc.map_or_else(|| vec![f32::NAN; npix], |c| c.chi2);
     Ok(GalaxyMaps { chi2, params: names, percentiles, snr: sel.snr, mask, refined, summary })
+}
+
+/// The draws of every pixel and of the integrated photometry, fitted at each of `z_draws` with
+/// `nd` (pixels) and `ind` (integrated) draws and interleaved ([`interleave_draws`]); the exact
+/// posteriors' outcomes, the REFINED layer (1 only where every fit was refined) and one
+/// posterior-predictive check per redshift.
+struct RedshiftFits {
+    draws: Vec<f32>,
+    idraws: Vec<f32>,
+    outcomes: Vec<crate::inference::refine::RefineOutcome>,
+    refined: Option<Vec<f32>>,
+    checks: Vec<PixelCheck>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit_at_redshifts(
+    post: &Posterior,
+    sel: &Selection,
+    (iflux, isig, iseen): (&[f64], &[f64], &[bool]),
+    z_draws: &[f64],
+    (nd, ind): (usize, usize),
+    opts: &MapOptions,
+    log: &dyn Fn(&str),
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<RedshiftFits> {
+    let (nsel, npix, kz) = (sel.pixels.len(), sel.snr.len(), z_draws.len());
+    let names = post.parameter_names();
+    let np = names.len();
+    let zmax = post.manifest.max_redshift_trained;
+    let (mut runs, mut iruns) = (Vec::with_capacity(kz), Vec::with_capacity(kz));
+    let (mut outcomes, mut refined, mut checks) = (Vec::new(), None::<Vec<f32>>, Vec::new());
+    for (j, &z) in z_draws.iter().enumerate() {
+        let o = MapOptions {
+            redshift: z,
+            n_draws: nd,
+            seed: if kz == 1 { opts.seed } else { sbipix_stats::index_seed(opts.seed, j as u64) },
+            ..opts.clone()
+        };
+        if z > zmax {
+            return Err(Error::invalid("redshift", z, format!("outside the trained range [0, {zmax}]")));
+        }
+        let mut d = sample_pixels(post, sel, &vec![z; nsel], &o, progress)?;
+        let mut id = sample_integrated(post, iflux, isig, iseen, &[z], ind, o.seed ^ streams::INTEGRATED_FIT, o.integrated_error_floor)?;
+        if let Some(r) = &opts.refine {
+            let (out, layer) = refine_galaxy(r, sel, (iflux, isig, iseen), &names, (&mut d, &mut id), npix, &o, log, progress)?;
+            outcomes.extend(out);
+            refined = Some(match refined {
+                None => layer,
+                Some(prev) => prev.iter().zip(&layer).map(|(a, b)| a.min(*b)).collect(),
+            });
+        }
+        if let Some((fwd, prior)) = &opts.ppc {
+            checks.push(check_pixels(fwd, prior, &names, &d, sel, &post.manifest.bands, npix, &o));
+        }
+        runs.push(d);
+        iruns.push(id);
+    }
+    let draws = interleave_draws(nsel, kz, nd, np, |i, j| &runs[j][i * nd * np..(i + 1) * nd * np]);
+    let idraws = interleave_draws(1, kz, ind, np, |_, j| &iruns[j][..]);
+    Ok(RedshiftFits { draws, idraws, outcomes, refined, checks })
 }
 
 /// The pixels a map fits and their photometry in the model's band order.

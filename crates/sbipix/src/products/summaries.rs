@@ -17,6 +17,24 @@ pub fn object_percentiles(draws: &[f32], i: usize, nd: usize, np: usize, buf: &m
         .collect()
 }
 
+/// Draws of `objects` objects, each fitted `k` times with `nd` draws (once per redshift drawn from
+/// its p(z)), merged into [objects × k·nd × np]: draw m of an object comes from fit m mod k, so one
+/// draw index means one redshift across objects (sums over pixels stay consistent).
+/// `block(i, j)` is fit j's [nd × np] draws of object i.
+pub fn interleave_draws<'a>(objects: usize, k: usize, nd: usize, np: usize, block: impl Fn(usize, usize) -> &'a [f32]) -> Vec<f32> {
+    let mut out = vec![0f32; objects * k * nd * np];
+    for i in 0..objects {
+        for j in 0..k {
+            let b = block(i, j);
+            for m in 0..nd {
+                let dst = (i * k * nd + m * k + j) * np;
+                out[dst..dst + np].copy_from_slice(&b[m * np..(m + 1) * np]);
+            }
+        }
+    }
+    out
+}
+
 /// The posterior-predictive check of several objects.
 pub struct PredictiveCheck {
     /// Reduced χ² of the median prediction per object (NaN where no band could be compared).
