@@ -76,15 +76,35 @@ impl Mode {
     pub(super) fn d(&self) -> usize {
         self.u.len()
     }
-    /// Squared Mahalanobis distance of `x` from the mode.
+    /// Squared Mahalanobis distance of `x` from the mode. Forward substitution as
+    /// [`solve_lower`] ([`Summation::Accumulated`], the same bits) without allocating: the
+    /// refinement evaluates it for every pooled point under every component of every round.
     pub(super) fn distance2(&self, x: &[f64]) -> f64 {
-        let diff: Vec<f64> = x.iter().zip(&self.u).map(|(x, u)| x - u).collect();
-        solve_lower(&self.chol, &diff, self.d(), Summation::Accumulated).iter().map(|v| v * v).sum()
+        let d = self.d();
+        if d > MAX_DIM {
+            let diff: Vec<f64> = x.iter().zip(&self.u).map(|(x, u)| x - u).collect();
+            return solve_lower(&self.chol, &diff, d, Summation::Accumulated).iter().map(|v| v * v).sum();
+        }
+        let mut y = [0.0f64; MAX_DIM];
+        for i in 0..d {
+            let mut acc = -0.0;
+            for k in 0..i {
+                acc += self.chol[i * d + k] * y[k];
+            }
+            y[i] = ((x[i] - self.u[i]) - acc) / self.chol[i * d + i];
+        }
+        y[..d].iter().map(|v| v * v).sum()
     }
     /// Density of N(û, s²Σ) at `x`.
+    #[cfg(test)]
     pub(super) fn density(&self, x: &[f64], s: f64) -> f64 {
+        self.density_at_distance2(self.distance2(x), s)
+    }
+    /// [`Self::density`] from the squared distance `q` of [`Self::distance2`] (one distance
+    /// serves every width `s` the mode is drawn at).
+    pub(super) fn density_at_distance2(&self, q: f64, s: f64) -> f64 {
         let d = self.d() as f64;
-        let q = self.distance2(x) / (s * s);
+        let q = q / (s * s);
         (-0.5 * q - 0.5 * self.log_det - d * s.ln() - 0.5 * d * (std::f64::consts::TAU).ln()).exp()
     }
     /// û + s L z.
@@ -110,10 +130,29 @@ pub(super) fn to_v(u: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// Largest shape-space dimension whose distances are computed on the stack.
+const MAX_DIM: usize = 16;
+
+/// The first value of [`prior_term`] at `to_u(v)` — Σ −ln u(1−u) — without allocating (the
+/// same bits): every importance draw and every proposal density needs it.
+pub(super) fn prior_term_at_v(v: &[f64]) -> f64 {
+    v.iter()
+        .map(|x| {
+            let u = 1.0 / (1.0 + (-x.clamp(-V_LIMIT, V_LIMIT)).exp());
+            -(u * (1.0 - u)).max(1e-300).ln()
+        })
+        .sum()
+}
+
+/// The first value of [`prior_term`] alone (nothing allocated).
+pub(super) fn prior_value(u: &[f64]) -> f64 {
+    u.iter().map(|x| -(x * (1.0 - x)).max(1e-300).ln()).sum()
+}
+
 /// −ln of the uniform prior's density in logit coordinates, Σ −ln u(1−u), and its gradient
 /// 2u − 1 and curvature 2u(1−u) per coordinate.
 pub(super) fn prior_term(u: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
-    let f = u.iter().map(|x| -(x * (1.0 - x)).max(1e-300).ln()).sum();
+    let f = prior_value(u);
     (f, u.iter().map(|x| 2.0 * x - 1.0).collect(), u.iter().map(|x| 2.0 * x * (1.0 - x)).collect())
 }
 
@@ -130,7 +169,7 @@ pub(super) fn levenberg_marquardt(lk: &ShapeLikelihood, u: Vec<f64>, evaluations
         let u = to_u(v);
         let chi2 = lk.residuals(&u, r)?;
         *ev += 1;
-        Some(0.5 * chi2 + prior_term(&u).0)
+        Some(0.5 * chi2 + prior_value(&u))
     };
     let mut f = objective(&v, &mut r, evaluations)?;
     let mut lambda = 1e-3;
@@ -197,7 +236,7 @@ pub(super) fn levenberg_marquardt(lk: &ShapeLikelihood, u: Vec<f64>, evaluations
     let u = to_u(&v);
     let (l, _) = lk.eval(&u);
     *evaluations += 1;
-    let log_target = l - prior_term(&u).0;
+    let log_target = l - prior_value(&u);
     log_target.is_finite().then_some(Mode { u: v, chol, log_weight: log_target + 0.5 * log_det, log_det })
 }
 
