@@ -88,8 +88,8 @@ impl Mode {
         let mut y = [0.0f64; MAX_DIM];
         for i in 0..d {
             let mut acc = -0.0;
-            for k in 0..i {
-                acc += self.chol[i * d + k] * y[k];
+            for (l, yk) in self.chol[i * d..i * d + i].iter().zip(&y[..i]) {
+                acc += l * yk;
             }
             y[i] = ((x[i] - self.u[i]) - acc) / self.chol[i * d + i];
         }
