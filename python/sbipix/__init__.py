@@ -493,6 +493,7 @@ class Model:
         out: Optional[PathLike] = None,
         refine: bool = _FIT["refine"],
         sys_err: float = _FIT["sys_err"],
+        free_logu: bool = _FIT["free_logu"],
         photo_z: bool = False,
         photo_z_settings: Optional[Mapping[str, Any]] = None,
     ) -> Dict[str, Any]:
@@ -505,7 +506,10 @@ class Model:
         ``out`` also writes the CSV (replacing a file already there). Without a
         ``redshift_column`` in the file (or with ``photo_z=True``) photometric redshifts are
         fitted (``photo_z_settings`` as for :meth:`photo_z`) and the parameters marginalised over
-        p(z): the dict then also holds the entries of :meth:`photo_z`.
+        p(z): the dict then also holds the entries of :meth:`photo_z`. ``free_logu=True`` frees
+        the nebular ionisation parameter log U over −4…−1 (prospector's default range) in the exact
+        posteriors (``logu_p16/_p50/_p84``) instead of fixing it at −2: for galaxies whose bands
+        are dominated by emission lines.
         """
         ids, z, nb, status, params, pc, chi2, refined, pz, log = _core.fit_catalog(
             self._m,
@@ -522,6 +526,7 @@ class Model:
             out=_path(out),
             refine=bool(refine),
             sys_err=float(sys_err),
+            free_logu=bool(free_logu),
             photo_z=bool(photo_z),
             photo_z_settings=None if photo_z_settings is None else json.dumps(dict(photo_z_settings)),
         )
@@ -553,6 +558,7 @@ class Model:
         seg: Optional[PathLike] = None,
         seg_id: Optional[float] = None,
         photo_z: bool = False,
+        free_logu: bool = _MAP["free_logu"],
     ) -> MapResult:
         """Maps a FITS cube with ``FLUX`` and ``ERR`` HDUs (as ``sbipix map --cube``).
 
@@ -564,6 +570,8 @@ class Model:
         ``REFINED`` map says where), with ``sys_err`` as systematic error; False: the network
         alone (``--fast``). ``seg`` and
         ``seg_id``: a segmentation map and the id of the galaxy in it (as ``--seg``/``--id``).
+        ``free_logu=True``: log U free over −4…−1 in the exact posteriors (``logu_p16/p50/p84``
+        maps; as ``--free-logu``).
         """
         names, arrays, summary, log = _core.map_cube(
             self._m,
@@ -580,6 +588,7 @@ class Model:
             seg=_path(seg),
             seg_id=None if seg_id is None else float(seg_id),
             photo_z=bool(photo_z),
+            free_logu=bool(free_logu),
         )
         _emit(log)
         return MapResult(names, arrays, json.loads(summary))
@@ -598,6 +607,7 @@ class Model:
         out: Optional[PathLike] = None,
         refine: bool = _MAP["refine"],
         sys_err: float = _MAP["sys_err"],
+        free_logu: bool = _MAP["free_logu"],
     ) -> MapResult:
         """Maps arrays: ``flux`` and ``err`` (bands, y, x) in µJy per pixel, ``bands`` their names
         (any subset of the model's bands; the others are missing). Same outputs and options as
@@ -608,7 +618,7 @@ class Model:
             raise ShapeError(f"flux must be (bands, y, x); got shape {f.shape}")
         names, arrays, summary, log = _core.map_arrays(
             self._m, f, s, [str(b) for b in bands], float(redshift), snr_min=float(snr_min), draws=int(draws), seed=int(seed),
-            ppc=bool(ppc), out=_path(out), refine=bool(refine), sys_err=float(sys_err),
+            ppc=bool(ppc), out=_path(out), refine=bool(refine), sys_err=float(sys_err), free_logu=bool(free_logu),
         )
         _emit(log)
         return MapResult(names, arrays, json.loads(summary))

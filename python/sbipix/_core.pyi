@@ -136,6 +136,7 @@ def fit_catalog(
     out: Optional[str] = ...,
     refine: Optional[bool] = ...,
     sys_err: Optional[float] = ...,
+    free_logu: Optional[bool] = ...,
     photo_z: Optional[bool] = ...,
     photo_z_settings: Optional[str] = ...,
 ) -> Tuple[
@@ -175,6 +176,7 @@ def map_cube(
     seg: Optional[str] = ...,
     seg_id: Optional[float] = ...,
     photo_z: Optional[bool] = ...,
+    free_logu: Optional[bool] = ...,
 ) -> _MapOut: ...
 def map_arrays(
     model: Model,
@@ -190,6 +192,7 @@ def map_arrays(
     out: Optional[str] = ...,
     refine: Optional[bool] = ...,
     sys_err: Optional[float] = ...,
+    free_logu: Optional[bool] = ...,
 ) -> _MapOut: ...
 def survey(
     model: Model,

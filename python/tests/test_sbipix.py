@@ -433,6 +433,17 @@ def test_fit_catalog_matches_command_line(tmp_path, model):
     )
     assert (tmp_path / "clir.csv").read_text() == (tmp_path / "pyr.csv").read_text()
     assert rr["refined"][0] == 1 and np.isnan(rr["refined"][1])
+    # log U free: a logu column (within −4…−1 where fitted), the same file as `--free-logu`
+    ru = model.fit_catalog(cat, draws=300, ppc=False, free_logu=True, out=tmp_path / "pyu.csv")
+    assert np.all((ru["logu_p16"][[0, 2]] >= -4) & (ru["logu_p84"][[0, 2]] <= -1)) and "logu_p50" not in rr
+    subprocess.run(
+        [cli(), "fit", "--catalog", str(cat), "--out", str(tmp_path / "cliu.csv"), "--draws", "300", "--no-ppc", "--free-logu"],
+        check=True,
+        capture_output=True,
+    )
+    assert (tmp_path / "cliu.csv").read_text() == (tmp_path / "pyu.csv").read_text()
+    with pytest.raises(sbipix.SbipixError, match="free_logu"):
+        model.fit_catalog(cat, draws=50, refine=False, free_logu=True)
     # no redshift column `z`: photometric redshifts (3 bands: flagged), parameters marginalised
     # over p(z); the same numbers from Model.photo_z on the arrays
     quick = {"templates": 128, "step": 0.05}

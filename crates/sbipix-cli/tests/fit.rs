@@ -192,6 +192,7 @@ fn fit_bad_input_names_file_row_and_column() {
         ("ok.csv", "", vec!["--photo-z", "--z-step", "0"], "--z-step 0: the grid step"),
         ("ok.csv", "", vec!["--photo-z", "--z-max", "99"], "forward model's range"),
         ("ok.csv", "", vec!["--photo-z", "--z-prior", "magnitude"], "`flat` or `volume`"),
+        ("ok.csv", "", vec!["--free-logu", "--fast"], "cannot be used with"),
         ("noerr.csv", "id,redshift,flux_ujy_F444W\na,2,1\n", vec![], "has no error column `err_ujy_F444W`"),
         (
             "text.csv",

@@ -165,7 +165,7 @@ pub fn photo_z<'py>(
 #[pyo3(signature = (
     model, path, *, flux_columns = None, err_columns = None, redshift_column = None, id_column = None, unit = None,
     draws = None, seed = None, error_floor = None, ppc = None, out = None, refine = None, sys_err = None,
-    photo_z = None, photo_z_settings = None,
+    free_logu = None, photo_z = None, photo_z_settings = None,
 ))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
 pub fn fit_catalog<'py>(
@@ -184,6 +184,7 @@ pub fn fit_catalog<'py>(
     out: Option<PathBuf>,
     refine: Option<bool>,
     sys_err: Option<f64>,
+    free_logu: Option<bool>,
     photo_z: Option<bool>,
     photo_z_settings: Option<String>,
 ) -> PyResult<CatalogOut<'py>> {
@@ -205,6 +206,7 @@ pub fn fit_catalog<'py>(
         ppc: ppc.unwrap_or(d.ppc),
         refine: refine.unwrap_or(d.refine),
         sys_err: sys_err.unwrap_or(d.sys_err),
+        free_logu: free_logu.unwrap_or(d.free_logu),
         photo_z: photo_z.unwrap_or(d.photo_z),
         photo_z_only: d.photo_z_only,
         photo_z_settings: photo_z_settings_from(photo_z_settings.as_deref())?,

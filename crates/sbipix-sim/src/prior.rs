@@ -176,6 +176,18 @@ impl Prior {
         SimError::Prior { file: self.source.clone(), key: format!("parameters.{key}"), reason }
     }
 
+    /// The same prior with parameter `name` given prior `p` instead (ranges checked again); an
+    /// error if the family has no such parameter.
+    pub fn with_parameter(&self, name: &str, p: ParamPrior) -> Result<Prior> {
+        let mut out = self.clone();
+        match out.params.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = p,
+            None => return Err(self.err(name, "this prior family has no such parameter".into())),
+        }
+        out.check_ranges()?;
+        Ok(out)
+    }
+
     /// The prior of parameter `name`.
     pub fn get(&self, name: &str) -> Option<ParamPrior> {
         self.params.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
@@ -347,6 +359,18 @@ fn parse_param(v: &toml::Value) -> std::result::Result<ParamPrior, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_parameter_replaces_one_prior_and_checks_it() {
+        let p = Prior::sbipix_delayed_tau();
+        assert!(p.get("logu").unwrap().is_fixed());
+        let q = p.with_parameter("logu", ParamPrior::Uniform { min: -4.0, max: -1.0 }).unwrap();
+        assert_eq!(q.get("logu"), Some(ParamPrior::Uniform { min: -4.0, max: -1.0 }));
+        assert_eq!(q.inferred_names().len(), p.inferred_names().len() + 1);
+        assert!(q.inferred_names().iter().any(|n| n == "logu"));
+        assert!(p.with_parameter("logu", ParamPrior::Uniform { min: -1.0, max: -4.0 }).is_err());
+        assert!(p.with_parameter("log_sfr_inst", ParamPrior::Fixed { value: 0.0 }).is_err());
+    }
     use rand::SeedableRng;
 
     #[test]

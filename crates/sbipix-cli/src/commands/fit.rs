@@ -56,6 +56,11 @@ pub struct FitArgs {
     /// ≈ 1 ms per object.
     #[arg(long)]
     pub photo_z_only: bool,
+    /// The nebular ionisation parameter log U free over −4…−1 (prospector's default range) in the
+    /// exact posteriors (a logu column) instead of fixed at −2: for line-dominated galaxies
+    /// (e.g. z ≳ 5 with [O III]/Hα in the bands). Slower; not with --fast.
+    #[arg(long, conflicts_with = "fast")]
+    pub free_logu: bool,
     /// Replace an existing output file.
     #[arg(long)]
     pub overwrite: bool,
@@ -79,6 +84,7 @@ impl FitArgs {
             ppc: !self.no_ppc,
             refine: self.exact.exact(),
             sys_err: self.exact.sys_err,
+            free_logu: self.free_logu,
             photo_z: self.photo_z.photo_z,
             photo_z_only: self.photo_z_only,
             photo_z_settings: self.photo_z.settings()?,

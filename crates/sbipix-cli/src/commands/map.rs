@@ -43,6 +43,11 @@ pub struct MapArgs {
     pub exact: ExactArgs,
     #[command(flatten)]
     pub photo_z: PhotoZArgs,
+    /// The nebular ionisation parameter log U free over −4…−1 (prospector's default range) in
+    /// the exact posteriors (LOGU_P16/P50/P84 layers) instead of fixed at −2: for line-dominated pixels.
+    /// Slower; not with --fast.
+    #[arg(long, conflicts_with = "fast")]
+    pub free_logu: bool,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -64,6 +69,7 @@ impl MapArgs {
             out: Some(self.out),
             photo_z: self.photo_z.photo_z,
             photo_z_settings: self.photo_z.settings()?,
+            free_logu: self.free_logu,
         })
     }
 }

@@ -565,6 +565,34 @@ pub fn refine_all(
         .collect()
 }
 
+/// The parameters of the posteriors: the network's, then those the exact posterior's prior
+/// (`exact`, when refining) frees beyond them — log U with `free_logu` — whose network draws
+/// [`widen_draws`] leaves NaN for the likelihood to fill.
+pub fn exact_parameter_names(post: &crate::inference::model::Posterior, exact: Option<&sbipix_sim::Prior>) -> Vec<String> {
+    let mut names = post.parameter_names();
+    if let Some(prior) = exact {
+        let extra: Vec<String> = prior.inferred_names().into_iter().filter(|n| !names.contains(n)).collect();
+        names.extend(extra);
+    }
+    names
+}
+
+/// Network draws [objects × `from` parameters] widened to `to` parameters per draw, the new
+/// columns NaN: parameters the network does not infer (its prior fixed them) but the exact
+/// posterior's prior frees (log U with `free_logu`). [`refine`] fills them; an object it cannot
+/// refine keeps NaN there (the network knows nothing of them), flagged as unrefined.
+pub fn widen_draws(draws: &[f32], from: usize, to: usize) -> Vec<f32> {
+    if to <= from || from == 0 {
+        return draws.to_vec();
+    }
+    let mut out = Vec::with_capacity(draws.len() / from * to);
+    for row in draws.chunks_exact(from) {
+        out.extend_from_slice(row);
+        out.extend(std::iter::repeat_n(f32::NAN, to - from));
+    }
+    out
+}
+
 /// What a refinement of many pixels did.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RefineSummary {

@@ -113,7 +113,7 @@ pub fn fit_catalog(
     }
     let mut cat = read_photometry(post, path, cols, z_source, log)?;
     let (n, nb) = (cat.ids.len(), post.manifest.bands.len());
-    let params = post.parameter_names();
+    let params = crate::inference::refine::exact_parameter_names(post, refine.and(forward.map(|f| &f.1)));
     let np = params.len();
     let sys_frac = refine.map_or(0.0, |r| r.sys_frac).max(cols.error_floor);
     let photo_z = match cat.photo_z {
@@ -146,7 +146,8 @@ pub fn fit_catalog(
         let pick = |v: &[f64]| -> Vec<f64> { sub_rows.iter().flat_map(|&r| v[r * nb..(r + 1) * nb].to_vec()).collect() };
         let (fo, so) = (pick(&cat.flux), pick(&cat.sigma));
         let mo: Vec<bool> = sub_rows.iter().flat_map(|&r| cat.seen[r * nb..(r + 1) * nb].to_vec()).collect();
-        let mut draws = sample_integrated(post, &fo, &so, &mo, &sub_z, sub_draws, seed, cols.error_floor)?;
+        let draws = sample_integrated(post, &fo, &so, &mo, &sub_z, sub_draws, seed, cols.error_floor)?;
+        let mut draws = crate::inference::refine::widen_draws(&draws, post.parameter_names().len(), np);
         if let (Some(settings), Some((fwd, prior))) = (refine, forward) {
             log(&format!("sbipix: exact posteriors of {} rows…", ok.len()));
             let settings = crate::inference::refine::RefineSettings { sys_frac, integrated: true, ..settings };

@@ -7,6 +7,7 @@ use crate::inference::integrated::sample_integrated;
 use crate::inference::model::Posterior;
 use crate::inference::photoz::{PhotoZSettings, RedshiftPosterior, RedshiftTemplates};
 use crate::inference::ppc::ppc_predict;
+use crate::inference::refine::{exact_parameter_names, widen_draws};
 use crate::{Error, Result};
 use sbipix_io::ImageSet;
 use sbipix_io::arrays::pixel_scale_arcsec;
@@ -221,7 +222,7 @@ pub fn map_galaxy_with_progress(
             String::new()
         }
     ));
-    let names = post.parameter_names();
+    let names = exact_parameter_names(post, opts.refine.as_ref().map(|r| &r.2));
     let t_refine = std::time::Instant::now();
     let fits = fit_at_redshifts(post, &sel, (&iflux, &isig, &iseen), &z_draws, (nd, ind), opts, log, progress)?;
     let (draws, idraws, outcomes, refined) = (fits.draws, fits.idraws, fits.outcomes, fits.refined);
@@ -312,8 +313,9 @@ fn fit_at_redshifts(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RedshiftFits> {
     let (nsel, npix, kz) = (sel.pixels.len(), sel.snr.len(), z_draws.len());
-    let names = post.parameter_names();
-    let np = names.len();
+    // the network's parameters, then any the exact posterior's prior frees (log U)
+    let names = exact_parameter_names(post, opts.refine.as_ref().map(|r| &r.2));
+    let (np, np_net) = (names.len(), post.parameter_names().len());
     let zmax = post.manifest.max_redshift_trained;
     let (mut runs, mut iruns) = (Vec::with_capacity(kz), Vec::with_capacity(kz));
     let (mut outcomes, mut refined, mut checks) = (Vec::new(), None::<Vec<f32>>, Vec::new());
@@ -327,8 +329,10 @@ fn fit_at_redshifts(
         if z > zmax {
             return Err(Error::invalid("redshift", z, format!("outside the trained range [0, {zmax}]")));
         }
-        let mut d = sample_pixels(post, sel, &vec![z; nsel], &o, progress)?;
-        let mut id = sample_integrated(post, iflux, isig, iseen, &[z], ind, o.seed ^ streams::INTEGRATED_FIT, o.integrated_error_floor)?;
+        let mut d = widen_draws(&sample_pixels(post, sel, &vec![z; nsel], &o, progress)?, np_net, np);
+        let integrated =
+            sample_integrated(post, iflux, isig, iseen, &[z], ind, o.seed ^ streams::INTEGRATED_FIT, o.integrated_error_floor)?;
+        let mut id = widen_draws(&integrated, np_net, np);
         if let Some(r) = &opts.refine {
             let (out, layer) = refine_galaxy(r, sel, (iflux, isig, iseen), &names, (&mut d, &mut id), npix, &o, log, progress)?;
             outcomes.extend(out);

@@ -38,6 +38,11 @@ pub struct FitRequest {
     pub refine: bool,
     /// With `refine`: systematic error (at least `error_floor` is used).
     pub sys_err: f64,
+    /// The nebular ionisation parameter log U free over [`super::FREE_LOGU_RANGE`] (−4…−1) in
+    /// the exact posteriors instead of the model's fixed value (SBIPIX: −2): a `logu`
+    /// column, and line strengths that can follow the data (why it is not the default:
+    /// docs/inference.md, *Nebular ionisation*).
+    pub free_logu: bool,
     /// Photometric redshifts for every row, whatever the catalogue holds (they are fitted anyway
     /// when it has no `redshift_column`).
     pub photo_z: bool,
@@ -65,6 +70,7 @@ impl Default for FitRequest {
             ppc: true,
             refine: true,
             sys_err: super::DEFAULT_SYS_ERR,
+            free_logu: false,
             photo_z: false,
             photo_z_only: false,
             photo_z_settings: PhotoZSettings::default(),
@@ -113,6 +119,16 @@ impl FitRequest {
         }
         let exact = model.exact_model(self.refine, log)?;
         let refine = if exact.is_some() { super::refine_settings(self.refine, self.sys_err)? } else { None };
+        let exact = match (self.free_logu, exact) {
+            (false, e) => e,
+            (true, Some(f)) => Some(super::free_logu(f)?),
+            (true, None) => {
+                return Err(Error::unsupported(
+                    "free_logu",
+                    "log U is freed in the exact posteriors, and this fit has none (refine is off)",
+                ));
+            }
+        };
         let forward = match (self.ppc, exact) {
             (_, Some(f)) => Some(f),
             (true, None) => model.ppc_model(log),

@@ -46,6 +46,8 @@ pub struct MapRequest {
     pub photo_z: bool,
     /// How the photometric redshift is fitted.
     pub photo_z_settings: PhotoZSettings,
+    /// log U free in the exact posteriors (a `logu` layer), as [`super::FitRequest::free_logu`].
+    pub free_logu: bool,
 }
 
 impl Default for MapRequest {
@@ -64,6 +66,7 @@ impl Default for MapRequest {
             out: None,
             photo_z: false,
             photo_z_settings: PhotoZSettings::default(),
+            free_logu: false,
         }
     }
 }
@@ -144,9 +147,12 @@ impl MapRequest {
             opts.ppc = Some(model.forward_model(log)?);
         }
         if let Some(settings) = super::refine_settings(self.refine, self.sys_err)?
-            && let Some((fwd, prior)) = model.exact_model(true, log)?
+            && let Some(f) = model.exact_model(true, log)?
         {
+            let (fwd, prior) = if self.free_logu { super::free_logu(f)? } else { f };
             opts.refine = Some((settings, fwd, prior));
+        } else if self.free_logu {
+            return Err(Error::unsupported("free_logu", "log U is freed in the exact posteriors, and this map has none (refine is off)"));
         }
         Ok(opts)
     }

@@ -115,6 +115,30 @@ pub(crate) fn refine_settings(refine: bool, sys_err: f64) -> Result<Option<crate
     crate::inference::refine::RefineSettings::with_sys_err(sys_err, "sys_err").map(Some)
 }
 
+/// The range of log U when it is free: −4…−1, prospector's default prior (its `gas_logu`), the
+/// span of H II regions and of high-redshift line emitters; the shipped Cloudy grids reach 0,
+/// which no observed population needs (and which would let the lines absorb other misfits).
+pub const FREE_LOGU_RANGE: (f64, f64) = (-4.0, -1.0);
+
+/// The forward model and prior `f` with log U free over [`FREE_LOGU_RANGE`] (within the model's
+/// nebular grids) (`free_logu`).
+///
+/// Why fixed by default and free on request: the default network was trained with SBIPIX's
+/// prior, log U = −2, and its draws propose the exact posterior's; a free log U adds a dimension
+/// the proposal knows nothing of (more likelihood evaluations per object) and is degenerate with
+/// metallicity and age where the lines are weak. Where lines dominate bands — the 543
+/// real-spectrum PRISM galaxies at z ≈ 6 — a fixed −2 leaves them too weak (docs/inference.md,
+/// *Nebular ionisation*).
+pub(crate) fn free_logu(f: model::ForwardModel) -> Result<model::ForwardModel> {
+    let (glo, ghi) = f.0.logu_range();
+    let (lo, hi) = (glo.max(FREE_LOGU_RANGE.0), ghi.min(FREE_LOGU_RANGE.1));
+    if hi <= lo {
+        return Err(Error::unsupported("free_logu", format!("the model's nebular grids span log U {glo}…{ghi}, not the free range")));
+    }
+    let prior = f.1.with_parameter("logu", sbipix_sim::ParamPrior::Uniform { min: lo, max: hi })?;
+    Ok((f.0, prior))
+}
+
 /// The systematic error of the likelihood on simulations (`sbipix validate`): none, the
 /// simulations are the model.
 pub(crate) fn default_sys_err() -> f64 {
