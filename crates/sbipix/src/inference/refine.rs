@@ -565,13 +565,21 @@ pub fn refine_all(
         .collect()
 }
 
-/// The parameters of the posteriors: the network's, then those the exact posterior's prior
-/// (`exact`, when refining) frees beyond them — log U with `free_logu` — whose network draws
-/// [`widen_draws`] leaves NaN for the likelihood to fill.
+/// The parameters of the posteriors: the network's, then the physical ones ([`Parameter::VARIED`]:
+/// Z, A_V, log U, η) that the exact posterior's prior (`exact`, when refining) frees beyond them —
+/// log U with `free_logu` — whose network draws [`widen_draws`] leaves NaN for the likelihood to
+/// fill. Derived quantities and history parameters the network does not infer are not added: the
+/// outputs of a default run keep the network's columns.
+///
+/// [`Parameter::VARIED`]: sbipix_sim::theta::Parameter::VARIED
 pub fn exact_parameter_names(post: &crate::inference::model::Posterior, exact: Option<&sbipix_sim::Prior>) -> Vec<String> {
     let mut names = post.parameter_names();
     if let Some(prior) = exact {
-        let extra: Vec<String> = prior.inferred_names().into_iter().filter(|n| !names.contains(n)).collect();
+        let extra: Vec<String> = sbipix_sim::theta::Parameter::VARIED
+            .iter()
+            .map(|p| p.name())
+            .filter(|n| prior.get(n).is_some_and(|q| !q.is_fixed()) && !names.contains(n))
+            .collect();
         names.extend(extra);
     }
     names
