@@ -589,9 +589,9 @@ pub fn exact_parameter_names(post: &crate::inference::model::Posterior, exact: O
 /// columns NaN: parameters the network does not infer (its prior fixed them) but the exact
 /// posterior's prior frees (log U with `free_logu`). [`refine`] fills them; an object it cannot
 /// refine keeps NaN there (the network knows nothing of them), flagged as unrefined.
-pub fn widen_draws(draws: &[f32], from: usize, to: usize) -> Vec<f32> {
+pub fn widen_draws(draws: Vec<f32>, from: usize, to: usize) -> Vec<f32> {
     if to <= from || from == 0 {
-        return draws.to_vec();
+        return draws;
     }
     let mut out = Vec::with_capacity(draws.len() / from * to);
     for row in draws.chunks_exact(from) {

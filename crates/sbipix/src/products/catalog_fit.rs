@@ -147,7 +147,7 @@ pub fn fit_catalog(
         let (fo, so) = (pick(&cat.flux), pick(&cat.sigma));
         let mo: Vec<bool> = sub_rows.iter().flat_map(|&r| cat.seen[r * nb..(r + 1) * nb].to_vec()).collect();
         let draws = sample_integrated(post, &fo, &so, &mo, &sub_z, sub_draws, seed, cols.error_floor)?;
-        let mut draws = crate::inference::refine::widen_draws(&draws, post.parameter_names().len(), np);
+        let mut draws = crate::inference::refine::widen_draws(draws, post.parameter_names().len(), np);
         if let (Some(settings), Some((fwd, prior))) = (refine, forward) {
             log(&format!("sbipix: exact posteriors of {} rows…", ok.len()));
             let settings = crate::inference::refine::RefineSettings { sys_frac, integrated: true, ..settings };

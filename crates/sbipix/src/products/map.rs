@@ -329,10 +329,10 @@ fn fit_at_redshifts(
         if z > zmax {
             return Err(Error::invalid("redshift", z, format!("outside the trained range [0, {zmax}]")));
         }
-        let mut d = widen_draws(&sample_pixels(post, sel, &vec![z; nsel], &o, progress)?, np_net, np);
+        let mut d = widen_draws(sample_pixels(post, sel, &vec![z; nsel], &o, progress)?, np_net, np);
         let integrated =
             sample_integrated(post, iflux, isig, iseen, &[z], ind, o.seed ^ streams::INTEGRATED_FIT, o.integrated_error_floor)?;
-        let mut id = widen_draws(&integrated, np_net, np);
+        let mut id = widen_draws(integrated, np_net, np);
         if let Some(r) = &opts.refine {
             let (out, layer) = refine_galaxy(r, sel, (iflux, isig, iseen), &names, (&mut d, &mut id), npix, &o, log, progress)?;
             outcomes.extend(out);
