@@ -100,39 +100,11 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
 
     // per-band images with σ maps (three bands only: the others are missing for every pixel)
     let mut cube = fitsio::FitsFile::open(d.join("demo/demo_cube.fits")).unwrap();
-    let hf = cube.hdu("FLUX").unwrap();
-    let flux: Vec<f32> = hf.read_image(&mut cube).unwrap();
-    let he = cube.hdu("ERR").unwrap();
-    let err: Vec<f32> = he.read_image(&mut cube).unwrap();
+    let flux: Vec<f32> = cube.hdu("FLUX").unwrap().read_image(&mut cube).unwrap();
+    let err: Vec<f32> = cube.hdu("ERR").unwrap().read_image(&mut cube).unwrap();
     let npix = 64 * 64;
-    let mut args: Vec<String> = vec![
-        "map".into(),
-        "--model".into(),
-        "m".into(),
-        "--redshift".into(),
-        "1.8".into(),
-        "--out".into(),
-        "img".into(),
-        "--images".into(),
-    ];
-    let mut errs = vec!["--errors".to_string()];
-    for (name, b) in [("F277W", 6usize), ("F356W", 8), ("F444W", 11)] {
-        for (kind, data) in [("sci", &flux), ("err", &err)] {
-            let p = d.join(format!("{kind}_{name}.fits"));
-            let desc = fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Float, dimensions: &[64, 64] };
-            let mut ff = fitsio::FitsFile::create(&p).with_custom_primary(&desc).open().unwrap();
-            let h = ff.primary_hdu().unwrap();
-            h.write_image(&mut ff, &data[b * npix..(b + 1) * npix]).unwrap();
-            h.write_key(&mut ff, "BUNIT", "uJy").unwrap();
-            h.write_key(&mut ff, "CTYPE1", "RA---TAN").unwrap();
-            if kind == "sci" {
-                args.push(p.to_string_lossy().into());
-            } else {
-                errs.push(p.to_string_lossy().into());
-            }
-        }
-    }
-    args.extend(errs);
+    let mut args: Vec<String> = ["map", "--model", "m", "--redshift", "1.8", "--out", "img"].iter().map(|s| s.to_string()).collect();
+    args.extend(demo_band_images(d, "demo/demo_cube.fits", &[("F277W", 6), ("F356W", 8), ("F444W", 11)]));
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = sbipix(&a, d);
     assert!(o.status.success(), "{}", stderr(&o));

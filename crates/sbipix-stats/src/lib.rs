@@ -7,7 +7,8 @@
 //! * [`normal`] — standard normal draws (Box–Muller), Φ and Φ⁻¹;
 //! * [`rng`] — SplitMix64 and the seed mixing of the named random streams;
 //! * [`importance`] — effective sample size and systematic resampling of weighted samples;
-//! * [`smc`] — tempered sequential Monte Carlo and random-walk Metropolis moves.
+//! * [`smc`] — tempered sequential Monte Carlo and random-walk Metropolis moves;
+//! * [`simplex`] — ascending points of (0, 1) as cube points, Dirichlet densities over them.
 //!
 //! Works on plain slices of `f64`; knows nothing of galaxies, networks or files. Deterministic:
 //! the same inputs and seed give the same bits.
@@ -19,6 +20,7 @@ pub mod normal;
 pub mod quadrature;
 pub mod quantile;
 pub mod rng;
+pub mod simplex;
 pub mod smc;
 
 pub use importance::{effective_sample_size, systematic};

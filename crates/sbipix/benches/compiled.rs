@@ -1,6 +1,7 @@
 //! Compiled photometry (`CompiledPhotometry`, photometry tabulated per redshift) beside the full
 //! forward model, in one run: 19-band JADES photometry of the same random delayed-τ galaxies
-//! (SBIPIX's prior ranges) at z = 3, one thread each, and the time to compile the tables at one
+//! (SBIPIX's prior ranges) at z = 3, one thread each; the compiled photometry of dense_basis
+//! galaxies (SBIPIX's dense_basis prior) beside it; and the time to compile the tables at one
 //! redshift.
 //!
 //! `cargo bench -p sbipix --bench compiled`; results in BENCHMARKS.md.
@@ -37,6 +38,25 @@ fn bench(c: &mut Criterion) {
         let mut flux = vec![0.0; model.n_bands()];
         b.iter(|| {
             for p in &gals {
+                black_box(compiled.photometry_into(&model, p, &mut ws, &mut flux).unwrap());
+            }
+        })
+    });
+    // dense_basis histories: the same tables, the history from dense_basis' GP smoother
+    let prior = sbipix::sim::Prior::sbipix_dense_basis();
+    let mut rng = sbipix::sim::simulate::sample_rng(1, 0);
+    let dense: Vec<_> = (0..gals.len())
+        .map(|_| {
+            let mut p = prior.sample(&mut rng, &model.config().cosmology).params;
+            p.redshift = Z;
+            p
+        })
+        .collect();
+    g.bench_function("compiled_dense_basis", |b| {
+        let mut ws = Workspace::default();
+        let mut flux = vec![0.0; model.n_bands()];
+        b.iter(|| {
+            for p in &dense {
                 black_box(compiled.photometry_into(&model, p, &mut ws, &mut flux).unwrap());
             }
         })

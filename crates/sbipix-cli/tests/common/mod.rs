@@ -62,3 +62,28 @@ pub const COVERAGE_CONFIDENCE: f64 = 0.999;
 pub fn assert_coverage(what: &str, inside: usize, n: usize, level: f64) -> f64 {
     sbipix::diagnostics::check_coverage(inside, n, level, COVERAGE_CONFIDENCE).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
+
+/// The demo cube's (`cube`, 64 × 64 pixels) bands `bands` (name, plane) written as per-band
+/// science and σ images in `dir` (µJy, a TAN CTYPE1): `--images` followed by the science files,
+/// then `--errors` followed by the σ files, ready to append to a `map` command.
+pub fn demo_band_images(dir: &Path, cube: &str, bands: &[(&str, usize)]) -> Vec<String> {
+    let mut f = fitsio::FitsFile::open(dir.join(cube)).unwrap();
+    let flux: Vec<f32> = f.hdu("FLUX").unwrap().read_image(&mut f).unwrap();
+    let err: Vec<f32> = f.hdu("ERR").unwrap().read_image(&mut f).unwrap();
+    let npix = 64 * 64;
+    let (mut sci, mut errs) = (vec!["--images".to_string()], vec!["--errors".to_string()]);
+    for &(name, b) in bands {
+        for (kind, data) in [("sci", &flux), ("err", &err)] {
+            let p = dir.join(format!("{kind}_{name}.fits"));
+            let desc = fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Float, dimensions: &[64, 64] };
+            let mut ff = fitsio::FitsFile::create(&p).with_custom_primary(&desc).open().unwrap();
+            let h = ff.primary_hdu().unwrap();
+            h.write_image(&mut ff, &data[b * npix..(b + 1) * npix]).unwrap();
+            h.write_key(&mut ff, "BUNIT", "uJy").unwrap();
+            h.write_key(&mut ff, "CTYPE1", "RA---TAN").unwrap();
+            if kind == "sci" { &mut sci } else { &mut errs }.push(p.to_string_lossy().into());
+        }
+    }
+    sci.extend(errs);
+    sci
+}

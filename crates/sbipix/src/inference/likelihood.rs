@@ -1,13 +1,15 @@
 //! Likelihood-based reference posteriors: the answer a classical SED fit with the same forward
 //! model and prior gives, against which the neural posterior is judged.
 //!
-//! For a delayed-τ prior the posterior of one pixel is sampled with tempered sequential Monte
-//! Carlo ([`sbipix_stats::smc`]) over the SFH shape, metallicity and dust (the prior's
-//! varied parameters other than the mass and the given redshift), with a Gaussian likelihood in
+//! For a delayed-τ or dense_basis prior the posterior of one pixel is sampled (tempered
+//! sequential Monte Carlo, [`sbipix_stats::smc`], or the importance sampling of [`super::refine`])
+//! over the SFH shape, metallicity and dust (the prior's varied parameters other than the mass
+//! and the given redshift; [`ShapeSpace`]), with a Gaussian likelihood in
 //! flux: ln L = −½ Σ_b (f_b − M·g_b)² / σ_b² over the measured bands, g being the model's
 //! photometry per M☉ formed. Every term of the forward model is proportional to the mass
 //! formed M, so the mass is integrated out exactly (1-D quadrature of its uniform prior in
-//! log M) and drawn afterwards from its conditional; the sampler works in four dimensions.
+//! log M) and drawn afterwards from its conditional; the sampler works in four dimensions
+//! (delayed-τ: τ, onset, Z, A_V; dense_basis: sSFR, three t_x, Z, A_V — six).
 //!
 //! The likelihood treats σ as known, as SED fitting does. The simulated σ also carries a little
 //! information of its own (a Poisson term grows with the true flux), which a network can use
@@ -16,7 +18,7 @@
 use crate::{Error, Result};
 use sbipix_sim::prior::{ParamPrior, Prior, SfhPrior};
 use sbipix_sim::theta::{age_from_onset, floored_log_sfr};
-use sbipix_sps::{CompileRange, CompiledPhotometry, GalaxyParams, SfhShape, SfhSpec, SpsModel, Workspace};
+use sbipix_sps::{CompileRange, CompiledPhotometry, DenseBasisTuple, GalaxyParams, SfhShape, SfhSpec, SpsModel, Workspace};
 use std::cell::RefCell;
 
 /// The prior parameters of the shape space (mass and redshift are handled apart), in the order
@@ -33,37 +35,137 @@ pub struct PerMass {
     c: f64,
 }
 
-/// The shape space of a delayed-τ prior: the unit cube of its varied parameters other than the
-/// mass formed and the redshift (uniform priors, so the prior density is constant there), and
-/// the parameters it holds fixed. One home for the map from a cube point to a galaxy, shared by
-/// the likelihood and the photometric-redshift templates ([`super::photoz`]).
+/// The SFH family of a [`ShapeSpace`], with what its coordinates need beyond their bounds.
+#[derive(Debug, Clone)]
+enum History {
+    /// Delayed-τ: coordinates `log_tau_gyr`, `onset_fraction`.
+    DelayedTau,
+    /// dense_basis: coordinates `log_ssfr_inst` (log SFR at observation per M☉ formed, /yr) and
+    /// n `tx_cube_*` (the t_x through [`sbipix_stats::simplex::cube_to_ascending`]).
+    DenseBasis {
+        /// the prior's bounds on log SFR at observation (M☉/yr)
+        sfr: (f64, f64),
+        /// Dirichlet concentration of the t_x spacings
+        alpha: f64,
+        /// θ names of the t_x (`t25_frac`, …), in order
+        tx_names: Vec<String>,
+    },
+}
+
+/// Names of the dense_basis t_x coordinates of the cube (at most 20 t_x, as the tuples allow).
+const TX_CUBE: [&str; 20] = [
+    "tx_cube_1",
+    "tx_cube_2",
+    "tx_cube_3",
+    "tx_cube_4",
+    "tx_cube_5",
+    "tx_cube_6",
+    "tx_cube_7",
+    "tx_cube_8",
+    "tx_cube_9",
+    "tx_cube_10",
+    "tx_cube_11",
+    "tx_cube_12",
+    "tx_cube_13",
+    "tx_cube_14",
+    "tx_cube_15",
+    "tx_cube_16",
+    "tx_cube_17",
+    "tx_cube_18",
+    "tx_cube_19",
+    "tx_cube_20",
+];
+
+/// The shape space of a prior: the unit cube of its varied parameters other than the mass formed
+/// and the redshift, and the parameters it holds fixed. One home for the map from a cube point to
+/// a galaxy, shared by the likelihood and the photometric-redshift templates ([`super::photoz`]).
+///
+/// **Delayed-τ**: the cube's coordinates are the prior's own (uniform priors, so the prior density
+/// is constant there) and the mass's bounds are the prior's.
+///
+/// **dense_basis**: the history of (M formed, SFR at observation, t_x) is M times the history of
+/// (1 M☉, sSFR = SFR/M, t_x) — the tuple's mass curve depends on SFR/M only
+/// ([`sbipix_sps::DenseBasisTuple`]) — so the shape coordinates are log sSFR and the t_x, and the
+/// mass is integrated out as for delayed-τ. The prior's independent uniform log M ∈ [m₀, m₁] and
+/// log SFR ∈ [r₀, r₁] become uniform log sSFR over [r₀ − m₁, r₁ − m₀] with log M confined, at
+/// each sSFR, to [max(m₀, r₀ − s), min(m₁, r₁ − s)] (Jacobian 1): the mass integral runs over
+/// that window ([`Self::mass_bounds`]) and the density of the cube point carries the constant
+/// ([`Self::ln_prior`]). The t_x's Dirichlet prior on their spacings is the cube's image under
+/// [`sbipix_stats::simplex::cube_to_ascending`] (exact for α = 1, SBIPIX's; a relative density
+/// otherwise).
 #[derive(Debug, Clone)]
 pub struct ShapeSpace {
     /// (name, min, max) of the cube's coordinates
     sampled: Vec<(&'static str, f64, f64)>,
     fixed: Vec<(&'static str, f64)>,
+    history: History,
+    /// the prior's bounds on log M☉ formed (equal when fixed)
+    mass: (f64, f64),
 }
 
 impl ShapeSpace {
     /// The shape space of `prior` and its bounds on log M☉ formed (equal when fixed).
     pub fn of(prior: &Prior) -> Result<(Self, (f64, f64))> {
-        if prior.sfh != SfhPrior::DelayedTau {
-            return Err(Error::unsupported("likelihood-based posteriors for this SFH family", "implemented for the delayed-τ family only"));
-        }
         let mass = match prior.get("log_mass_formed") {
             Some(ParamPrior::Uniform { min, max }) => (min, max),
             Some(ParamPrior::Fixed { value }) => (value, value),
             None => return Err(Error::unsupported("likelihood-based posteriors", "the prior has no log_mass_formed")),
         };
         let (mut sampled, mut fixed) = (Vec::new(), Vec::new());
-        for &n in &SAMPLED {
+        let history = match prior.sfh {
+            SfhPrior::DelayedTau => History::DelayedTau,
+            SfhPrior::DenseBasis { n_tx, dirichlet_alpha } => {
+                let sfr = match prior.get("log_sfr_inst") {
+                    Some(ParamPrior::Uniform { min, max }) if mass.1 > mass.0 => (min, max),
+                    _ => {
+                        return Err(Error::unsupported(
+                            "likelihood-based posteriors of a dense_basis prior with a fixed mass or SFR",
+                            "they need log_mass_formed and log_sfr_inst both uniform (the mass is integrated out at fixed sSFR)",
+                        ));
+                    }
+                };
+                if n_tx == 0 || n_tx > TX_CUBE.len() {
+                    return Err(Error::unsupported(format!("dense_basis with {n_tx} t_x"), "1 to 20 t_x"));
+                }
+                sampled.push(("log_ssfr_inst", sfr.0 - mass.1, sfr.1 - mass.0));
+                sampled.extend(TX_CUBE[..n_tx].iter().map(|n| (*n, 0.0, 1.0)));
+                let tx_names = prior.shape_parameters()[1..].iter().map(|p| p.name()).collect();
+                History::DenseBasis { sfr, alpha: dirichlet_alpha, tx_names }
+            }
+        };
+        let names: &[&'static str] = match prior.sfh {
+            SfhPrior::DelayedTau => &SAMPLED,
+            SfhPrior::DenseBasis { .. } => &SAMPLED[2..],
+        };
+        for &n in names {
             match prior.get(n) {
                 Some(ParamPrior::Uniform { min, max }) => sampled.push((n, min, max)),
                 Some(ParamPrior::Fixed { value }) => fixed.push((n, value)),
                 None => {}
             }
         }
-        Ok((Self { sampled, fixed }, mass))
+        Ok((Self { sampled, fixed, history, mass }, mass))
+    }
+
+    /// The same space with the prior's upper bounds on the mass formed (and, for dense_basis, on
+    /// the SFR, which grows with it) raised by `dex`: integrated photometry of whole galaxies.
+    /// The sSFR coordinate's range widens accordingly.
+    pub fn with_headroom(mut self, dex: f64) -> Self {
+        let dex = dex.max(0.0);
+        if self.mass.1 > self.mass.0 {
+            self.mass.1 += dex;
+        }
+        if let History::DenseBasis { sfr, .. } = &mut self.history {
+            sfr.1 += dex;
+            let (s0, s1) = (sfr.0 - self.mass.1, sfr.1 - self.mass.0);
+            self.sampled[0] = ("log_ssfr_inst", s0, s1);
+        }
+        self
+    }
+
+    /// True for a delayed-τ space.
+    pub fn is_delayed_tau(&self) -> bool {
+        matches!(self.history, History::DelayedTau)
     }
 
     /// Dimension of the cube.
@@ -71,11 +173,30 @@ impl ShapeSpace {
         self.sampled.len()
     }
 
-    /// The value of prior parameter `name` at `u` (its fixed value if it is not sampled).
+    /// The value of prior parameter `name` at `u` (its fixed value if it is not sampled; the t_x
+    /// of a dense_basis space by their θ names).
     pub fn value(&self, u: &[f64], name: &str) -> f64 {
+        if let History::DenseBasis { tx_names, .. } = &self.history
+            && let Some(i) = tx_names.iter().position(|t| t == name)
+        {
+            return self.tx(u)[i];
+        }
         match self.sampled.iter().position(|s| s.0 == name) {
             Some(k) => self.sampled[k].1 + (self.sampled[k].2 - self.sampled[k].1) * u[k],
             None => self.fixed.iter().find(|f| f.0 == name).map_or(0.0, |f| f.1),
+        }
+    }
+
+    /// The t_x of a dense_basis point (empty for delayed-τ).
+    fn tx(&self, u: &[f64]) -> Vec<f64> {
+        match &self.history {
+            History::DelayedTau => Vec::new(),
+            History::DenseBasis { tx_names, .. } => {
+                let mut x = vec![0.0; tx_names.len()];
+                sbipix_stats::simplex::cube_to_ascending(&u[1..1 + x.len()], &mut x);
+                x.iter_mut().for_each(|v| *v = v.clamp(1e-9, 1.0 - 1e-9));
+                x
+            }
         }
     }
 
@@ -90,18 +211,92 @@ impl ShapeSpace {
         self.sampled.iter().map(|s| s.0).collect()
     }
 
+    /// The bounds on log M☉ formed at cube point `u`: the prior's for delayed-τ; for dense_basis
+    /// those that keep the SFR inside its prior at the point's sSFR (empty — hi ≤ lo — at the
+    /// sSFR range's very ends).
+    pub fn mass_bounds(&self, u: &[f64]) -> (f64, f64) {
+        match &self.history {
+            History::DelayedTau => self.mass,
+            History::DenseBasis { sfr, .. } => {
+                let s = self.value(u, "log_ssfr_inst");
+                (self.mass.0.max(sfr.0 - s), self.mass.1.min(sfr.1 - s))
+            }
+        }
+    }
+
+    /// ln of the prior density of cube point `u` and log M formed (uniform within
+    /// [`Self::mass_bounds`]): −ln(m₁ − m₀) for delayed-τ (0 for a fixed mass); for dense_basis
+    /// ln(sSFR range) − ln(m₁ − m₀) − ln(r₁ − r₀), plus the t_x's Dirichlet density relative to
+    /// the cube's image (0 for α = 1).
+    pub fn ln_prior(&self, u: &[f64]) -> f64 {
+        let (lo, hi) = self.mass;
+        match &self.history {
+            History::DelayedTau => {
+                if hi > lo {
+                    -(hi - lo).ln()
+                } else {
+                    0.0
+                }
+            }
+            History::DenseBasis { sfr, alpha, .. } => {
+                let (_, s0, s1) = self.sampled[0];
+                let dir = if *alpha == 1.0 { 0.0 } else { sbipix_stats::simplex::ln_dirichlet_over_ordered_uniform(&self.tx(u), *alpha) };
+                (s1 - s0).ln() - (hi - lo).ln() - (sfr.1 - sfr.0).ln() + dir
+            }
+        }
+    }
+
+    /// The cube point of a draw of physical quantities (`get` gives a parameter's value by its
+    /// θ name, None where the draw lacks it) for a dense_basis space: the sSFR from the drawn
+    /// mass and SFR (else from the SFR over 100 Myr and the living mass, corrected to formed mass
+    /// by `live_dex`), the t_x through the inverse transform, the rest as drawn; coordinates the
+    /// draw lacks at the cube's centre. None for delayed-τ, whose histories need a search
+    /// ([`sbipix_sps::DelayedTauInverse`]).
+    pub fn dense_basis_point(&self, get: &dyn Fn(&str) -> Option<f64>, live_dex: f64) -> Option<Vec<f64>> {
+        let History::DenseBasis { tx_names, .. } = &self.history else { return None };
+        let mut u = vec![0.5; self.dim()];
+        let ssfr = match (get("log_sfr_inst"), get("log_mass_formed")) {
+            (Some(s), Some(m)) => Some(s - m),
+            _ => match (get("log_sfr_100myr"), get("log_mstar")) {
+                (Some(s), Some(m)) => Some(s - m + live_dex),
+                _ => None,
+            },
+        };
+        if let Some(s) = ssfr.filter(|s| s.is_finite()) {
+            u[0] = self.coordinate(0, s);
+        }
+        let tx: Option<Vec<f64>> = tx_names.iter().map(|n| get(n).filter(|v| v.is_finite()).map(|v| v.clamp(1e-4, 1.0 - 1e-4))).collect();
+        if let Some(tx) = tx {
+            let n = tx.len();
+            sbipix_stats::simplex::ascending_to_cube(&tx, &mut u[1..1 + n]);
+            u[1..1 + n].iter_mut().for_each(|v| *v = v.clamp(1e-6, 1.0 - 1e-6));
+        }
+        for (k, (name, _, _)) in self.sampled.iter().enumerate().skip(1 + tx_names.len()) {
+            if let Some(v) = get(name).filter(|v| v.is_finite()) {
+                u[k] = self.coordinate(k, v);
+            }
+        }
+        Some(u)
+    }
+
     /// The galaxy of cube point `u` at `redshift` (the universe `t_univ_gyr` old then), with
     /// 1 M☉ formed.
     pub fn params_at(&self, u: &[f64], redshift: f64, t_univ_gyr: f64) -> GalaxyParams {
-        GalaxyParams {
-            redshift,
-            sfh: SfhSpec::Parametric {
+        let sfh = match &self.history {
+            History::DelayedTau => SfhSpec::Parametric {
                 shape: SfhShape::DelayedTau {
                     age_gyr: age_from_onset(self.value(u, "onset_fraction"), t_univ_gyr),
                     tau_gyr: 10f64.powf(self.value(u, "log_tau_gyr")),
                 },
                 log_mass_formed: 0.0,
             },
+            History::DenseBasis { .. } => {
+                SfhSpec::DenseBasis(DenseBasisTuple { log_mass_formed: 0.0, log_sfr: self.value(u, "log_ssfr_inst"), tx: self.tx(u) })
+            }
+        };
+        GalaxyParams {
+            redshift,
+            sfh,
             logzsol: self.value(u, "logzsol"),
             av_mag: self.value(u, "av_mag"),
             logu: self.value(u, "logu"),
@@ -118,7 +313,6 @@ pub struct ShapeLikelihood<'a> {
     /// The model's photometry compiled at the pixel's redshift (the likelihood's hot path).
     compiled: &'a CompiledPhotometry,
     space: ShapeSpace,
-    mass: (f64, f64),
     redshift: f64,
     t_univ: f64,
     flux: Vec<f64>,
@@ -130,7 +324,7 @@ pub struct ShapeLikelihood<'a> {
 
 impl<'a> ShapeLikelihood<'a> {
     /// The likelihood of fluxes `flux` ± `sigma` (µJy, band by band as `model`'s bands) at
-    /// `redshift` under a delayed-τ `prior`. `measured[b]` false (or a non-finite value, σ ≤ 0)
+    /// `redshift` under `prior` (delayed-τ or dense_basis). `measured[b]` false (or a non-finite value, σ ≤ 0)
     /// leaves band b out. `sys_frac` > 0 adds that fraction of each measured flux to its σ in
     /// quadrature (a systematic floor). `compiled` is `model`'s photometry compiled at
     /// `redshift` for the prior's ranges ([`compile_for`]).
@@ -159,7 +353,7 @@ impl<'a> ShapeLikelihood<'a> {
         if !(sys_frac.is_finite() && sys_frac >= 0.0) {
             return Err(Error::invalid("sys_err", sys_frac, "the systematic error fraction must be finite and ≥ 0"));
         }
-        let (space, mass) = ShapeSpace::of(prior)?;
+        let (space, _) = ShapeSpace::of(prior)?;
         let inv_var = (0..nb)
             .map(|b| {
                 let ok = measured[b] && flux[b].is_finite() && sigma[b].is_finite() && sigma[b] > 0.0;
@@ -170,7 +364,6 @@ impl<'a> ShapeLikelihood<'a> {
             model,
             compiled,
             space,
-            mass,
             redshift,
             t_univ: model.config().cosmology.age_gyr(redshift),
             flux: flux.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect(),
@@ -186,10 +379,13 @@ impl<'a> ShapeLikelihood<'a> {
     /// The same likelihood with the prior's upper bound on the mass formed raised by `dex`
     /// (integrated photometry of whole galaxies).
     pub fn with_mass_headroom(mut self, dex: f64) -> Self {
-        if self.mass.1 > self.mass.0 {
-            self.mass.1 += dex.max(0.0);
-        }
+        self.space = self.space.with_headroom(dex);
         self
+    }
+
+    /// The shape space (its family, coordinates and the map to galaxies).
+    pub fn space(&self) -> &ShapeSpace {
+        &self.space
     }
 
     /// Bands of the model (residual vectors have one slot per band).
@@ -259,9 +455,12 @@ impl<'a> ShapeLikelihood<'a> {
     pub fn eval(&self, u: &[f64]) -> (f64, PerMass) {
         match self.per_mass(u, None) {
             Some(pm) => {
-                let (lo, hi) = self.mass;
-                let norm = if hi > lo { -(hi - lo).ln() } else { 0.0 };
-                (log_mass_marginal(pm.a, pm.b, pm.c, lo, hi) + norm, pm)
+                let (lo, hi) = self.space.mass_bounds(u);
+                if hi <= lo && !self.space.is_delayed_tau() {
+                    // the ends of dense_basis' sSFR range: no mass keeps the SFR in its prior
+                    return (f64::NEG_INFINITY, pm);
+                }
+                (log_mass_marginal(pm.a, pm.b, pm.c, lo, hi) + self.space.ln_prior(u), pm)
             }
             None => (f64::NEG_INFINITY, PerMass::default()),
         }
@@ -273,7 +472,8 @@ impl<'a> ShapeLikelihood<'a> {
     pub fn residuals(&self, u: &[f64], r: &mut [f64]) -> Option<f64> {
         let mut g = vec![0.0; self.flux.len()];
         let pm = self.per_mass(u, Some(&mut g))?;
-        let (lo, hi) = self.mass;
+        let (lo, hi) = self.space.mass_bounds(u);
+        let hi = hi.max(lo);
         let m = if pm.a > 0.0 { (pm.b / pm.a).clamp(10f64.powf(lo), 10f64.powf(hi)) } else { 10f64.powf(lo) };
         let mut chi2 = 0.0;
         for k in 0..g.len() {
@@ -286,19 +486,25 @@ impl<'a> ShapeLikelihood<'a> {
     /// The θ row (columns [`Self::names`]) of shape point `u`, the mass drawn from its
     /// conditional with the uniform number `v` ∈ [0, 1).
     pub fn theta_row(&self, u: &[f64], pm: &PerMass, v: f64, out: &mut [f64]) {
-        let (lo, hi) = self.mass;
+        let (lo, hi) = self.space.mass_bounds(u);
         let m = if hi > lo { sample_log_mass(pm.a, pm.b, pm.c, lo, hi, v) } else { lo };
         let nan = f64::NAN;
         let d = self.derived_at(u);
-        let (log_mstar, log_sfr_100, log_sfr_10, mwa) =
-            d.map_or((nan, nan, nan, nan), |d| (d.log_mstar, d.log_sfr_100myr, d.log_sfr_10myr, d.mass_weighted_age_gyr));
+        let (log_mstar, log_formed, log_sfr_100, log_sfr_10, mwa) = d.map_or((nan, nan, nan, nan, nan), |d| {
+            (d.log_mstar, d.log_mass_formed, d.log_sfr_100myr, d.log_sfr_10myr, d.mass_weighted_age_gyr)
+        });
+        // The mass formed that the history realises: m itself for a parametric one (to rounding);
+        // a dense_basis tuple's smoothed, clipped and renormalised curve forms somewhat more or
+        // less than its nominal M, and θ (as the simulator writes it) holds what formed.
+        let formed = m + log_formed;
         for (o, name) in out.iter_mut().zip(&self.names) {
             *o = match name.as_str() {
                 "log_mstar" => m + log_mstar,
-                "log_mass_formed" => m,
-                "log_sfr_100myr" => floored_log_sfr(m + log_sfr_100, m),
-                "log_sfr_10myr" => floored_log_sfr(m + log_sfr_10, m),
+                "log_mass_formed" => formed,
+                "log_sfr_100myr" => floored_log_sfr(m + log_sfr_100, formed),
+                "log_sfr_10myr" => floored_log_sfr(m + log_sfr_10, formed),
                 "mass_weighted_age_gyr" => mwa,
+                "log_sfr_inst" => m + self.value(u, "log_ssfr_inst"),
                 other => self.value(u, other),
             };
         }

@@ -160,6 +160,13 @@ impl RedshiftTemplates {
             ));
         }
         let (space, (mlo, mhi)) = ShapeSpace::of(prior)?;
+        if !space.is_delayed_tau() {
+            // dense_basis' mass bounds move with each template's sSFR; the templates here share one
+            return Err(Error::unsupported(
+                "photometric redshifts with a dense_basis model",
+                "implemented for delayed-τ models; give the redshift (--redshift, a redshift column) or use a delayed-τ model",
+            ));
+        }
         let d = space.dim();
         if d > sbipix_stats::HALTON_MAX_DIM {
             return Err(Error::unsupported("photometric redshifts", format!("a shape space of {d} dimensions")));

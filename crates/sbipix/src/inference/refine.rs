@@ -8,8 +8,9 @@
 //! importance sampling makes its answer exact in the limit:
 //!
 //! 1. up to 128 network draws are mapped into the shape space of [`ShapeLikelihood`] (the
-//!    delayed-τ history from the mass-weighted age and sSFR by [`DelayedTauInverse`];
-//!    metallicity and dust as drawn); a Gaussian fitted to them is the "cloud";
+//!    delayed-τ history from the mass-weighted age and sSFR by [`DelayedTauInverse`], a
+//!    dense_basis one from its drawn sSFR and t_x; metallicity and dust as drawn); a Gaussian
+//!    fitted to them is the "cloud";
 //! 2. from the best-fitting of them and from others spread over the rest, Levenberg–Marquardt
 //!    on the normalised residuals (the mass at its best value for each shape; logit
 //!    coordinates, the prior's density included) finds the modes; JᵀJ at each gives a Laplace
@@ -113,14 +114,15 @@ fn distinct_points<'a>(points: impl Iterator<Item = &'a [f64]>) -> usize {
 }
 
 /// Posterior draws of the model's parameters `names` ([n × names], replaced in place) for one
-/// pixel whose network draws they are. `inv` and `compiled` must be the history table and the
-/// compiled photometry ([`crate::inference::likelihood::compile_for`]) at the pixel's redshift.
+/// pixel whose network draws they are. `inv` and `compiled` must be the history table (delayed-τ
+/// priors; None for dense_basis) and the compiled photometry
+/// ([`crate::inference::likelihood::compile_for`]) at the pixel's redshift.
 #[allow(clippy::too_many_arguments)]
 pub fn refine(
     model: &SpsModel,
     compiled: &CompiledPhotometry,
     prior: &Prior,
-    inv: &DelayedTauInverse,
+    inv: Option<&DelayedTauInverse>,
     flux: &[f64],
     sigma: &[f64],
     measured: &[bool],
@@ -199,7 +201,7 @@ pub fn refine(
 /// on average). None when no draw maps to the shape space.
 fn network_cloud(
     lk: &ShapeLikelihood,
-    inv: &DelayedTauInverse,
+    inv: Option<&DelayedTauInverse>,
     names: &[String],
     draws: &[f32],
     settings: RefineSettings,
@@ -444,8 +446,19 @@ const CLOUD: f64 = 0.3;
 /// was 7.5 of the ≈ 55 ms a real JADES pixel cost on one core.
 const START_STEPS: usize = 1;
 
-/// A network draw (physical quantities, through `get`) as a point of the shape space.
-fn start_point(lk: &ShapeLikelihood, inv: &DelayedTauInverse, get: &dyn Fn(&str) -> Option<f64>, live_guess: &mut f64) -> Option<Vec<f64>> {
+/// A network draw (physical quantities, through `get`) as a point of the shape space: a
+/// dense_basis draw directly ([`crate::inference::likelihood::ShapeSpace::dense_basis_point`]), a
+/// delayed-τ one through the history table `inv`.
+fn start_point(
+    lk: &ShapeLikelihood,
+    inv: Option<&DelayedTauInverse>,
+    get: &dyn Fn(&str) -> Option<f64>,
+    live_guess: &mut f64,
+) -> Option<Vec<f64>> {
+    if let Some(u) = lk.space().dense_basis_point(get, *live_guess) {
+        return Some(u);
+    }
+    let inv = inv?;
     let names = lk.coordinate_names();
     let mut u = vec![0.5; names.len()];
     // The history: from the mass-weighted age and the sSFR per formed mass (M* / M_formed is
@@ -519,8 +532,10 @@ pub fn refine_all(
     for z in redshift {
         *count.entry(z.to_bits()).or_default() += 1;
     }
+    let delayed_tau = prior.sfh == sbipix_sim::SfhPrior::DelayedTau;
     let tables: std::collections::HashMap<u64, DelayedTauInverse> = zs
         .par_iter()
+        .filter(|_| delayed_tau)
         .map(|&z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau, sbipix_sim::theta::LOG_SSFR_FLOOR)))
         .collect();
     let shared: std::collections::HashMap<u64, CompiledPhotometry> = zs
@@ -534,9 +549,10 @@ pub fn refine_all(
         .enumerate()
         .map(|(i, dr)| {
             let z = redshift[i];
-            let Some(inv) = tables.get(&z.to_bits()) else {
+            let inv = tables.get(&z.to_bits());
+            if !(z.is_finite() && z >= 0.0) || (delayed_tau && inv.is_none()) {
                 return Ok(RefineOutcome { refined: false, ess: 0.0, rounds: 0, exact_smc: false, evaluations: 0, distinct: 0 });
-            };
+            }
             let own;
             let compiled = match shared.get(&z.to_bits()) {
                 Some(c) => c,

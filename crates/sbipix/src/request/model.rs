@@ -64,9 +64,8 @@ impl LoadedModel {
     }
 
     /// The forward model and prior for exact (likelihood) posteriors, when `refine` asks for them:
-    /// None without; None with a warning for a model whose SFH family has no likelihood yet
-    /// (dense_basis: its posteriors stay the network's); an error, with the way out, when the
-    /// stellar-population data cannot be had.
+    /// None without; an error, with the way out, when the stellar-population data cannot be had
+    /// or the model's prior has no exact form (a dense_basis prior with a fixed mass or SFR).
     pub fn exact_model(&self, refine: bool, log: &dyn Fn(&str)) -> Result<Option<ForwardModel>> {
         if !refine {
             return Ok(None);
@@ -77,12 +76,13 @@ impl LoadedModel {
                 format!("{} — map with the network alone with --fast (Python: refine=False)", crate::error::full_message(&e)),
             )
         })?;
-        if f.1.sfh != sbipix_sim::SfhPrior::DelayedTau {
-            log(
-                "sbipix: warning: exact posteriors are implemented for delayed-τ models only; this model's posteriors are the network's (as --fast)",
-            );
-            return Ok(None);
-        }
+        // the prior must have a shape space (delayed-τ; dense_basis with mass and SFR free)
+        crate::inference::likelihood::ShapeSpace::of(&f.1).map_err(|e| {
+            Error::unsupported(
+                "exact posteriors (the default) for this model",
+                format!("{} — map with the network alone with --fast (Python: refine=False)", crate::error::full_message(&e)),
+            )
+        })?;
         Ok(Some(f))
     }
 }

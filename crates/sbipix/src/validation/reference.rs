@@ -24,7 +24,7 @@ pub struct ReferencePosterior {
     pub likelihood_evaluations: usize,
 }
 
-/// The posterior of one pixel or galaxy under a delayed-τ `prior` by tempered SMC over the shape
+/// The posterior of one pixel or galaxy under `prior` (delayed-τ or dense_basis) by tempered SMC over the shape
 /// space: fluxes and σ in µJy, band by band as `model`'s bands; `measured[b]` false (or a
 /// non-finite value, σ ≤ 0) leaves band b out.
 #[allow(clippy::too_many_arguments)]
