@@ -19,11 +19,11 @@
 //!    2.5 times its Laplace width, weighted by its Laplace evidence), the cloud and 2 % of the
 //!    prior itself, against the exact likelihood with the mass integrated out: while the
 //!    effective sample size of all draws so far is below 500, a Gaussian fitted to the weighted
-//!    draws joins the mixture and more are drawn (up to 8 rounds of 384); then the sample is
-//!    resampled and moved by Metropolis sweeps on the posterior (2–8, until each point has moved
-//!    about twice); if AMIS never gets there (≈ 40 % of the test cases: curved, multi-modal
-//!    posteriors), the exact tempered SMC from the prior ([`sbipix_stats::smc`], as the
-//!    reference posteriors, ≥ 768 particles) gives the draws.
+//!    draws joins the mixture and more are drawn (up to 16 rounds of 384); then the sample is
+//!    resampled and moved by Metropolis sweeps on the posterior (1–4, until each point has moved
+//!    about once); if AMIS never gets there (≈ 1 % of real JADES pixels, more of the prior's
+//!    bright simulated ones: curved, multi-modal posteriors), the exact tempered SMC from the
+//!    prior ([`sbipix_stats::smc`], as the reference posteriors, ≥ 768 particles) gives the draws.
 //!
 //! The draws are resampled to the number asked for, each with its mass drawn from the
 //! conditional. The constants (ESS 500, the sweeps, 768 SMC particles) were chosen on
@@ -31,7 +31,11 @@
 //! with ESS 300, 1–5 sweeps and 384 SMC particles the refinement cost 13 800 likelihood
 //! evaluations per pixel but its 95 % intervals held the truth in only 0.908–0.928 of the cases
 //! (too few distinct points in the tails); with these, 33 000 evaluations (≈ 0.8 s per pixel
-//! on 2 cores) and 0.926–0.931, 68 % coverage 0.645–0.668 (docs/validation.md).
+//! on 2 cores) and 0.926–0.931, 68 % coverage 0.645–0.668 (docs/validation.md). Later, for
+//! speed (same seed): the sweeps from 2–8 (always 8 on real pixels) to 1–4 and the AMIS rounds
+//! from 8 to 16 — a real JADES pixel's SMC fallback (10 % of them, ESS 150–499 after 8 rounds)
+//! cost 22 500 evaluations, four more rounds ≈ 1 500 — gave 68 % 0.648–0.669, 95 % 0.921–0.929
+//! (before 0.644–0.680 / 0.926–0.933), ≈ 5 000 evaluations per JADES pixel instead of 8 200.
 
 use super::laplace::{Mode, V_LIMIT, gaussian_fit, levenberg_marquardt, prior_term_at_v, prior_value, to_u, to_v, weighted_gaussian};
 use crate::inference::likelihood::PerMass;
@@ -298,17 +302,40 @@ fn amis(
     let mut rounds = 0;
     let mut ess = 0.0;
     let (mut pool_v, mut pool_pm, mut pool_t): (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>) = (Vec::new(), Vec::new(), Vec::new());
-    let mut proposals: Vec<Vec<(Mode, f64)>> = Vec::new();
-    // ln q_r(v) of every pooled point under every round's proposal r, filled in once each
-    let mut pool_lq: Vec<Vec<f64>> = Vec::new();
+    // Round r's proposal is the defensive prior plus (1 − DEFENCE) × a Gaussian mixture M_r whose
+    // components are the first round's, their weights shrunk by (1 − ADAPT) each round, and one
+    // fitted Gaussian added per round with weight ADAPT: M_r = (1 − ADAPT) M_{r−1} + ADAPT φ_r.
+    // Per pooled point we keep M of the latest round, the prior's density and ln Σ_r q_r (the
+    // balance heuristic's sum), so a round costs one new component per pooled point instead of
+    // every round's whole mixture (which grew as rounds³ and cost more than the SMC fallback it
+    // spares once rounds went past 8).
+    let first = comps.clone();
+    let mut added: Vec<Mode> = Vec::new();
+    let (mut pool_m, mut pool_prior, mut pool_lse): (Vec<f64>, Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new(), Vec::new());
+    let ln_q = |m: f64, prior: f64| (DEFENCE * prior + (1.0 - DEFENCE) * m).ln();
     while rounds < ROUNDS {
         rounds += 1;
         let (vs, pms, ts) = importance_draws(lk, &comps, np, rng, evaluations);
-        for (v, lq) in pool_v.iter().zip(pool_lq.iter_mut()) {
-            lq.push(log_mixture(&comps, v));
+        // the pooled points under this round's proposal (the newest component is `added.last()`)
+        if let Some(new) = added.last() {
+            for ((v, m), (prior, lse)) in pool_v.iter().zip(pool_m.iter_mut()).zip(pool_prior.iter().zip(pool_lse.iter_mut())) {
+                *m = (1.0 - ADAPT) * *m + ADAPT * component_density(new, v);
+                *lse = log_add_exp(*lse, ln_q(*m, *prior));
+            }
         }
-        proposals.push(comps.clone());
-        pool_lq.extend(vs.iter().map(|v| proposals.iter().map(|c| log_mixture(c, v)).collect::<Vec<f64>>()));
+        // this round's points under every round's proposal
+        for v in &vs {
+            let prior = (-prior_term_at_v(v)).exp();
+            let mut m: f64 = first.iter().map(|(c, w)| w * component_density(c, v)).sum();
+            let mut lse = ln_q(m, prior);
+            for c in &added {
+                m = (1.0 - ADAPT) * m + ADAPT * component_density(c, v);
+                lse = log_add_exp(lse, ln_q(m, prior));
+            }
+            pool_m.push(m);
+            pool_prior.push(prior);
+            pool_lse.push(lse);
+        }
         pool_v.extend(vs);
         pool_pm.extend(pms);
         pool_t.extend(ts);
@@ -316,15 +343,8 @@ fn amis(
             break;
         }
         // balance heuristic: each round drew np, so the pooled density is the mean of the rounds'
-        let lr = (proposals.len() as f64).ln();
-        let lw: Vec<f64> = pool_lq
-            .iter()
-            .zip(&pool_t)
-            .map(|(lq, t)| {
-                let m = lq.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                t - (m + lq.iter().map(|x| (x - m).exp()).sum::<f64>().ln() - lr)
-            })
-            .collect();
+        let lr = (rounds as f64).ln();
+        let lw: Vec<f64> = pool_lse.iter().zip(&pool_t).map(|(lse, t)| t - (lse - lr)).collect();
         let top = lw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let w: Vec<f64> = lw.iter().map(|v| (v - top).exp()).collect();
         ess = effective_sample_size(w.iter().copied());
@@ -333,9 +353,22 @@ fn amis(
         }
         let Some(fit) = weighted_gaussian(&pool_v, &w, d) else { break };
         comps.iter_mut().for_each(|c| c.1 *= 1.0 - ADAPT);
-        comps.push((fit, ADAPT));
+        comps.push((fit.clone(), ADAPT));
+        added.push(fit);
     }
     (None, ess, rounds)
+}
+
+/// ln(eᵃ + eᵇ).
+fn log_add_exp(a: f64, b: f64) -> f64 {
+    let m = a.max(b);
+    if m == f64::NEG_INFINITY { m } else { m + ((a - m).exp() + (b - m).exp()).ln() }
+}
+
+/// The density of one mixture component at `v`: the Gaussian at its two widths ([`SCALES`]).
+fn component_density(m: &Mode, v: &[f64]) -> f64 {
+    let q2 = m.distance2(v);
+    SCALES.iter().map(|&(s, ws)| ws * m.density_at_distance2(q2, s)).sum()
 }
 
 /// Resample the accepted importance sample to `np` points, then move: Metropolis sweeps on the
@@ -370,10 +403,10 @@ fn rejuvenate(
 type Sample = (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>, Vec<f64>);
 
 /// Metropolis sweeps after the importance sample is resampled.
-const REJUVENATION: MoveSettings = MoveSettings { min_sweeps: 2, max_sweeps: 8, target_moves: 2.0 };
+const REJUVENATION: MoveSettings = MoveSettings { min_sweeps: 1, max_sweeps: 4, target_moves: 1.0 };
 
 /// Importance-sampling rounds (of `proposals` draws each) before the exact SMC takes over.
-const ROUNDS: usize = 8;
+const ROUNDS: usize = 16;
 /// The pooled importance sample is accepted at this effective size.
 const TARGET_ESS: f64 = 500.0;
 /// Fewest particles of the exact SMC fallback (384 under-covered the 95 % intervals).
@@ -384,18 +417,6 @@ const ADAPT: f64 = 0.7;
 const DEFENCE: f64 = 0.02;
 /// Each component is drawn at these widths (× its covariance) with these probabilities.
 const SCALES: [(f64, f64); 2] = [(1.2, 0.7), (2.5, 0.3)];
-
-/// ln of the density of a proposal mixture (with the defensive prior) at `v`.
-fn log_mixture(comps: &[(Mode, f64)], v: &[f64]) -> f64 {
-    let mut q = DEFENCE * (-prior_term_at_v(v)).exp();
-    for (m, w) in comps {
-        let q2 = m.distance2(v);
-        for (s, ws) in SCALES {
-            q += (1.0 - DEFENCE) * w * ws * m.density_at_distance2(q2, s);
-        }
-    }
-    q.ln()
-}
 
 /// `np` draws from the mixture `comps` (+ the defensive prior) in logit coordinates: the points,
 /// their likelihood sums and their log target densities (draws outside the prior dropped).
