@@ -19,9 +19,9 @@
 //!    2.5 times its Laplace width, weighted by its Laplace evidence), the cloud and 2 % of the
 //!    prior itself, against the exact likelihood with the mass integrated out: while the
 //!    effective sample size of all draws so far is below 500, a Gaussian fitted to the weighted
-//!    draws joins the mixture and more are drawn (up to 16 rounds of 384); then the sample is
+//!    draws joins the mixture and more are drawn (up to 8 rounds of 384); then the sample is
 //!    resampled and moved by Metropolis sweeps on the posterior (1–4, until each point has moved
-//!    about once); if AMIS never gets there (≈ 1 % of real JADES pixels, more of the prior's
+//!    about once); if AMIS never gets there (≈ 10 % of real JADES pixels, more of the prior's
 //!    bright simulated ones: curved, multi-modal posteriors), the exact tempered SMC from the
 //!    prior ([`sbipix_stats::smc`], as the reference posteriors, ≥ 768 particles) gives the draws.
 //!
@@ -32,10 +32,13 @@
 //! evaluations per pixel but its 95 % intervals held the truth in only 0.908–0.928 of the cases
 //! (too few distinct points in the tails); with these, 33 000 evaluations (≈ 0.8 s per pixel
 //! on 2 cores) and 0.926–0.931, 68 % coverage 0.645–0.668 (docs/validation.md). Later, for
-//! speed (same seed): the sweeps from 2–8 (always 8 on real pixels) to 1–4 and the AMIS rounds
-//! from 8 to 16 — a real JADES pixel's SMC fallback (10 % of them, ESS 150–499 after 8 rounds)
-//! cost 22 500 evaluations, four more rounds ≈ 1 500 — gave 68 % 0.648–0.669, 95 % 0.921–0.929
-//! (before 0.644–0.680 / 0.926–0.933), ≈ 5 000 evaluations per JADES pixel instead of 8 200.
+//! speed: the sweeps from 2–8 (always 8 on real pixels) to 1–4 — seed 7: 68 % 0.643–0.674, 95 %
+//! 0.926–0.933 (unchanged); 6 400 evaluations per JADES pixel instead of 8 200. Rejected: 16
+//! AMIS rounds instead of 8 (the SMC fallback, 10 % of JADES pixels at 22 500 evaluations each,
+//! fell to 0.7 %, 5 000 evaluations per pixel) — on seed 271828 its 95 % coverage fell from
+//! 0.924–0.938 to 0.909–0.940 (the importance weights of a long AMIS run understate the tails;
+//! longer sweeps after it did not help); and the SMC fallback tempered from the last AMIS
+//! proposal instead of the prior (more evaluations, not fewer).
 
 use super::laplace::{Mode, V_LIMIT, gaussian_fit, levenberg_marquardt, prior_term_at_v, prior_value, to_u, to_v, weighted_gaussian};
 use crate::inference::likelihood::PerMass;
@@ -406,7 +409,7 @@ type Sample = (Vec<Vec<f64>>, Vec<PerMass>, Vec<f64>, Vec<f64>);
 const REJUVENATION: MoveSettings = MoveSettings { min_sweeps: 1, max_sweeps: 4, target_moves: 1.0 };
 
 /// Importance-sampling rounds (of `proposals` draws each) before the exact SMC takes over.
-const ROUNDS: usize = 16;
+const ROUNDS: usize = 8;
 /// The pooled importance sample is accepted at this effective size.
 const TARGET_ESS: f64 = 500.0;
 /// Fewest particles of the exact SMC fallback (384 under-covered the 95 % intervals).
