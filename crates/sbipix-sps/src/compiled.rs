@@ -32,9 +32,6 @@ use crate::sampling::trapezoid_weights;
 /// Step of the A_V grid of the tables, magnitudes.
 pub const AV_STEP_MAG: f64 = 0.01;
 
-/// Most age bins a table may have (the model's 0.1-dex bins from 1 Myr to 13.8 Gyr are 42).
-const MAX_BINS: usize = 64;
-
 /// The parameter ranges a compiled table covers (it is built for them only, to stay small).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CompileRange {
@@ -59,9 +56,10 @@ pub struct CompiledPhotometry {
     redshift: f64,
     age_universe_gyr: f64,
     n_bands: usize,
-    /// Bands + 1: the last row of each table is the absorbed luminosity over the attenuation
-    /// (L☉ per M☉ per magnitude of A_V; its limit at A_V = 0 in the first node).
-    n_rows: usize,
+    /// The rows of one bin in the tables: the bands, then the absorbed luminosity over the
+    /// attenuation (L☉ per M☉ per magnitude of A_V; its limit at A_V = 0 in the first node),
+    /// then zeros up to a multiple of 4, so that whole 4-wide vectors of rows are read.
+    row_stride: usize,
     /// Age bins that can hold stars at this redshift.
     nb: usize,
     /// Bins holding young stars (up to and including the birth-cloud bin).
@@ -69,15 +67,15 @@ pub struct CompiledPhotometry {
     range: CompileRange,
     n_av_old: usize,
     n_av_young: usize,
-    /// Old stars: `[zmet][A_V node][row][bin]`. Stored as f32 (relative precision 6e-8, far
-    /// below the tables' interpolation error): the evaluation reads ~20 kB of them per galaxy
-    /// at random A_V, so it is bound by memory traffic, which f32 halves.
+    /// Old stars: `[zmet][A_V node][bin][row]` (rows padded to `row_stride`). Stored as f32
+    /// (relative precision 6e-8, far below the tables' interpolation error): the evaluation
+    /// reads ~10 kB of them per galaxy at random A_V, which f32 halves.
     old: Vec<f32>,
-    /// Young stars (without their ionising light when nebular emission is on): `[zmet][ηA_V node][row][young bin]`.
+    /// Young stars (without their ionising light when nebular emission is on): `[zmet][ηA_V node][young bin][row]`.
     young: Vec<f32>,
     /// log U of the kept nebular grids.
     logu: Vec<f64>,
-    /// Nebular emission: `[zmet][kept log U][ηA_V node][row][young bin]`.
+    /// Nebular emission: `[zmet][kept log U][ηA_V node][young bin][row]`.
     neb: Vec<f32>,
     /// µJy per L☉ of absorbed luminosity re-emitted by dust, per band (0 without dust emission).
     dust_band_ujy: Vec<f64>,
@@ -249,15 +247,22 @@ impl<'a> Tabulator<'a> {
         }
     }
 
-    /// Reorders `[spectrum = (outer, bin)][A_V][row]` into `[outer][A_V][row][bin]`, as f32.
-    fn to_bin_minor(&self, by_spec: Vec<f64>, n_outer: usize, n_bin: usize, n_av: usize) -> Vec<f32> {
-        let nr = self.n_rows;
-        let mut out = vec![0.0f32; by_spec.len()];
+    /// The tables' row stride: rows rounded up to whole 4-wide vectors.
+    fn row_stride(&self) -> usize {
+        self.n_rows.div_ceil(4) * 4
+    }
+
+    /// Reorders `[spectrum = (outer, bin)][A_V][row]` into `[outer][A_V][bin][row]` (rows padded
+    /// with zeros to [`Self::row_stride`]), as f32: one bin's rows are contiguous, so that an
+    /// evaluation sums whole vectors of rows bin after bin, without a reduction per row.
+    fn to_row_minor(&self, by_spec: Vec<f64>, n_outer: usize, n_bin: usize, n_av: usize) -> Vec<f32> {
+        let (nr, rp) = (self.n_rows, self.row_stride());
+        let mut out = vec![0.0f32; n_outer * n_av * n_bin * rp];
         for o in 0..n_outer {
             for j in 0..n_bin {
                 for a in 0..n_av {
                     for r in 0..nr {
-                        out[((o * n_av + a) * nr + r) * n_bin + j] = by_spec[(((o * n_bin) + j) * n_av + a) * nr + r] as f32;
+                        out[((o * n_av + a) * n_bin + j) * rp + r] = by_spec[(((o * n_bin) + j) * n_av + a) * nr + r] as f32;
                     }
                 }
             }
@@ -294,9 +299,6 @@ impl CompiledPhotometry {
         // the age bins that can hold stars at this redshift; the young ones
         let nb = model.bins.edges_yr[..nb_all].iter().take_while(|&&e| e < age_universe_gyr * 1e9).count().max(1);
         let nbc = (model.bc_bin + 1).min(nb);
-        if nb > MAX_BINS {
-            return Err(SpsError::invalid("age bins", nb as f64, format!("compiled photometry handles at most {MAX_BINS} age bins")));
-        }
         // the nebular grids bracketing the log U range
         let (logu_first, logu) = if model.config.nebular {
             let g = &model.logu;
@@ -313,7 +315,7 @@ impl CompiledPhotometry {
         // old stars: every populated bin's SSP
         let ssp_row = |z: usize, j: usize| &model.ssp[(z * nb_all + j) * nw..(z * nb_all + j + 1) * nw];
         let old_spec: Vec<f64> = (0..nz).flat_map(|z| (0..nb).flat_map(move |j| ssp_row(z, j).iter().copied())).collect();
-        let old = tab.to_bin_minor(tab.tabulate(&old_spec, nz * nb, n_av_old), nz, nb, n_av_old);
+        let old = tab.to_row_minor(tab.tabulate(&old_spec, nz * nb, n_av_old), nz, nb, n_av_old);
         // young stars: their ionising light goes into the nebular emission when there is one
         let mut young_spec = Vec::with_capacity(nz * nbc * nw);
         for z in 0..nz {
@@ -325,7 +327,7 @@ impl CompiledPhotometry {
                 }
             }
         }
-        let young = tab.to_bin_minor(tab.tabulate(&young_spec, nz * nbc, n_av_young), nz, nbc, n_av_young);
+        let young = tab.to_row_minor(tab.tabulate(&young_spec, nz * nbc, n_av_young), nz, nbc, n_av_young);
         // nebular continuum (+ lines: in the pixels, or at their exact wavelengths)
         let neb = if model.config.nebular {
             let (na, nu_all, nu) = (model.n_neb_ages, model.logu.len(), logu.len());
@@ -340,7 +342,7 @@ impl CompiledPhotometry {
                 let lum: Vec<f64> = grids().flat_map(|g| table[g * nl..(g + 1) * nl].iter().copied()).collect();
                 tab.add_lines(&lum, n_spec, n_av_young, &mut by_spec);
             }
-            tab.to_bin_minor(by_spec, nz * nu, nbc, n_av_young)
+            tab.to_row_minor(by_spec, nz * nu, nbc, n_av_young)
         } else {
             Vec::new()
         };
@@ -348,7 +350,7 @@ impl CompiledPhotometry {
             redshift,
             age_universe_gyr,
             n_bands: model.bands.len(),
-            n_rows: tab.n_rows,
+            row_stride: tab.row_stride(),
             nb,
             nbc,
             range,
@@ -441,16 +443,16 @@ impl CompiledPhotometry {
         logu: f64,
         flux_ujy: &mut [f64],
     ) -> Result<f64, SpsError> {
-        let (nr, nb, nbc) = (self.n_rows, self.nb, self.nbc);
+        let (rp, nb, nbc) = (self.row_stride, self.nb, self.nbc);
         let (ko, fo) = self.locate("av_mag", av_mag, self.n_av_old)?;
         let (ky, fy) = self.locate("eta × av_mag", av_mag * eta, self.n_av_young)?;
         let (mut stack, mut heap) = ([0.0f64; 128], Vec::new());
-        let (acc_old, acc_young): (&mut [f64], &mut [f64]) = if nr <= 64 {
+        let (acc_old, acc_young): (&mut [f64], &mut [f64]) = if rp <= 64 {
             let (a, b) = stack.split_at_mut(64);
-            (&mut a[..nr], &mut b[..nr])
+            (&mut a[..rp], &mut b[..rp])
         } else {
-            heap.resize(2 * nr, 0.0);
-            heap.split_at_mut(nr)
+            heap.resize(2 * rp, 0.0);
+            heap.split_at_mut(rp)
         };
         // Only the bins up to the oldest populated one contribute.
         let last_old = old[..nb].iter().rposition(|&m| m > 0.0).map_or(0, |j| j + 1);
@@ -481,15 +483,18 @@ impl CompiledPhotometry {
                 continue;
             }
             if last_old > 0 {
-                add_block(self.simd, acc_old, &self.old, (z * self.n_av_old + ko) * nr, nb, old_m, (wz * (1.0 - fo), wz * fo));
+                let node = (z * self.n_av_old + ko) * nb * rp;
+                add_block(self.simd, acc_old, &self.old, (node, node + nb * rp), old_m, (wz * (1.0 - fo), wz * fo));
             }
             if has_young {
-                add_block(self.simd, acc_young, &self.young, (z * self.n_av_young + ky) * nr, nbc, young_m, (wz * (1.0 - fy), wz * fy));
+                let node = (z * self.n_av_young + ky) * nbc * rp;
+                add_block(self.simd, acc_young, &self.young, (node, node + nbc * rp), young_m, (wz * (1.0 - fy), wz * fy));
                 if let Some(uw) = uw {
                     for (u, wu) in uw {
                         if wu > 0.0 {
-                            let g = (z * self.logu.len() + u) * self.n_av_young + ky;
-                            add_block(self.simd, acc_young, &self.neb, g * nr, nbc, young_m, (wz * wu * (1.0 - fy), wz * wu * fy));
+                            let node = ((z * self.logu.len() + u) * self.n_av_young + ky) * nbc * rp;
+                            let w = (wz * wu * (1.0 - fy), wz * wu * fy);
+                            add_block(self.simd, acc_young, &self.neb, (node, node + nbc * rp), young_m, w);
                         }
                     }
                 }
@@ -504,97 +509,139 @@ impl CompiledPhotometry {
     }
 }
 
-/// [`add_block_generic`] in AVX2 + FMA intrinsics (4 table values widened to doubles and fused
-/// into 4 running sums per instruction), chosen at run time where the CPU has them; portable
-/// code elsewhere. Written out because the compiler, given the portable loop with these target
-/// features, kept 2-wide registers and spent its time shuffling lanes (perf annotate: `vshufps`/
-/// `vunpckhpd` the hottest instructions, no FMA, as it may not fuse without being told) — this
-/// function was 37 % of a JADES map's exact posteriors.
+/// [`add_block_generic`] in AVX2 + FMA intrinsics, chosen at run time where the CPU has them
+/// (portable code elsewhere): 4 table values widened to doubles and fused into 4 running sums
+/// per instruction, 16 rows at a time held in registers over all the bins, then 4 at a time.
+/// Written out because the compiler, given the portable loop, keeps 2-wide registers and does
+/// not fuse (it may not without being told); the tables' layout (one bin's rows contiguous)
+/// spares the horizontal sum per row that a bin-minor layout needs.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn add_block_avx2(acc: &mut [f64], table: &[f32], first_row: usize, stride: usize, m: &[f64], (w0, w1): (f64, f64)) {
+fn add_block_avx2(acc: &mut [f64], table: &[f32], (node0, node1): (usize, usize), m: &[f64], (w0, w1): (f64, f64)) {
     use std::arch::x86_64::{
-        _mm_loadu_ps, _mm256_add_pd, _mm256_cvtps_pd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd,
+        __m256d, _mm_loadu_ps, _mm256_add_pd, _mm256_cvtps_pd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_setzero_pd,
+        _mm256_storeu_pd,
     };
-    let nr = acc.len();
-    let n = m.len().min(stride).min(MAX_BINS);
-    let a = &table[first_row * stride..(first_row + nr) * stride];
-    let b = &table[(first_row + nr) * stride..(first_row + 2 * nr) * stride];
-    let mut m0 = [0.0f64; MAX_BINS];
-    let mut m1 = [0.0f64; MAX_BINS];
-    for j in 0..n {
-        m0[j] = w0 * m[j];
-        m1[j] = w1 * m[j];
-    }
-    let n4 = n / 4 * 4;
-    for (r, out) in acc.iter_mut().enumerate() {
-        let (ra, rb) = (&a[r * stride..r * stride + n], &b[r * stride..r * stride + n]);
-        let (mut s0, mut s1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        let mut k = 0;
-        while k < n4 {
-            // SAFETY: k + 4 ≤ n4 ≤ n, and ra, rb (n values) and m0, m1 (MAX_BINS ≥ n) hold
-            // at least n values each; the loads are unaligned.
-            unsafe {
-                let xa = _mm256_cvtps_pd(_mm_loadu_ps(ra.as_ptr().add(k)));
-                let xb = _mm256_cvtps_pd(_mm_loadu_ps(rb.as_ptr().add(k)));
-                s0 = _mm256_fmadd_pd(xa, _mm256_loadu_pd(m0.as_ptr().add(k)), s0);
-                s1 = _mm256_fmadd_pd(xb, _mm256_loadu_pd(m1.as_ptr().add(k)), s1);
+    let rp = acc.len();
+    let n = m.len();
+    assert!(rp.is_multiple_of(4) && node0 + n * rp <= table.len() && node1 + n * rp <= table.len(), "table block out of range");
+    let (t0, t1) = (table[node0..node0 + n * rp].as_ptr(), table[node1..node1 + n * rp].as_ptr());
+    let mut r = 0;
+    // SAFETY (all the loads and stores below): r + 4·V ≤ rp, j < n, so every read lies in the
+    // first n·rp values after node0/node1 (checked above) and every write in acc (rp values).
+    while r + 16 <= rp {
+        let (mut a, mut b): ([__m256d; 4], [__m256d; 4]) = ([_mm256_setzero_pd(); 4], [_mm256_setzero_pd(); 4]);
+        for (j, &mj) in m.iter().enumerate() {
+            let (x0, x1) = (_mm256_set1_pd(w0 * mj), _mm256_set1_pd(w1 * mj));
+            for v in 0..4 {
+                unsafe {
+                    let ya = _mm256_cvtps_pd(_mm_loadu_ps(t0.add(j * rp + r + 4 * v)));
+                    let yb = _mm256_cvtps_pd(_mm_loadu_ps(t1.add(j * rp + r + 4 * v)));
+                    a[v] = _mm256_fmadd_pd(ya, x0, a[v]);
+                    b[v] = _mm256_fmadd_pd(yb, x1, b[v]);
+                }
             }
-            k += 4;
         }
-        let mut lanes = [0.0f64; 4];
-        // SAFETY: `lanes` holds 4 doubles.
-        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), _mm256_add_pd(s0, s1)) };
-        let mut t = 0.0;
-        for l in n4..n {
-            t += ra[l] as f64 * m0[l] + rb[l] as f64 * m1[l];
+        for v in 0..4 {
+            unsafe {
+                let p = acc.as_mut_ptr().add(r + 4 * v);
+                _mm256_storeu_pd(p, _mm256_add_pd(_mm256_loadu_pd(p), _mm256_add_pd(a[v], b[v])));
+            }
         }
-        *out += (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + t;
+        r += 16;
+    }
+    while r + 4 <= rp {
+        let (mut a, mut b) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        for (j, &mj) in m.iter().enumerate() {
+            unsafe {
+                let ya = _mm256_cvtps_pd(_mm_loadu_ps(t0.add(j * rp + r)));
+                let yb = _mm256_cvtps_pd(_mm_loadu_ps(t1.add(j * rp + r)));
+                a = _mm256_fmadd_pd(ya, _mm256_set1_pd(w0 * mj), a);
+                b = _mm256_fmadd_pd(yb, _mm256_set1_pd(w1 * mj), b);
+            }
+        }
+        unsafe {
+            let p = acc.as_mut_ptr().add(r);
+            _mm256_storeu_pd(p, _mm256_add_pd(_mm256_loadu_pd(p), _mm256_add_pd(a, b)));
+        }
+        r += 4;
     }
 }
 
 #[inline]
-fn add_block(simd: bool, acc: &mut [f64], table: &[f32], first_row: usize, stride: usize, m: &[f64], (w0, w1): (f64, f64)) {
+fn add_block(simd: bool, acc: &mut [f64], table: &[f32], nodes: (usize, usize), m: &[f64], w: (f64, f64)) {
     #[cfg(target_arch = "x86_64")]
     if simd {
         // SAFETY: `simd` is true only where the CPU reported AVX2 and FMA (CompiledPhotometry::new).
-        return unsafe { add_block_avx2(acc, table, first_row, stride, m, (w0, w1)) };
+        return unsafe { add_block_avx2(acc, table, nodes, m, w) };
     }
     let _ = simd;
-    add_block_generic(acc, table, first_row, stride, m, (w0, w1))
+    add_block_generic(acc, table, nodes, m, w)
 }
 
-/// acc[r] += w0 · ⟨table[row r of node k], m⟩ + w1 · ⟨table[row r of node k+1], m⟩ for the
-/// block of `acc.len()` rows of length `stride` starting at row `first_row`, over the first
-/// `m.len()` ≤ `stride` bins. Four independent partial sums per row, so that the compiler can
-/// vectorise the reduction (floating-point sums are not reordered otherwise).
+/// acc[r] += Σ_j m[j] · (w0 · table[node0 + j·rp + r] + w1 · table[node1 + j·rp + r]) for the
+/// `rp = acc.len()` rows: one A_V node pair's block over the first `m.len()` bins, in the
+/// tables' `[bin][row]` layout (contiguous rows, so the sum over rows vectorises).
 #[inline(always)]
-fn add_block_generic(acc: &mut [f64], table: &[f32], first_row: usize, stride: usize, m: &[f64], (w0, w1): (f64, f64)) {
-    let nr = acc.len();
+fn add_block_generic(acc: &mut [f64], table: &[f32], (node0, node1): (usize, usize), m: &[f64], (w0, w1): (f64, f64)) {
+    let rp = acc.len();
     let n = m.len();
-    let a = &table[first_row * stride..(first_row + nr) * stride];
-    let b = &table[(first_row + nr) * stride..(first_row + 2 * nr) * stride];
-    let mut m0 = [0.0f64; MAX_BINS];
-    let mut m1 = [0.0f64; MAX_BINS];
-    for j in 0..n {
-        m0[j] = w0 * m[j];
-        m1[j] = w1 * m[j];
+    let (a, b) = (&table[node0..node0 + n * rp], &table[node1..node1 + n * rp]);
+    for (j, &mj) in m.iter().enumerate() {
+        let (x0, x1) = (w0 * mj, w1 * mj);
+        for ((o, &ya), &yb) in acc.iter_mut().zip(&a[j * rp..(j + 1) * rp]).zip(&b[j * rp..(j + 1) * rp]) {
+            *o += ya as f64 * x0 + yb as f64 * x1;
+        }
     }
-    for (r, out) in acc.iter_mut().enumerate() {
-        let (ra, rb) = (&a[r * stride..r * stride + n], &b[r * stride..r * stride + n]);
-        let mut s = [0.0f64; 4];
-        let (ca, cb) = (ra.chunks_exact(4), rb.chunks_exact(4));
-        let (ta, tb) = (ca.remainder(), cb.remainder());
-        for (k, (xa, xb)) in ca.zip(cb).enumerate() {
-            for l in 0..4 {
-                s[l] += xa[l] as f64 * m0[4 * k + l] + xb[l] as f64 * m1[4 * k + l];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table of `n_nodes` blocks of `n_bin` × `rp` values and masses, from a fixed LCG.
+    fn case(n_nodes: usize, n_bin: usize, rp: usize, seed: u64) -> (Vec<f32>, Vec<f64>) {
+        let mut s = seed;
+        let mut next = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let table = (0..n_nodes * n_bin * rp).map(|_| (next() * 10.0) as f32).collect();
+        let m = (0..n_bin).map(|_| next() * 1e3).collect();
+        (table, m)
+    }
+
+    /// Both kernels against the sum written out, for row counts that exercise the 16- and 4-row
+    /// paths and bin counts from none to more than a table has at z = 0.
+    #[test]
+    fn block_sums_match_the_definition() {
+        for rp in [4, 12, 16, 20, 36] {
+            for n in [0, 1, 3, 10, 34, 43] {
+                let (table, m) = case(3, 43, rp, (rp * 100 + n) as u64);
+                let (node0, node1) = (43 * rp, 2 * 43 * rp);
+                let (w0, w1) = (0.3, 0.7);
+                let start: Vec<f64> = (0..rp).map(|r| r as f64).collect();
+                let want: Vec<f64> = (0..rp)
+                    .map(|r| {
+                        start[r]
+                            + (0..n)
+                                .map(|j| m[j] * (w0 * table[node0 + j * rp + r] as f64 + w1 * table[node1 + j * rp + r] as f64))
+                                .sum::<f64>()
+                    })
+                    .collect();
+                for simd in [false, cpu_has_avx2_fma()] {
+                    let mut acc = start.clone();
+                    add_block(simd, &mut acc, &table, (node0, node1), &m[..n], (w0, w1));
+                    for r in 0..rp {
+                        assert!(
+                            (acc[r] - want[r]).abs() <= 1e-12 * want[r].abs(),
+                            "rp {rp}, n {n}, simd {simd}, row {r}: {} vs {}",
+                            acc[r],
+                            want[r]
+                        );
+                    }
+                }
             }
         }
-        let base = n - ta.len();
-        let mut t = 0.0;
-        for l in 0..ta.len() {
-            t += ta[l] as f64 * m0[base + l] + tb[l] as f64 * m1[base + l];
-        }
-        *out += (s[0] + s[1]) + (s[2] + s[3]) + t;
     }
 }

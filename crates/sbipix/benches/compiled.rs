@@ -1,6 +1,7 @@
 //! Compiled photometry (`CompiledPhotometry`, photometry tabulated per redshift) beside the full
 //! forward model, in one run: 19-band JADES photometry of the same random delayed-τ galaxies
-//! (SBIPIX's prior ranges) at z = 3, one thread each; the compiled photometry of dense_basis
+//! (SBIPIX's prior ranges) at z = 3, one thread each (the compiled fluxes alone, as the
+//! likelihood asks for them, beside); the compiled photometry of dense_basis
 //! galaxies (SBIPIX's dense_basis prior) beside it; and the time to compile the tables at one
 //! redshift.
 //!
@@ -39,6 +40,17 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for p in &gals {
                 black_box(compiled.photometry_into(&model, p, &mut ws, &mut flux).unwrap());
+            }
+        })
+    });
+    // the likelihood's call: the band fluxes alone, without the derived quantities
+    g.bench_function("compiled_fluxes", |b| {
+        let mut ws = Workspace::default();
+        let mut flux = vec![0.0; model.n_bands()];
+        b.iter(|| {
+            for p in &gals {
+                compiled.fluxes_into(&model, p, &mut ws, &mut flux).unwrap();
+                black_box(&flux);
             }
         })
     });
