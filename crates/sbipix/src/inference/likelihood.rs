@@ -524,6 +524,19 @@ pub fn compile_for(model: &SpsModel, prior: &Prior, redshift: f64) -> Result<Com
     Ok(CompiledPhotometry::new(model, redshift, cr)?)
 }
 
+/// [`compile_for`] at every redshift of `redshift` that more than one object shares (a map's
+/// pixels), keyed by the redshift's bits; a redshift of its own (catalogue rows, simulations) is
+/// left for the caller to compile when it needs it, so that the tables of thousands of
+/// redshifts never sit in memory together.
+pub fn compile_shared(model: &SpsModel, prior: &Prior, redshift: &[f64]) -> Result<std::collections::HashMap<u64, CompiledPhotometry>> {
+    use rayon::prelude::*;
+    let mut count: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for z in redshift.iter().filter(|z| z.is_finite() && **z >= 0.0) {
+        *count.entry(z.to_bits()).or_default() += 1;
+    }
+    count.into_par_iter().filter(|&(_, n)| n > 1).map(|(bits, _)| Ok((bits, compile_for(model, prior, f64::from_bits(bits))?))).collect()
+}
+
 /// Where the mass integrand lives: see [`log_mass_marginal`].
 enum MassWindow {
     /// A fixed mass: the log-likelihood there.

@@ -3,7 +3,19 @@
 use super::model::Posterior;
 use crate::{Error, Result};
 use sbipix_sim::theta::{params_from_theta, theta_value};
-use sbipix_sps::DelayedTauInverse;
+use sbipix_sps::{CompiledPhotometry, DelayedTauInverse, Derived, GalaxyParams, SpsModel, Workspace};
+
+/// Photometry of `gp` (µJy into `flux`): from `compiled` (the tables at its redshift) where it
+/// covers the galaxy, the full forward model otherwise (parameters outside the tables' ranges).
+fn photometry(
+    fwd: &SpsModel,
+    compiled: Option<&CompiledPhotometry>,
+    gp: &GalaxyParams,
+    ws: &mut Workspace,
+    flux: &mut [f64],
+) -> Option<Derived> {
+    compiled.and_then(|c| c.photometry_into(fwd, gp, ws, flux).ok()).or_else(|| fwd.photometry_into(gp, ws, flux).ok())
+}
 
 /// Model photometry (into `flux`, µJy) of a θ that gives the physical quantities log M*,
 /// log SFR₁₀₀ and the mass-weighted age instead of the delayed-τ history's own parameters: the
@@ -11,13 +23,15 @@ use sbipix_sps::DelayedTauInverse;
 /// SFR per *formed* mass needs the surviving fraction M*/M_formed, which only the forward model
 /// gives: `guess` (log10 of it; carried from draw to draw of a pixel, whose fractions are alike)
 /// is used and updated, and the history is solved again while it moves by more than 0.01 dex.
+#[allow(clippy::too_many_arguments)]
 fn physical_photometry(
-    fwd: &sbipix_sps::SpsModel,
+    fwd: &SpsModel,
+    compiled: Option<&CompiledPhotometry>,
     inv: &DelayedTauInverse,
     g: &dyn Fn(&str) -> Option<f64>,
     z: f64,
     guess: &mut f64,
-    ws: &mut sbipix_sps::Workspace,
+    ws: &mut Workspace,
     flux: &mut [f64],
 ) -> Option<()> {
     use sbipix_sps::{SfhShape, SfhSpec};
@@ -25,7 +39,7 @@ fn physical_photometry(
     let (logzsol, av_mag, eta, logu) = (g("logzsol")?, g("av_mag")?, g("eta").unwrap_or(1.0), g("logu").unwrap_or(-2.0));
     for _ in 0..4 {
         let (age, tau) = inv.solve(mwa, ls - lm + *guess)?;
-        let gp = sbipix_sps::GalaxyParams {
+        let gp = GalaxyParams {
             redshift: z,
             sfh: SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr: age, tau_gyr: tau }, log_mass_formed: 0.0 },
             logzsol,
@@ -33,7 +47,7 @@ fn physical_photometry(
             eta,
             logu,
         };
-        let got = fwd.photometry_into(&gp, ws, flux).ok()?.log_mstar;
+        let got = photometry(fwd, compiled, &gp, ws, flux)?.log_mstar;
         let moved = (got - *guess).abs();
         *guess = got;
         if moved < 0.01 {
@@ -70,9 +84,11 @@ pub fn ppc_model(
 /// predicted fluxes (µJy, the forward model's band order) of `PPC_DRAWS` of its draws (NaN where no
 /// draw could be modelled). `draws` is [objects × nd × parameters]. (The marginal medians combined
 /// into one θ are not a model on the posterior's degeneracy ridges — age–dust–metallicity — so
-/// they would report misfits that are not there.)
+/// they would report misfits that are not there.) The photometry comes from tables compiled at
+/// each redshift that objects share (a map's; [`crate::inference::likelihood::compile_shared`],
+/// within 0.002 mag of the full model, which takes what the tables do not cover).
 pub fn ppc_predict(
-    fwd: &sbipix_sps::SpsModel,
+    fwd: &SpsModel,
     prior: &sbipix_sim::Prior,
     names: &[String],
     draws: &[f32],
@@ -104,14 +120,17 @@ pub fn ppc_predict(
     } else {
         Default::default()
     };
+    // a PPC without tables is slower, not wrong: a failed compilation leaves the full model
+    let compiled = crate::inference::likelihood::compile_shared(fwd, prior, redshift).unwrap_or_default();
     (0..redshift.len())
         .into_par_iter()
         .map_init(
-            || (sbipix_sps::Workspace::default(), vec![0.0; nb]),
+            || (Workspace::default(), vec![0.0; nb]),
             |(ws, fm), i| {
                 let mut per_band: Vec<Vec<f64>> = vec![Vec::with_capacity(kd); nb];
                 // physical θ: log10 M*/M_formed, carried from draw to draw
                 let mut log_frac = -0.15;
+                let tables = compiled.get(&redshift[i].to_bits());
                 for k in 0..kd {
                     // draws spread over the sample (they are independent; spacing is just tidy)
                     let d = k * nd / kd;
@@ -120,11 +139,11 @@ pub fn ppc_predict(
                         let g = |n: &str| theta_value(names, &theta, prior, n);
                         inverses
                             .get(&redshift[i].to_bits())
-                            .and_then(|inv| physical_photometry(fwd, inv, &g, redshift[i], &mut log_frac, ws, fm))
+                            .and_then(|inv| physical_photometry(fwd, tables, inv, &g, redshift[i], &mut log_frac, ws, fm))
                             .is_some()
                     } else {
                         let Some(gp) = params_from_theta(names, &theta, prior, redshift[i], &cosmo) else { continue };
-                        fwd.photometry_into(&gp, ws, fm).is_ok()
+                        photometry(fwd, tables, &gp, ws, fm).is_some()
                     };
                     if ok {
                         for j in 0..nb {

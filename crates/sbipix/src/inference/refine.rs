@@ -42,7 +42,7 @@
 
 use super::laplace::{Mode, V_LIMIT, gaussian_fit, levenberg_marquardt, prior_term_at_v, prior_value, to_u, to_v, weighted_gaussian};
 use crate::inference::likelihood::PerMass;
-use crate::inference::likelihood::{ShapeLikelihood, compile_for};
+use crate::inference::likelihood::{ShapeLikelihood, compile_for, compile_shared};
 use crate::{Error, Result};
 use rand::RngExt;
 use sbipix_sim::Prior;
@@ -75,6 +75,13 @@ pub struct RefineSettings {
 /// catalogue galaxies of 300 simulated pixels each (log M formed up to 14.5) had 0.455
 /// coverage of their 68 % intervals with the pixel prior.
 pub const INTEGRATED_MASS_HEADROOM_DEX: f64 = 3.0;
+
+/// The network draws [`refine`] reads: the first this many of each object's (they are
+/// independent draws, so the first ones are as good as any). Callers that refine need the
+/// network to draw only these — and all of them for the objects that [`RefineOutcome::refined`]
+/// says kept the network's posterior. (Until 2026-12-03 every third of 500 draws was read, 167:
+/// the same cloud, the network sampled 500 times per pixel for it.)
+pub const NETWORK_DRAWS: usize = 128;
 
 impl Default for RefineSettings {
     fn default() -> Self {
@@ -200,7 +207,7 @@ pub fn refine(
     Ok(RefineOutcome { refined: true, ess, rounds, exact_smc: exact, evaluations, distinct })
 }
 
-/// Step 1 of [`refine`]: the network's posterior in the shape space — up to 128 draws mapped
+/// Step 1 of [`refine`]: the network's posterior in the shape space — up to [`NETWORK_DRAWS`] draws mapped
 /// there (the history from the mass-weighted age and sSFR), a Gaussian fitted to them in logit
 /// coordinates (a start distribution that covers whatever the network's posterior covers) — and
 /// the starting points of the mode searches: half the best-fitting of them (profile χ²), half
@@ -215,12 +222,11 @@ fn network_cloud(
     evaluations: &mut usize,
 ) -> Option<(Option<Mode>, Vec<Vec<f64>>)> {
     let (p, d) = (names.len(), lk.dim());
-    let n = draws.len() / p;
+    let n = (draws.len() / p).min(NETWORK_DRAWS);
     let col = |nm: &str| names.iter().position(|x| x == nm);
     let mut live_guess = -0.2;
     let mut cloud_u: Vec<Vec<f64>> = Vec::new();
-    let stride = (n / 128).max(1);
-    for k in (0..n).step_by(stride) {
+    for k in 0..n {
         let row = &draws[k * p..(k + 1) * p];
         let get = |nm: &str| col(nm).map(|c| row[c] as f64);
         if let Some(u) = start_point(lk, inv, &get, &mut live_guess) {
@@ -550,23 +556,14 @@ pub fn refine_all(
     zs.sort_by(|a, b| a.total_cmp(b));
     zs.dedup();
     // Per distinct redshift the history table, and the compiled photometry where pixels share
-    // it (a map); a redshift of its own (catalogue rows, simulations) compiles it for its pixel
-    // only, so that the tables of thousands of redshifts never sit in memory together.
-    let mut count: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
-    for z in redshift {
-        *count.entry(z.to_bits()).or_default() += 1;
-    }
+    // it (a map); a redshift of its own compiles it for its pixel only (compile_shared).
     let delayed_tau = prior.sfh == sbipix_sim::SfhPrior::DelayedTau;
     let tables: std::collections::HashMap<u64, DelayedTauInverse> = zs
         .par_iter()
         .filter(|_| delayed_tau)
         .map(|&z| (z.to_bits(), DelayedTauInverse::new(cosmo.age_gyr(z), log_tau, sbipix_sim::theta::LOG_SSFR_FLOOR)))
         .collect();
-    let shared: std::collections::HashMap<u64, CompiledPhotometry> = zs
-        .into_par_iter()
-        .filter(|z| count[&z.to_bits()] > 1)
-        .map(|z| Ok((z.to_bits(), compile_for(model, prior, z)?)))
-        .collect::<Result<_>>()?;
+    let shared = compile_shared(model, prior, redshift)?;
     let done = std::sync::atomic::AtomicUsize::new(0);
     draws
         .par_chunks_mut(per)

@@ -7,7 +7,7 @@ use crate::inference::integrated::sample_integrated;
 use crate::inference::model::Posterior;
 use crate::inference::photoz::{PhotoZSettings, RedshiftPosterior, RedshiftTemplates};
 use crate::inference::ppc::ppc_predict;
-use crate::inference::refine::{exact_parameter_names, widen_draws};
+use crate::inference::refine::{NETWORK_DRAWS, exact_parameter_names, widen_draws};
 use crate::{Error, Result};
 use sbipix_io::ImageSet;
 use sbipix_io::arrays::pixel_scale_arcsec;
@@ -329,12 +329,31 @@ fn fit_at_redshifts(
         if z > zmax {
             return Err(Error::invalid("redshift", z, format!("outside the trained range [0, {zmax}]")));
         }
-        let mut d = widen_draws(sample_pixels(post, sel, &vec![z; nsel], &o, progress)?, np_net, np);
+        let zs = vec![z; nsel];
+        // The exact posterior reads only the first NETWORK_DRAWS network draws of a pixel: the
+        // network draws those, and all nd only for the pixels that keep its posterior.
+        let n_net = if opts.refine.is_some() { NETWORK_DRAWS.min(nd) } else { nd };
+        let net = sample_pixels(post, sel, &zs, &MapOptions { n_draws: n_net, ..o.clone() }, progress)?;
+        let mut d = widen_draws(pad_draws(net, nsel, n_net, nd, np_net), np_net, np);
         let integrated =
             sample_integrated(post, iflux, isig, iseen, &[z], ind, o.seed ^ streams::INTEGRATED_FIT, o.integrated_error_floor)?;
         let mut id = widen_draws(integrated, np_net, np);
         if let Some(r) = &opts.refine {
             let (out, layer) = refine_galaxy(r, sel, (iflux, isig, iseen), &names, (&mut d, &mut id), npix, &o, log, progress)?;
+            // the network's whole posterior where the likelihood could not refine
+            let nb = sel.n_bands;
+            for (i, _) in out.iter().enumerate().filter(|(_, oc)| !oc.refined) {
+                let one = post.sample_from(
+                    &sel.flux[i * nb..(i + 1) * nb],
+                    &sel.sigma[i * nb..(i + 1) * nb],
+                    &sel.seen[i * nb..(i + 1) * nb],
+                    &zs[i..i + 1],
+                    nd,
+                    o.seed,
+                    i,
+                )?;
+                d[i * nd * np..(i + 1) * nd * np].copy_from_slice(&widen_draws(one, np_net, np));
+            }
             outcomes.extend(out);
             refined = Some(match refined {
                 None => layer,
@@ -350,6 +369,19 @@ fn fit_at_redshifts(
     let draws = interleave_draws(nsel, kz, nd, np, |i, j| &runs[j][i * nd * np..(i + 1) * nd * np]);
     let idraws = interleave_draws(1, kz, ind, np, |_, j| &iruns[j][..]);
     Ok(RedshiftFits { draws, idraws, outcomes, refined, checks })
+}
+
+/// Draws [objects × `have` × `p`] laid out as [objects × `want` × `p`], the rows beyond `have`
+/// NaN (to be filled by the exact posterior, or by the network where that fails).
+fn pad_draws(draws: Vec<f32>, objects: usize, have: usize, want: usize, p: usize) -> Vec<f32> {
+    if have >= want {
+        return draws;
+    }
+    let mut out = vec![f32::NAN; objects * want * p];
+    for i in 0..objects {
+        out[i * want * p..(i * want + have) * p].copy_from_slice(&draws[i * have * p..(i + 1) * have * p]);
+    }
+    out
 }
 
 /// The pixels a map fits and their photometry in the model's band order.
@@ -688,4 +720,23 @@ fn check_pixels(
         chi2[p] = c.chi2[i] as f32;
     }
     PixelCheck { chi2, median_residual_sigma: c.median_residual_sigma, median_chi2: c.median_chi2 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pad_draws;
+
+    /// Each object's draws stay its own, first, with NaN rows after them.
+    #[test]
+    fn padded_draws_keep_each_object_in_place() {
+        // 2 objects × 2 draws × 3 parameters, padded to 4 draws
+        let d: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let out = pad_draws(d.clone(), 2, 2, 4, 3);
+        assert_eq!(out.len(), 24);
+        assert_eq!(&out[0..6], &d[0..6]);
+        assert!(out[6..12].iter().all(|v| v.is_nan()));
+        assert_eq!(&out[12..18], &d[6..12]);
+        assert!(out[18..24].iter().all(|v| v.is_nan()));
+        assert_eq!(pad_draws(d.clone(), 2, 2, 2, 3), d);
+    }
 }
