@@ -81,7 +81,16 @@ pub struct CompiledPhotometry {
     dust_band_ujy: Vec<f64>,
     /// The CPU has AVX2 and FMA (checked once, here).
     simd: bool,
+    /// Young stars see the same A_V as old ones (η = 1, the range's η_max), so their table is
+    /// folded into `old` — with the nebular emission when a single log U grid is kept — and one
+    /// sum per metallicity and A_V node does what three did: `old`'s bins are then the history's
+    /// cut intervals (the young bins, then the birth-cloud bin's older part and the older bins:
+    /// `nb + 1`), `young` is empty, and `neb` too when folded.
+    folded: bool,
 }
+
+/// Most cut intervals of a folded table (the model's 42 bins + 1; more bins leave it unfolded).
+const MAX_FOLDED: usize = 80;
 
 fn cpu_has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -301,9 +310,11 @@ impl CompiledPhotometry {
         let nbc = (model.bc_bin + 1).min(nb);
         // the nebular grids bracketing the log U range
         let (logu_first, logu) = if model.config.nebular {
+            // the last node ≤ the range's start and the first ≥ its end (one grid for a fixed
+            // log U on a node, as SBIPIX's −2)
             let g = &model.logu;
-            let lo = g.partition_point(|&u| u < range.logu.0).clamp(1, g.len() - 1) - 1;
-            let hi = g.partition_point(|&u| u < range.logu.1).clamp(1, g.len() - 1);
+            let lo = g.partition_point(|&u| u <= range.logu.0).saturating_sub(1).min(g.len() - 1);
+            let hi = g.partition_point(|&u| u < range.logu.1).min(g.len() - 1).max(lo);
             (lo, g[lo..=hi].to_vec())
         } else {
             (0, Vec::new())
@@ -346,7 +357,35 @@ impl CompiledPhotometry {
         } else {
             Vec::new()
         };
+        // η = 1: the young (and single-grid nebular) tables folded into the old one
+        let folded = range.eta_max == 1.0 && nbc == model.bc_bin + 1 && nb < MAX_FOLDED && n_av_young == n_av_old;
+        let (old, young, neb) = if folded {
+            let (rp, nu) = (tab.row_stride(), logu.len());
+            let fold_neb = nu == 1 && !neb.is_empty();
+            let mut out = vec![0.0f32; nz * n_av_old * (nb + 1) * rp];
+            for z in 0..nz {
+                for a in 0..n_av_old {
+                    let dst = |k: usize| ((z * n_av_old + a) * (nb + 1) + k) * rp;
+                    for k in 0..nbc {
+                        let (src, o) = (((z * n_av_old + a) * nbc + k) * rp, dst(k));
+                        out[o..o + rp].copy_from_slice(&young[src..src + rp]);
+                        if fold_neb {
+                            let nsrc = ((z * n_av_old + a) * nbc + k) * rp;
+                            out[o..o + rp].iter_mut().zip(&neb[nsrc..nsrc + rp]).for_each(|(v, n)| *v += n);
+                        }
+                    }
+                    for k in nbc..=nb {
+                        let (src, o) = (((z * n_av_old + a) * nb + k - 1) * rp, dst(k));
+                        out[o..o + rp].copy_from_slice(&old[src..src + rp]);
+                    }
+                }
+            }
+            (out, Vec::new(), if fold_neb { Vec::new() } else { neb })
+        } else {
+            (old, young, neb)
+        };
         Ok(Self {
+            folded,
             redshift,
             age_universe_gyr,
             n_bands: model.bands.len(),
@@ -455,11 +494,24 @@ impl CompiledPhotometry {
             heap.split_at_mut(rp)
         };
         // Only the bins up to the oldest populated one contribute.
-        let last_old = old[..nb].iter().rposition(|&m| m > 0.0).map_or(0, |j| j + 1);
         let last_young = young[..nbc].iter().rposition(|&m| m > 0.0).map_or(0, |j| j + 1);
-        let old_m = &old[..last_old];
         let young_m = &young[..last_young];
         let has_young = last_young > 0;
+        // folded: the young bins' masses, then the old ones from the birth-cloud bin on
+        let mut cut = [0.0f64; MAX_FOLDED];
+        let (old_m, old_bins) = if self.folded {
+            if eta != 1.0 {
+                return Err(SpsError::invalid("eta", eta, "the photometry was compiled for η = 1"));
+            }
+            cut[..nbc].copy_from_slice(&young[..nbc]);
+            cut[nbc..=nb].copy_from_slice(&old[nbc - 1..nb]);
+            let last = cut[..=nb].iter().rposition(|&m| m > 0.0).map_or(0, |j| j + 1);
+            (&cut[..last], nb + 1)
+        } else {
+            let last = old[..nb].iter().rposition(|&m| m > 0.0).map_or(0, |j| j + 1);
+            (&old[..last], nb)
+        };
+        let last_old = old_m.len();
         // log U weights among the kept grids
         let uw = if self.neb.is_empty() || !has_young {
             None
@@ -483,12 +535,14 @@ impl CompiledPhotometry {
                 continue;
             }
             if last_old > 0 {
-                let node = (z * self.n_av_old + ko) * nb * rp;
-                add_block(self.simd, acc_old, &self.old, (node, node + nb * rp), old_m, (wz * (1.0 - fo), wz * fo));
+                let node = (z * self.n_av_old + ko) * old_bins * rp;
+                add_block(self.simd, acc_old, &self.old, (node, node + old_bins * rp), old_m, (wz * (1.0 - fo), wz * fo));
             }
             if has_young {
-                let node = (z * self.n_av_young + ky) * nbc * rp;
-                add_block(self.simd, acc_young, &self.young, (node, node + nbc * rp), young_m, (wz * (1.0 - fy), wz * fy));
+                if !self.folded {
+                    let node = (z * self.n_av_young + ky) * nbc * rp;
+                    add_block(self.simd, acc_young, &self.young, (node, node + nbc * rp), young_m, (wz * (1.0 - fy), wz * fy));
+                }
                 if let Some(uw) = uw {
                     for (u, wu) in uw {
                         if wu > 0.0 {

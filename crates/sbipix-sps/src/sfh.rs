@@ -181,19 +181,31 @@ impl Sfh {
             return;
         }
         match &self.shape {
-            SfhShape::DelayedTau { age_gyr, tau_gyr } => {
+            SfhShape::DelayedTau { age_gyr, tau_gyr } if edges_yr.len() <= MAX_EDGES => {
                 let (big_a, tau) = (age_gyr * GYR, tau_gyr * GYR);
                 // x = (A − a)/τ at each edge, clamped into the history; G(x) the gamma value
-                // on the x side of the pivot (lower below, upper above).
-                let at = |a: f64| {
-                    let x = ((big_a - a.clamp(0.0, big_a)) / tau).max(0.0);
-                    (x, if x <= GAMMA_PIVOT { lower_gamma(1, x) } else { upper_gamma(1, x) })
-                };
+                // on the x side of the pivot (lower below, upper above). The lower polynomial
+                // of every edge at once (one chain of multiply-adds per edge, interleaved: a
+                // single chain waits on each step's latency), at min(x, pivot) so that it stays
+                // finite where it is not used.
+                let n = edges_yr.len();
+                let (mut xs, mut xp, mut gs) = ([0.0f64; MAX_EDGES], [0.0f64; MAX_EDGES], [0.0f64; MAX_EDGES]);
+                for ((x, c), &a) in xs.iter_mut().zip(xp.iter_mut()).zip(edges_yr) {
+                    *x = ((big_a - a.clamp(0.0, big_a)) / tau).max(0.0);
+                    *c = x.min(GAMMA_PIVOT);
+                }
+                for &ck in LOWER_GAMMA_COEF[1].iter().rev() {
+                    for (g, &c) in gs[..n].iter_mut().zip(&xp[..n]) {
+                        *g = *g * c + ck;
+                    }
+                }
+                for (g, &x) in gs[..n].iter_mut().zip(&xs[..n]) {
+                    *g = if x <= GAMMA_PIVOT { x * x * *g } else { upper_gamma(1, x) };
+                }
                 let k = self.scale * tau * tau;
-                let (mut x0, mut g0) = at(edges_yr[0]);
-                for &edge in &edges_yr[1..] {
+                let (mut x0, mut g0) = (xs[0], gs[0]);
+                for (&x1, &g1) in xs[1..n].iter().zip(&gs[1..n]) {
                     // ages increase, so x decreases: the interval is [x₁, x₀]
-                    let (x1, g1) = at(edge);
                     let v = if x0 <= x1 {
                         0.0
                     } else if x0 <= GAMMA_PIVOT {
@@ -445,6 +457,10 @@ pub(crate) fn gamma_integral(n: u32, x_lo: f64, x_hi: f64) -> f64 {
     }
 }
 
+/// Most bin edges [`Sfh::masses_between`] takes on its fast path (the model's 42 bins and t_bc;
+/// more go the general way).
+const MAX_EDGES: usize = 64;
+
 /// Terms of [`LOWER_GAMMA_COEF`]: x ≤ 0.5 makes the 17th term 2·10⁻¹⁹ of the first.
 const LOWER_GAMMA_TERMS: usize = 17;
 
@@ -480,7 +496,12 @@ fn lower_gamma(n: u32, x: f64) -> f64 {
     if n <= 2 && x <= GAMMA_PIVOT {
         let c = &LOWER_GAMMA_COEF[n as usize];
         let poly = c.iter().rev().fold(0.0f64, |acc, &ck| acc * x + ck);
-        return x.powi(n as i32 + 1) * poly;
+        let xn1 = match n {
+            0 => x,
+            1 => x * x,
+            _ => x * x * x,
+        };
+        return xn1 * poly;
     }
     let s = (n + 1) as f64;
     let mut term = 1.0 / s;

@@ -102,6 +102,11 @@ fn compiled_photometry_refuses_what_it_was_not_built_for() {
     let e = c.photometry_into(&model, &p, &mut ws, &mut f).unwrap_err().to_string();
     assert!(e.contains("av_mag") && e.contains("compiled"), "{e}");
     p.av_mag = 1.0;
+    // built for η = 1 (young stars folded into the old stars' table): another η is refused
+    p.eta = 1.5;
+    let e = c.photometry_into(&model, &p, &mut ws, &mut f).unwrap_err().to_string();
+    assert!(e.contains("eta") && e.contains("compiled"), "{e}");
+    p.eta = 1.0;
     p.redshift = 2.1;
     assert!(c.photometry_into(&model, &p, &mut ws, &mut f).is_err());
     assert!(CompiledPhotometry::new(&model, 99.0, CompileRange::default()).is_err());
