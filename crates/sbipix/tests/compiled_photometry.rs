@@ -88,6 +88,13 @@ fn compiled_photometry_with_free_ionisation_and_young_dust() {
         eprintln!("z = {z} (log U, η free): max |Δm| = {dm:.2e} mag ({case})");
         assert!(dm <= 0.002, "z = {z}: max |Δm| = {dm} mag at {case}");
     }
+    // log U free at η = 1 (`--free-logu`): the young stars folded into the old stars' tables,
+    // the nebular ones apart (interpolated in log U)
+    let prior = Prior::from_toml_str("[parameters]\nlogu = { min = -4.0, max = -1.0 }\n", "test prior").unwrap();
+    let range = CompileRange { av_max_mag: 4.3, eta_max: 1.0, logu: (-4.0, -1.0) };
+    let (dm, case) = worst_dm(&model, &prior, 2.0, range, 2000, 8);
+    eprintln!("z = 2 (log U free, η = 1): max |Δm| = {dm:.2e} mag ({case})");
+    assert!(dm <= 0.002, "max |Δm| = {dm} mag at {case}");
 }
 
 #[test]
