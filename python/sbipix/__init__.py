@@ -559,6 +559,7 @@ class Model:
         seg_id: Optional[float] = None,
         photo_z: bool = False,
         free_logu: bool = _MAP["free_logu"],
+        pixel_scale_arcsec: Optional[float] = None,
     ) -> MapResult:
         """Maps a FITS cube with ``FLUX`` and ``ERR`` HDUs (as ``sbipix map --cube``).
 
@@ -571,7 +572,9 @@ class Model:
         alone (``--fast``). ``seg`` and
         ``seg_id``: a segmentation map and the id of the galaxy in it (as ``--seg``/``--id``).
         ``free_logu=True``: log U free over −4…−1 in the exact posteriors (``logu_p16/p50/p84``
-        maps; as ``--free-logu``).
+        maps; as ``--free-logu``). ``pixel_scale_arcsec``: the cube's pixel scale where its WCS
+        lacks it (or to override it; as ``--pixel-scale``): a model whose prior is a mass per kpc²
+        needs one.
         """
         names, arrays, summary, log = _core.map_cube(
             self._m,
@@ -589,6 +592,7 @@ class Model:
             seg_id=None if seg_id is None else float(seg_id),
             photo_z=bool(photo_z),
             free_logu=bool(free_logu),
+            pixel_scale_arcsec=None if pixel_scale_arcsec is None else float(pixel_scale_arcsec),
         )
         _emit(log)
         return MapResult(names, arrays, json.loads(summary))
@@ -608,10 +612,11 @@ class Model:
         refine: bool = _MAP["refine"],
         sys_err: float = _MAP["sys_err"],
         free_logu: bool = _MAP["free_logu"],
+        pixel_scale_arcsec: Optional[float] = None,
     ) -> MapResult:
         """Maps arrays: ``flux`` and ``err`` (bands, y, x) in µJy per pixel, ``bands`` their names
         (any subset of the model's bands; the others are missing). Same outputs and options as
-        :meth:`map_cube`."""
+        :meth:`map_cube` (arrays have no WCS: ``pixel_scale_arcsec`` gives the pixel scale)."""
         f = np.ascontiguousarray(np.asarray(flux, dtype=np.float64))
         s = np.ascontiguousarray(np.asarray(err, dtype=np.float64))
         if f.ndim != 3:
@@ -619,6 +624,7 @@ class Model:
         names, arrays, summary, log = _core.map_arrays(
             self._m, f, s, [str(b) for b in bands], float(redshift), snr_min=float(snr_min), draws=int(draws), seed=int(seed),
             ppc=bool(ppc), out=_path(out), refine=bool(refine), sys_err=float(sys_err), free_logu=bool(free_logu),
+            pixel_scale_arcsec=None if pixel_scale_arcsec is None else float(pixel_scale_arcsec),
         )
         _emit(log)
         return MapResult(names, arrays, json.loads(summary))

@@ -26,6 +26,7 @@ struct Settings {
     out: Option<PathBuf>,
     photo_z: Option<bool>,
     free_logu: Option<bool>,
+    pixel_scale_arcsec: Option<f64>,
 }
 
 impl Settings {
@@ -46,6 +47,7 @@ impl Settings {
             photo_z: self.photo_z.unwrap_or(d.photo_z),
             photo_z_settings: d.photo_z_settings,
             free_logu: self.free_logu.unwrap_or(d.free_logu),
+            pixel_scale_arcsec: self.pixel_scale_arcsec,
         }
     }
 }
@@ -78,7 +80,7 @@ fn run<'py>(py: Python<'py>, model: &Model, req: MapRequest, img: Option<ImageSe
 #[pyfunction]
 #[pyo3(signature = (
     model, path, *, redshift = None, snr_min = None, draws = None, seed = None, ppc = None, unit = None, out = None,
-    refine = None, sys_err = None, seg = None, seg_id = None, photo_z = None, free_logu = None,
+    refine = None, sys_err = None, seg = None, seg_id = None, photo_z = None, free_logu = None, pixel_scale_arcsec = None,
 ))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
 pub fn map_cube<'py>(
@@ -98,20 +100,21 @@ pub fn map_cube<'py>(
     seg_id: Option<f64>,
     photo_z: Option<bool>,
     free_logu: Option<bool>,
+    pixel_scale_arcsec: Option<f64>,
 ) -> PyResult<MapOut<'py>> {
     let segmentation = match (seg, seg_id) {
         (Some(path), Some(id)) => Some(Segmentation { path, id }),
         (None, None) => None,
         _ => return Err(crate::errors::invalid("seg_id", "(one of seg, seg_id)", "a segmentation map needs both seg and seg_id")),
     };
-    let s = Settings { snr_min, draws, seed, ppc, refine, sys_err, out, photo_z, free_logu };
+    let s = Settings { snr_min, draws, seed, ppc, refine, sys_err, out, photo_z, free_logu, pixel_scale_arcsec };
     let req = s.request(redshift, ImageInput::cube(path, unit), segmentation);
     run(py, &model, req, None)
 }
 
 /// Maps arrays: flux and σ [bands, y, x] in µJy per pixel, band names in array order.
 #[pyfunction]
-#[pyo3(signature = (model, flux, err, bands, redshift, *, snr_min = None, draws = None, seed = None, ppc = None, out = None, refine = None, sys_err = None, free_logu = None))]
+#[pyo3(signature = (model, flux, err, bands, redshift, *, snr_min = None, draws = None, seed = None, ppc = None, out = None, refine = None, sys_err = None, free_logu = None, pixel_scale_arcsec = None))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
 pub fn map_arrays<'py>(
     py: Python<'py>,
@@ -128,6 +131,7 @@ pub fn map_arrays<'py>(
     refine: Option<bool>,
     sys_err: Option<f64>,
     free_logu: Option<bool>,
+    pixel_scale_arcsec: Option<f64>,
 ) -> PyResult<MapOut<'py>> {
     let sh = flux.shape().to_vec();
     if err.shape() != sh.as_slice() {
@@ -146,7 +150,7 @@ pub fn map_arrays<'py>(
         wcs: Default::default(),
         redshift: None,
     };
-    let s = Settings { snr_min, draws, seed, ppc, refine, sys_err, out, photo_z: None, free_logu };
+    let s = Settings { snr_min, draws, seed, ppc, refine, sys_err, out, photo_z: None, free_logu, pixel_scale_arcsec };
     let req = s.request(Some(redshift), ImageInput::default(), None);
     run(py, &model, req, Some(img))
 }

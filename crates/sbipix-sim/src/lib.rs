@@ -17,4 +17,4 @@ pub use encoding::InputEncoding;
 pub use error::{Result, SimError};
 pub use prior::{ModelLimits, ParamPrior, Prior, SfhPrior};
 pub use simulate::{SimulationSpec, TrainingSet, simulate};
-pub use survey::{BandLimit, LearningData, NoiseSampler, Survey, SurveyBand};
+pub use survey::{BandLimit, BandPattern, DepthFamily, LearningData, NoiseDraw, NoiseSampler, Survey, SurveyBand};

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 /// The built-in delayed-τ prior file.
 pub const DELAYED_TAU_TOML: &str = include_str!("../data/prior_delayed_tau.toml");
+/// The built-in physical delayed-τ prior file (mass per kpc²).
+pub const DELAYED_TAU_PHYSICAL_TOML: &str = include_str!("../data/prior_delayed_tau_physical.toml");
 /// The built-in dense_basis prior file.
 pub const DENSE_BASIS_TOML: &str = include_str!("../data/prior_dense_basis.toml");
 
@@ -60,6 +62,20 @@ pub struct Prior {
     pub params: Vec<(String, ParamPrior)>,
     /// Where the prior came from (file name or "built-in …").
     pub source: String,
+    /// A physical per-pixel prior: the mass formed is given per kpc² (`log_sigma_mass_formed`)
+    /// and a pixel of this size (arcsec) sets the mass at each redshift. None: SBIPIX's mass per
+    /// pixel (`log_mass_formed`) whatever the redshift.
+    pub pixel_scale_arcsec: Option<f64>,
+}
+
+/// The name of the surface-density mass parameter of a physical prior (log10 M☉ formed per kpc²).
+pub const LOG_SIGMA_MASS_FORMED: &str = "log_sigma_mass_formed";
+/// The lowest redshift a surface-density prior may reach (the area of a pixel vanishes at z = 0).
+pub const MIN_REDSHIFT_SURFACE_DENSITY: f64 = 0.005;
+
+/// log10 of the area (kpc²) of a square pixel of `scale_arcsec` at redshift `z`.
+pub fn log_pixel_area_kpc2(z: f64, scale_arcsec: f64, cosmology: &Cosmology) -> f64 {
+    2.0 * (scale_arcsec * cosmology.kpc_per_arcsec(z)).log10()
 }
 
 /// Bounds the model itself imposes, checked against the prior ranges.
@@ -91,6 +107,12 @@ impl Prior {
         Self::from_toml_str(DELAYED_TAU_TOML, "built-in delayed_tau prior").expect("built-in prior parses")
     }
 
+    /// sbipix's physical delayed-τ prior: mass formed per kpc² on 0.03″ pixels
+    /// (`data/prior_delayed_tau_physical.toml`).
+    pub fn physical_delayed_tau() -> Self {
+        Self::from_toml_str(DELAYED_TAU_PHYSICAL_TOML, "built-in physical delayed_tau prior").expect("built-in prior parses")
+    }
+
     /// SBIPIX's dense_basis prior.
     pub fn sbipix_dense_basis() -> Self {
         Self::from_toml_str(DENSE_BASIS_TOML, "built-in dense_basis prior").expect("built-in prior parses")
@@ -102,10 +124,17 @@ impl Prior {
         let err = |key: &str, reason: String| SimError::Prior { file: file.into(), key: key.into(), reason };
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| err("(syntax)", e.to_string()))?;
         for k in table.keys() {
-            if !["sfh", "parameters", "dense_basis"].contains(&k.as_str()) {
-                return Err(err(k, "unknown key (expected `sfh`, `[parameters]`, `[dense_basis]`)".into()));
+            if !["sfh", "pixel_scale_arcsec", "parameters", "dense_basis"].contains(&k.as_str()) {
+                return Err(err(k, "unknown key (expected `sfh`, `pixel_scale_arcsec`, `[parameters]`, `[dense_basis]`)".into()));
             }
         }
+        let pixel_scale_arcsec = match table.get("pixel_scale_arcsec") {
+            None => None,
+            Some(v) => match as_f64(v) {
+                Some(x) if x.is_finite() && x > 0.0 && x <= 10.0 => Some(x),
+                _ => return Err(err("pixel_scale_arcsec", format!("{v} must be a number of arcsec in (0, 10]"))),
+            },
+        };
         let family = match table.get("sfh") {
             None => "delayed_tau",
             Some(toml::Value::String(s)) => s.as_str(),
@@ -152,7 +181,29 @@ impl Prior {
             Some(toml::Value::Table(t)) => t.clone(),
             Some(v) => return Err(err("parameters", format!("expected a table, found {v}"))),
         };
+        let surface = given.contains_key(LOG_SIGMA_MASS_FORMED);
+        match (surface, pixel_scale_arcsec.is_some()) {
+            (true, false) => {
+                return Err(err(
+                    &format!("parameters.{LOG_SIGMA_MASS_FORMED}"),
+                    "a mass per kpc² needs the pixel size it applies to: add `pixel_scale_arcsec = …` (e.g. 0.03)".into(),
+                ));
+            }
+            (false, true) => {
+                return Err(err("pixel_scale_arcsec", format!("only used with `{LOG_SIGMA_MASS_FORMED}` in [parameters]")));
+            }
+            _ => {}
+        }
+        if surface && given.contains_key("log_mass_formed") {
+            return Err(err(
+                "parameters.log_mass_formed",
+                format!("give either log_mass_formed (per pixel) or {LOG_SIGMA_MASS_FORMED} (per kpc²), not both"),
+            ));
+        }
         for k in given.keys() {
+            if k == LOG_SIGMA_MASS_FORMED {
+                continue;
+            }
             if !keys.contains(&k.as_str()) {
                 return Err(err(
                     &format!("parameters.{k}"),
@@ -163,11 +214,12 @@ impl Prior {
         let def_params = defaults["parameters"].as_table().expect("defaults have parameters");
         let mut params = Vec::new();
         for k in keys {
+            let k = if *k == "log_mass_formed" && surface { LOG_SIGMA_MASS_FORMED } else { k };
             let key = format!("parameters.{k}");
-            let v = given.get(*k).unwrap_or(&def_params[*k]);
+            let v = given.get(k).unwrap_or_else(|| &def_params[k]);
             params.push((k.to_string(), parse_param(v).map_err(|r| err(&key, r))?));
         }
-        let prior = Prior { sfh, params, source: file.into() };
+        let prior = Prior { sfh, params, source: file.into(), pixel_scale_arcsec };
         prior.check_ranges()?;
         Ok(prior)
     }
@@ -188,6 +240,32 @@ impl Prior {
         Ok(out)
     }
 
+    /// The prior of one pixel at redshift `z` with SBIPIX's parameters: for a physical prior the
+    /// mass per kpc² becomes `log_mass_formed` of a pixel of the prior's size at `z`, the
+    /// redshift is fixed at `z`; other priors only get the redshift fixed. What the likelihood of
+    /// a pixel at a known redshift needs.
+    pub fn at_redshift(&self, z: f64, cosmology: &Cosmology) -> Prior {
+        let mut out = self.clone();
+        if let Some(scale) = self.pixel_scale_arcsec {
+            let da = log_pixel_area_kpc2(z, scale, cosmology);
+            for (name, p) in out.params.iter_mut() {
+                if name == LOG_SIGMA_MASS_FORMED {
+                    *name = "log_mass_formed".into();
+                    *p = match *p {
+                        ParamPrior::Uniform { min, max } => ParamPrior::Uniform { min: min + da, max: max + da },
+                        ParamPrior::Fixed { value } => ParamPrior::Fixed { value: value + da },
+                    };
+                }
+            }
+            out.pixel_scale_arcsec = None;
+            out.source = format!("{} at z = {z}", self.source);
+        }
+        if let Some(slot) = out.params.iter_mut().find(|(n, _)| n == "redshift") {
+            slot.1 = ParamPrior::Fixed { value: z };
+        }
+        out
+    }
+
     /// The prior of parameter `name`.
     pub fn get(&self, name: &str) -> Option<ParamPrior> {
         self.params.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
@@ -198,6 +276,7 @@ impl Prior {
         let bounds: &[(&str, f64, f64)] = &[
             ("redshift", 0.0, 50.0),
             ("log_mass_formed", -10.0, 20.0),
+            (LOG_SIGMA_MASS_FORMED, -5.0, 20.0),
             ("log_tau_gyr", -4.0, 3.0),
             ("onset_fraction", 0.0, 1.0),
             ("log_sfr_inst", -20.0, 10.0),
@@ -218,6 +297,10 @@ impl Prior {
             {
                 return Err(self.err(name, format!("range [{lo}, {hi}] is outside the allowed [{blo}, {bhi}]")));
             }
+        }
+        if self.pixel_scale_arcsec.is_some() && self.get("redshift").is_some_and(|p| p.range().0 < MIN_REDSHIFT_SURFACE_DENSITY) {
+            return Err(self
+                .err("redshift", format!("a mass per kpc² needs z ≥ {MIN_REDSHIFT_SURFACE_DENSITY} (a pixel's area vanishes at z = 0)")));
         }
         if self.get("onset_fraction").is_some_and(|p| p.range().0 >= 1.0) {
             return Err(self.err("onset_fraction", "star formation must start before observation (onset < 1)".into()));
@@ -257,7 +340,10 @@ impl Prior {
         let g = |name: &str| self.get(name).expect("every family parameter is present");
         // Draw in the file's parameter order so a draw depends only on the prior and the RNG.
         let z = g("redshift").sample(rng);
-        let log_mass = g("log_mass_formed").sample(rng);
+        let log_mass = match self.pixel_scale_arcsec {
+            None => g("log_mass_formed").sample(rng),
+            Some(scale) => g(LOG_SIGMA_MASS_FORMED).sample(rng) + log_pixel_area_kpc2(z, scale, cosmology),
+        };
         let t_univ = cosmology.age_gyr(z);
         let (sfh, shape) = match self.sfh {
             SfhPrior::DelayedTau => {
@@ -307,6 +393,9 @@ impl Prior {
         match self.sfh {
             SfhPrior::DelayedTau => s.push_str("sfh = \"delayed_tau\"\n"),
             SfhPrior::DenseBasis { .. } => s.push_str("sfh = \"dense_basis\"\n"),
+        }
+        if let Some(scale) = self.pixel_scale_arcsec {
+            s.push_str(&format!("pixel_scale_arcsec = {scale:?}\n"));
         }
         s.push_str("\n[parameters]\n");
         for (n, p) in &self.params {
@@ -424,6 +513,53 @@ mod tests {
         let limits = ModelLimits { max_redshift: 5.0, logzsol: (-2.3, 0.7), logu: (-4.0, 0.0) };
         let e = Prior::sbipix_delayed_tau().check_model(limits).unwrap_err().to_string();
         assert!(e.contains("parameters.redshift"), "{e}");
+    }
+
+    #[test]
+    fn a_physical_prior_turns_mass_per_kpc2_into_mass_per_pixel() {
+        let p = Prior::physical_delayed_tau();
+        assert_eq!(p.pixel_scale_arcsec, Some(0.03));
+        assert_eq!(p.get("log_mass_formed"), None, "the per-pixel mass is not given directly");
+        assert_eq!(p.inferred_names(), Prior::sbipix_delayed_tau().inferred_names());
+        assert_eq!(Prior::from_toml_str(&p.to_toml(), "x").unwrap(), Prior { source: "x".into(), ..p.clone() });
+        let c = Cosmology::default();
+        // the area of a 0.03″ pixel at z = 3: (0.03″ × kpc per arcsec)²
+        let kpc = c.kpc_per_arcsec(3.0);
+        assert!((log_pixel_area_kpc2(3.0, 0.03, &c) - 2.0 * (0.03 * kpc).log10()).abs() < 1e-12);
+        let at3 = p.at_redshift(3.0, &c);
+        let da = log_pixel_area_kpc2(3.0, 0.03, &c);
+        assert_eq!(at3.get("log_mass_formed"), Some(ParamPrior::Uniform { min: 5.0 + da, max: 11.5 + da }));
+        assert_eq!(at3.get("redshift"), Some(ParamPrior::Fixed { value: 3.0 }));
+        assert_eq!(at3.pixel_scale_arcsec, None);
+        // draws: log M formed − log area is uniform over [5, 11.5] at every redshift
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+        let mut sigma: Vec<f64> = (0..4000)
+            .map(|_| {
+                let d = p.sample(&mut rng, &c);
+                let SfhSpec::Parametric { log_mass_formed, .. } = d.params.sfh else { unreachable!() };
+                log_mass_formed - log_pixel_area_kpc2(d.params.redshift, 0.03, &c)
+            })
+            .collect();
+        sigma.sort_by(f64::total_cmp);
+        for q in [0.1, 0.5, 0.9] {
+            let v = sigma[(q * sigma.len() as f64) as usize];
+            assert!((v - (5.0 + 6.5 * q)).abs() < 0.15, "{q}: {v}");
+        }
+        // errors name the key
+        let bad = [
+            ("[parameters]\nlog_sigma_mass_formed = { min = 5.0, max = 11.0 }\n", "parameters.log_sigma_mass_formed"),
+            ("pixel_scale_arcsec = 0.03\n", "pixel_scale_arcsec"),
+            ("pixel_scale_arcsec = -1\n[parameters]\nlog_sigma_mass_formed = { min = 5.0, max = 11.0 }\n", "pixel_scale_arcsec"),
+            (
+                "pixel_scale_arcsec = 0.03\n[parameters]\nlog_sigma_mass_formed = { min = 5.0, max = 11.0 }\nlog_mass_formed = { min = 4.0, max = 12.0 }\n",
+                "parameters.log_mass_formed",
+            ),
+            ("pixel_scale_arcsec = 0.03\n[parameters]\nlog_sigma_mass_formed = { min = 5.0, max = 11.0 }\n", "parameters.redshift"),
+        ];
+        for (text, key) in bad {
+            let e = Prior::from_toml_str(text, "p.toml").unwrap_err().to_string();
+            assert!(e.contains("p.toml") && e.contains(&format!("`{key}`")), "{text}: {e}");
+        }
     }
 
     #[test]

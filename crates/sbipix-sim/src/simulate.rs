@@ -114,7 +114,7 @@ pub fn simulate(
                     seed: spec.seed,
                     source,
                 })?;
-                noise.draw(&mut rng, &flux, &mut sig, &mut obs);
+                let drawn = noise.draw(&mut rng, &flux, &mut sig, &mut obs);
                 let p = &draw.params;
                 let mut row = vec![0.0; np];
                 theta_row(&layout, &d, p, &draw.shape, &mut row);
@@ -123,7 +123,8 @@ pub fn simulate(
                 }
                 z[k] = p.redshift as f32;
                 for b in 0..nb {
-                    let keep = spec.drop_rate == 0.0 || rng.random::<f64>() >= spec.drop_rate;
+                    let kept = spec.drop_rate == 0.0 || rng.random::<f64>() >= spec.drop_rate;
+                    let keep = kept && drawn.pattern.is_none_or(|p| noise.pattern_measures(p, b));
                     ft[k * nb + b] = flux[b] as f32;
                     fo[k * nb + b] = if keep { obs[b] as f32 } else { f32::NAN };
                     sg[k * nb + b] = if keep { sig[b] as f32 } else { f32::NAN };

@@ -14,6 +14,7 @@
 //! non-detection stays a measurement with its σ.
 
 use crate::error::{Result, SimError};
+use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use sbipix_stats::normal;
 use sbipix_stats::{median, quantile_sorted, sort_f64};
@@ -58,7 +59,121 @@ pub struct Survey {
     pub bands: Vec<SurveyBand>,
     /// Correlation matrix of the normal scores of σ_bg (bands × bands, row-major).
     pub depth_correlation: Vec<Vec<f64>>,
+    /// Noise as a family around the learnt survey (other depths, error maps with or without the
+    /// source's Poisson term, band coverage patterns); None: exactly the learnt survey.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<DepthFamily>,
 }
+
+/// Noise as a family, not one field: what a network that serves other surveys' data learns
+/// from. Per simulated pixel,
+///
+/// * **depth**: every band's σ_bg (drawn from the learnt survey as usual) is multiplied by
+///   exp(g + s·η_b), g uniform in [ln `depth_factor_min`, ln `depth_factor_max`] (one common
+///   factor: a mosaic is deep or shallow as a whole) and η_b normal scores correlated by the
+///   survey's `depth_correlation` (bands that go deep together in the real mosaic do here too),
+///   s = `band_scatter_dex`·ln 10;
+/// * **Poisson term**: with probability `no_poisson_probability` none (error maps of the
+///   background alone, as many catalogues and some reductions give), else the learnt coefficient
+///   times a log-uniform factor in [`poisson_factor_min`, `poisson_factor_max`], common to all
+///   bands (one exposure time and gain per mosaic);
+/// * **band coverage**: one of `band_patterns` (weights need not sum to 1), whose bands are
+///   marked missing, on top of the independent random drop-out of the training set.
+///
+/// With these, the error bar stops standing in for the flux: at a given flux σ spans a factor
+/// of ≈ 30 whatever the source's Poisson term, so the network has to read the flux itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepthFamily {
+    pub depth_factor_min: f64,
+    pub depth_factor_max: f64,
+    pub band_scatter_dex: f64,
+    pub no_poisson_probability: f64,
+    pub poisson_factor_min: f64,
+    pub poisson_factor_max: f64,
+    pub band_patterns: Vec<BandPattern>,
+}
+
+/// A band coverage pattern of a family: these bands are missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BandPattern {
+    pub name: String,
+    pub weight: f64,
+    pub missing: Vec<String>,
+}
+
+/// The HST/ACS bands of the JADES band set.
+const ACS_BANDS: [&str; 5] = ["F435W", "F606W", "F775W", "F814W", "F850LP"];
+/// JADES's NIRCam medium bands other than F410M.
+const MEDIUM_BANDS_NOT_F410M: [&str; 6] = ["F182M", "F210M", "F335M", "F430M", "F460M", "F480M"];
+
+impl DepthFamily {
+    /// sbipix's default family (the shipped model's): depths ×0.25–×8 of the learnt survey's
+    /// (JADES's deepest and shallowest regions span ≈ ×3; CEERS, PRIMER and COSMOS-Web are 1.5–4×
+    /// shallower than JADES per pixel), band scatter 0.15 dex, a quarter of the pixels without a
+    /// Poisson term and the others ×0.1–×10 of the learnt one, and these coverage patterns of
+    /// real programmes: all bands; no F430M/F460M/F480M (JADES outside its medium-band parallels,
+    /// as in the GS-z14 field); NIRCam only (CEERS, PRIMER, COSMOS-Web without HST);
+    /// NIRCam wide bands + F410M only (the common CEERS/PRIMER/JADES set). Bands a survey lacks
+    /// are dropped from the patterns.
+    pub fn default_for(bands: &[String]) -> Self {
+        let keep =
+            |list: Vec<&str>| -> Vec<String> { list.into_iter().filter(|b| bands.iter().any(|x| x == b)).map(String::from).collect() };
+        let mut wide = ACS_BANDS.to_vec();
+        wide.extend(MEDIUM_BANDS_NOT_F410M);
+        DepthFamily {
+            depth_factor_min: 0.25,
+            depth_factor_max: 8.0,
+            band_scatter_dex: 0.15,
+            no_poisson_probability: 0.25,
+            poisson_factor_min: 0.1,
+            poisson_factor_max: 10.0,
+            band_patterns: vec![
+                BandPattern { name: "all".into(), weight: 0.25, missing: vec![] },
+                BandPattern { name: "no_f430m_f460m_f480m".into(), weight: 0.25, missing: keep(vec!["F430M", "F460M", "F480M"]) },
+                BandPattern { name: "no_hst".into(), weight: 0.2, missing: keep(ACS_BANDS.to_vec()) },
+                BandPattern { name: "nircam_wide_f410m".into(), weight: 0.3, missing: keep(wide) },
+            ],
+        }
+    }
+
+    fn validate(&self, bands: &[String]) -> std::result::Result<(), String> {
+        let pos = |name: &str, v: f64| if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("family.{name} = {v} must be > 0")) };
+        pos("depth_factor_min", self.depth_factor_min)?;
+        pos("poisson_factor_min", self.poisson_factor_min)?;
+        if !(self.depth_factor_max.is_finite() && self.depth_factor_max >= self.depth_factor_min) {
+            return Err(format!("family.depth_factor_max = {} must be ≥ depth_factor_min", self.depth_factor_max));
+        }
+        if !(self.poisson_factor_max.is_finite() && self.poisson_factor_max >= self.poisson_factor_min) {
+            return Err(format!("family.poisson_factor_max = {} must be ≥ poisson_factor_min", self.poisson_factor_max));
+        }
+        if !(self.band_scatter_dex.is_finite() && (0.0..=2.0).contains(&self.band_scatter_dex)) {
+            return Err(format!("family.band_scatter_dex = {} must lie in [0, 2]", self.band_scatter_dex));
+        }
+        if !(0.0..=1.0).contains(&self.no_poisson_probability) {
+            return Err(format!("family.no_poisson_probability = {} must lie in [0, 1]", self.no_poisson_probability));
+        }
+        if self.band_patterns.is_empty() {
+            return Err("family.band_patterns: give at least one (`missing = []` for all bands)".into());
+        }
+        for p in &self.band_patterns {
+            if !(p.weight.is_finite() && p.weight > 0.0) {
+                return Err(format!("family.band_patterns `{}`: weight {} must be > 0", p.name, p.weight));
+            }
+            if let Some(b) = p.missing.iter().find(|b| !bands.contains(b)) {
+                return Err(format!("family.band_patterns `{}`: unknown band {b} (the survey has {})", p.name, bands.join(", ")));
+            }
+            if p.missing.len() >= bands.len() {
+                return Err(format!("family.band_patterns `{}` leaves no band", p.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Name of the built-in survey [`Survey::jades_any_depth`].
+pub const ANY_DEPTH: &str = "jades_any_depth";
 
 /// The built-in JADES survey (`data/survey_jades.toml`).
 pub const JADES_TOML: &str = include_str!("../data/survey_jades.toml");
@@ -81,7 +196,21 @@ impl Survey {
 
     /// A built-in survey by name.
     pub fn builtin(name: &str) -> Option<Self> {
-        (name == "jades").then(Self::jades)
+        match name {
+            "jades" => Some(Self::jades()),
+            ANY_DEPTH => Some(Self::jades_any_depth()),
+            _ => None,
+        }
+    }
+
+    /// The built-in `jades_any_depth` survey: the JADES bands and noise learnt from real pixels,
+    /// widened into sbipix's default [`DepthFamily`] — what the default model learns from.
+    pub fn jades_any_depth() -> Self {
+        let mut s = Self::jades();
+        s.family = Some(DepthFamily::default_for(&s.band_names()));
+        s.name = ANY_DEPTH.into();
+        s.description = format!("{} — widened to other depths, Poisson terms and band sets (sbipix's default family)", s.description);
+        s
     }
 
     pub fn from_toml_str(text: &str, file: &str) -> Result<Self> {
@@ -139,6 +268,9 @@ impl Survey {
         if sbipix_stats::cholesky(&c.concat(), nb).is_none() {
             return bad("depth_correlation is not positive definite".into());
         }
+        if let Some(f) = &self.family {
+            f.validate(&self.band_names()).or_else(bad)?;
+        }
         Ok(())
     }
 
@@ -159,7 +291,17 @@ impl Survey {
         }
         let corr: Vec<f64> = idx.iter().flat_map(|&i| idx.iter().map(move |&j| self.depth_correlation[i][j])).collect();
         let chol = sbipix_stats::cholesky(&corr, idx.len()).expect("validated correlation");
-        Ok(NoiseSampler { bands: idx.iter().map(|&i| self.bands[i].clone()).collect(), chol })
+        let family = self.family.clone().map(|f| {
+            let masks = f.band_patterns.iter().map(|p| bands.iter().map(|b| !p.missing.contains(b)).collect()).collect();
+            let total: f64 = f.band_patterns.iter().map(|p| p.weight).sum();
+            let mut acc = 0.0;
+            let cumulative = f.band_patterns.iter().map(|p| {
+                acc += p.weight / total;
+                acc
+            });
+            FamilySampler { cumulative: cumulative.collect(), masks, family: f }
+        });
+        Ok(NoiseSampler { bands: idx.iter().map(|&i| self.bands[i].clone()).collect(), chol, family })
     }
 
     /// Median background σ of each band (µJy): the flux scale of the network input encoding.
@@ -174,6 +316,27 @@ pub struct NoiseSampler {
     bands: Vec<SurveyBand>,
     /// Lower Cholesky factor of the depth correlation (bands × bands, row-major).
     chol: Vec<f64>,
+    family: Option<FamilySampler>,
+}
+
+#[derive(Debug, Clone)]
+struct FamilySampler {
+    family: DepthFamily,
+    /// cumulative pattern probabilities
+    cumulative: Vec<f64>,
+    /// per pattern, per sampler band: measured
+    masks: Vec<Vec<bool>>,
+}
+
+/// What the family drew for one pixel (all 1 and no pattern without a family).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoiseDraw {
+    /// The common depth factor exp(g) on σ_bg.
+    pub depth_factor: f64,
+    /// The factor on the learnt Poisson coefficient (0: none).
+    pub poisson_factor: f64,
+    /// Index of the band pattern drawn, into [`DepthFamily::band_patterns`].
+    pub pattern: Option<usize>,
 }
 
 impl NoiseSampler {
@@ -181,25 +344,62 @@ impl NoiseSampler {
         self.bands.len()
     }
 
+    /// The family of this sampler's survey, if any.
+    pub fn family(&self) -> Option<&DepthFamily> {
+        self.family.as_ref().map(|f| &f.family)
+    }
+
+    /// Whether band `b` (in the sampler's order) is measured under band pattern `pattern`.
+    pub fn pattern_measures(&self, pattern: usize, b: usize) -> bool {
+        self.family.as_ref().is_none_or(|f| f.masks[pattern][b])
+    }
+
     /// σ (µJy) of each band for one pixel whose noiseless fluxes are `flux_true`, and the noisy
-    /// fluxes. `z` is scratch space (one value per band).
-    pub fn draw<R: rand::Rng + ?Sized>(&self, rng: &mut R, flux_true: &[f64], sigma: &mut [f64], flux_obs: &mut [f64]) {
+    /// fluxes; with a family, what it drew (the random stream of a survey without a family is
+    /// the same as before families existed: every training set's noise is drawn through it).
+    pub fn draw<R: rand::Rng + ?Sized>(&self, rng: &mut R, flux_true: &[f64], sigma: &mut [f64], flux_obs: &mut [f64]) -> NoiseDraw {
         let n = self.bands.len();
         let mut e = [0.0f64; 64];
         let e = &mut e[..n];
         for v in e.iter_mut() {
             *v = StandardNormal.sample(rng);
         }
+        let mut depth = [1.0f64; 64];
+        let mut out = NoiseDraw { depth_factor: 1.0, poisson_factor: 1.0, pattern: None };
+        if let Some(fs) = &self.family {
+            let f = &fs.family;
+            let (lo, hi) = (f.depth_factor_min.ln(), f.depth_factor_max.ln());
+            let g = lo + (hi - lo) * rng.random::<f64>();
+            let scatter = f.band_scatter_dex * std::f64::consts::LN_10;
+            let mut eta = [0.0f64; 64];
+            for v in eta[..n].iter_mut() {
+                *v = StandardNormal.sample(rng);
+            }
+            for (i, d) in depth[..n].iter_mut().enumerate() {
+                let zi: f64 = (0..=i).map(|k| self.chol[i * n + k] * eta[k]).sum();
+                *d = (g + scatter * zi).exp();
+            }
+            out.depth_factor = g.exp();
+            out.poisson_factor = if rng.random::<f64>() < f.no_poisson_probability {
+                0.0
+            } else {
+                let (a, b) = (f.poisson_factor_min.ln(), f.poisson_factor_max.ln());
+                (a + (b - a) * rng.random::<f64>()).exp()
+            };
+            let u = rng.random::<f64>();
+            out.pattern = Some(fs.cumulative.iter().position(|c| u < *c).unwrap_or(fs.cumulative.len() - 1));
+        }
         for i in 0..n {
             // correlated normal score → depth quantile of this band
             let zi: f64 = (0..=i).map(|k| self.chol[i * n + k] * e[k]).sum();
             let b = &self.bands[i];
-            let s_bg = quantile_at(&b.sigma_bg_quantiles_ujy, normal::cdf(zi));
-            let s = (s_bg * s_bg + b.poisson_ujy * flux_true[i].max(0.0)).sqrt();
+            let s_bg = quantile_at(&b.sigma_bg_quantiles_ujy, normal::cdf(zi)) * depth[i];
+            let s = (s_bg * s_bg + out.poisson_factor * b.poisson_ujy * flux_true[i].max(0.0)).sqrt();
             sigma[i] = s;
             let g: f64 = StandardNormal.sample(rng);
             flux_obs[i] = flux_true[i] + s * g;
         }
+        out
     }
 }
 
@@ -331,7 +531,14 @@ pub fn learn(data: &LearningData, limits: &[BandLimit], name: &str, description:
         });
     }
     let corr = depth_correlation(&sbg, np);
-    let s = Survey { name: name.into(), description: description.into(), provenance: provenance.into(), bands, depth_correlation: corr };
+    let s = Survey {
+        name: name.into(),
+        description: description.into(),
+        provenance: provenance.into(),
+        bands,
+        depth_correlation: corr,
+        family: None,
+    };
     s.validate(&data.file)?;
     Ok(s)
 }
@@ -515,6 +722,7 @@ mod tests {
                 })
                 .collect(),
             depth_correlation: vec![vec![1.0, 0.8], vec![0.8, 1.0]],
+            family: None,
         };
         let smp = s.sampler(&["B1".into(), "B0".into()]).unwrap();
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
@@ -536,5 +744,123 @@ mod tests {
         let r = pearson(&pairs);
         assert!((r - 6.0 / std::f64::consts::PI * (0.4f64).asin()).abs() < 0.01, "{r}");
         assert!(s.sampler(&["B9".into()]).is_err());
+    }
+
+    /// A two-band survey with constant σ_bg = 1, 2 and Poisson coefficient 0.5 in both bands.
+    fn two_band_family(family: DepthFamily) -> Survey {
+        Survey {
+            name: "t".into(),
+            description: String::new(),
+            provenance: String::new(),
+            bands: (0..2)
+                .map(|i| SurveyBand {
+                    name: format!("B{i}"),
+                    filter: String::new(),
+                    sigma_bg_quantiles_ujy: vec![1.0 + i as f64],
+                    poisson_ujy: 0.5,
+                    coverage: 1.0,
+                    source: String::new(),
+                })
+                .collect(),
+            depth_correlation: vec![vec![1.0, 0.8], vec![0.8, 1.0]],
+            family: Some(family),
+        }
+    }
+
+    #[test]
+    fn a_family_draws_depths_poisson_terms_and_patterns_as_specified() {
+        let fam = DepthFamily {
+            depth_factor_min: 0.25,
+            depth_factor_max: 8.0,
+            band_scatter_dex: 0.1,
+            no_poisson_probability: 0.25,
+            poisson_factor_min: 0.1,
+            poisson_factor_max: 10.0,
+            band_patterns: vec![
+                BandPattern { name: "all".into(), weight: 1.0, missing: vec![] },
+                BandPattern { name: "no B1".into(), weight: 3.0, missing: vec!["B1".into()] },
+            ],
+        };
+        let s = two_band_family(fam.clone());
+        // a family survives the TOML round trip
+        assert_eq!(Survey::from_toml_str(&s.to_toml(), "x").unwrap(), s);
+        let smp = s.sampler(&s.band_names()).unwrap();
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
+        let (mut sig, mut obs) = (vec![0.0; 2], vec![0.0; 2]);
+        let n = 40_000;
+        let (mut g, mut band_dev, mut pairs, mut no_poisson, mut logp, mut pattern1) = (vec![], vec![], vec![], 0usize, vec![], 0usize);
+        let flux = [4.0, 4.0];
+        for _ in 0..n {
+            let d = smp.draw(&mut rng, &flux, &mut sig, &mut obs);
+            // σ² = (q·depth_b)² + P·0.5·f: recover depth_b from band 0 and 1 via the drawn P
+            let pois = d.poisson_factor * 0.5 * 4.0;
+            let d0 = (sig[0] * sig[0] - pois).sqrt();
+            let d1 = (sig[1] * sig[1] - pois).sqrt() / 2.0;
+            g.push(d.depth_factor.ln());
+            band_dev.push((d0 / d.depth_factor).ln());
+            pairs.push(((d0 / d.depth_factor).ln(), (d1 / d.depth_factor).ln()));
+            if d.poisson_factor == 0.0 {
+                no_poisson += 1;
+            } else {
+                logp.push(d.poisson_factor.ln());
+            }
+            pattern1 += (d.pattern == Some(1)) as usize;
+        }
+        // the common factor: uniform in ln over [ln 0.25, ln 8]
+        sort_f64(&mut g);
+        let (lo, hi) = (0.25f64.ln(), 8f64.ln());
+        for p in [0.05, 0.25, 0.5, 0.75, 0.95] {
+            assert!((quantile_sorted(&g, p) - (lo + p * (hi - lo))).abs() < 0.05, "depth quantile {p}");
+        }
+        // per-band scatter: normal, σ = 0.1 dex, correlated as the survey's depths (ρ 0.8)
+        let sd = (band_dev.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt();
+        assert!((sd - 0.1 * std::f64::consts::LN_10).abs() < 0.005, "{sd}");
+        assert!((pearson(&pairs) - 0.8).abs() < 0.02, "{}", pearson(&pairs));
+        // Poisson term: none in a quarter, else log-uniform over ×0.1–×10 (binomial 4σ ≈ 0.009)
+        assert!((no_poisson as f64 / n as f64 - 0.25).abs() < 0.009, "{no_poisson}");
+        sort_f64(&mut logp);
+        for p in [0.1, 0.5, 0.9] {
+            assert!((quantile_sorted(&logp, p) - (0.1f64.ln() + p * 100f64.ln())).abs() < 0.08, "poisson quantile {p}");
+        }
+        // patterns by weight (3/4 for "no B1"), and what each measures
+        assert!((pattern1 as f64 / n as f64 - 0.75).abs() < 0.009, "{pattern1}");
+        assert!(smp.pattern_measures(0, 1) && smp.pattern_measures(1, 0) && !smp.pattern_measures(1, 1));
+        // a sampler over a reordered subset keeps the masks by name
+        let sub = s.sampler(&["B1".into()]).unwrap();
+        assert!(!sub.pattern_measures(1, 0) && sub.pattern_measures(0, 0));
+    }
+
+    #[test]
+    fn bad_families_are_refused_naming_the_key() {
+        let base = DepthFamily::default_for(&["B0".into(), "B1".into()]);
+        let cases: Vec<(DepthFamily, &str)> = vec![
+            (DepthFamily { depth_factor_min: 0.0, ..base.clone() }, "depth_factor_min"),
+            (DepthFamily { depth_factor_max: 0.1, ..base.clone() }, "depth_factor_max"),
+            (DepthFamily { no_poisson_probability: 1.5, ..base.clone() }, "no_poisson_probability"),
+            (DepthFamily { band_patterns: vec![], ..base.clone() }, "band_patterns"),
+            (
+                DepthFamily {
+                    band_patterns: vec![BandPattern { name: "x".into(), weight: 1.0, missing: vec!["F999W".into()] }],
+                    ..base.clone()
+                },
+                "F999W",
+            ),
+            (
+                DepthFamily {
+                    band_patterns: vec![BandPattern { name: "x".into(), weight: 1.0, missing: vec!["B0".into(), "B1".into()] }],
+                    ..base.clone()
+                },
+                "leaves no band",
+            ),
+        ];
+        for (f, want) in cases {
+            let e = Survey::from_toml_str(&two_band_family(f).to_toml(), "f.toml").unwrap_err().to_string();
+            assert!(e.contains("f.toml") && e.contains(want), "{want}: {e}");
+        }
+        // the built-in family: its patterns name only JADES bands, and it parses back
+        let any = Survey::jades_any_depth();
+        assert_eq!(Survey::builtin(ANY_DEPTH).unwrap(), any);
+        assert_eq!(Survey::from_toml_str(&any.to_toml(), "x").unwrap(), any);
+        assert_eq!(any.family.as_ref().unwrap().band_patterns[3].missing.len(), 11);
     }
 }

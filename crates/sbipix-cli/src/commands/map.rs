@@ -48,6 +48,10 @@ pub struct MapArgs {
     /// Slower; not with --fast.
     #[arg(long, conflicts_with = "fast")]
     pub free_logu: bool,
+    /// The images' pixel scale in arcsec, where their WCS lacks it (or to override it): a model
+    /// whose prior is a mass per kpc² needs it.
+    #[arg(long)]
+    pub pixel_scale: Option<f64>,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -70,6 +74,7 @@ impl MapArgs {
             photo_z: self.photo_z.photo_z,
             photo_z_settings: self.photo_z.settings()?,
             free_logu: self.free_logu,
+            pixel_scale_arcsec: self.pixel_scale,
         })
     }
 }

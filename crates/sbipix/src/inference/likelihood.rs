@@ -104,8 +104,16 @@ pub struct ShapeSpace {
 }
 
 impl ShapeSpace {
-    /// The shape space of `prior` and its bounds on log M☉ formed (equal when fixed).
+    /// The shape space of `prior` and its bounds on log M☉ formed (equal when fixed). A physical
+    /// prior (mass per kpc²) has its mass bounds only at a redshift: resolve it first
+    /// ([`Prior::at_redshift`]).
     pub fn of(prior: &Prior) -> Result<(Self, (f64, f64))> {
+        if prior.pixel_scale_arcsec.is_some() {
+            return Err(Error::unsupported(
+                "a shape space of a mass-per-kpc² prior without a redshift",
+                "resolve the prior at the pixel's redshift (Prior::at_redshift)",
+            ));
+        }
         let mass = match prior.get("log_mass_formed") {
             Some(ParamPrior::Uniform { min, max }) => (min, max),
             Some(ParamPrior::Fixed { value }) => (value, value),
@@ -353,7 +361,7 @@ impl<'a> ShapeLikelihood<'a> {
         if !(sys_frac.is_finite() && sys_frac >= 0.0) {
             return Err(Error::invalid("sys_err", sys_frac, "the systematic error fraction must be finite and ≥ 0"));
         }
-        let (space, _) = ShapeSpace::of(prior)?;
+        let (space, _) = ShapeSpace::of(&prior.at_redshift(redshift, &model.config().cosmology))?;
         let inv_var = (0..nb)
             .map(|b| {
                 let ok = measured[b] && flux[b].is_finite() && sigma[b].is_finite() && sigma[b] > 0.0;

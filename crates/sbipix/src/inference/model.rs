@@ -70,6 +70,9 @@ pub struct Posterior {
     /// SHA-256 of `weights.safetensors` (what `sha256sum` prints), read once at load: the identity
     /// of the model that products record.
     pub weights_sha256: Option<String>,
+    /// The pixel size (arcsec) of a physical prior's mass per kpc² (`prior.toml`): maps scale
+    /// other pixels to it. None for SBIPIX's per-pixel prior.
+    pub pixel_scale_arcsec: Option<f64>,
 }
 
 /// Writes a model directory atomically.
@@ -131,9 +134,14 @@ impl Posterior {
                 ));
             }
         }
+        let ppath = dir.join("prior.toml");
+        let pixel_scale_arcsec = match std::fs::read_to_string(&ppath) {
+            Ok(t) => sbipix_sim::Prior::from_toml_str(&t, &ppath.display().to_string())?.pixel_scale_arcsec,
+            Err(_) => None,
+        };
         // None if it cannot be read (the flow itself was read above, so this is rare)
         let weights_sha256 = std::fs::read(dir.join("weights.safetensors")).ok().map(|b| sbipix_io::data::sha256_hex(&b));
-        Ok(Self { manifest, flow: flow.cast(), dir: dir.to_path_buf(), survey, weights_sha256 })
+        Ok(Self { manifest, flow: flow.cast(), dir: dir.to_path_buf(), survey, weights_sha256, pixel_scale_arcsec })
     }
 
     pub fn parameter_names(&self) -> Vec<String> {

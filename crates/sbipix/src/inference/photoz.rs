@@ -159,6 +159,13 @@ impl RedshiftTemplates {
                 ),
             ));
         }
+        if prior.pixel_scale_arcsec.is_some() {
+            // the templates share one mass window; a mass per kpc² moves it with each node's z
+            return Err(Error::unsupported(
+                "photometric redshifts with a model trained on a mass-per-kpc² prior",
+                "give the redshift (--redshift, a redshift column), or use a model with SBIPIX's per-pixel prior",
+            ));
+        }
         let (space, (mlo, mhi)) = ShapeSpace::of(prior)?;
         if !space.is_delayed_tau() {
             // dense_basis' mass bounds move with each template's sSFR; the templates here share one

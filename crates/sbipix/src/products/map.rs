@@ -42,6 +42,9 @@ pub struct MapOptions {
     /// ([`crate::inference::photoz`]) and every posterior marginalised over it. Needs the forward
     /// model (of `refine` or `ppc`).
     pub photo_z: Option<PhotoZSettings>,
+    /// The images' pixel scale (arcsec) where their WCS lacks it (or to override it); a model
+    /// whose prior is a mass per kpc² needs one.
+    pub pixel_scale_arcsec: Option<f64>,
 }
 
 impl MapOptions {
@@ -58,6 +61,7 @@ impl MapOptions {
             integrated_error_floor: DEFAULT_ERROR_FLOOR,
             refine: None,
             photo_z: None,
+            pixel_scale_arcsec: None,
         }
     }
 
@@ -201,7 +205,35 @@ pub fn map_galaxy_with_progress(
         return Err(Error::invalid("redshift", opts.redshift, format!("outside the trained range [0, {zmax}]")));
     }
     img.check()?;
-    let sel = select_pixels(post, img, opts, log)?;
+    let mut sel = select_pixels(post, img, opts, log)?;
+    let scale = opts.pixel_scale_arcsec.or_else(|| pixel_scale_arcsec(&img.wcs));
+    // A model whose prior is a mass per kpc² sees pixels of its own size: fluxes and errors scaled
+    // by the ratio of the areas (the same S/N, the same mass per kpc²), its extensive outputs
+    // scaled back below. Exact: the likelihood of the scaled photometry under the model's pixel
+    // prior is that of the data under the same prior per kpc².
+    let area_ratio = match (post.pixel_scale_arcsec, scale) {
+        (None, _) => 1.0,
+        (Some(model), Some(data)) => (data / model).powi(2),
+        (Some(model), None) => {
+            return Err(Error::invalid(
+                "pixel_scale",
+                "unknown",
+                format!(
+                    "the model's prior is a mass per kpc² (on {model}″ pixels), so the map needs the images' pixel scale: \
+                     give the FITS files a celestial WCS, or the scale (--pixel-scale; Python: pixel_scale_arcsec=)"
+                ),
+            ));
+        }
+    };
+    if area_ratio != 1.0 {
+        log(&format!(
+            "sbipix: pixels of {:.4}″ mapped as the model's {:.4}″ ones (fluxes × {:.4})",
+            scale.unwrap_or(0.0),
+            post.pixel_scale_arcsec.unwrap_or(0.0),
+            1.0 / area_ratio
+        ));
+        sel.flux.iter_mut().chain(sel.sigma.iter_mut()).for_each(|v| *v /= area_ratio);
+    }
     let (npix, nsel) = (img.ny * img.nx, sel.pixels.len());
     let (iflux, isig, iseen) = sel.integrated();
     let photo_z = match &opts.photo_z {
@@ -224,7 +256,13 @@ pub fn map_galaxy_with_progress(
     ));
     let names = exact_parameter_names(post, opts.refine.as_ref().map(|r| &r.2));
     let t_refine = std::time::Instant::now();
-    let fits = fit_at_redshifts(post, &sel, (&iflux, &isig, &iseen), &z_draws, (nd, ind), opts, log, progress)?;
+    let mut fits = fit_at_redshifts(post, &sel, (&iflux, &isig, &iseen), &z_draws, (nd, ind), opts, log, progress)?;
+    if area_ratio != 1.0 {
+        let dex = area_ratio.log10() as f32;
+        for (j, _) in names.iter().enumerate().filter(|(_, n)| is_extensive(n)) {
+            fits.draws.iter_mut().chain(fits.idraws.iter_mut()).skip(j).step_by(names.len()).for_each(|v| *v += dex);
+        }
+    }
     let (draws, idraws, outcomes, refined) = (fits.draws, fits.idraws, fits.outcomes, fits.refined);
     let refinement = opts.refine.as_ref().map(|(settings, _, _)| {
         let summary = crate::inference::refine::RefineSummary::of(&outcomes, *settings, t_refine.elapsed().as_secs_f64());
@@ -244,7 +282,6 @@ pub fn map_galaxy_with_progress(
     for &p in &sel.pixels {
         mask[p] = 1.0;
     }
-    let scale = pixel_scale_arcsec(&img.wcs);
     let area = scale.map(|s| {
         let kpc_per_arcsec = post.manifest.forward_model.cosmology.kpc_per_arcsec(redshift);
         (s * kpc_per_arcsec).powi(2)

@@ -48,6 +48,9 @@ pub struct MapRequest {
     pub photo_z_settings: PhotoZSettings,
     /// log U free in the exact posteriors (a `logu` layer), as [`super::FitRequest::free_logu`].
     pub free_logu: bool,
+    /// The images' pixel scale (arcsec) where their WCS lacks it, or to override it; a model whose
+    /// prior is a mass per kpc² needs one.
+    pub pixel_scale_arcsec: Option<f64>,
 }
 
 impl Default for MapRequest {
@@ -67,6 +70,7 @@ impl Default for MapRequest {
             photo_z: false,
             photo_z_settings: PhotoZSettings::default(),
             free_logu: false,
+            pixel_scale_arcsec: None,
         }
     }
 }
@@ -130,6 +134,12 @@ impl MapRequest {
             }
             opts.photo_z = Some(self.photo_z_settings);
         }
+        if let Some(v) = self.pixel_scale_arcsec
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(Error::invalid("pixel_scale", v, "a pixel scale must be a positive number of arcsec"));
+        }
+        opts.pixel_scale_arcsec = self.pixel_scale_arcsec;
         opts.snr_min = self.snr_min;
         opts.n_draws = self.draws;
         opts.seed = self.seed;

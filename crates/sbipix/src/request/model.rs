@@ -77,7 +77,8 @@ impl LoadedModel {
             )
         })?;
         // the prior must have a shape space (delayed-τ; dense_basis with mass and SFR free)
-        crate::inference::likelihood::ShapeSpace::of(&f.1).map_err(|e| {
+        // (a physical prior's mass bounds depend on the redshift; any one tells whether it has a space)
+        crate::inference::likelihood::ShapeSpace::of(&f.1.at_redshift(1.0, &f.0.config().cosmology)).map_err(|e| {
             Error::unsupported(
                 "exact posteriors (the default) for this model",
                 format!("{} — map with the network alone with --fast (Python: refine=False)", crate::error::full_message(&e)),
