@@ -170,6 +170,37 @@ fn simulate_cli_and_prior_show() {
     }
 }
 
+/// The default model's training set: the physical prior (a mass per kpc²) and the JADES noise
+/// widened into a family: each band is measured as often as the family's coverage patterns say
+/// (F435W: not in `no_hst` (0.2) nor `nircam_wide_f410m` (0.3); F430M: not in
+/// `no_f430m_f460m_f480m` (0.25) nor `nircam_wide_f410m`; F444W always), within 4 binomial σ.
+#[test]
+fn simulate_with_the_physical_prior_and_the_depth_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sbipix(&["prior", "show", "--sfh", "physical"], dir.path());
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success() && text.contains("pixel_scale_arcsec = 0.03") && text.contains("log_sigma_mass_formed"), "{text}");
+    let n = 4000usize;
+    let o = sbipix(
+        &["simulate", "--n", &n.to_string(), "--seed", "18", "--sfh", "physical", "--survey", "jades_any_depth", "--drop-rate", "0", "--out", "ts"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ts = dir.path().join("ts");
+    let survey = std::fs::read_to_string(ts.join("survey.toml")).unwrap();
+    assert!(survey.contains("[family]") && survey.contains("nircam_wide_f410m"), "the family is kept with the set");
+    assert!(std::fs::read_to_string(ts.join("prior.toml")).unwrap().contains("log_sigma_mass_formed"));
+    let seen: ndarray::Array2<u8> = ndarray_npy::read_npy(ts.join("observed.npy")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ts.join("manifest.json")).unwrap()).unwrap();
+    let bands: Vec<String> = m["bands"].as_array().unwrap().iter().map(|b| b.as_str().unwrap().to_string()).collect();
+    for (band, p) in [("F435W", 0.5), ("F430M", 0.45), ("F444W", 1.0)] {
+        let j = bands.iter().position(|b| b == band).unwrap();
+        let frac = seen.column(j).iter().map(|v| *v as f64).sum::<f64>() / n as f64;
+        let tol = 4.0 * (p * (1.0 - p) / n as f64).sqrt() + 1e-12;
+        assert!((frac - p).abs() <= tol, "{band}: measured in {frac} of the simulations, expected {p} ± {tol}");
+    }
+}
+
 /// `survey learn --noise-from`: σ from empty-sky cutouts (as `sbipix map` does) becomes the
 /// background σ of the noise model.
 #[test]

@@ -6,7 +6,7 @@ use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum PriorAction {
-    /// Print the built-in prior of an SFH family.
+    /// Print a built-in prior: SBIPIX's of an SFH family, or sbipix's physical one (`--sfh physical`).
     Show {
         #[arg(long, value_enum, default_value_t = sbipix::request::PriorFamily::default().into())]
         sfh: SfhPriorArg,

@@ -8,8 +8,12 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SfhPriorArg {
+    /// SBIPIX's delayed-τ prior (mass per pixel)
     DelayedTau,
+    /// SBIPIX's dense_basis prior (mass per pixel)
     DenseBasis,
+    /// sbipix's physical delayed-τ prior: mass formed per kpc² on 0.03″ pixels
+    Physical,
 }
 
 impl From<SfhPriorArg> for PriorFamily {
@@ -17,6 +21,7 @@ impl From<SfhPriorArg> for PriorFamily {
         match a {
             SfhPriorArg::DelayedTau => PriorFamily::DelayedTau,
             SfhPriorArg::DenseBasis => PriorFamily::DenseBasis,
+            SfhPriorArg::Physical => PriorFamily::Physical,
         }
     }
 }
@@ -26,6 +31,7 @@ impl From<PriorFamily> for SfhPriorArg {
         match f {
             PriorFamily::DelayedTau => SfhPriorArg::DelayedTau,
             PriorFamily::DenseBasis => SfhPriorArg::DenseBasis,
+            PriorFamily::Physical => SfhPriorArg::Physical,
         }
     }
 }
@@ -45,7 +51,7 @@ pub struct SimulateArgs {
     /// Prior file (TOML); default: SBIPIX's prior for --sfh.
     #[arg(long)]
     pub prior: Option<PathBuf>,
-    /// SFH family of the built-in prior (ignored with --prior).
+    /// The built-in prior (ignored with --prior): SBIPIX's of an SFH family, or `physical`.
     #[arg(long, value_enum, default_value_t = d().sfh.into())]
     pub sfh: SfhPriorArg,
     /// Survey: a built-in name (jades) or a survey file.

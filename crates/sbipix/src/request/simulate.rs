@@ -16,6 +16,9 @@ pub enum PriorFamily {
     DelayedTau,
     /// SBIPIX's dense_basis prior.
     DenseBasis,
+    /// sbipix's physical delayed-τ prior: the mass formed per kpc² on 0.03″ pixels
+    /// ([`Prior::physical_delayed_tau`]).
+    Physical,
 }
 
 impl PriorFamily {
@@ -24,6 +27,7 @@ impl PriorFamily {
         match self {
             Self::DelayedTau => Prior::sbipix_delayed_tau(),
             Self::DenseBasis => Prior::sbipix_dense_basis(),
+            Self::Physical => Prior::physical_delayed_tau(),
         }
     }
 
@@ -32,6 +36,7 @@ impl PriorFamily {
         match self {
             Self::DelayedTau => sbipix_sim::prior::DELAYED_TAU_TOML,
             Self::DenseBasis => sbipix_sim::prior::DENSE_BASIS_TOML,
+            Self::Physical => sbipix_sim::prior::DELAYED_TAU_PHYSICAL_TOML,
         }
     }
 }
@@ -42,7 +47,8 @@ impl std::str::FromStr for PriorFamily {
         match s {
             "delayed_tau" | "delayed-tau" => Ok(Self::DelayedTau),
             "dense_basis" | "dense-basis" => Ok(Self::DenseBasis),
-            _ => Err(Error::invalid("sfh", s, "unknown sfh prior (delayed_tau, dense_basis)")),
+            "physical" => Ok(Self::Physical),
+            _ => Err(Error::invalid("sfh", s, "unknown built-in prior (delayed_tau, dense_basis, physical)")),
         }
     }
 }
