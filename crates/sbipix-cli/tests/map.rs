@@ -40,6 +40,7 @@ fn map_cube_and_images_with_wcs_and_bad_input() {
         "LOG_SIGMA_MSTAR_P50",
         "SNR",
         "MASK",
+        "OOD",
     ] {
         assert_eq!(key(&mut f, h, "CTYPE1").as_deref(), Some("RA---TAN"), "{h}");
     }

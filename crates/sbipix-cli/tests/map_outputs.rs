@@ -61,6 +61,13 @@ fn map_outputs_record_the_run_and_are_written_whole() {
     assert_eq!(primary::<i64>(&fits, "REFINE"), 0);
     assert!(s["segmentation_id"].is_null() && s["refinement"].is_null());
     assert_eq!(listing(&d.join("a")), ["maps.fits", "maps.png", "summary.json"], "nothing temporary left");
+    // the demo galaxy's noise is the training survey's and it has every band: no flag of either
+    // kind (no PPC here, so no colours flag), an OOD layer, and the count on the command line
+    assert_eq!(s["ood"], serde_json::json!({"any": 0, "noise": 0, "bands": 0, "colours": 0}), "{}", s["ood"]);
+    assert!(stderr(&o).contains("inside the network's training domain"), "{}", stderr(&o));
+    let mut fo = fitsio::FitsFile::open(&fits).unwrap();
+    let ood: Vec<f32> = fo.hdu("OOD").unwrap().read_image(&mut fo).unwrap();
+    assert_eq!(ood.iter().filter(|v| v.is_finite()).count() as i64, s["n_pixels"].as_i64().unwrap());
 
     // another model (the default's weights, one bit changed): its folder and its own identity;
     // refinement settings recorded

@@ -182,7 +182,21 @@ fn simulate_with_the_physical_prior_and_the_depth_family() {
     assert!(o.status.success() && text.contains("pixel_scale_arcsec = 0.03") && text.contains("log_sigma_mass_formed"), "{text}");
     let n = 4000usize;
     let o = sbipix(
-        &["simulate", "--n", &n.to_string(), "--seed", "18", "--sfh", "physical", "--survey", "jades_any_depth", "--drop-rate", "0", "--out", "ts"],
+        &[
+            "simulate",
+            "--n",
+            &n.to_string(),
+            "--seed",
+            "18",
+            "--sfh",
+            "physical",
+            "--survey",
+            "jades_any_depth",
+            "--drop-rate",
+            "0",
+            "--out",
+            "ts",
+        ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));

@@ -118,6 +118,9 @@ pub fn run(a: MapArgs) -> Result<()> {
             100.0 * r.exact_smc_fraction
         ));
     }
+    if let Some(o) = &s.ood {
+        log(&sbipix::inference::ood::describe(o, s.n_pixels, req.refine));
+    }
     if let (Some(c), Some(r)) = (s.ppc_median_chi2_reduced, &s.ppc_median_residual_sigma) {
         log(&format!(
             "  posterior-predictive check: median reduced χ² {c:.2}{}",

@@ -129,6 +129,10 @@ pub struct MapSummary {
     /// What the likelihood refinement did, when asked for (`--refine`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refinement: Option<crate::inference::refine::RefineSummary>,
+    /// Pixels whose input lies outside what the network was trained on (the `OOD` layer;
+    /// [`crate::inference::ood`]); None for a model folder without its survey.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ood: Option<crate::inference::ood::OodCounts>,
     // How the maps were made (absent, so None, in summaries written before sbipix recorded it).
     /// The sbipix version that made the maps.
     #[serde(default)]
@@ -182,6 +186,9 @@ pub struct GalaxyMaps {
     /// With refinement: 1 where the pixel's posterior is the refined one, 0 where the network's
     /// was kept, NaN where not fitted.
     pub refined: Option<Vec<f32>>,
+    /// Out-of-distribution flags (bits [`crate::inference::ood::OOD_NOISE`], `OOD_BANDS`,
+    /// `OOD_COLOURS`; 0 = inside), NaN where not fitted; None without the model's survey.
+    pub ood: Option<Vec<f32>>,
     pub summary: MapSummary,
 }
 
@@ -312,6 +319,7 @@ pub fn map_galaxy_with_progress(
         integrated: names.iter().filter_map(|n| Some((n.clone(), integrated.percentiles(n)?))).collect(),
         resolved_mass_weighted: mass_weighted(&names, &percentiles, &sel.pixels),
         refinement,
+        ood: None,
         sbipix_version: Some(env!("CARGO_PKG_VERSION").to_string()),
         seed: Some(opts.seed),
         n_draws: Some(n_draws),
@@ -323,7 +331,30 @@ pub fn map_galaxy_with_progress(
         model_weights_sha256: model_sha,
     };
     let chi2 = ppc.map_or_else(|| vec![f32::NAN; npix], |c| c.chi2);
-    Ok(GalaxyMaps { chi2, params: names, percentiles, snr: sel.snr, mask, refined, summary })
+    let ood = ood_flags(post, &sel, &chi2, npix);
+    let mut summary = summary;
+    summary.ood = ood.as_deref().map(crate::inference::ood::OodCounts::of);
+    Ok(GalaxyMaps { chi2, params: names, percentiles, snr: sel.snr, mask, refined, ood, summary })
+}
+
+/// The `OOD` layer: each selected pixel's flags against the model's training domain (noise and
+/// bands as the network saw them, after any pixel-scale scaling), and the colours flag where the
+/// PPC's reduced χ² exceeds its 99.9 % point.
+fn ood_flags(post: &Posterior, sel: &Selection, chi2: &[f32], npix: usize) -> Option<Vec<f32>> {
+    use crate::inference::ood::{OOD_COLOURS, TrainingDomain, chi2_reduced_limit};
+    let domain = TrainingDomain::of(post)?;
+    let nb = sel.n_bands;
+    let mut layer = vec![f32::NAN; npix];
+    for (i, &p) in sel.pixels.iter().enumerate() {
+        let (f, s, m) = (&sel.flux[i * nb..(i + 1) * nb], &sel.sigma[i * nb..(i + 1) * nb], &sel.seen[i * nb..(i + 1) * nb]);
+        let mut flags = domain.flags(f, s, m);
+        let n = m.iter().filter(|v| **v).count();
+        if chi2[p].is_finite() && chi2[p] as f64 > chi2_reduced_limit(n) {
+            flags |= OOD_COLOURS;
+        }
+        layer[p] = flags as f32;
+    }
+    Some(layer)
 }
 
 /// The draws of every pixel and of the integrated photometry, fitted at each of `z_draws` with

@@ -15,7 +15,8 @@ pub struct MapLayer {
 }
 
 /// The output layers in `maps.fits` order (the same names in the Python API): `<PARAM>_P16/_P50/_P84`,
-/// surface densities when the pixel scale is known, `SNR`, `MASK`, `PPC_CHI2` when checked.
+/// surface densities when the pixel scale is known, `SNR`, `MASK`, `PPC_CHI2` when checked, `OOD`
+/// when the model has its survey.
 pub fn map_layers(m: &GalaxyMaps) -> Vec<MapLayer> {
     let unit_of = |n: &str| sbipix_sim::theta::unit_of(n).to_string();
     let layer = |name: String, data: Vec<f32>, bunit: String, comment: &str| MapLayer { name, data, bunit, comment: comment.to_string() };
@@ -48,6 +49,9 @@ pub fn map_layers(m: &GalaxyMaps) -> Vec<MapLayer> {
     }
     if m.summary.ppc_median_chi2_reduced.is_some() {
         out.push(layer("PPC_CHI2".into(), m.chi2.clone(), String::new(), "reduced chi2 of the posterior-predictive median"));
+    }
+    if let Some(o) = &m.ood {
+        out.push(layer("OOD".into(), o.clone(), String::new(), "outside the training: 1 noise, 2 bands, 4 colours (bits)"));
     }
     out
 }
