@@ -129,13 +129,19 @@ impl TrainingDomain {
             .sum()
     }
 
+    /// Whether fewer than 0.1 % of the training pixels lacked this many bands
+    /// ([`Self::coverage_share`]).
+    pub fn bands_outside(&self, measured: &[bool]) -> bool {
+        self.coverage_share(measured) < MIN_COVERAGE_SHARE
+    }
+
     /// The flags of one pixel (without the PPC's).
     pub fn flags(&self, flux: &[f64], sigma: &[f64], measured: &[bool]) -> u8 {
         let mut f = 0;
         if self.noise_outside(flux, sigma, measured) {
             f |= OOD_NOISE;
         }
-        if self.coverage_share(measured) < MIN_COVERAGE_SHARE {
+        if self.bands_outside(measured) {
             f |= OOD_BANDS;
         }
         f
@@ -158,6 +164,20 @@ pub fn describe(c: &OodCounts, n: usize, exact: bool) -> String {
         "  outside the network's training domain: {} of {n} pixels (noise {}, bands {}, colours {}; OOD layer) — {advice}",
         c.any, c.noise, c.bands, c.colours
     )
+}
+
+/// The flags of a catalogue row of integrated photometry: bands and colours only — the network
+/// sees such rows mapped into its training noise by construction
+/// ([`crate::inference::integrated::sample_integrated`]), so their noise is never outside.
+pub fn row_flags(domain: &TrainingDomain, measured: &[bool], ppc_chi2: f64) -> u8 {
+    let mut f = 0;
+    if domain.bands_outside(measured) {
+        f |= OOD_BANDS;
+    }
+    if ppc_chi2.is_finite() && ppc_chi2 > chi2_reduced_limit(measured.iter().filter(|v| **v).count()) {
+        f |= OOD_COLOURS;
+    }
+    f
 }
 
 /// The reduced χ² above which a posterior-predictive check over `n` bands flags the colours: the

@@ -63,6 +63,9 @@ pub struct CatalogFit {
     /// Photometric redshifts, when the catalogue has no redshift or they were asked for: p(z)
     /// per row (None where not fitted) on the grid of [`PhotoZ::grid`].
     pub photo_z: Option<PhotoZ>,
+    /// Out-of-distribution flags per row ([`crate::inference::ood::row_flags`]: bands 2,
+    /// colours 4), NaN where not fitted; None for a model folder without its survey.
+    pub ood: Option<Vec<f64>>,
 }
 
 /// The photometric redshifts of a catalogue fit.
@@ -197,7 +200,15 @@ pub fn fit_catalog(
             ppc_residual_sigma = Some(c.median_residual_sigma);
         }
     }
+    let ood = crate::inference::ood::TrainingDomain::of(post).map(|d| {
+        let mut v = vec![f64::NAN; n];
+        for &r in &ok {
+            v[r] = crate::inference::ood::row_flags(&d, &cat.seen[r * nb..(r + 1) * nb], ppc_chi2[r]) as f64;
+        }
+        v
+    });
     Ok(CatalogFit {
+        ood,
         ids: cat.ids,
         redshift: cat.redshift,
         n_bands: cat.n_bands,
@@ -411,8 +422,9 @@ pub fn photo_z_paths(out: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 /// Writes the fit as CSV (atomically): `id, redshift, n_bands, status`, with photometric
 /// redshifts [`PHOTO_Z_COLUMNS`] (and p(z) beside it, [`photo_z_paths`]), then `<param>_p16`,
 /// `<param>_p50`, `<param>_p84` for every parameter, then `ppc_chi2` (reduced χ² of the
-/// posterior-predictive median; empty when not checked), and with refinement `refined` (1 where
-/// the posterior is the likelihood-refined one, 0 where the network's was kept).
+/// posterior-predictive median; empty when not checked), with refinement `refined` (1 where
+/// the posterior is the likelihood-refined one, 0 where the network's was kept), and `ood` (the
+/// out-of-distribution bits of the row: 2 bands, 4 colours; empty where not fitted).
 pub fn write_fit_csv(out: &Path, fit: &CatalogFit) -> Result<()> {
     let Some(pz) = &fit.photo_z else {
         return write_csv(out, fit);
@@ -455,6 +467,9 @@ fn write_csv(out: &Path, fit: &CatalogFit) -> Result<()> {
         if fit.refined.is_some() {
             header.push("refined".into());
         }
+        if fit.ood.is_some() {
+            header.push("ood".into());
+        }
         wr.write_record(&header)?;
         for r in 0..fit.ids.len() {
             let mut rec = vec![
@@ -483,6 +498,9 @@ fn write_csv(out: &Path, fit: &CatalogFit) -> Result<()> {
             let c = fit.ppc_chi2[r];
             rec.push(if c.is_finite() { format!("{c:.4}") } else { String::new() });
             if let Some(f) = &fit.refined {
+                rec.push(if f[r].is_finite() { format!("{}", f[r]) } else { String::new() });
+            }
+            if let Some(f) = &fit.ood {
                 rec.push(if f[r].is_finite() { format!("{}", f[r]) } else { String::new() });
             }
             wr.write_record(&rec)?;
