@@ -8,7 +8,7 @@ nothing of it is committed.
 
 Usage:
   python bagpipes_depths.py SBIPIX FILTER_LIST OUT_DIR [--models default,PATH,...] [--seed 20261203]
-         [--work DIR] [--size 20] [--stage all|make|map|compare]
+         [--work DIR] [--size 20] [--stage all|make|map] [--exact]
 
 FILTER_LIST is SBIPIX's filters_jades_no_wfc.dat (the 19 JADES bands; paths relative to it):
 bagpipes makes the photometry through these curves; sbipix maps it with the model's own (as a
@@ -161,7 +161,10 @@ def observe_and_map(a, bands, models):
                 out = os.path.join(a.work, "maps", mname, f"{name}_{setup}")
                 shutil.rmtree(out, ignore_errors=True)
                 os.makedirs(os.path.dirname(out), exist_ok=True)
-                cmd = [a.sbipix, "map", "--cube", cube, "--fast", "--seed", "1", "--out", out]
+                # 0.03″ pixels (the cubes carry no WCS; a model with a mass-per-kpc² prior needs it)
+                cmd = [a.sbipix, "map", "--cube", cube, "--seed", "1", "--pixel-scale", "0.03", "--out", out]
+                if not a.exact:
+                    cmd.append("--fast")
                 if mpath != "default":
                     cmd += ["--model", mpath]
                 r = subprocess.run(cmd, capture_output=True, text=True)
@@ -225,6 +228,7 @@ def main():
     ap.add_argument("--size", type=int, default=20)
     ap.add_argument("--work", default="/tmp/sbipix-bagpipes-depths")
     ap.add_argument("--stage", default="all", choices=["all", "make", "map"])
+    ap.add_argument("--exact", action="store_true", help="the exact posteriors (sbipix's default) instead of --fast")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.out, exist_ok=True)

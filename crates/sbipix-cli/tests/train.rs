@@ -74,6 +74,8 @@ fn validate_writes_metrics_figures_and_report() {
         counted <= m["n_selected"].as_u64().unwrap()
             && bins.iter().all(|b| b[1].as_u64().unwrap() >= 20 && b[2]["log_mstar"]["r2"].is_number())
     );
+    // a survey without a noise family: no groups by depth or pattern
+    assert_eq!((m["coverage_by_depth"].as_array().unwrap().len(), m["coverage_by_pattern"].as_array().unwrap().len()), (0, 0));
     // model mismatch against the SBIPIX FSPS atlas (shared reference data)
     let atlas = shared_file("reference/sbipix_fsps/sbipix_atlas_tau_library.csv");
     let o = sbipix(&["validate", "--model", "m", "--against", atlas.to_str().unwrap(), "--draws", "50", "--out", "mm"], d);
@@ -139,4 +141,31 @@ fn train_a_subset_of_the_parameters() {
         assert!(!o.status.success() && stderr(&o).contains(needle), "{list}: {}", stderr(&o));
     }
     assert!(!d.join("bad").exists());
+}
+
+/// A model trained on the physical prior and the default noise family validates with its test
+/// cases grouped by the depth factor and the band pattern each was drawn with: every selected
+/// case in exactly one depth group and one pattern group (groups under 20 cases left out).
+#[test]
+fn validate_groups_a_family_model_by_depth_and_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = sbipix(&["simulate", "--n", "3000", "--seed", "4", "--sfh", "physical", "--survey", "jades_any_depth", "--out", "ts"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o =
+        sbipix(&["train", "--data", "ts", "--out", "m", "--max-epochs", "2", "--layers", "2", "--hidden", "32", "--hidden-layers", "1"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sbipix(&["validate", "--model", "m", "--n", "1500", "--draws", "100", "--seed", "78", "--out", "rep"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("rep/metrics.json")).unwrap()).unwrap();
+    let sel = m["n_selected"].as_u64().unwrap();
+    for (key, groups) in [("coverage_by_depth", 5u64), ("coverage_by_pattern", 4)] {
+        let g = m[key].as_array().unwrap();
+        let counted: u64 = g.iter().map(|x| x["cases"].as_u64().unwrap()).sum();
+        let left_out = groups - g.len() as u64;
+        assert!(counted <= sel && counted + 19 * left_out >= sel, "{key}: {counted} of {sel} cases in {} groups", g.len());
+        assert!(g.iter().all(|x| x["coverage_68"]["log_mstar"].is_number() && x["bounds_68"][0].as_f64().unwrap() < 0.68));
+    }
+    let report = std::fs::read_to_string(d.join("rep/report.md")).unwrap();
+    assert!(report.contains("by depth factor") && report.contains("nircam_wide_f410m"), "{report}");
 }

@@ -37,7 +37,15 @@ pub struct TrainingSet {
     pub sigma_ujy: Vec<f32>,
     /// [n, bands]: 1 = measured, 0 = missing
     pub observed: Vec<u8>,
+    /// `[n]`: the common depth factor a survey's noise family drew (1 without a family;
+    /// [`crate::survey::NoiseDraw`]). Kept in memory for validation, not written to files.
+    pub noise_depth: Vec<f32>,
+    /// `[n]`: the band pattern it drew ([`NO_PATTERN`] without a family).
+    pub noise_pattern: Vec<u8>,
 }
+
+/// [`TrainingSet::noise_pattern`] of a simulation without a noise family.
+pub const NO_PATTERN: u8 = u8::MAX;
 
 impl TrainingSet {
     pub fn len(&self) -> usize {
@@ -90,6 +98,8 @@ pub fn simulate(
         flux_obs_ujy: vec![0.0; n * nb],
         sigma_ujy: vec![0.0; n * nb],
         observed: vec![0; n * nb],
+        noise_depth: vec![1.0; n],
+        noise_pattern: vec![NO_PATTERN; n],
     };
     const CHUNK: usize = 512;
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -101,8 +111,10 @@ pub fn simulate(
         .zip(set.flux_obs_ujy.par_chunks_mut(CHUNK * nb))
         .zip(set.sigma_ujy.par_chunks_mut(CHUNK * nb))
         .zip(set.observed.par_chunks_mut(CHUNK * nb))
+        .zip(set.noise_depth.par_chunks_mut(CHUNK))
+        .zip(set.noise_pattern.par_chunks_mut(CHUNK))
         .enumerate()
-        .try_for_each(|(c, (((((theta, z), ft), fo), sg), ob))| -> Result<()> {
+        .try_for_each(|(c, (((((((theta, z), ft), fo), sg), ob), nd), npat))| -> Result<()> {
             let mut ws = Workspace::default();
             let (mut flux, mut sig, mut obs) = (vec![0.0; nb], vec![0.0; nb], vec![0.0; nb]);
             for k in 0..z.len() {
@@ -115,6 +127,8 @@ pub fn simulate(
                     source,
                 })?;
                 let drawn = noise.draw(&mut rng, &flux, &mut sig, &mut obs);
+                nd[k] = drawn.depth_factor as f32;
+                npat[k] = drawn.pattern.map_or(NO_PATTERN, |p| p.min(NO_PATTERN as usize - 1) as u8);
                 let p = &draw.params;
                 let mut row = vec![0.0; np];
                 theta_row(&layout, &d, p, &draw.shape, &mut row);

@@ -154,6 +154,9 @@ impl DepthFamily {
         if !(0.0..=1.0).contains(&self.no_poisson_probability) {
             return Err(format!("family.no_poisson_probability = {} must lie in [0, 1]", self.no_poisson_probability));
         }
+        if self.band_patterns.len() > 200 {
+            return Err(format!("family.band_patterns: {} patterns (at most 200)", self.band_patterns.len()));
+        }
         if self.band_patterns.is_empty() {
             return Err("family.band_patterns: give at least one (`missing = []` for all bands)".into());
         }

@@ -220,6 +220,9 @@ pub fn read_dir(dir: &Path) -> Result<(TrainingSet, Manifest)> {
         flux_obs_ujy,
         sigma_ujy,
         observed,
+        // (not in the files)
+        noise_depth: vec![1.0; n],
+        noise_pattern: vec![sbipix_sim::simulate::NO_PATTERN; n],
     };
     Ok((set, m))
 }

@@ -46,7 +46,30 @@ pub struct ValidationReport {
     /// The likelihood refinement applied to every test case's draws (`--refine`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refinement: Option<crate::inference::refine::RefineSummary>,
+    /// With a survey noise family: coverage of the selected cases per drawn depth factor
+    /// ([`DEPTH_BINS`]) and per band coverage pattern (groups of fewer than 20 cases left out).
+    #[serde(default)]
+    pub coverage_by_depth: Vec<CoverageGroup>,
+    #[serde(default)]
+    pub coverage_by_pattern: Vec<CoverageGroup>,
 }
+
+/// Coverage of one group of test cases, with the range calibrated intervals give on as many
+/// independent cases at 99.73 % (3 σ; [`sbipix_diagnostics::binomial::coverage_bounds`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CoverageGroup {
+    pub group: String,
+    pub cases: usize,
+    pub coverage_68: BTreeMap<String, f64>,
+    pub coverage_95: BTreeMap<String, f64>,
+    pub bounds_68: (f64, f64),
+    pub bounds_95: (f64, f64),
+    /// Every parameter's 68 % and 95 % coverage inside those ranges.
+    pub calibrated: bool,
+}
+
+/// Edges of the depth-factor groups of [`ValidationReport::coverage_by_depth`].
+pub const DEPTH_BINS: [f64; 6] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0];
 
 /// How many selected test cases get a likelihood-based reference posterior, with how many
 /// SMC particles (= draws). `cases = 0`: none.
@@ -179,7 +202,41 @@ pub fn validate(
             parameters_by_snr.push((label, cases.len(), evaluate(&cases).params));
         }
     }
+    let group = |label: String, cases: Vec<usize>| -> Option<CoverageGroup> {
+        if cases.len() < 20 {
+            return None;
+        }
+        let m = evaluate(&cases).params;
+        let b68 = sbipix_diagnostics::binomial::coverage_bounds(cases.len(), 0.6827, 0.9973);
+        let b95 = sbipix_diagnostics::binomial::coverage_bounds(cases.len(), 0.9545, 0.9973);
+        let c68: BTreeMap<String, f64> = m.iter().map(|(k, v)| (k.clone(), v.coverage_68)).collect();
+        let c95: BTreeMap<String, f64> = m.iter().map(|(k, v)| (k.clone(), v.coverage_95)).collect();
+        let inside = |c: &BTreeMap<String, f64>, (lo, hi): (f64, f64)| c.values().all(|v| (lo..=hi).contains(v));
+        let calibrated = inside(&c68, b68) && inside(&c95, b95);
+        Some(CoverageGroup {
+            group: label,
+            cases: cases.len(),
+            coverage_68: c68,
+            coverage_95: c95,
+            bounds_68: b68,
+            bounds_95: b95,
+            calibrated,
+        })
+    };
+    let (mut coverage_by_depth, mut coverage_by_pattern) = (Vec::new(), Vec::new());
+    if let Some(fam) = &survey.family {
+        for w in DEPTH_BINS.windows(2) {
+            let cases = selected.iter().copied().filter(|&i| (w[0]..w[1]).contains(&(set.noise_depth[i] as f64))).collect();
+            coverage_by_depth.extend(group(format!("×{}–×{}", w[0], w[1]), cases));
+        }
+        for (k, pat) in fam.band_patterns.iter().enumerate() {
+            let cases = selected.iter().copied().filter(|&i| set.noise_pattern[i] as usize == k).collect();
+            coverage_by_pattern.extend(group(pat.name.clone(), cases));
+        }
+    }
     let report = ValidationReport {
+        coverage_by_depth,
+        coverage_by_pattern,
         parameters: ev.params.clone(),
         tarp: ev.tarp.clone(),
         parameters_all: ev_all.params,
