@@ -273,13 +273,17 @@ def validate(
     reference_particles: int = _VALIDATE["reference_particles"],
     against: Optional[PathLike] = None,
     atlas_has_1pz: bool = _VALIDATE["atlas_has_1pz"],
+    like: Optional[PathLike] = None,
+    like_unit: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Validates a model on ``n`` fresh simulations (as ``sbipix validate``): per-parameter bias,
     scatter, R², coverage, TARP; writes the report and figures to ``out``; returns the report.
     ``refine``: validate the likelihood-refined posteriors (with ``sys_err``); ``reference``:
     also fit that many selected cases with the SMC reference posterior (``reference_particles``
     each, at least 100) and compare (``report["reference"]``). ``against``: instead, a delayed-τ
-    atlas made by another code (``atlas_has_1pz``: its fluxes include the (1+z) of f_ν)."""
+    atlas made by another code (``atlas_has_1pz``: its fluxes include the (1+z) of f_ν).
+    ``like``: a FLUX/ERR cube whose noise, band masks and S/N the test pixels follow (as
+    ``--like``; ``like_unit`` overrides its BUNIT; ``report["like"]``)."""
     name = model.path if isinstance(model, Model) else os.fspath(model)
     rep, log = _core.validate(
         name,
@@ -295,6 +299,8 @@ def validate(
         reference_particles=int(reference_particles),
         against=_path(against),
         atlas_has_1pz=bool(atlas_has_1pz),
+        like=None if like is None else os.fspath(like),
+        like_unit=like_unit,
     )
     _emit(log)
     return json.loads(rep)

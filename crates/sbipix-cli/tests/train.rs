@@ -74,6 +74,22 @@ fn validate_writes_metrics_figures_and_report() {
         counted <= m["n_selected"].as_u64().unwrap()
             && bins.iter().all(|b| b[1].as_u64().unwrap() >= 20 && b[2]["log_mstar"]["r2"].is_number())
     );
+    // test pixels like the real JADES cube: its 682 pixels above S/N 5, and test cases kept in
+    // the same shares per S/N bin (each bin's count is rounded down: within 5 bins / kept)
+    let cube = shared_file("real_data/jades_gsz14_pixels/cube_19band.fits");
+    let o = sbipix(
+        &["validate", "--model", "m", "--n", "3000", "--draws", "50", "--seed", "79", "--like", cube.to_str().unwrap(), "--out", "like"],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let l: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("like/metrics.json")).unwrap()).unwrap();
+    assert_eq!(l["like"]["pixels"], 682);
+    assert!(!l["like"]["bands_measured"].as_array().unwrap().iter().any(|b| b == "F430M"), "the cube lacks F430M");
+    let kept = l["n_selected"].as_f64().unwrap();
+    for (k, b) in l["parameters_by_snr"].as_array().unwrap().iter().enumerate() {
+        let share = l["like"]["snr_share"][k].as_f64().unwrap();
+        assert!((b[1].as_f64().unwrap() / kept - share).abs() <= 5.0 / kept, "S/N bin {k}: {} of {kept} against {share}", b[1]);
+    }
     // a survey without a noise family: no groups by depth or pattern
     assert_eq!((m["coverage_by_depth"].as_array().unwrap().len(), m["coverage_by_pattern"].as_array().unwrap().len()), (0, 0));
     // model mismatch against the SBIPIX FSPS atlas (shared reference data)

@@ -42,6 +42,25 @@ pub fn unit_factor(unit: Option<&str>, bunit: Option<&str>, pixar_sr: Option<f64
 }
 
 impl ImageSet {
+    /// Pixel-major flux and error rows (µJy, [pixels × bands] in `bands` order; a band the
+    /// images lack, or a pixel whose flux or σ is not a usable number, gets flux 0 and error 0 —
+    /// no coverage), the layout `sbipix_sim::survey::learn` reads.
+    pub fn pixel_rows(&self, bands: &[String]) -> (Vec<f64>, Vec<f64>) {
+        let (nb, np) = (bands.len(), self.ny * self.nx);
+        let (mut f, mut e) = (vec![0.0; np * nb], vec![0.0; np * nb]);
+        for (j, name) in bands.iter().enumerate() {
+            let Some(b) = self.bands.iter().position(|x| x == name) else { continue };
+            for p in 0..np {
+                let (x, s) = (self.flux[b * np + p], self.err[b * np + p]);
+                if x.is_finite() && s.is_finite() && s > 0.0 {
+                    f[p * nb + j] = x;
+                    e[p * nb + j] = s;
+                }
+            }
+        }
+        (f, e)
+    }
+
     /// A FITS cube with FLUX and ERR HDUs (band, y, x) and BAND0… keywords.
     pub fn from_cube(path: &Path, unit: Option<&str>, log: &dyn Fn(&str)) -> Result<Self> {
         let c = read_cube(path)?;

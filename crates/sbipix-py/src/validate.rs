@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[pyfunction]
 #[pyo3(signature = (
     model, out, *, n = None, seed = None, draws = None, snr_min = None, overwrite = None, refine = None, sys_err = None,
-    reference = None, reference_particles = None, against = None, atlas_has_1pz = None,
+    reference = None, reference_particles = None, against = None, atlas_has_1pz = None, like = None, like_unit = None,
 ))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
 pub fn validate(
@@ -29,6 +29,8 @@ pub fn validate(
     reference_particles: Option<usize>,
     against: Option<PathBuf>,
     atlas_has_1pz: Option<bool>,
+    like: Option<PathBuf>,
+    like_unit: Option<String>,
 ) -> PyResult<(String, Vec<String>)> {
     let d = ValidateRequest::default();
     let req = ValidateRequest {
@@ -43,6 +45,7 @@ pub fn validate(
         reference_particles: reference_particles.unwrap_or(d.reference_particles),
         against,
         atlas_has_1pz: atlas_has_1pz.unwrap_or(d.atlas_has_1pz),
+        like: like.map(|p| sbipix::request::ImageInput::cube(p, like_unit)),
         out,
         overwrite: overwrite.unwrap_or(d.overwrite),
     };

@@ -22,3 +22,6 @@ pub const REFINE_SAMPLING: u64 = 0x005E_F14E;
 pub const REFERENCE_MASS: u64 = 0x4D41_5353;
 /// Added noise of the replicas of integrated photometry (`seed ^ INTEGRATED_REPLICA_NOISE·(object + 1)`).
 pub const INTEGRATED_REPLICA_NOISE: u64 = 0x5EED_1D00;
+/// The order in which `sbipix validate --like` hands the data's band masks to its test cases
+/// (`SplitMix64(seed ^ VALIDATION_LIKE_MASKS)`).
+pub const VALIDATION_LIKE_MASKS: u64 = 0x11CE;

@@ -38,7 +38,7 @@ fn default_model_is_accurate_and_calibrated_on_fresh_simulations() {
     let dir = sbipix::default_model_dir().expect("default model");
     let out = tempfile::tempdir().unwrap();
     let report =
-        validate(&store(), &dir, N, SEED, DRAWS, 5.0, None, ReferenceOptions::default(), &out.path().join("report"), false, &|m| {
+        validate(&store(), &dir, N, SEED, DRAWS, 5.0, None, ReferenceOptions::default(), None, &out.path().join("report"), false, &|m| {
             eprintln!("{m}")
         })
         .unwrap();

@@ -53,17 +53,7 @@ pub fn run(a: LearnArgs) -> Result<()> {
         let img = a.input.input().load(&log)?;
         // the same reading as `sbipix map`; band-major images → pixel-major rows, and a pixel
         // whose flux or σ is not a number (image borders, zero weight) has no coverage there
-        let (nb, np) = (img.bands.len(), img.ny * img.nx);
-        let (mut f, mut e) = (vec![0.0; np * nb], vec![0.0; np * nb]);
-        for b in 0..nb {
-            for p in 0..np {
-                let (x, s) = (img.flux[b * np + p], img.err[b * np + p]);
-                if x.is_finite() && s.is_finite() && s > 0.0 {
-                    f[p * nb + b] = x;
-                    e[p * nb + b] = s;
-                }
-            }
-        }
+        let (f, e) = img.pixel_rows(&img.bands);
         (img.source.clone(), img.bands.clone(), f, e)
     } else {
         bail!("give --flux/--err, --cube, or --images with --errors or --noise-from");

@@ -48,6 +48,14 @@ pub struct ValidateArgs {
     /// atlases do not).
     #[arg(long)]
     pub atlas_has_1pz: bool,
+    /// Test pixels like these data: a FITS cube with FLUX and ERR HDUs (as `sbipix map --cube`
+    /// reads it). The test cases get a noise model learnt from it, its pixels' band masks, and
+    /// its S/N distribution (docs/validation.md).
+    #[arg(long, conflicts_with = "against")]
+    pub like: Option<PathBuf>,
+    /// Unit of the --like cube (default: its BUNIT).
+    #[arg(long, requires = "like")]
+    pub like_unit: Option<String>,
     /// Output folder: metrics.json, report.md and figures.
     #[arg(long)]
     pub out: PathBuf,
@@ -69,6 +77,7 @@ impl ValidateArgs {
             reference_particles: self.reference_particles,
             against: self.against,
             atlas_has_1pz: self.atlas_has_1pz,
+            like: self.like.map(|p| sbipix::request::ImageInput::cube(p, self.like_unit)),
             out: self.out,
             overwrite: self.overwrite,
         }

@@ -36,6 +36,9 @@ pub struct ValidateRequest {
     pub against: Option<PathBuf>,
     /// With `against`: the atlas fluxes already include the (1+z) of f_ν.
     pub atlas_has_1pz: bool,
+    /// Test pixels like these data (a FLUX/ERR cube, as `sbipix map --cube` reads it): their
+    /// noise, band masks and S/N ([`crate::validation::like`]).
+    pub like: Option<super::ImageInput>,
     /// Output folder: metrics.json, report.md and figures.
     pub out: PathBuf,
     pub overwrite: bool,
@@ -55,6 +58,7 @@ impl Default for ValidateRequest {
             reference_particles: DEFAULT_REFERENCE_PARTICLES,
             against: None,
             atlas_has_1pz: false,
+            like: None,
             out: PathBuf::from("sbipix-validation"),
             overwrite: false,
         }
@@ -84,6 +88,9 @@ impl ValidateRequest {
             if self.reference > 0 {
                 return Err(Error::invalid("reference", self.reference, "does not apply to a validation against an atlas (against)"));
             }
+            if self.like.is_some() {
+                return Err(Error::invalid("like", "(data)", "does not apply to a validation against an atlas (against)"));
+            }
         } else {
             super::at_least("n", self.n, 1, "the number of test cases")?;
             super::at_least("draws", self.draws, 10, "the number of posterior draws per case (for intervals)")?;
@@ -108,7 +115,24 @@ impl ValidateRequest {
         let store = sbipix_io::DataStore::from_env()?;
         let reference = ReferenceOptions { cases: self.reference, particles: self.reference_particles };
         let refine = super::refine_settings(self.refine, self.sys_err)?;
-        let r = validate(&store, &model, self.n, self.seed, self.draws, self.snr_min, refine, reference, &self.out, self.overwrite, log)?;
+        let like = match &self.like {
+            Some(input) => Some(input.load(log)?),
+            None => None,
+        };
+        let r = validate(
+            &store,
+            &model,
+            self.n,
+            self.seed,
+            self.draws,
+            self.snr_min,
+            refine,
+            reference,
+            like.as_ref(),
+            &self.out,
+            self.overwrite,
+            log,
+        )?;
         Ok(Validation::Simulated(Box::new(r)))
     }
 }

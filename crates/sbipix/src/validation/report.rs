@@ -8,15 +8,25 @@ use std::collections::BTreeMap;
 /// The Markdown page: the table, the targets, the figures.
 pub fn markdown(r: &ValidationReport, names: &[String]) -> String {
     let mut s = format!(
-        "# Validation of `{}`\n\n{} fresh simulations from the model's prior and survey (seed {}), {} posterior draws each; {} pass the map selection (mean S/N over {} > {}).\n\n## Pixels a map would fit\n\n",
+        "# Validation of `{}`\n\n{} fresh simulations from the model's prior and {} (seed {}), {} posterior draws each; {} pass the map selection (mean S/N over {} > {}).\n\n## Pixels a map would fit\n\n",
         r.model,
         r.n,
+        if r.like.is_some() { "the noise of the `--like` data" } else { "survey" },
         r.seed,
         r.n_draws,
         r.n_selected,
         SNR_BANDS.join(", "),
         r.snr_min
     );
+    if let Some(l) = &r.like {
+        s.push_str(&format!(
+            "Test pixels like `{}` (`--like`): its noise (a survey learnt from it), the band masks of its {} pixels above the S/N cut ({} measured), and their S/N: shares {} in the S/N bins below.\n\n",
+            l.source,
+            l.pixels,
+            l.bands_measured.join(" "),
+            l.snr_share.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" / ")
+        ));
+    }
     s.push_str(&metrics_table(&r.parameters, names));
     if !r.parameters_by_snr.is_empty() {
         s.push_str(&format!("\n## By S/N (mean over {}): R² and 68 % coverage\n\n| S/N | cases |", SNR_BANDS.join(", ")));

@@ -52,6 +52,9 @@ pub struct ValidationReport {
     pub coverage_by_depth: Vec<CoverageGroup>,
     #[serde(default)]
     pub coverage_by_pattern: Vec<CoverageGroup>,
+    /// With `--like DATA`: what the test cases were made to look like.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub like: Option<super::like::LikeInfo>,
 }
 
 /// Coverage of one group of test cases, with the range calibrated intervals give on as many
@@ -127,6 +130,7 @@ pub fn validate(
     snr_min: f64,
     refine: Option<crate::inference::refine::RefineSettings>,
     reference: ReferenceOptions,
+    like: Option<&sbipix_io::ImageSet>,
     out: &Path,
     overwrite: bool,
     log: &(dyn Fn(&str) + Sync),
@@ -149,10 +153,19 @@ pub fn validate(
     let prior = Prior::from_toml_str(&read("prior.toml")?, &model_dir.join("prior.toml").display().to_string())?;
     let survey = Survey::from_toml_str(&read("survey.toml")?, &model_dir.join("survey.toml").display().to_string())?;
     let fwd = model_for_survey(store, &survey, model_dir, post.manifest.forward_model.clone(), log)?;
-    let noise = survey.sampler(&fwd.band_names())?;
+    let like = match like {
+        Some(img) => Some(super::like::LikeData::of(img, &survey, snr_min, log)?),
+        None => None,
+    };
+    let test_survey = like.as_ref().map_or(&survey, |l| &l.survey);
+    let noise = test_survey.sampler(&fwd.band_names())?;
     let t0 = std::time::Instant::now();
-    let drop_rate = post.manifest.training_set.drop_rate;
+    // like real data: their band masks instead of the training's random drop-out
+    let drop_rate = if like.is_some() { 0.0 } else { post.manifest.training_set.drop_rate };
     let mut set = sbipix_sim::simulate(&fwd, &prior, &noise, SimulationSpec { n, seed, drop_rate }, &|_| {})?;
+    if let Some(l) = &like {
+        l.apply_masks(&mut set, seed);
+    }
     // A model may infer a subset of the prior's parameters (`sbipix train --params`): compare those.
     if set.parameter_names != post.parameter_names() {
         crate::inference::training::select_columns(&mut set, &post.parameter_names(), &model_dir.display().to_string())?;
@@ -170,8 +183,12 @@ pub fn validate(
     };
     let nb = set.bands.len();
     let snr = selection_snr(&set);
-    let selected: Vec<usize> = (0..n).filter(|&i| snr[i] > snr_min).collect();
+    let mut selected: Vec<usize> = (0..n).filter(|&i| snr[i] > snr_min).collect();
     log(&format!("sbipix: {} of {n} test cases pass the map selection (S/N > {snr_min})", selected.len()));
+    if let Some(l) = &like {
+        selected = l.match_snr(&selected, &snr);
+        log(&format!("sbipix: {} of them kept so that their S/N follows the {} pixels of {}", selected.len(), l.pixels, l.source));
+    }
     let levels: Vec<f64> = (1..20).map(|k| k as f64 / 20.0).collect();
     let (draws, theta) = (&draws, &set.theta);
     let evaluate = |cases: &[usize]| Evaluation::of(cases, &names, theta, draws, n_draws, &levels, seed);
@@ -224,7 +241,7 @@ pub fn validate(
         })
     };
     let (mut coverage_by_depth, mut coverage_by_pattern) = (Vec::new(), Vec::new());
-    if let Some(fam) = &survey.family {
+    if let Some(fam) = &test_survey.family {
         for w in DEPTH_BINS.windows(2) {
             let cases = selected.iter().copied().filter(|&i| (w[0]..w[1]).contains(&(set.noise_depth[i] as f64))).collect();
             coverage_by_depth.extend(group(format!("×{}–×{}", w[0], w[1]), cases));
@@ -235,6 +252,7 @@ pub fn validate(
         }
     }
     let report = ValidationReport {
+        like: like.as_ref().map(|l| l.info()),
         coverage_by_depth,
         coverage_by_pattern,
         parameters: ev.params.clone(),
