@@ -710,23 +710,7 @@ mod tests {
 
     #[test]
     fn copula_reproduces_marginals_and_correlation() {
-        let s = Survey {
-            name: "t".into(),
-            description: String::new(),
-            provenance: String::new(),
-            bands: (0..2)
-                .map(|i| SurveyBand {
-                    name: format!("B{i}"),
-                    filter: String::new(),
-                    sigma_bg_quantiles_ujy: (0..N_QUANTILES).map(|k| 1.0 + k as f64 / 100.0).collect(),
-                    poisson_ujy: 0.0,
-                    coverage: 1.0,
-                    source: String::new(),
-                })
-                .collect(),
-            depth_correlation: vec![vec![1.0, 0.8], vec![0.8, 1.0]],
-            family: None,
-        };
+        let s = two_band((0..N_QUANTILES).map(|k| 1.0 + k as f64 / 100.0).collect(), |_| 0.0, 0.0, None);
         let smp = s.sampler(&["B1".into(), "B0".into()]).unwrap();
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
         let (mut sig, mut obs) = (vec![0.0; 2], vec![0.0; 2]);
@@ -749,8 +733,9 @@ mod tests {
         assert!(s.sampler(&["B9".into()]).is_err());
     }
 
-    /// A two-band survey with constant σ_bg = 1, 2 and Poisson coefficient 0.5 in both bands.
-    fn two_band_family(family: DepthFamily) -> Survey {
+    /// A two-band survey (B0, B1; depth correlation 0.8) with σ_bg quantiles `q` + `offset(band)`
+    /// and Poisson coefficient `poisson`.
+    fn two_band(q: Vec<f64>, offset: impl Fn(usize) -> f64, poisson: f64, family: Option<DepthFamily>) -> Survey {
         Survey {
             name: "t".into(),
             description: String::new(),
@@ -759,15 +744,20 @@ mod tests {
                 .map(|i| SurveyBand {
                     name: format!("B{i}"),
                     filter: String::new(),
-                    sigma_bg_quantiles_ujy: vec![1.0 + i as f64],
-                    poisson_ujy: 0.5,
+                    sigma_bg_quantiles_ujy: q.iter().map(|v| v + offset(i)).collect(),
+                    poisson_ujy: poisson,
                     coverage: 1.0,
                     source: String::new(),
                 })
                 .collect(),
             depth_correlation: vec![vec![1.0, 0.8], vec![0.8, 1.0]],
-            family: Some(family),
+            family,
         }
+    }
+
+    /// A two-band survey with constant σ_bg = 1, 2 and Poisson coefficient 0.5 in both bands.
+    fn two_band_family(family: DepthFamily) -> Survey {
+        two_band(vec![1.0], |i| i as f64, 0.5, Some(family))
     }
 
     #[test]

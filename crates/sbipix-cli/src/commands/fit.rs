@@ -140,10 +140,7 @@ pub fn run(a: FitArgs) -> Result<()> {
     if let (Some(o), false) = (&fit.ood, req.photo_z_only) {
         let layer: Vec<f32> = o.iter().map(|v| *v as f32).collect();
         let c = sbipix::inference::ood::OodCounts::of(&layer);
-        log(&sbipix::inference::ood::describe(&c, n - failed.len(), req.refine)
-            .replace("pixels (OOD layer)", "rows (ood column)")
-            .replace("pixels", "rows")
-            .replace("OOD layer", "ood column"));
+        log(&sbipix::inference::ood::describe(&c, n - failed.len(), "rows", "ood column", req.refine));
     }
     for &r in failed.iter().take(5) {
         log(&format!("  not fitted: {} ({})", fit.ids[r], fit.status[r]));

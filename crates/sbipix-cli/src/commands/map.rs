@@ -119,7 +119,7 @@ pub fn run(a: MapArgs) -> Result<()> {
         ));
     }
     if let Some(o) = &s.ood {
-        log(&sbipix::inference::ood::describe(o, s.n_pixels, req.refine));
+        log(&sbipix::inference::ood::describe(o, s.n_pixels, "pixels", "OOD layer", req.refine));
     }
     if let (Some(c), Some(r)) = (s.ppc_median_chi2_reduced, &s.ppc_median_residual_sigma) {
         log(&format!(

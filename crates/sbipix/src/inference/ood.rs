@@ -148,11 +148,12 @@ impl TrainingDomain {
     }
 }
 
-/// The one line the command line prints about the flags of `n` fitted pixels; `exact`: whether
-/// the posteriors are the exact ones (which the flags concern only as proposals).
-pub fn describe(c: &OodCounts, n: usize, exact: bool) -> String {
+/// The one line the command line prints about the flags of `n` fitted `items` ("pixels",
+/// "rows") kept in `place` (the `OOD` layer, the `ood` column); `exact`: whether the posteriors
+/// are the exact ones (which the flags concern only as proposals).
+pub fn describe(c: &OodCounts, n: usize, items: &str, place: &str, exact: bool) -> String {
     if c.any == 0 {
-        return format!("  inside the network's training domain: all {n} pixels (OOD layer)");
+        return format!("  inside the network's training domain: all {n} {items} ({place})");
     }
     let advice = if exact {
         "the exact posteriors do not depend on it (the network is only their proposal)"
@@ -161,7 +162,7 @@ pub fn describe(c: &OodCounts, n: usize, exact: bool) -> String {
          (sbipix survey learn) and train on it (sbipix simulate --survey …, sbipix train)"
     };
     format!(
-        "  outside the network's training domain: {} of {n} pixels (noise {}, bands {}, colours {}; OOD layer) — {advice}",
+        "  outside the network's training domain: {} of {n} {items} (noise {}, bands {}, colours {}; {place}) — {advice}",
         c.any, c.noise, c.bands, c.colours
     )
 }
