@@ -73,19 +73,30 @@ fn redshifts_of_simulated_galaxies_are_recovered_and_calibrated() {
 
 #[test]
 fn grid_probabilities_are_the_likelihood_averaged_over_the_templates() {
+    grid_probabilities_against_the_likelihood(&Prior::sbipix_delayed_tau(), (1.0, 3.0), 2.0, 10.0);
+}
+
+/// The same under a prior on the mass per kpc², whose window moves with each node's pixel area
+/// (the likelihood resolves it at its own redshift: an independent path). At z 0.1–0.6 the 0.03″
+/// pixel's area grows tenfold, and a galaxy of 10³ M☉ formed lies inside the window at the low
+/// nodes (from 10^2.5 at z = 0.1) and below it at the high ones (10^3.6 at z = 0.6): one window
+/// shared by the nodes fails it.
+#[test]
+fn grid_probabilities_under_a_mass_per_kpc2_prior() {
+    grid_probabilities_against_the_likelihood(&Prior::physical_delayed_tau(), (0.1, 0.6), 0.3, 3.0);
+}
+
+fn grid_probabilities_against_the_likelihood(prior: &Prior, (z_min, z_max): (f64, f64), z_true: f64, log_mass_formed: f64) {
     // p(z_i)/p(z_j) at three interior nodes against ShapeLikelihood::eval averaged over the same
     // shape points (the likelihood's own compiled photometry and mass quadrature, point by point).
     let model = model();
-    let prior = Prior::sbipix_delayed_tau();
-    let s = PhotoZSettings { templates: 64, step: 0.05, z_min: 1.0, z_max: Some(3.0), ..PhotoZSettings::default() };
-    let templates = RedshiftTemplates::build(&model, &prior, &s, 3.0, 3.0, &|_, _| {}).unwrap();
+    let prior = prior.clone();
+    let s = PhotoZSettings { templates: 64, step: 0.02, z_min, z_max: Some(z_max), ..PhotoZSettings::default() };
+    let templates = RedshiftTemplates::build(&model, &prior, &s, z_max, 3.0, &|_, _| {}).unwrap();
     let zs = templates.redshifts().to_vec();
     let p = sbipix::sps::GalaxyParams {
-        redshift: 2.0,
-        sfh: sbipix::sps::SfhSpec::Parametric {
-            shape: sbipix::sps::SfhShape::DelayedTau { age_gyr: 1.0, tau_gyr: 0.5 },
-            log_mass_formed: 10.0,
-        },
+        redshift: z_true,
+        sfh: sbipix::sps::SfhSpec::Parametric { shape: sbipix::sps::SfhShape::DelayedTau { age_gyr: 1.0, tau_gyr: 0.5 }, log_mass_formed },
         logzsol: -0.5,
         av_mag: 0.5,
         logu: -2.0,
@@ -95,7 +106,7 @@ fn grid_probabilities_are_the_likelihood_averaged_over_the_templates() {
     let sigma: Vec<f64> = flux.iter().map(|f| 0.2 * f.abs()).collect();
     let seen = vec![true; flux.len()];
     let pz = templates.posterior(&flux, &sigma, &seen, 0.0).unwrap();
-    let (space, _) = sbipix::inference::likelihood::ShapeSpace::of(&prior).unwrap();
+    let (space, _) = sbipix::inference::likelihood::ShapeSpace::of(&prior.at_redshift(z_true, &model.config().cosmology)).unwrap();
     let brute = |i: usize| -> f64 {
         let z = zs[i];
         let compiled = compile_for(&model, &prior, z).unwrap();

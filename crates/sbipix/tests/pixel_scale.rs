@@ -4,7 +4,8 @@
 //! (mass, SFR) × 4 and every intensive one (age, metallicity, dust, the PPC) unchanged — through
 //! the network, the exact posterior and the PPC alike. The model here is the default network with
 //! the physical prior put in its folder: the test is of the pipeline's scaling, not the network's
-//! training. Without a pixel scale (no WCS, no `pixel_scale_arcsec`) such a model refuses to map.
+//! training. Without a pixel scale (no WCS, no `pixel_scale_arcsec`) the model's own is assumed, on
+//! the log and in the summary.
 
 use sbipix::request::{LoadedModel, MapRequest};
 use sbipix::sim::Prior;
@@ -88,7 +89,14 @@ fn a_mass_per_kpc2_model_maps_other_pixel_sizes_exactly() {
     assert_eq!(small.refined, large.refined);
     let (rs, rl) = (small.summary.log_mstar_resolved, large.summary.log_mstar_resolved);
     assert!((rl[1] - rs[1] - 4f64.log10()).abs() < 1e-3, "resolved mass {rs:?} vs {rl:?}");
-    // no pixel scale: refused, naming it
-    let e = req(None).run_on(&model, image(1.0), &log, &|_, _| {}).err().expect("refused").to_string();
-    assert!(e.contains("pixel_scale") && e.contains("kpc²"), "{e}");
+    // no pixel scale: the model's own assumed, said in the summary, no surface densities
+    let mut said = std::sync::Mutex::new(String::new());
+    let note = |m: &str| said.lock().unwrap().push_str(m);
+    let none = req(None).run_on(&model, image(1.0), &note, &|_, _| {}).expect("map without a pixel scale").maps;
+    assert_eq!(none.percentiles, small.percentiles);
+    assert_eq!(none.summary.pixel_scale_assumed_arcsec, Some(0.03));
+    assert_eq!((none.summary.pixel_scale_arcsec, none.summary.pixel_area_kpc2), (None, None));
+    assert_eq!(small.summary.pixel_scale_assumed_arcsec, None);
+    let said = said.get_mut().unwrap();
+    assert!(said.contains("no pixel scale") && said.contains("0.03″"), "{said}");
 }

@@ -130,8 +130,8 @@ pub struct RedshiftTemplates {
     /// `[node][band][template]`: photometry per M☉ formed divided by `scale[node]`.
     g: Vec<f32>,
     scale: Vec<f64>,
-    /// Bounds of the uniform prior on log M☉ formed.
-    mass: (f64, f64),
+    /// Bounds of the uniform prior on log M☉ formed, per node (one width).
+    mass: Vec<(f64, f64)>,
 }
 
 impl RedshiftTemplates {
@@ -159,14 +159,11 @@ impl RedshiftTemplates {
                 ),
             ));
         }
-        if prior.pixel_scale_arcsec.is_some() {
-            // the templates share one mass window; a mass per kpc² moves it with each node's z
-            return Err(Error::unsupported(
-                "photometric redshifts with a model trained on a mass-per-kpc² prior",
-                "give the redshift (--redshift, a redshift column), or use a model with SBIPIX's per-pixel prior",
-            ));
-        }
-        let (space, (mlo, mhi)) = ShapeSpace::of(prior)?;
+        // A prior on the mass per kpc² (`pixel_scale_arcsec`) is resolved at each node: the same
+        // shape space, a mass window moved by the pixel's area there (of one width, so the nodes'
+        // mass priors have one density).
+        let cosmology = model.config().cosmology;
+        let (space, _) = ShapeSpace::of(&prior.at_redshift(settings.z_min.max(1e-3), &cosmology))?;
         if !space.is_delayed_tau() {
             // dense_basis' mass bounds move with each template's sSFR; the templates here share one
             return Err(Error::unsupported(
@@ -190,8 +187,15 @@ impl RedshiftTemplates {
         let (a, b) = ((1.0 + settings.z_min).ln(), (1.0 + z_max).ln());
         let n_nodes = ((b - a) / settings.step).round().max(1.0) as usize + 1;
         let z: Vec<f64> = (0..n_nodes).map(|i| (a + (b - a) * i as f64 / (n_nodes - 1) as f64).exp() - 1.0).collect();
+        let headroom = mass_headroom_dex.max(0.0);
+        let mass = z
+            .iter()
+            .map(|&zi| {
+                let (_, (lo, hi)) = ShapeSpace::of(&prior.at_redshift(zi.max(1e-3), &cosmology))?;
+                Ok((lo, hi + headroom))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let nb = model.n_bands();
-        let cosmology = model.config().cosmology;
         let done = std::sync::atomic::AtomicUsize::new(0);
         let nodes: Vec<(Vec<f32>, f64)> = z
             .par_iter()
@@ -225,7 +229,7 @@ impl RedshiftTemplates {
         let top = ln_prior.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let norm = top + ln_prior.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
         ln_prior.iter_mut().for_each(|v| *v -= norm);
-        Ok(Self { z, ln_prior, n_bands: nb, n_templates: nt, g, scale, mass: (mlo, mhi + mass_headroom_dex.max(0.0)) })
+        Ok(Self { z, ln_prior, n_bands: nb, n_templates: nt, g, scale, mass })
     }
 
     /// [`Self::build`], or the templates built last with the same model (the same `Arc`), prior
@@ -286,9 +290,6 @@ impl RedshiftTemplates {
         }
         let c: f64 = (0..nb).map(|b| w[b] * f[b] * f[b]).sum();
         let (nt, nz) = (self.n_templates, self.z.len());
-        let (mlo, mhi) = self.mass;
-        let (m_floor, m_ceil) = (10f64.powf(mlo), 10f64.powf(mhi));
-        let ln_range = (mhi - mlo).ln();
         // Pass 1: per template and node the sums A, B and an upper bound on the mass integral,
         // −½ min χ² over the prior + ln(m_hi − m_lo).
         let mut ab = vec![(0.0f64, 0.0f64); nz * nt];
@@ -308,6 +309,8 @@ impl RedshiftTemplates {
                 }
             }
             let s = self.scale[i];
+            let (mlo, mhi) = self.mass[i];
+            let (m_floor, m_ceil, ln_range) = (10f64.powf(mlo), 10f64.powf(mhi), (mhi - mlo).ln());
             for t in 0..nt {
                 let (a, b) = (sa[t] * s * s, sb[t] * s);
                 ab[i * nt + t] = (a, b);
@@ -325,6 +328,7 @@ impl RedshiftTemplates {
         let mut terms = Vec::with_capacity(nt);
         for i in 0..nz {
             terms.clear();
+            let (mlo, mhi) = self.mass[i];
             for t in 0..nt {
                 if bound[i * nt + t] < cut {
                     continue;
@@ -333,7 +337,7 @@ impl RedshiftTemplates {
                 terms.push(mass_integral(a, b, c, mlo, mhi));
             }
             if !terms.is_empty() {
-                ln_like[i] = log_sum_exp(&terms) - (nt as f64).ln() - ln_range;
+                ln_like[i] = log_sum_exp(&terms) - (nt as f64).ln() - (mhi - mlo).ln();
             }
         }
         let ln_post: Vec<f64> = ln_like.iter().zip(&self.ln_prior).map(|(l, p)| l + p).collect();

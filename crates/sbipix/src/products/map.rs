@@ -102,6 +102,10 @@ pub struct MapSummary {
     pub bands_missing: Vec<String>,
     pub pixel_scale_arcsec: Option<f64>,
     pub pixel_area_kpc2: Option<f64>,
+    /// The pixel scale taken for a model whose prior is a mass per kpc² when the images gave none
+    /// (no WCS, no `--pixel-scale`): the model's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_scale_assumed_arcsec: Option<f64>,
     /// log10 Σ pixel stellar masses: 16/50/84 % over the posterior draws.
     pub log_mstar_resolved: [f64; 3],
     /// log10 M* fitted to the summed photometry of the same pixels: 16/50/84 %.
@@ -218,18 +222,25 @@ pub fn map_galaxy_with_progress(
     // by the ratio of the areas (the same S/N, the same mass per kpc²), its extensive outputs
     // scaled back below. Exact: the likelihood of the scaled photometry under the model's pixel
     // prior is that of the data under the same prior per kpc².
+    //
+    // Without a pixel scale (no WCS, none given) the pixels are taken to be the model's own size,
+    // said on the log and in the summary (`pixel_scale_assumed_arcsec`), and no surface densities
+    // are written. Decision (issue 18, bad input): a refusal would stop every WCS-less cube for a
+    // quantity the answer hardly depends on — masses and SFRs per pixel come from the fluxes; the
+    // scale only moves the prior's window on the mass per pixel (by log₁₀ of the area ratio,
+    // ±0.6 dex for 0.015–0.06″ pixels against 0.03″, inside its 6.5 dex).
+    let mut pixel_scale_assumed_arcsec = None;
     let area_ratio = match (post.pixel_scale_arcsec, scale) {
         (None, _) => 1.0,
         (Some(model), Some(data)) => (data / model).powi(2),
         (Some(model), None) => {
-            return Err(Error::invalid(
-                "pixel_scale",
-                "unknown",
-                format!(
-                    "the model's prior is a mass per kpc² (on {model}″ pixels), so the map needs the images' pixel scale: \
-                     give the FITS files a celestial WCS, or the scale (--pixel-scale; Python: pixel_scale_arcsec=)"
-                ),
+            log(&format!(
+                "sbipix: warning: no pixel scale (no celestial WCS, no --pixel-scale; Python: pixel_scale_arcsec=): \
+                 the pixels are taken to be the model's {model}″ ones, whose prior is a mass per kpc²; \
+                 no surface densities are written"
             ));
+            pixel_scale_assumed_arcsec = Some(model);
+            1.0
         }
     };
     if area_ratio != 1.0 {
@@ -310,6 +321,7 @@ pub fn map_galaxy_with_progress(
         bands_missing: sel.bands_missing.clone(),
         pixel_scale_arcsec: scale,
         pixel_area_kpc2: area,
+        pixel_scale_assumed_arcsec,
         log_mstar_resolved: resolved.summed("log_mstar", nsel).unwrap_or(nan3),
         log_mstar_integrated: integrated.percentiles("log_mstar").unwrap_or(nan3),
         log_sfr_100myr_resolved: resolved.summed("log_sfr_100myr", nsel).unwrap_or(nan3),
