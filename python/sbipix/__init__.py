@@ -275,6 +275,7 @@ def validate(
     atlas_has_1pz: bool = _VALIDATE["atlas_has_1pz"],
     like: Optional[PathLike] = None,
     like_unit: Optional[str] = None,
+    cases_from: Optional[Union["Model", PathLike]] = None,
 ) -> Dict[str, Any]:
     """Validates a model on ``n`` fresh simulations (as ``sbipix validate``): per-parameter bias,
     scatter, R², coverage, TARP; writes the report and figures to ``out``; returns the report.
@@ -283,8 +284,11 @@ def validate(
     each, at least 100) and compare (``report["reference"]``). ``against``: instead, a delayed-τ
     atlas made by another code (``atlas_has_1pz``: its fluxes include the (1+z) of f_ν).
     ``like``: a FLUX/ERR cube whose noise, band masks and S/N the test pixels follow (as
-    ``--like``; ``like_unit`` overrides its BUNIT; ``report["like"]``)."""
+    ``--like``; ``like_unit`` overrides its BUNIT; ``report["like"]``). ``cases_from``: another
+    model (or ``"sbipix2025"``) whose prior and survey make the test cases, so that two models are
+    scored on identical pixels (as ``--cases-from``)."""
     name = model.path if isinstance(model, Model) else os.fspath(model)
+    cases = None if cases_from is None else (cases_from.path if isinstance(cases_from, Model) else os.fspath(cases_from))
     rep, log = _core.validate(
         name,
         os.fspath(out),
@@ -301,6 +305,7 @@ def validate(
         atlas_has_1pz=bool(atlas_has_1pz),
         like=None if like is None else os.fspath(like),
         like_unit=like_unit,
+        cases_from=cases,
     )
     _emit(log)
     return json.loads(rep)
@@ -508,7 +513,9 @@ class Model:
         Returns a dict of arrays, one entry per row: ``id``, ``redshift``, ``n_bands``,
         ``status`` (``"ok"`` or why the row was not fitted), ``<param>_p16/_p50/_p84`` and
         ``ppc_chi2``, and with ``refine`` (as in :meth:`fit`) ``refined`` (1 where the posterior
-        is the likelihood-refined one, 0 where the network's was kept, NaN where not fitted);
+        is the likelihood-refined one, 0 where the network's was kept, NaN where not fitted),
+        and ``ood``, the out-of-distribution flags of the CSV's column (bits: bands 2, PPC colours
+        4; 0 inside the network's training domain, NaN where not fitted; docs/maps.md);
         ``out`` also writes the CSV (replacing a file already there). Without a
         ``redshift_column`` in the file (or with ``photo_z=True``) photometric redshifts are
         fitted (``photo_z_settings`` as for :meth:`photo_z`) and the parameters marginalised over
@@ -517,7 +524,7 @@ class Model:
         posteriors (``logu_p16/_p50/_p84``) instead of fixing it at −2: for galaxies whose bands
         are dominated by emission lines.
         """
-        ids, z, nb, status, params, pc, chi2, refined, pz, log = _core.fit_catalog(
+        ids, z, nb, status, params, pc, chi2, refined, ood, pz, log = _core.fit_catalog(
             self._m,
             os.fspath(path),
             flux_columns=flux_columns,
@@ -546,6 +553,8 @@ class Model:
         res["ppc_chi2"] = chi2
         if refined is not None:
             res["refined"] = refined
+        if ood is not None:
+            res["ood"] = ood
         return res
 
     def map_cube(

@@ -1,6 +1,7 @@
 """Tests of the Python package: each verb, its agreement with the command line, exact answers
 where one exists (flux ∝ mass, noise pulls, coverage of simulated truths) and bad input."""
 
+import csv
 import json
 import math
 import os
@@ -424,6 +425,10 @@ def test_fit_catalog_matches_command_line(tmp_path, model):
     )
     assert (tmp_path / "cli.csv").read_text() == (tmp_path / "py.csv").read_text()
     assert "refined" not in r
+    # the out-of-distribution flags: the CSV's column; 3 of 19 bands is no pattern it learnt (bit 2)
+    with open(tmp_path / "py.csv") as fh:
+        ood_csv = np.array([float(row["ood"] or "nan") for row in csv.DictReader(fh)])
+    assert np.array_equal(r["ood"], ood_csv, equal_nan=True) and int(r["ood"][0]) & 2 == 2, (r["ood"], ood_csv)
     # exact posteriors (the default): the same file as `sbipix fit`, and the per-row flag in the dict
     rr = model.fit_catalog(cat, draws=300, ppc=False, out=tmp_path / "pyr.csv")
     subprocess.run(

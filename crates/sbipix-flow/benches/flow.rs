@@ -49,6 +49,12 @@ fn bench(c: &mut Criterion) {
         let m = init_model(&arch, params, dx, 1).unwrap().cast::<f32>();
         g.bench_function(label, |b| b.iter(|| black_box(m.sample(&x, pixels, draws, 3).unwrap())));
     }
+    // MAF at the default's shape, beside sbi's (scripts/bench_sbi.py)
+    let params: Vec<ParamSpec> = (0..5).map(|i| ParamSpec { name: format!("p{i}"), lower: None, upper: None }).collect();
+    let m = init_model(&Architecture::Maf { layers: 5, hidden: 128, blocks: 2, activation: Activation::Relu }, params, dx, 1)
+        .unwrap()
+        .cast::<f32>();
+    g.bench_function("maf_5params_5x128_relu", |b| b.iter(|| black_box(m.sample(&x, pixels, draws, 3).unwrap())));
     g.finish();
     let dx = 39;
     let mut g = c.benchmark_group("log_prob_100k_pairs");

@@ -76,6 +76,7 @@ type CatalogOut<'py> = (
     Bound<'py, PyArray3<f64>>,
     Bound<'py, PyArray1<f64>>,
     Option<Bound<'py, PyArray1<f64>>>,
+    Option<Bound<'py, PyArray1<f64>>>,
     Option<PhotoZOut<'py>>,
     Vec<String>,
 );
@@ -159,7 +160,7 @@ pub fn photo_z<'py>(
 }
 
 /// Fits a catalogue file: (ids, redshift, n_bands, status, parameter names, percentiles [rows,
-/// parameters, 3], ppc_chi2, refined or None, log); writes `out` (CSV, replaced if there) if
+/// parameters, 3], ppc_chi2, refined or None, ood or None, photo-z or None, log); writes `out` (CSV, replaced if there) if
 /// given.
 #[pyfunction]
 #[pyo3(signature = (
@@ -232,6 +233,7 @@ pub fn fit_catalog<'py>(
         pc.into_pyarray(py),
         Array1::from(fit.ppc_chi2).into_pyarray(py),
         fit.refined.map(|r| Array1::from(r).into_pyarray(py)),
+        fit.ood.map(|o| Array1::from(o).into_pyarray(py)),
         fit.photo_z.as_ref().map(|p| photo_z_arrays(py, &p.grid, &p.rows)),
         log.take(),
     ))

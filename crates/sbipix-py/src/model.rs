@@ -5,7 +5,7 @@ use crate::errors::{other, to_py};
 use pyo3::prelude::*;
 use sbipix::request::LoadedModel;
 
-/// A trained posterior model (a model folder, or the built-in `default`).
+/// A trained posterior model (a model folder, or a built-in one: `default`, `sbipix2025`).
 #[pyclass(module = "sbipix._core", frozen)]
 pub struct Model {
     pub(crate) inner: LoadedModel,
@@ -13,7 +13,7 @@ pub struct Model {
 
 #[pymethods]
 impl Model {
-    /// `name`: "default" or a model folder.
+    /// `name`: a model folder, or a built-in model ("default", "sbipix2025").
     #[staticmethod]
     fn load(py: Python<'_>, name: &str) -> PyResult<Self> {
         let inner = py.detach(|| LoadedModel::load(name)).map_err(to_py)?;

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 #[pyo3(signature = (
     model, out, *, n = None, seed = None, draws = None, snr_min = None, overwrite = None, refine = None, sys_err = None,
     reference = None, reference_particles = None, against = None, atlas_has_1pz = None, like = None, like_unit = None,
+    cases_from = None,
 ))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
 pub fn validate(
@@ -31,6 +32,7 @@ pub fn validate(
     atlas_has_1pz: Option<bool>,
     like: Option<PathBuf>,
     like_unit: Option<String>,
+    cases_from: Option<String>,
 ) -> PyResult<(String, Vec<String>)> {
     let d = ValidateRequest::default();
     let req = ValidateRequest {
@@ -46,6 +48,7 @@ pub fn validate(
         against,
         atlas_has_1pz: atlas_has_1pz.unwrap_or(d.atlas_has_1pz),
         like: like.map(|p| sbipix::request::ImageInput::cube(p, like_unit)),
+        cases_from,
         out,
         overwrite: overwrite.unwrap_or(d.overwrite),
     };

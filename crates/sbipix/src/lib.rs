@@ -26,7 +26,7 @@ pub use sbipix_sps as sps;
 pub use sbipix_stats as stats;
 
 pub use error::{Error, Result};
-pub use inference::model::{Posterior, default_model_dir};
+pub use inference::model::{Posterior, builtin_model_dir, default_model_dir};
 pub use inference::sps_model::{FilterChoice, build_sps_model};
 pub use products::photometry::{ParamTable, photometry_catalog};
 pub use sbipix_io::images::ImageSet;

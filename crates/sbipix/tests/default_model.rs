@@ -37,11 +37,22 @@ const R2_MIN: [(&str, f64); 5] =
 fn default_model_is_accurate_and_calibrated_on_fresh_simulations() {
     let dir = sbipix::default_model_dir().expect("default model");
     let out = tempfile::tempdir().unwrap();
-    let report =
-        validate(&store(), &dir, N, SEED, DRAWS, 5.0, None, ReferenceOptions::default(), None, &out.path().join("report"), false, &|m| {
-            eprintln!("{m}")
-        })
-        .unwrap();
+    let report = validate(
+        &store(),
+        &dir,
+        N,
+        SEED,
+        DRAWS,
+        5.0,
+        None,
+        ReferenceOptions::default(),
+        None,
+        None,
+        &out.path().join("report"),
+        false,
+        &|m| eprintln!("{m}"),
+    )
+    .unwrap();
     let n = report.n_selected;
     eprintln!("{n} of {N} cases selected (S/N > 5)");
     assert!(n >= 450, "only {n} of {N} cases pass S/N > 5");

@@ -20,7 +20,7 @@ pub struct DemoArgs {
     /// Output folder.
     #[arg(long, default_value = "sbipix-demo")]
     pub out: PathBuf,
-    /// Model folder (or `default`).
+    /// Model folder, or a built-in model: `default`, `sbipix2025` (the default until December 2026).
     #[arg(long, default_value_t = sbipix::request::MapRequest::default().model)]
     pub model: String,
     /// Instead: forward-model photometry and SEDs of built-in example galaxies.

@@ -12,7 +12,7 @@ fn d() -> FitRequest {
 
 #[derive(Debug, clap::Args)]
 pub struct FitArgs {
-    /// Model folder (or `default`).
+    /// Model folder, or a built-in model: `default`, `sbipix2025` (the default until December 2026).
     #[arg(long, default_value_t = d().model)]
     pub model: String,
     /// The catalogue: CSV, whitespace-separated text with a header line, or a FITS binary table.

@@ -12,7 +12,7 @@ fn d() -> MapRequest {
 
 #[derive(Debug, clap::Args)]
 pub struct MapArgs {
-    /// Model folder (or `default`).
+    /// Model folder, or a built-in model: `default`, `sbipix2025` (the default until December 2026).
     #[arg(long, default_value_t = d().model)]
     pub model: String,
     #[command(flatten)]

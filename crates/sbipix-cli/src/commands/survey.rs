@@ -24,7 +24,7 @@ pub enum SurveyAction {
 
 #[derive(Debug, clap::Args)]
 pub struct SurveyRunArgs {
-    /// Model folder (or `default`).
+    /// Model folder, or a built-in model: `default`, `sbipix2025` (the default until December 2026).
     #[arg(long, default_value_t = d().model)]
     pub model: String,
     /// Manifest CSV: id, redshift, cube | images + errors (`;`-separated), optional bands, seg +

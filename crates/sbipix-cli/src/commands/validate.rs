@@ -13,7 +13,7 @@ fn d() -> ValidateRequest {
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// Model folder (or `default`).
+    /// Model folder, or a built-in model: `default`, `sbipix2025` (the default until December 2026).
     #[arg(long, default_value_t = d().model)]
     pub model: String,
     /// Number of fresh test simulations.
@@ -56,6 +56,10 @@ pub struct ValidateArgs {
     /// Unit of the --like cube (default: its BUNIT).
     #[arg(long, requires = "like")]
     pub like_unit: Option<String>,
+    /// Test cases from another model's prior and survey (a model folder, or `sbipix2025`): two
+    /// models scored on identical pixels (docs/validation.md).
+    #[arg(long, conflicts_with = "against")]
+    pub cases_from: Option<String>,
     /// Output folder: metrics.json, report.md and figures.
     #[arg(long)]
     pub out: PathBuf,
@@ -78,6 +82,7 @@ impl ValidateArgs {
             against: self.against,
             atlas_has_1pz: self.atlas_has_1pz,
             like: self.like.map(|p| sbipix::request::ImageInput::cube(p, self.like_unit)),
+            cases_from: self.cases_from,
             out: self.out,
             overwrite: self.overwrite,
         }

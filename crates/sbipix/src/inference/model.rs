@@ -205,15 +205,29 @@ impl Posterior {
     }
 }
 
-/// The files of the built-in default model (`models/default`), embedded in the binary.
-pub(crate) const DEFAULT_MODEL_FILES: [(&str, &[u8]); 6] = [
-    ("model.json", include_bytes!("../../../../models/default/model.json")),
-    ("flow.json", include_bytes!("../../../../models/default/flow.json")),
-    ("weights.safetensors", include_bytes!("../../../../models/default/weights.safetensors")),
-    ("prior.toml", include_bytes!("../../../../models/default/prior.toml")),
-    ("survey.toml", include_bytes!("../../../../models/default/survey.toml")),
-    ("training_report.json", include_bytes!("../../../../models/default/training_report.json")),
-];
+/// The files of a built-in model folder `models/<name>`, embedded in the binary.
+macro_rules! builtin_files {
+    ($name:literal) => {
+        [
+            ("model.json", include_bytes!(concat!("../../../../models/", $name, "/model.json")).as_slice()),
+            ("flow.json", include_bytes!(concat!("../../../../models/", $name, "/flow.json")).as_slice()),
+            ("weights.safetensors", include_bytes!(concat!("../../../../models/", $name, "/weights.safetensors")).as_slice()),
+            ("prior.toml", include_bytes!(concat!("../../../../models/", $name, "/prior.toml")).as_slice()),
+            ("survey.toml", include_bytes!(concat!("../../../../models/", $name, "/survey.toml")).as_slice()),
+            ("training_report.json", include_bytes!(concat!("../../../../models/", $name, "/training_report.json")).as_slice()),
+        ]
+    };
+}
+
+/// The files of the built-in default model (`models/default`).
+pub(crate) const DEFAULT_MODEL_FILES: [(&str, &[u8]); 6] = builtin_files!("default");
+
+/// The built-in models by name: `default` (trained across depths and band sets on the physical
+/// per-kpc² prior, docs/validation.md) and `sbipix2025`, the default until December 2026
+/// (SBIPIX's per-pixel prior, noise learnt from one JADES cube), kept so that every number
+/// measured with it stays reproducible and for data at that cube's depth.
+pub const BUILTIN_MODELS: [(&str, [(&str, &[u8]); 6]); 2] =
+    [("default", DEFAULT_MODEL_FILES), ("sbipix2025", builtin_files!("sbipix2025"))];
 
 /// The built-in default model folder: `$SBIPIX_DEFAULT_MODEL` if set, else the model embedded in
 /// the binary, written once into the data folder (`$SBIPIX_DATA/models/default-<hash>`).
@@ -221,28 +235,37 @@ pub fn default_model_dir() -> Result<std::path::PathBuf> {
     if let Some(p) = std::env::var_os("SBIPIX_DEFAULT_MODEL") {
         return Ok(p.into());
     }
+    builtin_model_dir("default")?.ok_or_else(|| Error::invalid("model", "default", "no built-in model of that name"))
+}
+
+/// The folder of the built-in model `name` ([`BUILTIN_MODELS`]), written once into the data folder
+/// (`$SBIPIX_DATA/models/<name>-<hash>`); `None` if there is no built-in model of that name.
+pub fn builtin_model_dir(name: &str) -> Result<Option<std::path::PathBuf>> {
+    let Some((_, files)) = BUILTIN_MODELS.iter().find(|(n, _)| *n == name) else {
+        return Ok(None);
+    };
     let store = sbipix_io::DataStore::from_env()?;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (_, bytes) in DEFAULT_MODEL_FILES {
+    for (_, bytes) in files {
         for b in bytes.iter() {
             h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
         }
     }
     let root = store.dir().parent().map(|p| p.to_path_buf()).unwrap_or_else(|| store.dir());
-    let dir = root.join("models").join(format!("default-{h:016x}"));
+    let dir = root.join("models").join(format!("{name}-{h:016x}"));
     if dir.join("model.json").is_file() {
-        return Ok(dir);
+        return Ok(Some(dir));
     }
     let parent = root.join("models");
     std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, e))?;
-    let tmp = tempfile::Builder::new().prefix(".default-").tempdir_in(&parent).map_err(|e| Error::write(&parent, e))?;
-    for (name, bytes) in DEFAULT_MODEL_FILES {
-        std::fs::write(tmp.path().join(name), bytes).map_err(|e| Error::write(tmp.path().join(name), e))?;
+    let tmp = tempfile::Builder::new().prefix(&format!(".{name}-")).tempdir_in(&parent).map_err(|e| Error::write(&parent, e))?;
+    for (file, bytes) in files {
+        std::fs::write(tmp.path().join(file), bytes).map_err(|e| Error::write(tmp.path().join(file), e))?;
     }
     let kept = tmp.keep();
     if std::fs::rename(&kept, &dir).is_err() {
         // another process won the race
         let _ = std::fs::remove_dir_all(&kept);
     }
-    Ok(dir)
+    Ok(Some(dir))
 }

@@ -85,10 +85,20 @@ pub const DEFAULT_DROP_RATE: f64 = 0.1;
 /// The built-in survey noise model.
 pub const DEFAULT_SURVEY: &str = "jades";
 
-/// The model folder a name stands for: [`DEFAULT_MODEL`] is the built-in model
-/// ([`crate::default_model_dir`]), anything else a folder.
+/// The model folder a name stands for: [`DEFAULT_MODEL`] is the built-in default
+/// ([`crate::default_model_dir`]), the name of another built-in model
+/// ([`crate::inference::model::BUILTIN_MODELS`]) that one — unless a folder of that name exists
+/// here, which wins — and anything else a folder.
 pub fn resolve_model(name: &str) -> Result<PathBuf> {
-    if name == DEFAULT_MODEL { crate::default_model_dir() } else { Ok(PathBuf::from(name)) }
+    if name == DEFAULT_MODEL {
+        return crate::default_model_dir();
+    }
+    if !std::path::Path::new(name).exists()
+        && let Some(dir) = crate::inference::model::builtin_model_dir(name)?
+    {
+        return Ok(dir);
+    }
+    Ok(PathBuf::from(name))
 }
 
 /// `value ≥ min`, else [`Error::InvalidArgument`] for `name`, saying what it counts.

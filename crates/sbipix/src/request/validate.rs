@@ -39,6 +39,9 @@ pub struct ValidateRequest {
     /// Test pixels like these data (a FLUX/ERR cube, as `sbipix map --cube` reads it): their
     /// noise, band masks and S/N ([`crate::validation::like`]).
     pub like: Option<super::ImageInput>,
+    /// Test cases from another model's prior and survey (a model folder or built-in name): two
+    /// models scored on identical pixels, e.g. the default on `sbipix2025`'s JADES-like ones.
+    pub cases_from: Option<String>,
     /// Output folder: metrics.json, report.md and figures.
     pub out: PathBuf,
     pub overwrite: bool,
@@ -59,6 +62,7 @@ impl Default for ValidateRequest {
             against: None,
             atlas_has_1pz: false,
             like: None,
+            cases_from: None,
             out: PathBuf::from("sbipix-validation"),
             overwrite: false,
         }
@@ -91,6 +95,9 @@ impl ValidateRequest {
             if self.like.is_some() {
                 return Err(Error::invalid("like", "(data)", "does not apply to a validation against an atlas (against)"));
             }
+            if let Some(m) = &self.cases_from {
+                return Err(Error::invalid("cases_from", m, "does not apply to a validation against an atlas (against)"));
+            }
         } else {
             super::at_least("n", self.n, 1, "the number of test cases")?;
             super::at_least("draws", self.draws, 10, "the number of posterior draws per case (for intervals)")?;
@@ -119,6 +126,7 @@ impl ValidateRequest {
             Some(input) => Some(input.load(log)?),
             None => None,
         };
+        let cases_from = self.cases_from.as_deref().map(super::resolve_model).transpose()?;
         let r = validate(
             &store,
             &model,
@@ -129,6 +137,7 @@ impl ValidateRequest {
             refine,
             reference,
             like.as_ref(),
+            cases_from.as_deref(),
             &self.out,
             self.overwrite,
             log,

@@ -55,6 +55,9 @@ pub struct ValidationReport {
     /// With `--like DATA`: what the test cases were made to look like.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub like: Option<super::like::LikeInfo>,
+    /// With `--cases-from MODEL`: the model folder whose prior and survey made the test cases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases_from: Option<String>,
 }
 
 /// Coverage of one group of test cases, with the range calibrated intervals give on as many
@@ -131,6 +134,7 @@ pub fn validate(
     refine: Option<crate::inference::refine::RefineSettings>,
     reference: ReferenceOptions,
     like: Option<&sbipix_io::ImageSet>,
+    cases_from: Option<&Path>,
     out: &Path,
     overwrite: bool,
     log: &(dyn Fn(&str) + Sync),
@@ -146,12 +150,31 @@ pub fn validate(
     if post.manifest.training_set.seed == seed {
         log(&format!("sbipix: warning: validation seed {seed} equals the training-set seed: the test cases repeat training cases"));
     }
-    let read = |name: &str| -> Result<String> {
-        let p = model_dir.join(name);
-        crate::error::read_file(&p)
+    // The test cases come from the prior and survey of `cases_from` (another model folder: two
+    // models scored on identical pixels) or of the model itself; the model's own prior is what
+    // refinement and reference posteriors use.
+    let cases_dir = cases_from.unwrap_or(model_dir);
+    let read = |dir: &Path, name: &str| -> Result<String> { crate::error::read_file(&dir.join(name)) };
+    let prior = Prior::from_toml_str(&read(model_dir, "prior.toml")?, &model_dir.join("prior.toml").display().to_string())?;
+    let case_prior = Prior::from_toml_str(&read(cases_dir, "prior.toml")?, &cases_dir.join("prior.toml").display().to_string())?;
+    let survey = Survey::from_toml_str(&read(cases_dir, "survey.toml")?, &cases_dir.join("survey.toml").display().to_string())?;
+    let case_drop_rate = match cases_from {
+        Some(dir) => {
+            let other = Posterior::load(dir)?;
+            if other.manifest.bands != post.manifest.bands {
+                return Err(Error::invalid(
+                    "cases_from",
+                    dir.display(),
+                    format!("its bands ({}) are not the model's ({})", other.manifest.bands.join(", "), post.manifest.bands.join(", ")),
+                ));
+            }
+            if other.manifest.training_set.seed == seed {
+                log(&format!("sbipix: warning: validation seed {seed} equals the training-set seed of {}", dir.display()));
+            }
+            other.manifest.training_set.drop_rate
+        }
+        None => post.manifest.training_set.drop_rate,
     };
-    let prior = Prior::from_toml_str(&read("prior.toml")?, &model_dir.join("prior.toml").display().to_string())?;
-    let survey = Survey::from_toml_str(&read("survey.toml")?, &model_dir.join("survey.toml").display().to_string())?;
     let fwd = model_for_survey(store, &survey, model_dir, post.manifest.forward_model.clone(), log)?;
     let like = match like {
         Some(img) => Some(super::like::LikeData::of(img, &survey, snr_min, log)?),
@@ -161,8 +184,8 @@ pub fn validate(
     let noise = test_survey.sampler(&fwd.band_names())?;
     let t0 = std::time::Instant::now();
     // like real data: their band masks instead of the training's random drop-out
-    let drop_rate = if like.is_some() { 0.0 } else { post.manifest.training_set.drop_rate };
-    let mut set = sbipix_sim::simulate(&fwd, &prior, &noise, SimulationSpec { n, seed, drop_rate }, &|_| {})?;
+    let drop_rate = if like.is_some() { 0.0 } else { case_drop_rate };
+    let mut set = sbipix_sim::simulate(&fwd, &case_prior, &noise, SimulationSpec { n, seed, drop_rate }, &|_| {})?;
     if let Some(l) = &like {
         l.apply_masks(&mut set, seed);
     }
@@ -253,6 +276,7 @@ pub fn validate(
     }
     let report = ValidationReport {
         like: like.as_ref().map(|l| l.info()),
+        cases_from: cases_from.map(|d| d.display().to_string()),
         coverage_by_depth,
         coverage_by_pattern,
         parameters: ev.params.clone(),
