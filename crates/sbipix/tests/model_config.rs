@@ -48,9 +48,12 @@ fn configs_without_line_placement_read_as_exact() {
     let np: ModelConfig = serde_json::from_str(r#"{"line_placement": "nearest_pixel"}"#).unwrap();
     assert_eq!(np.line_placement, LinePlacement::NearestPixel);
 
-    // The shipped default model says nothing, and reads as exact.
-    let dir = sbipix::default_model_dir().unwrap();
+    // The built-in `sbipix2025` (trained before the option existed) says nothing, and reads as
+    // exact; the current default names it.
+    let dir = sbipix::builtin_model_dir("sbipix2025").unwrap().expect("built-in sbipix2025");
     assert!(!std::fs::read_to_string(dir.join("model.json")).unwrap().contains("line_placement"));
     let post = sbipix::Posterior::load(&dir).unwrap();
+    assert_eq!(post.manifest.forward_model.line_placement, LinePlacement::Exact);
+    let post = sbipix::Posterior::load(&sbipix::default_model_dir().unwrap()).unwrap();
     assert_eq!(post.manifest.forward_model.line_placement, LinePlacement::Exact);
 }

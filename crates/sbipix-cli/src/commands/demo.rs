@@ -118,10 +118,12 @@ pub fn demo_map(out: &Path, model: &str, exact: &ExactArgs) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let model = sbipix::request::LoadedModel::load(model)?;
     let model_dir = model.post.dir.clone();
-    let survey = sbipix::sim::Survey::from_toml_str(
+    let mut survey = sbipix::sim::Survey::from_toml_str(
         &std::fs::read_to_string(model_dir.join("survey.toml")).with_context(|| format!("reading {}/survey.toml", model_dir.display()))?,
         "survey.toml",
     )?;
+    // an image has one depth: the survey's learnt noise, not the family of depths it trains on
+    survey.family = None;
     // the forward model the map's check and refinement use, built once
     let (fwd, _) = model.forward_model(&log)?;
     let spec = GalaxySpec::default();

@@ -54,11 +54,13 @@ pub fn run(out: &Path, model: &str, n: usize, exact: &crate::args::ExactArgs) ->
 
 /// Writes `n` synthetic galaxies as cubes into `out/cubes` and their manifest; returns the truth.
 fn build_galaxies(model: &LoadedModel, out: &Path, n: usize) -> Result<Truth> {
-    let survey = model
+    let mut survey = model
         .post
         .survey
         .clone()
         .ok_or_else(|| anyhow!("{}: no survey.toml (the noise model to observe the galaxies with)", model.post.dir.display()))?;
+    // an image has one depth: the survey's learnt noise, not the family of depths it trains on
+    survey.family = None;
     let (fwd, _) = model.forward_model(&log)?;
     log(&format!(
         "sbipix: building {n} synthetic galaxies (32×32 pixels, z 0.5–4, log M* ≈ 7–11; sizes and dust growing with mass; every other one with a young clump) with `{}` noise",
