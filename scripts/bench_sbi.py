@@ -10,13 +10,16 @@ Runs in a throw-away virtual environment with sbi from PyPI (`python3 -m venv /t
 transforms, 128 hidden units, 8 bins, tail bound 4 — sbipix's; MAF: 5 transforms, 128 hidden, 2
 blocks) it times
 
-* raw flow sampling: `density_estimator.sample((draws,), condition=x)` for `pixels` pixels in
-  one batch (untrained weights, z-scored on the training pairs: the cost does not depend on the
-  values);
-* sbi's `DirectPosterior.sample_batched((draws,), x)` over the same pixels (with its prior-support
-  rejection; a box prior over the training θ's range);
 * training: `NPE.train` on the first `train_pairs` pairs of the training set (batch 256, no
-  early stopping) for `epochs` epochs: seconds per epoch.
+  early stopping) for `epochs` epochs: seconds per epoch;
+* raw flow sampling of the trained network: `density_estimator.sample((draws,), condition=x)` for
+  `pixels` pixels in one batch (the cost does not depend on how well it is trained);
+* sbi's `DirectPosterior.sample_batched((draws,), x, reject_outside_prior=False)` over the same
+  pixels. With the rejection on (sbi's default; a box prior over the training θ's range) a
+  network trained for two epochs leaks enough outside the box that some pixels accept 1 % of
+  their draws and the run does not finish in minutes, so it is off; `raw_draws_inside_prior`
+  records the fraction of raw draws the rejection would keep (sbipix's bounded outputs need
+  none).
 
 The sbipix side in the same session: `cargo bench -p sbipix-flow --bench flow --
 posterior_sampling_58` and `sbipix train` (BENCHMARKS.md names both commands). sbipix's
@@ -43,6 +46,8 @@ def main():
     ap.add_argument("--train-pairs", type=int, default=100_000)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--chunk", type=int, default=100, help="pixels per raw sampling call")
+    ap.add_argument("--flows", default="nsf_5x128_8bins,maf_5x128_2blocks")
     ap.add_argument("--out")
     a = ap.parse_args()
 
@@ -65,7 +70,9 @@ def main():
     sigma = np.load(os.path.join(d, "sigma_ujy.npy")).astype(np.float32)
     mask = np.load(os.path.join(d, "observed.npy")).astype(np.float32)
     z = np.load(os.path.join(d, "redshift.npy")).astype(np.float32)[:, None]
-    x = np.concatenate([np.arcsinh(flux / 0.01), np.log(sigma), mask, z], axis=1)
+    ok = (mask > 0) & np.isfinite(flux) & (sigma > 0)
+    x = np.concatenate([np.where(ok, np.arcsinh(flux / 0.01), 0.0), np.where(ok, np.log(np.where(ok, sigma, 1.0)), 0.0), mask, z],
+                       axis=1).astype(np.float32)
     if x.shape[1] != 58:
         sys.exit(f"expected 58 inputs, got {x.shape[1]}")
     n = min(a.train_pairs, len(x))
@@ -88,31 +95,35 @@ def main():
         "maf_5x128_2blocks": dict(model="maf", hidden_features=128, num_transforms=5, num_blocks=2),
     }
     for label, kw in flows.items():
+        if label not in a.flows.split(","):
+            continue
         builder = posterior_nn(**kw)
-        net = builder(th_t[:10_000], x_t[:10_000])
+        rec = {"train_pairs": n}
+        # training first (an untrained spline flow can fail nflows' inverse): seconds per epoch of
+        # n pairs (10 % held out by sbi for validation), no early stopping
+        inf = NPE(prior=prior, density_estimator=builder, show_progress_bars=False)
+        inf.append_simulations(th_t, x_t)
+        t0 = time.perf_counter()
+        net = inf.train(training_batch_size=256, max_num_epochs=a.epochs, stop_after_epochs=10**6, show_train_summary=False)
+        rec["train_s_per_epoch"] = (time.perf_counter() - t0) / a.epochs
         net.eval()
-        rec = {}
         with torch.no_grad():
             best = float("inf")
             for _ in range(a.repeats):
                 t0 = time.perf_counter()
-                net.sample((a.draws,), condition=xs)
+                # in chunks of pixels, as sbi's sample_batched does (all 1000 × 500 at once
+                # exhausts 24 GB with the MAF)
+                draws = torch.cat([net.sample((a.draws,), condition=xs[k : k + a.chunk]) for k in range(0, len(xs), a.chunk)], 1)
                 best = min(best, time.perf_counter() - t0)
             rec["raw_sample_ms_per_pixel"] = 1e3 * best / a.pixels
+            rec["raw_draws_inside_prior"] = float(((draws >= lo) & (draws <= hi)).all(-1).float().mean())
         post = DirectPosterior(net, prior)
         best = float("inf")
         for _ in range(a.repeats):
             t0 = time.perf_counter()
-            post.sample_batched((a.draws,), x=xs, show_progress_bars=False)
+            post.sample_batched((a.draws,), x=xs, show_progress_bars=False, reject_outside_prior=False)
             best = min(best, time.perf_counter() - t0)
         rec["sample_batched_ms_per_pixel"] = 1e3 * best / a.pixels
-        # training: seconds per epoch of n pairs (10 % held out by sbi for validation)
-        inf = NPE(prior=prior, density_estimator=builder, show_progress_bars=False)
-        inf.append_simulations(th_t, x_t)
-        t0 = time.perf_counter()
-        inf.train(training_batch_size=256, max_num_epochs=a.epochs, stop_after_epochs=10**6, show_train_summary=False)
-        rec["train_s_per_epoch"] = (time.perf_counter() - t0) / a.epochs
-        rec["train_pairs"] = n
         out[label] = rec
         print(label, rec, file=sys.stderr, flush=True)
     text = json.dumps(out, indent=1)

@@ -24,7 +24,13 @@ OUT = os.path.join(ROOT, "docs", "data", "photoz")
 BANDS11 = ["F090W", "F115W", "F150W", "F182M", "F200W", "F210M", "F277W", "F335M", "F356W", "F410M", "F444W"]
 
 
+# the model the fits use: `sbipix2025` made the numbers in docs/photo-z.md (`--model`)
+MODEL = ["--model", "sbipix2025"]
+
+
 def run(args):
+    if args and args[0] == "fit":
+        args = ["fit"] + MODEL + args[1:]
     r = subprocess.run([SBIPIX] + args, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(r.stderr)
@@ -137,7 +143,9 @@ def figure(zs, rows, sim, path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=271828)
+    ap.add_argument("--model", default="sbipix2025", help="model of the fits (docs/photo-z.md: sbipix2025)")
     a = ap.parse_args()
+    MODEL[1] = a.model
     os.makedirs(OUT, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         zs, rows, mp = prism(tmp)

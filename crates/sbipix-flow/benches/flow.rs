@@ -50,8 +50,8 @@ fn bench(c: &mut Criterion) {
         g.bench_function(label, |b| b.iter(|| black_box(m.sample(&x, pixels, draws, 3).unwrap())));
     }
     // MAF at the default's shape, beside sbi's (scripts/bench_sbi.py)
-    let params: Vec<ParamSpec> = (0..5).map(|i| ParamSpec { name: format!("p{i}"), lower: None, upper: None }).collect();
-    let m = init_model(&Architecture::Maf { layers: 5, hidden: 128, blocks: 2, activation: Activation::Relu }, params, dx, 1)
+    let params5: Vec<ParamSpec> = (0..5).map(|i| ParamSpec { name: format!("p{i}"), lower: None, upper: None }).collect();
+    let m = init_model(&Architecture::Maf { layers: 5, hidden: 128, blocks: 2, activation: Activation::Relu }, params5, dx, 1)
         .unwrap()
         .cast::<f32>();
     g.bench_function("maf_5params_5x128_relu", |b| b.iter(|| black_box(m.sample(&x, pixels, draws, 3).unwrap())));
