@@ -219,15 +219,17 @@ macro_rules! builtin_files {
     };
 }
 
+/// The files of a built-in model: (file name, contents).
+pub type ModelFiles = [(&'static str, &'static [u8]); 6];
+
 /// The files of the built-in default model (`models/default`).
-pub(crate) const DEFAULT_MODEL_FILES: [(&str, &[u8]); 6] = builtin_files!("default");
+pub(crate) const DEFAULT_MODEL_FILES: ModelFiles = builtin_files!("default");
 
 /// The built-in models by name: `default` (trained across depths and band sets on the physical
 /// per-kpc² prior, docs/validation.md) and `sbipix2025`, the default until December 2026
 /// (SBIPIX's per-pixel prior, noise learnt from one JADES cube), kept so that every number
 /// measured with it stays reproducible and for data at that cube's depth.
-pub const BUILTIN_MODELS: [(&str, [(&str, &[u8]); 6]); 2] =
-    [("default", DEFAULT_MODEL_FILES), ("sbipix2025", builtin_files!("sbipix2025"))];
+pub const BUILTIN_MODELS: [(&str, ModelFiles); 2] = [("default", DEFAULT_MODEL_FILES), ("sbipix2025", builtin_files!("sbipix2025"))];
 
 /// The built-in default model folder: `$SBIPIX_DEFAULT_MODEL` if set, else the model embedded in
 /// the binary, written once into the data folder (`$SBIPIX_DATA/models/default-<hash>`).
