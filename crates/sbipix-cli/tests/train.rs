@@ -90,6 +90,23 @@ fn validate_writes_metrics_figures_and_report() {
         let share = l["like"]["snr_share"][k].as_f64().unwrap();
         assert!((b[1].as_f64().unwrap() / kept - share).abs() <= 5.0 / kept, "S/N bin {k}: {} of {kept} against {share}", b[1]);
     }
+    // the same cube as per-band images (--like-images … --like-errors …): the same pixels, the
+    // same test cases, the same metrics
+    let imgs = cube_as_band_images(&cube, &d.join("like_images"));
+    let mut args: Vec<String> =
+        ["validate", "--model", "m", "--n", "3000", "--draws", "50", "--seed", "79", "--out", "like_img", "--like-images"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+    args.extend(imgs.iter().map(|(s, _)| s.clone()));
+    args.push("--like-errors".into());
+    args.extend(imgs.iter().map(|(_, e)| e.clone()));
+    let o = sbipix(&args.iter().map(String::as_str).collect::<Vec<_>>(), d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let li: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("like_img/metrics.json")).unwrap()).unwrap();
+    assert_eq!(li["like"]["pixels"], l["like"]["pixels"]);
+    assert_eq!(li["like"]["snr_share"], l["like"]["snr_share"]);
+    assert_eq!(li["parameters"], l["parameters"]);
     // a survey without a noise family: no groups by depth or pattern
     assert_eq!((m["coverage_by_depth"].as_array().unwrap().len(), m["coverage_by_pattern"].as_array().unwrap().len()), (0, 0));
     // model mismatch against the SBIPIX FSPS atlas (shared reference data)
@@ -184,4 +201,38 @@ fn validate_groups_a_family_model_by_depth_and_pattern() {
     }
     let report = std::fs::read_to_string(d.join("rep/report.md")).unwrap();
     assert!(report.contains("by depth factor") && report.contains("nircam_wide_f410m"), "{report}");
+}
+
+/// The bands of a FLUX/ERR cube written as one science and one σ image per band (`sci_<BAND>.fits`,
+/// `err_<BAND>.fits`, the FLUX HDU's BUNIT), in the cube's band order: (science, σ) paths.
+fn cube_as_band_images(cube: &std::path::Path, dir: &std::path::Path) -> Vec<(String, String)> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut f = fitsio::FitsFile::open(cube).unwrap();
+    let primary = f.primary_hdu().unwrap();
+    let hdu = f.hdu("FLUX").unwrap();
+    let unit: String = hdu.read_key(&mut f, "BUNIT").unwrap_or_else(|_| "uJy".into());
+    let shape = match &hdu.info {
+        fitsio::hdu::HduInfo::ImageInfo { shape, .. } => shape.clone(),
+        _ => panic!("FLUX is not an image"),
+    };
+    let (nb, ny, nx) = (shape[0], shape[1], shape[2]);
+    let flux: Vec<f32> = hdu.read_image(&mut f).unwrap();
+    let err: Vec<f32> = f.hdu("ERR").unwrap().read_image(&mut f).unwrap();
+    let npix = ny * nx;
+    (0..nb)
+        .map(|b| {
+            let band: String = primary.read_key(&mut f, &format!("BAND{b}")).unwrap();
+            let mut paths = Vec::new();
+            for (kind, data) in [("sci", &flux), ("err", &err)] {
+                let p = dir.join(format!("{kind}_{band}.fits"));
+                let desc = fitsio::images::ImageDescription { data_type: fitsio::images::ImageType::Float, dimensions: &[ny, nx] };
+                let mut ff = fitsio::FitsFile::create(&p).with_custom_primary(&desc).open().unwrap();
+                let h = ff.primary_hdu().unwrap();
+                h.write_image(&mut ff, &data[b * npix..(b + 1) * npix]).unwrap();
+                h.write_key(&mut ff, "BUNIT", unit.as_str()).unwrap();
+                paths.push(p.to_string_lossy().into_owned());
+            }
+            (paths[0].clone(), paths[1].clone())
+        })
+        .collect()
 }

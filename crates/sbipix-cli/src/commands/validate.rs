@@ -49,12 +49,27 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub atlas_has_1pz: bool,
     /// Test pixels like these data: a FITS cube with FLUX and ERR HDUs (as `sbipix map --cube`
-    /// reads it). The test cases get a noise model learnt from it, its pixels' band masks, and
-    /// its S/N distribution (docs/validation.md).
-    #[arg(long, conflicts_with = "against")]
+    /// reads it; or per-band images, --like-images). The test cases get a noise model learnt
+    /// from it, its pixels' band masks, and its S/N distribution (docs/validation.md).
+    #[arg(long, group = "like_source", conflicts_with_all = ["against", "like_images"])]
     pub like: Option<PathBuf>,
-    /// Unit of the --like cube (default: its BUNIT).
-    #[arg(long, requires = "like")]
+    /// Or test pixels like these per-band FITS images (as `sbipix map --images` reads them) …
+    #[arg(long, num_args = 1.., group = "like_source", conflicts_with = "against")]
+    pub like_images: Vec<PathBuf>,
+    /// … with their error (or weight) maps, in the same order …
+    #[arg(long, num_args = 1.., requires = "like_images", conflicts_with = "like_noise_from")]
+    pub like_errors: Vec<PathBuf>,
+    /// … or an empty-sky cutout per band (σ from its MAD), as `sbipix map --noise-from`.
+    #[arg(long, num_args = 1.., requires = "like_images")]
+    pub like_noise_from: Vec<PathBuf>,
+    /// Whether --like-errors are σ or inverse-variance maps.
+    #[arg(long, value_enum, default_value_t = sbipix::request::ImageInput::default().error_maps.into())]
+    pub like_error_kind: crate::args::ErrorKind,
+    /// Band names of the --like images, comma-separated (default: from the file names).
+    #[arg(long, requires = "like_images")]
+    pub like_bands: Option<String>,
+    /// Unit of the --like data (default: BUNIT).
+    #[arg(long, requires = "like_source")]
     pub like_unit: Option<String>,
     /// Test cases from another model's prior and survey (a model folder, or `sbipix2025`): two
     /// models scored on identical pixels (docs/validation.md).
@@ -81,7 +96,22 @@ impl ValidateArgs {
             reference_particles: self.reference_particles,
             against: self.against,
             atlas_has_1pz: self.atlas_has_1pz,
-            like: self.like.map(|p| sbipix::request::ImageInput::cube(p, self.like_unit)),
+            like: match (self.like, self.like_images.is_empty()) {
+                (Some(p), _) => Some(sbipix::request::ImageInput::cube(p, self.like_unit)),
+                (None, false) => Some(
+                    crate::args::ImageInputArgs {
+                        cube: None,
+                        images: self.like_images,
+                        errors: self.like_errors,
+                        noise_from: self.like_noise_from,
+                        error_kind: self.like_error_kind,
+                        bands: self.like_bands,
+                        unit: self.like_unit,
+                    }
+                    .input(),
+                ),
+                (None, true) => None,
+            },
             cases_from: self.cases_from,
             out: self.out,
             overwrite: self.overwrite,
