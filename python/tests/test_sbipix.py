@@ -84,6 +84,14 @@ def small_set(tmp_path_factory):
     return sbipix.simulate(3000, d, seed=7)
 
 
+@pytest.fixture(scope="module")
+def default_set(tmp_path_factory):
+    """Pixels from the default model's own prior and noise family (a mass per kpc², any depth):
+    what its coverage is calibrated on."""
+    d = tmp_path_factory.mktemp("sim") / "ts_default"
+    return sbipix.simulate(3000, d, seed=7, sfh="physical", survey="jades_any_depth")
+
+
 # --- photometry -------------------------------------------------------------------------------
 
 
@@ -193,8 +201,8 @@ def test_model_load(model):
         sbipix.Model.load("/no/such/model")
 
 
-def test_sample_covers_simulated_truths(model, small_set):
-    s = small_set
+def test_sample_covers_simulated_truths(model, default_set):
+    s = default_set
     r = (s["flux_obs"] / s["sigma"])[:, [6, 8, 11]]  # F277W, F356W, F444W (SBIPIX's selection)
     ok = np.isfinite(r)
     snr = np.where(ok, r, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1)
@@ -218,8 +226,8 @@ def test_sample_covers_simulated_truths(model, small_set):
     np.testing.assert_array_equal(again, draws[:5])
 
 
-def test_refined_samples_are_sharper_and_still_cover_truths(model, small_set):
-    s = small_set
+def test_refined_samples_are_sharper_and_still_cover_truths(model, default_set):
+    s = default_set
     r = (s["flux_obs"] / s["sigma"])[:, [6, 8, 11]]
     ok = np.isfinite(r)
     snr = np.where(ok, r, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1)
@@ -388,11 +396,11 @@ def test_example_script_runs(tmp_path):
 # --- integrated photometry / catalogues ----------------------------------------------------------
 
 
-def test_fit_recovers_masses_of_summed_pixels(model, small_set):
+def test_fit_recovers_masses_of_summed_pixels(model, default_set):
     """Galaxies made of 300 simulated pixels (truth: log M* + log10 300), 10 % errors in the 11
     NIRCam bands of a typical catalogue: the known masses lie in the 68 % intervals as often as
     calibrated intervals put them there (exact 99.9 % binomial bounds)."""
-    s = small_set
+    s = default_set
     keep = ["F090W", "F115W", "F150W", "F182M", "F200W", "F210M", "F277W", "F335M", "F356W", "F410M", "F444W"]
     cols = [s["bands"].index(b) for b in keep]
     ft = s["flux_true"][:, cols].astype(np.float64) * 300.0
