@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -58,9 +59,12 @@ def main():
     from sbi.neural_nets import posterior_nn
     from sbi.utils import BoxUniform
 
+    # sbi writes TensorBoard logs into ./sbi-logs: keep them out of the caller's folder
+    d = os.path.abspath(a.training_set)
+    out_path = os.path.abspath(a.out) if a.out else None
+    os.chdir(tempfile.mkdtemp(prefix="bench_sbi-"))
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    d = a.training_set
     names = [p["name"] for p in json.load(open(os.path.join(d, "manifest.json")))["parameters"]]
     want = ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"]
     theta = np.load(os.path.join(d, "theta.npy"))[:, [names.index(w) for w in want]].astype(np.float32)
@@ -128,10 +132,10 @@ def main():
         print(label, rec, file=sys.stderr, flush=True)
     text = json.dumps(out, indent=1)
     print(text)
-    if a.out:
-        with open(a.out + ".tmp", "w") as f:
+    if out_path:
+        with open(out_path + ".tmp", "w") as f:
             f.write(text)
-        os.replace(a.out + ".tmp", a.out)
+        os.replace(out_path + ".tmp", out_path)
 
 
 if __name__ == "__main__":

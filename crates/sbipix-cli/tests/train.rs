@@ -74,6 +74,26 @@ fn validate_writes_metrics_figures_and_report() {
         counted <= m["n_selected"].as_u64().unwrap()
             && bins.iter().all(|b| b[1].as_u64().unwrap() >= 20 && b[2]["log_mstar"]["r2"].is_number())
     );
+    // --cases-from: the model's own folder gives its own test cases (the same metrics); the
+    // default model's prior (a mass per kpc², the noise family) gives other cases, recorded
+    let o =
+        sbipix(&["validate", "--model", "m", "--cases-from", "m", "--n", "200", "--draws", "100", "--seed", "77", "--out", "rep_self"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("rep_self/metrics.json")).unwrap()).unwrap();
+    assert_eq!(rs["parameters"], m["parameters"]);
+    let o = sbipix(
+        &["validate", "--model", "m", "--cases-from", "default", "--n", "200", "--draws", "100", "--seed", "77", "--out", "rep_def"],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rd: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("rep_def/metrics.json")).unwrap()).unwrap();
+    assert!(
+        rd["parameters"] != m["parameters"] && rd["cases_from"].as_str().is_some_and(|s| s.contains("default")),
+        "{}",
+        rd["cases_from"]
+    );
+    let o = sbipix(&["validate", "--model", "m", "--cases-from", "no/such/model", "--n", "200", "--out", "rep_bad"], d);
+    assert!(!o.status.success() && stderr(&o).contains("no/such/model") && !d.join("rep_bad").exists(), "{}", stderr(&o));
     // test pixels like the real JADES cube: its 682 pixels above S/N 5, and test cases kept in
     // the same shares per S/N bin (each bin's count is rounded down: within 5 bins / kept)
     let cube = shared_file("real_data/jades_gsz14_pixels/cube_19band.fits");

@@ -118,6 +118,45 @@ pub struct ReferenceComparison {
 /// Edges of the S/N bins of [`ValidationReport::parameters_by_snr`] (the last bin is open).
 pub const SNR_BINS: [f64; 5] = [5.0, 10.0, 20.0, 50.0, 100.0];
 
+/// Where the test cases come from: the model's own prior (what refinement and reference
+/// posteriors use), the prior, survey and band drop-out the cases are drawn with.
+struct TestCases {
+    prior: Prior,
+    case_prior: Prior,
+    survey: Survey,
+    drop_rate: f64,
+}
+
+/// The test cases of `model_dir`'s model: from its own prior and survey, or from those of
+/// `cases_from` (another model folder with the same bands: two models scored on identical pixels).
+fn test_cases(post: &Posterior, model_dir: &Path, cases_from: Option<&Path>, seed: u64, log: &(dyn Fn(&str) + Sync)) -> Result<TestCases> {
+    let read_prior = |dir: &Path| -> Result<Prior> {
+        let p = dir.join("prior.toml");
+        Ok(Prior::from_toml_str(&crate::error::read_file(&p)?, &p.display().to_string())?)
+    };
+    let prior = read_prior(model_dir)?;
+    let (case_prior, cases_dir, drop_rate) = match cases_from {
+        None => (prior.clone(), model_dir, post.manifest.training_set.drop_rate),
+        Some(dir) => {
+            let other = Posterior::load(dir)?;
+            if other.manifest.bands != post.manifest.bands {
+                return Err(Error::invalid(
+                    "cases_from",
+                    dir.display(),
+                    format!("its bands ({}) are not the model's ({})", other.manifest.bands.join(", "), post.manifest.bands.join(", ")),
+                ));
+            }
+            if other.manifest.training_set.seed == seed {
+                log(&format!("sbipix: warning: validation seed {seed} equals the training-set seed of {}", dir.display()));
+            }
+            (read_prior(dir)?, dir, other.manifest.training_set.drop_rate)
+        }
+    };
+    let sp = cases_dir.join("survey.toml");
+    let survey = Survey::from_toml_str(&crate::error::read_file(&sp)?, &sp.display().to_string())?;
+    Ok(TestCases { prior, case_prior, survey, drop_rate })
+}
+
 /// Parameters whose calibration the targets refer to, reported first.
 pub const KEY_PARAMETERS: [&str; 5] = ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"];
 
@@ -150,31 +189,7 @@ pub fn validate(
     if post.manifest.training_set.seed == seed {
         log(&format!("sbipix: warning: validation seed {seed} equals the training-set seed: the test cases repeat training cases"));
     }
-    // The test cases come from the prior and survey of `cases_from` (another model folder: two
-    // models scored on identical pixels) or of the model itself; the model's own prior is what
-    // refinement and reference posteriors use.
-    let cases_dir = cases_from.unwrap_or(model_dir);
-    let read = |dir: &Path, name: &str| -> Result<String> { crate::error::read_file(&dir.join(name)) };
-    let prior = Prior::from_toml_str(&read(model_dir, "prior.toml")?, &model_dir.join("prior.toml").display().to_string())?;
-    let case_prior = Prior::from_toml_str(&read(cases_dir, "prior.toml")?, &cases_dir.join("prior.toml").display().to_string())?;
-    let survey = Survey::from_toml_str(&read(cases_dir, "survey.toml")?, &cases_dir.join("survey.toml").display().to_string())?;
-    let case_drop_rate = match cases_from {
-        Some(dir) => {
-            let other = Posterior::load(dir)?;
-            if other.manifest.bands != post.manifest.bands {
-                return Err(Error::invalid(
-                    "cases_from",
-                    dir.display(),
-                    format!("its bands ({}) are not the model's ({})", other.manifest.bands.join(", "), post.manifest.bands.join(", ")),
-                ));
-            }
-            if other.manifest.training_set.seed == seed {
-                log(&format!("sbipix: warning: validation seed {seed} equals the training-set seed of {}", dir.display()));
-            }
-            other.manifest.training_set.drop_rate
-        }
-        None => post.manifest.training_set.drop_rate,
-    };
+    let TestCases { prior, case_prior, survey, drop_rate: case_drop_rate } = test_cases(&post, model_dir, cases_from, seed, log)?;
     let fwd = model_for_survey(store, &survey, model_dir, post.manifest.forward_model.clone(), log)?;
     let like = match like {
         Some(img) => Some(super::like::LikeData::of(img, &survey, snr_min, log)?),
