@@ -90,6 +90,17 @@ def validate(
     atlas_has_1pz: Optional[bool] = ...,
 ) -> Tuple[str, List[str]]: ...
 
+def calibrate(
+    model: str,
+    out: str,
+    *,
+    n: Optional[int] = ...,
+    seed: Optional[int] = ...,
+    draws: Optional[int] = ...,
+    snr_min: Optional[float] = ...,
+    overwrite: Optional[bool] = ...,
+) -> Tuple[str, List[str]]: ...
+
 class Model:
     @staticmethod
     def load(name: str) -> Model: ...

@@ -176,6 +176,16 @@ def test_train_and_validate_roundtrip(tmp_path, small_set):
     r = sbipix.validate(m, tmp_path / "val", n=200, draws=100)
     assert set(r["parameters"]) >= {"log_mstar", "av_mag"} and r["n"] == 200
     assert (tmp_path / "val" / "report.md").is_file()
+    # calibration: a copy with one quantile map per parameter, and on its own cases the coverage
+    # after is nominal (to the discreteness of the selected cases and the maps' 0.5 % knots)
+    c = sbipix.calibrate(m, tmp_path / "cal", n=400, draws=100, snr_min=1.0)
+    cal = c.manifest["calibration"]
+    assert set(cal["maps"]) == set(m.parameter_names) and cal["n"] == 400
+    for name, (c68, c95) in cal["coverage_after"].items():
+        assert abs(c68 - 0.68) <= 0.03 and abs(c95 - 0.95) <= 0.03, (name, c68, c95)
+    with pytest.raises(sbipix.SbipixError, match="n"):
+        sbipix.calibrate(m, tmp_path / "cal2", n=10)
+    assert not (tmp_path / "cal2").exists()
     with pytest.raises(sbipix.SbipixError, match="already exists"):
         sbipix.train(small_set["path"], tmp_path / "m", max_epochs=1, progress=False)
     with pytest.raises(sbipix.SbipixError, match="unknown flow"):

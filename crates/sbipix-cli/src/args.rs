@@ -2,7 +2,7 @@
 //! command's own options live beside it in [`crate::commands`]; every default comes from the
 //! library's requests (`sbipix::request`).
 
-use crate::commands::{data, demo, fit, map, photometry, prior, simulate, survey, train, validate};
+use crate::commands::{calibrate, data, demo, fit, map, photometry, prior, simulate, survey, train, validate};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -50,6 +50,9 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Validate a trained model on fresh simulations: accuracy, coverage, SBC, TARP, figures.
     Validate(validate::ValidateArgs),
+    /// Calibrate a model's interval widths on fresh simulations: a copy of the model whose
+    /// 68 %/95 % intervals hold the truth at their nominal rates (docs/validation.md).
+    Calibrate(calibrate::CalibrateArgs),
     /// Map the physical parameters of a galaxy from its images (FITS in, FITS + PNG out).
     Map(map::MapArgs),
     /// Fit integrated photometry of a catalogue (CSV, whitespace table or FITS table in; CSV of

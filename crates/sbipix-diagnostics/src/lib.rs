@@ -10,8 +10,10 @@
 
 pub mod binomial;
 pub mod plots;
+pub mod recalibration;
 
 pub use binomial::{binomial_interval, check_coverage, coverage_bounds};
+pub use recalibration::{QuantileMap, pit};
 use sbipix_stats::{median, quantile_sorted, sort_f64};
 use serde::{Deserialize, Serialize};
 

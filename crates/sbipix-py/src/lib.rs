@@ -88,6 +88,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate::read_training_set, m)?)?;
     m.add_function(wrap_pyfunction!(train::train, m)?)?;
     m.add_function(wrap_pyfunction!(validate::validate, m)?)?;
+    m.add_function(wrap_pyfunction!(validate::calibrate, m)?)?;
     m.add_function(wrap_pyfunction!(fit::sample, m)?)?;
     m.add_function(wrap_pyfunction!(fit::fit_catalog, m)?)?;
     m.add_function(wrap_pyfunction!(fit::photo_z, m)?)?;

@@ -1,9 +1,9 @@
-//! `validate` (as `sbipix validate`).
+//! `validate` and `calibrate` (as `sbipix validate`, `sbipix calibrate`).
 
 use crate::Log;
 use crate::errors::{other, to_py};
 use pyo3::prelude::*;
-use sbipix::request::ValidateRequest;
+use sbipix::request::{CalibrateRequest, ValidateRequest};
 use std::path::PathBuf;
 
 /// Validates a model on fresh simulations (or, with `against`, on another code's atlas); returns
@@ -49,6 +49,37 @@ pub fn validate(
         atlas_has_1pz: atlas_has_1pz.unwrap_or(d.atlas_has_1pz),
         like: like.map(|p| sbipix::request::ImageInput::cube(p, like_unit)),
         cases_from,
+        out,
+        overwrite: overwrite.unwrap_or(d.overwrite),
+    };
+    req.validate().map_err(to_py)?;
+    let log = Log::default();
+    let r = py.detach(|| req.run(&|m| log.push(m))).map_err(to_py)?;
+    Ok((serde_json::to_string(&r).map_err(other)?, log.take()))
+}
+
+/// Calibrates a model's marginal posteriors on fresh simulations and writes the calibrated copy;
+/// returns (the calibration record as JSON, log).
+#[pyfunction]
+#[pyo3(signature = (model, out, *, n = None, seed = None, draws = None, snr_min = None, overwrite = None))]
+#[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
+pub fn calibrate(
+    py: Python<'_>,
+    model: String,
+    out: PathBuf,
+    n: Option<usize>,
+    seed: Option<u64>,
+    draws: Option<usize>,
+    snr_min: Option<f64>,
+    overwrite: Option<bool>,
+) -> PyResult<(String, Vec<String>)> {
+    let d = CalibrateRequest::default();
+    let req = CalibrateRequest {
+        model,
+        n: n.unwrap_or(d.n),
+        seed: seed.unwrap_or(d.seed),
+        draws: draws.unwrap_or(d.draws),
+        snr_min: snr_min.unwrap_or(d.snr_min),
         out,
         overwrite: overwrite.unwrap_or(d.overwrite),
     };

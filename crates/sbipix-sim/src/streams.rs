@@ -6,6 +6,9 @@
 
 /// Network draws of a validation's test cases (`seed ^ VALIDATION_DRAWS`).
 pub const VALIDATION_DRAWS: u64 = 0xA5A5_5A5A;
+/// Network draws of a calibration's test cases, the same at every temperature
+/// (`seed ^ CALIBRATION_DRAWS`).
+pub const CALIBRATION_DRAWS: u64 = 0xCA11_B0A7;
 /// Network draws of the integrated photometry of a mapped galaxy (`seed ^ INTEGRATED_FIT`).
 pub const INTEGRATED_FIT: u64 = 0x1D;
 /// Likelihood refinement of pixel or catalogue posteriors (`seed ^ REFINE`).

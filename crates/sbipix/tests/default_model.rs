@@ -5,16 +5,15 @@
 //! * R² of the posterior medians against the truths, thresholds below what was measured on these
 //!   cases (printed with `-- --nocapture`) by a margin larger than their scatter, far above what
 //!   a broken model gives;
-//! * the 68 % coverage of every parameter within exact 99.9 % binomial bounds of 0.68 for the
-//!   number of independent cases; the 95 % coverage within the same bounds around the documented
-//!   target range, 0.92–0.98 (docs/validation.md). Not around 0.95 itself: the mass-weighted
-//!   age's 95 % intervals hold the truth in 0.915–0.941 of the cases of seven seeds (below), a
-//!   slight under-coverage at 95 %, within the target.
+//! * the 68 % and 95 % coverage of every parameter within exact 99.9 % binomial bounds of 0.68
+//!   and 0.95 for the number of independent cases. The network alone under-covers at 95 % (the
+//!   age's intervals held the truth in 0.931–0.935 of fresh cases); the model's calibration maps
+//!   (`sbipix calibrate`, seed 20261213) correct it, and with ≈ 4 000 cases the bounds are tight
+//!   enough (0.939–0.961) that the default without its maps fails here.
 
 mod common;
 
 use common::*;
-use sbipix::diagnostics::binomial_interval;
 use sbipix::validation::simulated::{ReferenceOptions, validate};
 
 /// Not used by any other test, validation run or training set (the default model was trained on
@@ -22,15 +21,16 @@ use sbipix::validation::simulated::{ReferenceOptions, validate};
 const SEED: u64 = 160_016;
 /// Fresh simulations; ≈ 55 % pass the S/N > 5 map selection (the physical prior's pixels are
 /// fainter than SBIPIX's).
-const N: usize = 1000;
+const N: usize = 8000;
 const DRAWS: usize = 200;
 
-/// R² thresholds: (parameter, minimum). Measured on these cases (546 of 1000 with S/N > 5):
-/// log M* 0.964, log SFR₁₀₀ 0.590, mass-weighted age 0.589, log Z 0.070, A_V 0.809; over seven
-/// seeds (this one and 1001–1006, same N) the mean and standard deviation were 0.963 ± 0.004,
-/// 0.653 ± 0.046, 0.597 ± 0.036, 0.062 ± 0.024 and 0.831 ± 0.019: each threshold is ≥ 3.5
-/// standard deviations below the mean (log Z's at 0: per-pixel metallicity is barely
-/// constrained, and R² ≥ 0 still says the medians beat the mean).
+/// R² thresholds: (parameter, minimum). Over seven seeds (this one and 1001–1006) with 1000 cases
+/// each (≈ 550 selected), the uncalibrated network's mean and standard deviation were 0.963 ±
+/// 0.004, 0.653 ± 0.046, 0.597 ± 0.036, 0.062 ± 0.024 and 0.831 ± 0.019: each threshold is ≥ 3.5
+/// of those standard deviations below the mean, and 8000 cases scatter less (log Z's at 0:
+/// per-pixel metallicity is barely constrained, and R² ≥ 0 still says the medians beat the
+/// mean). The calibration moves the R² by ≤ 0.006 (docs/validation.md); the values of this seed
+/// are printed with `-- --nocapture` and recorded in docs/validation.md.
 const R2_MIN: [(&str, f64); 5] =
     [("log_mstar", 0.94), ("log_sfr_100myr", 0.45), ("mass_weighted_age_gyr", 0.45), ("logzsol", 0.0), ("av_mag", 0.75)];
 
@@ -56,7 +56,7 @@ fn default_model_is_accurate_and_calibrated_on_fresh_simulations() {
     .unwrap();
     let n = report.n_selected;
     eprintln!("{n} of {N} cases selected (S/N > 5)");
-    assert!(n >= 450, "only {n} of {N} cases pass S/N > 5");
+    assert!(n >= 3600, "only {n} of {N} cases pass S/N > 5");
     for (name, min) in R2_MIN {
         let m = &report.parameters[name];
         eprintln!("{name}: R² {:.3} (min {min}), coverage 68 % {:.3}, 95 % {:.3}, NMAD {:.3}", m.r2, m.coverage_68, m.coverage_95, m.nmad);
@@ -68,12 +68,6 @@ fn default_model_is_accurate_and_calibrated_on_fresh_simulations() {
         // coverage fractions back to counts of the n independent cases
         let count = |c: f64| (c * n as f64).round() as usize;
         assert_coverage(&format!("{name}, 68 %"), count(m.coverage_68), n, 0.68);
-        let k95 = count(m.coverage_95);
-        let (lo, hi) = (binomial_interval(n, 0.92, COVERAGE_CONFIDENCE).0, binomial_interval(n, 0.98, COVERAGE_CONFIDENCE).1);
-        assert!(
-            (lo..=hi).contains(&k95),
-            "{name}, 95 %: {k95} of {n} truths inside; intervals of coverage 0.92–0.98 give {lo}–{hi} with {} % probability",
-            100.0 * COVERAGE_CONFIDENCE
-        );
+        assert_coverage(&format!("{name}, 95 %"), count(m.coverage_95), n, 0.95);
     }
 }

@@ -1,6 +1,7 @@
 //! One file per command: its options (clap), parsed into the library's request, and what it
 //! prints. Progress and messages go to stderr, results to stdout.
 
+pub mod calibrate;
 pub mod data;
 pub mod demo;
 pub mod demo_survey;
@@ -59,6 +60,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Simulate(a) => simulate::run(a),
         Command::Train(a) => train::run(a, cli.threads),
         Command::Validate(a) => validate::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
         Command::Map(a) => map::run(a),
         Command::Fit(a) => fit::run(a),
     }

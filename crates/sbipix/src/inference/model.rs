@@ -38,6 +38,34 @@ pub struct ModelManifest {
     pub training_set: TrainingSetInfo,
     pub training: Option<TrainingInfo>,
     pub notes: String,
+    /// How the flow's base temperature was calibrated (`sbipix calibrate`); absent: never
+    /// calibrated (T = 1, as trained).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationInfo>,
+}
+
+/// The calibration of a model's marginal posteriors ([`crate::validation::calibrate`]): per
+/// parameter, a quantile map applied to every draw the network makes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalibrationInfo {
+    /// "quantile recalibration (Kuleshov, Fenner & Ermon 2018)".
+    pub method: String,
+    /// Per parameter: G⁻¹, the inverse CDF of the uncalibrated draws' PITs.
+    pub maps: std::collections::BTreeMap<String, sbipix_diagnostics::QuantileMap>,
+    /// Seed and number of the fresh test simulations, how many passed the S/N cut.
+    pub seed: u64,
+    pub n: usize,
+    pub n_selected: usize,
+    pub snr_min: f64,
+    pub draws: usize,
+    /// 68 % and 95 % coverage of the selected cases before and after (the same cases the maps
+    /// were learnt on: check on fresh ones with `sbipix validate`).
+    pub coverage_before: std::collections::BTreeMap<String, [f64; 2]>,
+    pub coverage_after: std::collections::BTreeMap<String, [f64; 2]>,
+    /// The model folder that was calibrated.
+    pub calibrated_from: String,
+    pub created_by: String,
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +136,15 @@ impl Posterior {
             ));
         }
         let flow = sbipix_flow::load_dir(dir)?;
+        if let Some(c) = &manifest.calibration {
+            let names: Vec<&str> = manifest.parameters.iter().map(|p| p.name.as_str()).collect();
+            if let Some((name, _)) = c.maps.iter().find(|(name, m)| !names.contains(&name.as_str()) || !m.is_valid()) {
+                return Err(Error::file(
+                    &mpath,
+                    format!("calibration map of `{name}`: not a model parameter, or not a valid quantile table"),
+                ));
+            }
+        }
         if flow.dim_theta() != manifest.parameters.len() || flow.dim_x() != manifest.encoding.n_inputs() {
             return Err(Error::file(
                 &ds,
@@ -172,7 +209,24 @@ impl Posterior {
             return Err(Error::invalid("draws", n, "the number of posterior draws per pixel must be at least 1"));
         }
         let x = self.encode(flux, sigma, measured, redshift)?;
-        Ok(self.flow.sample_from(&x, redshift.len(), n, seed, first as u64)?)
+        let mut draws = self.flow.sample_from(&x, redshift.len(), n, seed, first as u64)?;
+        if let Some(c) = &self.manifest.calibration {
+            self.recalibrate(c, &mut draws, n);
+        }
+        Ok(draws)
+    }
+
+    /// Applies the model's calibration maps to draws [pixels × n × parameters] in place.
+    fn recalibrate(&self, c: &CalibrationInfo, draws: &mut [f32], n: usize) {
+        use rayon::prelude::*;
+        let d = self.manifest.parameters.len();
+        let maps: Vec<(usize, &sbipix_diagnostics::QuantileMap)> =
+            self.manifest.parameters.iter().enumerate().filter_map(|(j, p)| Some((j, c.maps.get(&p.name)?))).collect();
+        draws.par_chunks_mut(n * d).for_each_init(Vec::new, |scratch, pixel| {
+            for (j, m) in &maps {
+                m.apply_strided(&mut pixel[*j..], n, d, scratch);
+            }
+        });
     }
 
     /// The network inputs for pixels (see [`InputEncoding`]).

@@ -139,6 +139,7 @@ pub fn train_model(
             seconds: t0.elapsed().as_secs_f64(),
         }),
         notes: String::new(),
+        calibration: None,
     };
     let extra: Vec<(&str, String)> = vec![
         ("prior.toml", prior_text),

@@ -1,7 +1,7 @@
 //! What the command line and the Python package ask for, in one place.
 //!
 //! One plain struct per verb — [`MapRequest`], [`FitRequest`], [`SampleRequest`],
-//! [`TrainRequest`], [`ValidateRequest`], [`SimulateRequest`], [`SurveyRequest`],
+//! [`TrainRequest`], [`ValidateRequest`], [`CalibrateRequest`], [`SimulateRequest`], [`SurveyRequest`],
 //! [`PhotometryRequest`] — whose `Default` is **the single source of every default** (the
 //! constants below, and the flow's own [`TrainConfig::nsf`](sbipix_flow::train::TrainConfig::nsf)
 //! for training). `sbipix map --draws 100` and `model.map_cube(…, draws=100)` build the same
@@ -22,6 +22,7 @@
 //! assert!(e.is_usage());
 //! ```
 
+mod calibrate;
 mod fit;
 mod images;
 mod map;
@@ -32,6 +33,7 @@ mod survey;
 mod train;
 mod validate;
 
+pub use calibrate::CalibrateRequest;
 pub use fit::{FitRequest, SampleRequest};
 pub use images::{ErrorMaps, ImageInput, JADES_BANDS, band_list};
 pub use map::{MapRequest, MapRun, Segmentation};
@@ -76,6 +78,11 @@ pub const DEFAULT_ERROR_FLOOR: f64 = 0.05;
 pub const DEFAULT_VALIDATION_CASES: usize = 2000;
 /// Seed of the validation simulations: one no training set of the project used.
 pub const DEFAULT_VALIDATION_SEED: u64 = 987_654_321;
+/// Fresh simulations of `sbipix calibrate` (before the S/N cut).
+pub const DEFAULT_CALIBRATION_CASES: usize = 20_000;
+/// Seed of the calibration simulations: not the validation's, so that `sbipix validate` with its
+/// defaults checks a calibration on cases it was not chosen on.
+pub const DEFAULT_CALIBRATION_SEED: u64 = 123_456_789;
 /// SMC particles (= draws) of each reference posterior of `sbipix validate --reference`.
 pub const DEFAULT_REFERENCE_PARTICLES: usize = 1000;
 /// Fewer SMC particles than this do not make a reference posterior.
@@ -165,6 +172,7 @@ pub fn defaults_json() -> String {
         "fit_arrays": SampleRequest::integrated(),
         "train": TrainRequest::default(),
         "validate": ValidateRequest::default(),
+        "calibrate": CalibrateRequest::default(),
         "simulate": SimulateRequest::default(),
         "survey": SurveyRequest::default(),
         "photometry": PhotometryRequest::default(),

@@ -120,16 +120,22 @@ pub const SNR_BINS: [f64; 5] = [5.0, 10.0, 20.0, 50.0, 100.0];
 
 /// Where the test cases come from: the model's own prior (what refinement and reference
 /// posteriors use), the prior, survey and band drop-out the cases are drawn with.
-struct TestCases {
-    prior: Prior,
-    case_prior: Prior,
-    survey: Survey,
-    drop_rate: f64,
+pub(super) struct TestCases {
+    pub prior: Prior,
+    pub case_prior: Prior,
+    pub survey: Survey,
+    pub drop_rate: f64,
 }
 
 /// The test cases of `model_dir`'s model: from its own prior and survey, or from those of
 /// `cases_from` (another model folder with the same bands: two models scored on identical pixels).
-fn test_cases(post: &Posterior, model_dir: &Path, cases_from: Option<&Path>, seed: u64, log: &(dyn Fn(&str) + Sync)) -> Result<TestCases> {
+pub(super) fn test_cases(
+    post: &Posterior,
+    model_dir: &Path,
+    cases_from: Option<&Path>,
+    seed: u64,
+    log: &(dyn Fn(&str) + Sync),
+) -> Result<TestCases> {
     let read_prior = |dir: &Path| -> Result<Prior> {
         let p = dir.join("prior.toml");
         Ok(Prior::from_toml_str(&crate::error::read_file(&p)?, &p.display().to_string())?)
@@ -349,7 +355,7 @@ fn refine_cases(
 
 /// SBIPIX's pixel selection on the noisy photometry: mean S/N over the map's S/N bands per case
 /// (NaN where none is observed).
-fn selection_snr(set: &sbipix_sim::TrainingSet) -> Vec<f64> {
+pub(super) fn selection_snr(set: &sbipix_sim::TrainingSet) -> Vec<f64> {
     let nb = set.bands.len();
     let sel_bands: Vec<usize> = crate::products::map::SNR_BANDS.iter().filter_map(|b| set.bands.iter().position(|x| x == b)).collect();
     (0..set.len())
