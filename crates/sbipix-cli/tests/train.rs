@@ -194,6 +194,25 @@ fn train_a_subset_of_the_parameters() {
         assert!(!o.status.success() && stderr(&o).contains(needle), "{list}: {}", stderr(&o));
     }
     assert!(!d.join("bad").exists());
+    // the S/N encoding: recorded in model.json, and the model's inputs are asinh(f/2σ), ln(σ/s)
+    let o = sbipix(
+        &["train", "--data", "ts", "--out", "m_snr", "--encoding", "snr_depth", "--max-epochs", "1", "--layers", "1", "--hidden", "8"],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = sbipix::inference::model::Posterior::load(&d.join("m_snr")).unwrap();
+    assert_eq!(p.manifest.encoding.kind, sbipix::sim::EncodingKind::SnrDepth);
+    let nb = p.manifest.bands.len();
+    let (flux, sigma) = (vec![0.3; nb], vec![0.02; nb]);
+    let x = p.encode(&flux, &sigma, &vec![true; nb], &[1.5]).unwrap();
+    let s0 = p.manifest.encoding.scale_ujy[0];
+    assert!((x[0] - (0.3f64 / 0.04).asinh()).abs() < 1e-5 && (x[1] - (0.02 / s0).ln()).abs() < 1e-5 && x[3 * nb] == 1.5, "{:?}", &x[..3]);
+    let o = sbipix(&["train", "--data", "ts", "--out", "bad", "--encoding", "magnitudes", "--max-epochs", "1"], d);
+    assert!(
+        o.status.code() == Some(2) && stderr(&o).contains("unknown encoding `magnitudes`") && !d.join("bad").exists(),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A model trained on the physical prior and the default noise family validates with its test

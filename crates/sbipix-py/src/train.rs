@@ -51,6 +51,7 @@ pub fn train(
         bins: bins.unwrap_or(d.bins),
         affine_hidden: affine_hidden.unwrap_or(d.affine_hidden),
         params,
+        encoding: d.encoding,
         seed: seed.unwrap_or(d.seed),
         batch_size: batch_size.unwrap_or(d.batch_size),
         lr,

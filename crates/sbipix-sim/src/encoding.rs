@@ -1,12 +1,17 @@
 //! The network's input encoding of one pixel's photometry.
 //!
-//! Per band, three numbers, then the redshift:
+//! Per band, three numbers, then the redshift. Two encodings ([`EncodingKind`]):
 //!
-//! | feature | value if measured | if missing |
-//! | --- | --- | --- |
-//! | flux | asinh(f / (2 s_b)) | 0 |
-//! | error | ln(σ / s_b) | 0 |
-//! | measured | 1 | 0 |
+//! | feature | `asinh_flux` (the default) | `snr_depth` | if missing |
+//! | --- | --- | --- | --- |
+//! | first | asinh(f / (2 s_b)) | asinh(f / (2 σ)) | 0 |
+//! | error | ln(σ / s_b) | ln(σ / s_b) | 0 |
+//! | measured | 1 | 1 | 0 |
+//!
+//! Both are one-to-one in (f, σ) per band, so they carry the same information; they differ in
+//! what the network sees directly: the flux itself, or its S/N beside the depth relative to the
+//! reference (issue 18's question whether σ then stops standing in for flux; measured in
+//! docs/validation.md, *Input encoding*).
 //!
 //! s_b is the band's median background σ in the survey the model was trained for. asinh(f/2s) is
 //! an asinh magnitude (Lupton, Gunn & Szalay 1999) up to sign and scale: linear in f near zero,
@@ -23,6 +28,34 @@ pub struct InputEncoding {
     pub bands: Vec<String>,
     /// Flux scale s_b of each band, µJy.
     pub scale_ujy: Vec<f64>,
+    /// What the first feature of each band is (models written before it existed: `asinh_flux`).
+    #[serde(default)]
+    pub kind: EncodingKind,
+}
+
+/// The first feature of each band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncodingKind {
+    /// asinh(f / 2 s_b): an asinh magnitude of the flux.
+    #[default]
+    AsinhFlux,
+    /// asinh(f / 2 σ): of the S/N.
+    SnrDepth,
+}
+
+impl EncodingKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EncodingKind::AsinhFlux => "asinh_flux",
+            EncodingKind::SnrDepth => "snr_depth",
+        }
+    }
+
+    /// Parses a name as [`Self::name`] writes it.
+    pub fn parse(s: &str) -> Option<Self> {
+        [EncodingKind::AsinhFlux, EncodingKind::SnrDepth].into_iter().find(|k| k.name() == s)
+    }
 }
 
 impl InputEncoding {
@@ -39,7 +72,11 @@ impl InputEncoding {
             let (f, s) = (flux_ujy[b], sigma_ujy[b]);
             let ok = measured[b] && f.is_finite() && s.is_finite() && s > 0.0;
             let sc = self.scale_ujy[b];
-            let (x, e, m) = if ok { ((f / (2.0 * sc)).asinh(), (s / sc).ln(), 1.0) } else { (0.0, 0.0, 0.0) };
+            let first = match self.kind {
+                EncodingKind::AsinhFlux => f / (2.0 * sc),
+                EncodingKind::SnrDepth => f / (2.0 * s),
+            };
+            let (x, e, m) = if ok { (first.asinh(), (s / sc).ln(), 1.0) } else { (0.0, 0.0, 0.0) };
             out[3 * b] = x as f32;
             out[3 * b + 1] = e as f32;
             out[3 * b + 2] = m as f32;
@@ -54,7 +91,7 @@ mod tests {
 
     #[test]
     fn finite_for_any_flux() {
-        let enc = InputEncoding { bands: vec!["A".into(), "B".into()], scale_ujy: vec![1e-4, 2e-4] };
+        let enc = InputEncoding { bands: vec!["A".into(), "B".into()], scale_ujy: vec![1e-4, 2e-4], kind: EncodingKind::AsinhFlux };
         let mut out = vec![0f32; enc.n_inputs()];
         for f in [-1e3, -1e-4, 0.0, 1e-9, 1e3, 1e30, f64::NAN, f64::INFINITY] {
             for s in [0.0, 1e-5, 1.0, f64::NAN] {

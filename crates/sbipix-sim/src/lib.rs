@@ -13,7 +13,7 @@ pub mod streams;
 pub mod survey;
 pub mod theta;
 
-pub use encoding::InputEncoding;
+pub use encoding::{EncodingKind, InputEncoding};
 pub use error::{Result, SimError};
 pub use prior::{ModelLimits, ParamPrior, Prior, SfhPrior};
 pub use simulate::{SimulationSpec, TrainingSet, simulate};

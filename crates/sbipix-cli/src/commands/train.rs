@@ -76,6 +76,11 @@ pub struct TrainArgs {
     /// (why: docs/inference.md).
     #[arg(long, value_delimiter = ',')]
     pub params: Option<Vec<String>>,
+    /// The network's input encoding per band: `asinh_flux` (asinh of the flux over the survey's
+    /// σ scale, the default) or `snr_depth` (asinh of the S/N); both also see ln σ relative to the
+    /// scale (docs/validation.md, *Input encoding*).
+    #[arg(long, value_parser = parse_encoding)]
+    pub encoding: Option<sbipix::sim::EncodingKind>,
     #[arg(long, default_value_t = d().seed)]
     pub seed: u64,
     #[arg(long, default_value_t = d().batch_size)]
@@ -118,6 +123,7 @@ impl TrainArgs {
             bins: self.bins,
             affine_hidden: self.affine_hidden,
             params: self.params,
+            encoding: self.encoding,
             seed: self.seed,
             batch_size: self.batch_size,
             lr: self.lr,
@@ -157,4 +163,8 @@ pub fn run(a: TrainArgs, threads: Option<usize>) -> Result<()> {
     ));
     log(&format!("  parameters: {}", m.parameters.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")));
     Ok(())
+}
+
+fn parse_encoding(s: &str) -> Result<sbipix::sim::EncodingKind, String> {
+    sbipix::sim::EncodingKind::parse(s).ok_or_else(|| format!("unknown encoding `{s}` (asinh_flux, snr_depth)"))
 }

@@ -77,6 +77,8 @@ pub struct TrainRun<'a> {
     pub overwrite: bool,
     /// Infer only these columns of θ, in this order (default: all; see docs/inference.md).
     pub params: Option<&'a [String]>,
+    /// The input encoding (default: the training set's).
+    pub encoding: Option<sbipix_sim::EncodingKind>,
 }
 
 /// Trains a model on the training set in `data_dir` and writes the model directory `out`
@@ -88,7 +90,7 @@ pub fn train_model(
     run: TrainRun,
     progress: &mut dyn FnMut(&EpochReport),
 ) -> Result<(ModelManifest, TrainReport)> {
-    let TrainRun { checkpoint, resume, overwrite, params } = run;
+    let TrainRun { checkpoint, resume, overwrite, params, encoding } = run;
     crate::check_output(out, overwrite)?;
     let (mut set, mut m): (_, SetManifest) = read_dir(data_dir)?;
     if let Some(only) = params {
@@ -98,6 +100,9 @@ pub fn train_model(
     let prior_path = data_dir.join("prior.toml");
     let prior_text = std::fs::read_to_string(&prior_path).map_err(|e| Error::read(&prior_path, e))?;
     let prior = Prior::from_toml_str(&prior_text, &prior_path.display().to_string())?;
+    if let Some(kind) = encoding {
+        m.encoding.kind = kind;
+    }
     let x = encode_set(&m.encoding, &set.flux_obs_ujy, &set.sigma_ujy, &set.observed, &set.redshift);
     let params = bounds_from_prior(&set.parameter_names, &prior);
     let data = TrainingData { theta: &set.theta, x: &x, n: set.len(), params, bound_method: BoundMethod::Logit };

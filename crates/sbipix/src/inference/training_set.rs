@@ -138,7 +138,7 @@ pub fn simulate_to_dir(
         },
         log_ssfr_floor: sbipix_sim::theta::LOG_SSFR_FLOOR,
         model: model.config().clone(),
-        encoding: InputEncoding { bands: set.bands.clone(), scale_ujy: survey_scales(survey, &set.bands) },
+        encoding: InputEncoding { bands: set.bands.clone(), scale_ujy: survey_scales(survey, &set.bands), kind: Default::default() },
         files: files_of(&set),
     };
     write_dir(out, &set, &manifest, prior, survey, overwrite)?;

@@ -61,6 +61,8 @@ pub struct TrainRequest {
     pub affine_hidden: usize,
     /// Infer only these parameters of the training set, in this order; None: all of them.
     pub params: Option<Vec<String>>,
+    /// The network's input encoding; None: the training set's (`asinh_flux`).
+    pub encoding: Option<sbipix_sim::EncodingKind>,
     pub seed: u64,
     pub batch_size: usize,
     /// Learning rate; None: the flow's own (1e-3 NSF, 5e-4 MAF).
@@ -97,6 +99,7 @@ impl Default for TrainRequest {
             bins,
             affine_hidden,
             params: None,
+            encoding: None,
             seed: c.seed,
             batch_size: c.batch_size,
             lr: None,
@@ -186,8 +189,13 @@ impl TrainRequest {
         if self.resume && !checkpoint.join("checkpoint.json").is_file() {
             return Err(Error::file(&checkpoint, "no checkpoint to resume from (checkpoint.json)"));
         }
-        let run =
-            TrainRun { checkpoint: Some(&checkpoint), resume: self.resume, overwrite: self.overwrite, params: self.params.as_deref() };
+        let run = TrainRun {
+            checkpoint: Some(&checkpoint),
+            resume: self.resume,
+            overwrite: self.overwrite,
+            params: self.params.as_deref(),
+            encoding: self.encoding,
+        };
         let r = train_model(&self.data, &self.out, &self.config(), run, progress)?;
         // the checkpoint has served its purpose once the model is written
         let _ = std::fs::remove_dir_all(&checkpoint);
