@@ -278,6 +278,11 @@ def validate(
     like: Optional[PathLike] = None,
     like_unit: Optional[str] = None,
     cases_from: Optional[Union["Model", PathLike]] = None,
+    like_images: Optional[Sequence[PathLike]] = None,
+    like_errors: Optional[Sequence[PathLike]] = None,
+    like_noise_from: Optional[Sequence[PathLike]] = None,
+    like_error_kind: str = "sigma",
+    like_bands: Optional[Union[str, Sequence[str]]] = None,
 ) -> Dict[str, Any]:
     """Validates a model on ``n`` fresh simulations (as ``sbipix validate``): per-parameter bias,
     scatter, R², coverage, TARP; writes the report and figures to ``out``; returns the report.
@@ -286,7 +291,10 @@ def validate(
     each, at least 100) and compare (``report["reference"]``). ``against``: instead, a delayed-τ
     atlas made by another code (``atlas_has_1pz``: its fluxes include the (1+z) of f_ν).
     ``like``: a FLUX/ERR cube whose noise, band masks and S/N the test pixels follow (as
-    ``--like``; ``like_unit`` overrides its BUNIT; ``report["like"]``). ``cases_from``: another
+    ``--like``; ``like_unit`` overrides its BUNIT; ``report["like"]``); or per-band FITS images,
+    ``like_images`` with their ``like_errors`` (σ, or inverse variance with
+    ``like_error_kind="weight"``) or ``like_noise_from`` empty-sky cutouts, band names from the file
+    names or ``like_bands`` (as ``--like-images`` …). ``cases_from``: another
     model (or ``"sbipix2025"``) whose prior and survey make the test cases, so that two models are
     scored on identical pixels (as ``--cases-from``)."""
     name = model.path if isinstance(model, Model) else os.fspath(model)
@@ -308,6 +316,11 @@ def validate(
         like=None if like is None else os.fspath(like),
         like_unit=like_unit,
         cases_from=cases,
+        like_images=None if like_images is None else [os.fspath(p) for p in like_images],
+        like_errors=None if like_errors is None else [os.fspath(p) for p in like_errors],
+        like_noise_from=None if like_noise_from is None else [os.fspath(p) for p in like_noise_from],
+        like_error_kind=str(like_error_kind),
+        like_bands=None if like_bands is None else (like_bands if isinstance(like_bands, str) else ",".join(like_bands)),
     )
     _emit(log)
     return json.loads(rep)

@@ -88,6 +88,14 @@ def validate(
     reference_particles: Optional[int] = ...,
     against: Optional[str] = ...,
     atlas_has_1pz: Optional[bool] = ...,
+    like: Optional[str] = ...,
+    like_unit: Optional[str] = ...,
+    cases_from: Optional[str] = ...,
+    like_images: Optional[List[str]] = ...,
+    like_errors: Optional[List[str]] = ...,
+    like_noise_from: Optional[List[str]] = ...,
+    like_error_kind: Optional[str] = ...,
+    like_bands: Optional[str] = ...,
 ) -> Tuple[str, List[str]]: ...
 
 def calibrate(

@@ -376,6 +376,30 @@ def test_map_arrays_equals_map_cube(model, jades):
         model.map(flux[0], err[0], bands, 3.0)
 
 
+def test_validate_like_images_equals_like_cube(tmp_path, jades):
+    """Test pixels like the real JADES cube, given as the cube or as its 19 bands written as
+    science and σ images (astropy), are the same test cases: the same metrics."""
+    from astropy.io import fits
+
+    with fits.open(jades) as h:
+        flux, err, unit = h["FLUX"].data, h["ERR"].data, h["FLUX"].header.get("BUNIT", "uJy")
+        bands = [h[0].header[f"BAND{i}"] for i in range(flux.shape[0])]
+    sci, sig = [], []
+    for b, band in enumerate(bands):
+        for kind, data, paths in [("sci", flux, sci), ("err", err, sig)]:
+            p = tmp_path / f"{kind}_{band}.fits"
+            fits.PrimaryHDU(data[b].astype(np.float32), header=fits.Header({"BUNIT": unit})).writeto(p)
+            paths.append(p)
+    kw = dict(n=600, draws=50, seed=77)
+    cube = sbipix.validate("default", tmp_path / "cube", like=jades, **kw)
+    images = sbipix.validate("default", tmp_path / "images", like_images=sci, like_errors=sig, like_bands=bands, **kw)
+    assert images["like"]["pixels"] == cube["like"]["pixels"] > 600
+    assert images["parameters"] == cube["parameters"]
+    with pytest.raises(sbipix.SbipixError, match="like_error_kind"):
+        sbipix.validate("default", tmp_path / "bad", like_images=sci, like_errors=sig, like_error_kind="variance", **kw)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_map_bad_input(tmp_path, model):
     with pytest.raises(sbipix.SbipixError, match="no such file"):
         model.map_cube(tmp_path / "missing.fits", redshift=2)
