@@ -6,7 +6,7 @@
 
 /// Network draws of a validation's test cases (`seed ^ VALIDATION_DRAWS`).
 pub const VALIDATION_DRAWS: u64 = 0xA5A5_5A5A;
-/// Network draws of a calibration's test cases, the same at every temperature
+/// Network draws of a calibration's test cases, from which its maps are learnt
 /// (`seed ^ CALIBRATION_DRAWS`).
 pub const CALIBRATION_DRAWS: u64 = 0xCA11_B0A7;
 /// Network draws of the integrated photometry of a mapped galaxy (`seed ^ INTEGRATED_FIT`).

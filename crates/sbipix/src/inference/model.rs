@@ -38,8 +38,8 @@ pub struct ModelManifest {
     pub training_set: TrainingSetInfo,
     pub training: Option<TrainingInfo>,
     pub notes: String,
-    /// How the flow's base temperature was calibrated (`sbipix calibrate`); absent: never
-    /// calibrated (T = 1, as trained).
+    /// The calibration maps applied to every draw (`sbipix calibrate`); absent: the network's
+    /// draws as trained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationInfo>,
 }
