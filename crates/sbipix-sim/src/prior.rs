@@ -1,13 +1,14 @@
 //! Priors over the physical parameters of a pixel, read from TOML.
 //!
 //! Two SFH families, each with SBIPIX's defaults (`data/prior_*.toml`, built in): `delayed_tau`
-//! (formed mass, τ, onset as a fraction of the age of the universe) and `dense_basis` (formed
+//! (formed mass, τ, onset as a fraction of the age of the universe — or, naming
+//! `log_age_fraction` instead, the age uniform in log) and `dense_basis` (formed
 //! mass, SFR at observation, t_x with a Dirichlet prior). A user file overrides any of the
 //! defaults; unknown keys, impossible ranges and values outside the model's grids are errors
 //! naming the key.
 
 use crate::error::{Result, SimError};
-use crate::theta::{Parameter, age_from_onset};
+use crate::theta::{Parameter, delayed_tau_age_gyr};
 use rand::RngExt;
 use rand_distr::{Distribution, Gamma};
 use sbipix_sps::{Cosmology, DenseBasisTuple, GalaxyParams, SfhShape, SfhSpec};
@@ -72,6 +73,10 @@ pub struct Prior {
 pub const LOG_SIGMA_MASS_FORMED: &str = "log_sigma_mass_formed";
 /// The lowest redshift a surface-density prior may reach (the area of a pixel vanishes at z = 0).
 pub const MIN_REDSHIFT_SURFACE_DENSITY: f64 = 0.005;
+
+/// The name of the log-age coordinate of a delayed-τ prior: log10 of the time since the onset as a
+/// fraction of the age of the universe, an alternative to `onset_fraction` (uniform in age).
+pub const LOG_AGE_FRACTION: &str = "log_age_fraction";
 
 /// log10 of the area (kpc²) of a square pixel of `scale_arcsec` at redshift `z`.
 pub fn log_pixel_area_kpc2(z: f64, scale_arcsec: f64, cosmology: &Cosmology) -> f64 {
@@ -194,6 +199,16 @@ impl Prior {
             }
             _ => {}
         }
+        let log_age = given.contains_key(LOG_AGE_FRACTION);
+        if log_age && family != "delayed_tau" {
+            return Err(err(&format!("parameters.{LOG_AGE_FRACTION}"), "only a delayed_tau history has an age".into()));
+        }
+        if log_age && given.contains_key("onset_fraction") {
+            return Err(err(
+                "parameters.onset_fraction",
+                format!("give either onset_fraction (uniform in age) or {LOG_AGE_FRACTION} (uniform in log age), not both"),
+            ));
+        }
         if surface && given.contains_key("log_mass_formed") {
             return Err(err(
                 "parameters.log_mass_formed",
@@ -201,7 +216,7 @@ impl Prior {
             ));
         }
         for k in given.keys() {
-            if k == LOG_SIGMA_MASS_FORMED {
+            if k == LOG_SIGMA_MASS_FORMED || (k == LOG_AGE_FRACTION && log_age) {
                 continue;
             }
             if !keys.contains(&k.as_str()) {
@@ -214,7 +229,11 @@ impl Prior {
         let def_params = defaults["parameters"].as_table().expect("defaults have parameters");
         let mut params = Vec::new();
         for k in keys {
-            let k = if *k == "log_mass_formed" && surface { LOG_SIGMA_MASS_FORMED } else { k };
+            let k = match *k {
+                "log_mass_formed" if surface => LOG_SIGMA_MASS_FORMED,
+                "onset_fraction" if log_age => LOG_AGE_FRACTION,
+                k => k,
+            };
             let key = format!("parameters.{k}");
             let v = given.get(k).unwrap_or_else(|| &def_params[k]);
             params.push((k.to_string(), parse_param(v).map_err(|r| err(&key, r))?));
@@ -279,6 +298,7 @@ impl Prior {
             (LOG_SIGMA_MASS_FORMED, -5.0, 20.0),
             ("log_tau_gyr", -4.0, 3.0),
             ("onset_fraction", 0.0, 1.0),
+            (LOG_AGE_FRACTION, -6.0, 0.0),
             ("log_sfr_inst", -20.0, 10.0),
             ("logzsol", -5.0, 2.0),
             ("av_mag", 0.0, 20.0),
@@ -348,14 +368,15 @@ impl Prior {
         let (sfh, shape) = match self.sfh {
             SfhPrior::DelayedTau => {
                 let log_tau = g("log_tau_gyr").sample(rng);
-                let onset = g("onset_fraction").sample(rng);
-                let age_gyr = age_from_onset(onset, t_univ);
+                let coordinate = self.age_coordinate();
+                let age = g(&coordinate.name()).sample(rng);
+                let age_gyr = delayed_tau_age_gyr(coordinate, age, t_univ);
                 (
                     SfhSpec::Parametric {
                         shape: SfhShape::DelayedTau { age_gyr, tau_gyr: 10f64.powf(log_tau) },
                         log_mass_formed: log_mass,
                     },
-                    vec![log_tau, onset],
+                    vec![log_tau, age],
                 )
             }
             SfhPrior::DenseBasis { n_tx, dirichlet_alpha } => {
@@ -513,6 +534,44 @@ mod tests {
         let limits = ModelLimits { max_redshift: 5.0, logzsol: (-2.3, 0.7), logu: (-4.0, 0.0) };
         let e = Prior::sbipix_delayed_tau().check_model(limits).unwrap_err().to_string();
         assert!(e.contains("parameters.redshift"), "{e}");
+    }
+
+    #[test]
+    fn a_log_age_prior_draws_ages_uniform_in_log_of_the_age_of_the_universe() {
+        let text = "[parameters]\nlog_age_fraction = { min = -3.0, max = 0.0 }\n";
+        let p = Prior::from_toml_str(text, "p.toml").unwrap();
+        assert_eq!(p.age_coordinate(), Parameter::LogAgeFraction);
+        assert_eq!(p.get("onset_fraction"), None);
+        assert_eq!(p.shape_names(), ["log_tau_gyr", "log_age_fraction"]);
+        assert_eq!(Prior::from_toml_str(&p.to_toml(), "x").unwrap().params, p.params);
+        let c = Cosmology::default();
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
+        let n = 20_000;
+        // the age the history is given is 10^x of the age of the universe at the drawn z, and x is
+        // uniform over [−3, 0]: P(x < −2) = 1/3, P(x < −1) = 2/3 (binomial σ ≈ 0.0033)
+        let mut below = [0usize; 2];
+        for _ in 0..n {
+            let d = p.sample(&mut rng, &c);
+            let SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr, .. }, .. } = d.params.sfh else { unreachable!() };
+            let x = (age_gyr / c.age_gyr(d.params.redshift)).log10();
+            assert!((x - d.shape[1]).abs() < 1e-9 && (-3.0..=0.0).contains(&x));
+            below[0] += usize::from(x < -2.0);
+            below[1] += usize::from(x < -1.0);
+        }
+        assert!((below[0] as f64 / n as f64 - 1.0 / 3.0).abs() < 0.015, "{below:?}");
+        assert!((below[1] as f64 / n as f64 - 2.0 / 3.0).abs() < 0.015, "{below:?}");
+        let bad = [
+            ("[parameters]\nlog_age_fraction = { min = -3.0, max = 0.5 }\n", "parameters.log_age_fraction"),
+            (
+                "[parameters]\nlog_age_fraction = { min = -3.0, max = 0.0 }\nonset_fraction = { min = 0.0, max = 1.0 }\n",
+                "parameters.onset_fraction",
+            ),
+            ("sfh = \"dense_basis\"\n[parameters]\nlog_age_fraction = { min = -3.0, max = 0.0 }\n", "parameters.log_age_fraction"),
+        ];
+        for (text, key) in bad {
+            let e = Prior::from_toml_str(text, "p.toml").unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The θ parameterisation — the one place that says what each parameter of a θ vector means:
 //! its name, unit and whether it scales with the amount of stars ([`Parameter`]); the order of
 //! a training set's θ row ([`Prior::theta_layout`]) and the values in it ([`theta_row`]) with the
-//! sSFR floor ([`floored_log_sfr`]); the delayed-τ onset ↔ age rule ([`age_from_onset`],
-//! [`onset_from_age`]); and θ → the forward model's galaxy parameters ([`params_from_theta`]).
+//! sSFR floor ([`floored_log_sfr`]); the delayed-τ age coordinate ↔ age rules ([`age_from_onset`],
+//! [`onset_from_age`], and for either coordinate [`delayed_tau_age_gyr`],
+//! [`delayed_tau_coordinate`]); and θ → the forward model's galaxy parameters
+//! ([`params_from_theta`]).
 //!
 //! Every simulation, truth table, likelihood and check builds its θ through these functions, so
 //! the training targets, the truths a network is judged against and the histories a check
@@ -44,6 +46,9 @@ pub enum Parameter {
     LogTauGyr,
     /// Onset of star formation as a fraction of the age of the universe.
     OnsetFraction,
+    /// log10 of the time since the onset of star formation as a fraction of the age of the
+    /// universe (the delayed-τ age coordinate of a prior log-uniform in age; ≤ 0).
+    LogAgeFraction,
     /// dense_basis: log10 of the instantaneous SFR, M☉/yr.
     LogSfrInst,
     /// dense_basis: the time by which the given percentage of the mass formed, as a fraction of
@@ -80,6 +85,7 @@ impl Parameter {
             Parameter::Eta => "eta",
             Parameter::LogTauGyr => "log_tau_gyr",
             Parameter::OnsetFraction => "onset_fraction",
+            Parameter::LogAgeFraction => "log_age_fraction",
             Parameter::LogSfrInst => "log_sfr_inst",
             Parameter::TxFrac(_) => "tx_frac",
         }
@@ -87,7 +93,7 @@ impl Parameter {
 
     /// The parameter of a name; None for names that are not θ parameters.
     pub fn from_name(name: &str) -> Option<Self> {
-        const FIXED: [Parameter; 12] = [
+        const FIXED: [Parameter; 13] = [
             Parameter::LogMstar,
             Parameter::LogMassFormed,
             Parameter::LogSfr100Myr,
@@ -99,6 +105,7 @@ impl Parameter {
             Parameter::Eta,
             Parameter::LogTauGyr,
             Parameter::OnsetFraction,
+            Parameter::LogAgeFraction,
             Parameter::LogSfrInst,
         ];
         if let Some(p) = FIXED.iter().find(|p| p.static_name() == name) {
@@ -120,6 +127,7 @@ impl Parameter {
             Parameter::Eta => "A_V(young)/A_V",
             Parameter::LogTauGyr => "log10 Gyr",
             Parameter::OnsetFraction | Parameter::TxFrac(_) => "fraction of the age of the universe",
+            Parameter::LogAgeFraction => "log10 fraction of the age of the universe",
         }
     }
 
@@ -170,6 +178,26 @@ pub fn onset_from_age(age_gyr: f64, t_univ_gyr: f64) -> f64 {
     1.0 - age_gyr / t_univ_gyr
 }
 
+/// Time since the onset of a delayed-τ history (Gyr) for the value of its age coordinate
+/// (`coordinate`: [`Parameter::OnsetFraction`] or [`Parameter::LogAgeFraction`],
+/// [`Prior::age_coordinate`]) when the universe is `t_univ_gyr` old; within
+/// [[`MIN_AGE_GYR`], `t_univ_gyr`].
+pub fn delayed_tau_age_gyr(coordinate: Parameter, value: f64, t_univ_gyr: f64) -> f64 {
+    match coordinate {
+        Parameter::LogAgeFraction => (10f64.powf(value) * t_univ_gyr).clamp(MIN_AGE_GYR, t_univ_gyr),
+        _ => age_from_onset(value, t_univ_gyr),
+    }
+}
+
+/// The value of the age coordinate `coordinate` of a delayed-τ history of age `age_gyr` (the
+/// inverse of [`delayed_tau_age_gyr`]).
+pub fn delayed_tau_coordinate(coordinate: Parameter, age_gyr: f64, t_univ_gyr: f64) -> f64 {
+    match coordinate {
+        Parameter::LogAgeFraction => (age_gyr / t_univ_gyr).log10(),
+        _ => onset_from_age(age_gyr, t_univ_gyr),
+    }
+}
+
 impl Prior {
     /// The parameters θ a network infers, in order: [`Parameter::DERIVED`], then the varied
     /// parameters of [`Parameter::VARIED`] (redshift, which is given, and fixed ones excluded),
@@ -181,10 +209,18 @@ impl Prior {
         v
     }
 
+    /// The coordinate a delayed-τ prior gives the age of its history in: the onset as a fraction
+    /// of the age of the universe (SBIPIX's, uniform in age) or, when the prior names
+    /// `log_age_fraction`, log10 of the age as a fraction of the age of the universe (uniform in
+    /// log age). Meaningless for dense_basis.
+    pub fn age_coordinate(&self) -> Parameter {
+        if self.get("log_age_fraction").is_some() { Parameter::LogAgeFraction } else { Parameter::OnsetFraction }
+    }
+
     /// The SFH-shape parameters carried in θ besides the physical ones.
     pub fn shape_parameters(&self) -> Vec<Parameter> {
         match self.sfh {
-            SfhPrior::DelayedTau => vec![Parameter::LogTauGyr, Parameter::OnsetFraction],
+            SfhPrior::DelayedTau => vec![Parameter::LogTauGyr, self.age_coordinate()],
             SfhPrior::DenseBasis { n_tx, .. } => {
                 let n = n_tx as u32;
                 std::iter::once(Parameter::LogSfrInst).chain((1..=n).map(|i| Parameter::TxFrac((100 * i) / (n + 1)))).collect()
@@ -210,7 +246,7 @@ pub fn theta_row(layout: &[Parameter], d: &Derived, p: &GalaxyParams, shape: &[f
             Parameter::AvMag => p.av_mag,
             Parameter::Logu => p.logu,
             Parameter::Eta => p.eta,
-            Parameter::LogTauGyr | Parameter::OnsetFraction | Parameter::LogSfrInst | Parameter::TxFrac(_) => {
+            Parameter::LogTauGyr | Parameter::OnsetFraction | Parameter::LogAgeFraction | Parameter::LogSfrInst | Parameter::TxFrac(_) => {
                 k_shape += 1;
                 shape[k_shape - 1]
             }
@@ -236,7 +272,7 @@ pub fn params_from_theta(names: &[String], theta: &[f64], prior: &Prior, z: f64,
     let sfh = match prior.sfh {
         SfhPrior::DelayedTau => SfhSpec::Parametric {
             shape: SfhShape::DelayedTau {
-                age_gyr: age_from_onset(get("onset_fraction")?, t_univ),
+                age_gyr: delayed_tau_age_gyr(prior.age_coordinate(), get(&prior.age_coordinate().name())?, t_univ),
                 tau_gyr: 10f64.powf(get("log_tau_gyr")?),
             },
             log_mass_formed: logm,

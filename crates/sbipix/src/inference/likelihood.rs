@@ -9,7 +9,7 @@
 //! photometry per M☉ formed. Every term of the forward model is proportional to the mass
 //! formed M, so the mass is integrated out exactly (1-D quadrature of its uniform prior in
 //! log M) and drawn afterwards from its conditional; the sampler works in four dimensions
-//! (delayed-τ: τ, onset, Z, A_V; dense_basis: sSFR, three t_x, Z, A_V — six).
+//! (delayed-τ: τ, onset or log age, Z, A_V; dense_basis: sSFR, three t_x, Z, A_V — six).
 //!
 //! The likelihood treats σ as known, as SED fitting does. The simulated σ also carries a little
 //! information of its own (a Poisson term grows with the true flux), which a network can use
@@ -17,13 +17,22 @@
 
 use crate::{Error, Result};
 use sbipix_sim::prior::{ParamPrior, Prior, SfhPrior};
-use sbipix_sim::theta::{age_from_onset, floored_log_sfr};
+use sbipix_sim::theta::{Parameter, delayed_tau_age_gyr, floored_log_sfr};
 use sbipix_sps::{CompileRange, CompiledPhotometry, DenseBasisTuple, GalaxyParams, SfhShape, SfhSpec, SpsModel, Workspace};
 use std::cell::RefCell;
 
 /// The prior parameters of the shape space (mass and redshift are handled apart), in the order
-/// of its coordinates.
+/// of its coordinates; a delayed-τ prior's age coordinate (`onset_fraction` here) is the one it
+/// names ([`Prior::age_coordinate`]).
 const SAMPLED: [&str; 6] = ["log_tau_gyr", "onset_fraction", "logzsol", "av_mag", "logu", "eta"];
+
+/// The name of a delayed-τ age coordinate ([`Prior::age_coordinate`]).
+fn age_name(coordinate: Parameter) -> &'static str {
+    match coordinate {
+        Parameter::LogAgeFraction => "log_age_fraction",
+        _ => "onset_fraction",
+    }
+}
 
 /// What the likelihood keeps with a point of the shape space: the mass-marginal sums
 /// A = Σg²/σ², B = Σfg/σ², C = Σf²/σ² (g the photometry per M☉ formed). The derived quantities
@@ -38,8 +47,9 @@ pub struct PerMass {
 /// The SFH family of a [`ShapeSpace`], with what its coordinates need beyond their bounds.
 #[derive(Debug, Clone)]
 enum History {
-    /// Delayed-τ: coordinates `log_tau_gyr`, `onset_fraction`.
-    DelayedTau,
+    /// Delayed-τ: coordinates `log_tau_gyr` and the age coordinate `age` (`onset_fraction` or
+    /// `log_age_fraction`).
+    DelayedTau { age: Parameter },
     /// dense_basis: coordinates `log_ssfr_inst` (log SFR at observation per M☉ formed, /yr) and
     /// n `tx_cube_*` (the t_x through [`sbipix_stats::simplex::cube_to_ascending`]).
     DenseBasis {
@@ -121,7 +131,7 @@ impl ShapeSpace {
         };
         let (mut sampled, mut fixed) = (Vec::new(), Vec::new());
         let history = match prior.sfh {
-            SfhPrior::DelayedTau => History::DelayedTau,
+            SfhPrior::DelayedTau => History::DelayedTau { age: prior.age_coordinate() },
             SfhPrior::DenseBasis { n_tx, dirichlet_alpha } => {
                 let sfr = match prior.get("log_sfr_inst") {
                     Some(ParamPrior::Uniform { min, max }) if mass.1 > mass.0 => (min, max),
@@ -141,11 +151,14 @@ impl ShapeSpace {
                 History::DenseBasis { sfr, alpha: dirichlet_alpha, tx_names }
             }
         };
-        let names: &[&'static str] = match prior.sfh {
-            SfhPrior::DelayedTau => &SAMPLED,
-            SfhPrior::DenseBasis { .. } => &SAMPLED[2..],
+        let mut names: Vec<&'static str> = match prior.sfh {
+            SfhPrior::DelayedTau => SAMPLED.to_vec(),
+            SfhPrior::DenseBasis { .. } => SAMPLED[2..].to_vec(),
         };
-        for &n in names {
+        if let History::DelayedTau { age } = history {
+            names[1] = age_name(age);
+        }
+        for n in names {
             match prior.get(n) {
                 Some(ParamPrior::Uniform { min, max }) => sampled.push((n, min, max)),
                 Some(ParamPrior::Fixed { value }) => fixed.push((n, value)),
@@ -173,7 +186,7 @@ impl ShapeSpace {
 
     /// True for a delayed-τ space.
     pub fn is_delayed_tau(&self) -> bool {
-        matches!(self.history, History::DelayedTau)
+        matches!(self.history, History::DelayedTau { .. })
     }
 
     /// Dimension of the cube.
@@ -198,7 +211,7 @@ impl ShapeSpace {
     /// The t_x of a dense_basis point (empty for delayed-τ).
     fn tx(&self, u: &[f64]) -> Vec<f64> {
         match &self.history {
-            History::DelayedTau => Vec::new(),
+            History::DelayedTau { .. } => Vec::new(),
             History::DenseBasis { tx_names, .. } => {
                 let mut x = vec![0.0; tx_names.len()];
                 sbipix_stats::simplex::cube_to_ascending(&u[1..1 + x.len()], &mut x);
@@ -224,7 +237,7 @@ impl ShapeSpace {
     /// sSFR range's very ends).
     pub fn mass_bounds(&self, u: &[f64]) -> (f64, f64) {
         match &self.history {
-            History::DelayedTau => self.mass,
+            History::DelayedTau { .. } => self.mass,
             History::DenseBasis { sfr, .. } => {
                 let s = self.value(u, "log_ssfr_inst");
                 (self.mass.0.max(sfr.0 - s), self.mass.1.min(sfr.1 - s))
@@ -239,7 +252,7 @@ impl ShapeSpace {
     pub fn ln_prior(&self, u: &[f64]) -> f64 {
         let (lo, hi) = self.mass;
         match &self.history {
-            History::DelayedTau => {
+            History::DelayedTau { .. } => {
                 if hi > lo {
                     -(hi - lo).ln()
                 } else {
@@ -291,9 +304,9 @@ impl ShapeSpace {
     /// 1 M☉ formed.
     pub fn params_at(&self, u: &[f64], redshift: f64, t_univ_gyr: f64) -> GalaxyParams {
         let sfh = match &self.history {
-            History::DelayedTau => SfhSpec::Parametric {
+            History::DelayedTau { age } => SfhSpec::Parametric {
                 shape: SfhShape::DelayedTau {
-                    age_gyr: age_from_onset(self.value(u, "onset_fraction"), t_univ_gyr),
+                    age_gyr: delayed_tau_age_gyr(*age, self.value(u, age_name(*age)), t_univ_gyr),
                     tau_gyr: 10f64.powf(self.value(u, "log_tau_gyr")),
                 },
                 log_mass_formed: 0.0,
@@ -740,6 +753,31 @@ mod tests {
             * (hi - lo)
             / (3.0 * n as f64);
         top + s.ln()
+    }
+
+    #[test]
+    fn a_log_age_prior_is_a_cube_of_log_ages() {
+        // The cube coordinate of a log-age prior is log10(age / t_univ), uniform over its range:
+        // the galaxy at u has the age the simulator gives that value (the same rule as θ's).
+        let text = "[parameters]\nlog_age_fraction = { min = -3.0, max = 0.0 }\nlog_mass_formed = { min = 4.0, max = 12.0 }\n";
+        let prior = Prior::from_toml_str(text, "p.toml").unwrap();
+        let cosmo = sbipix_sps::Cosmology::default();
+        let (space, mass) = ShapeSpace::of(&prior.at_redshift(3.0, &cosmo)).unwrap();
+        assert_eq!(mass, (4.0, 12.0));
+        assert_eq!(space.coordinate_names()[..2], ["log_tau_gyr", "log_age_fraction"]);
+        assert!(space.is_delayed_tau());
+        let t = cosmo.age_gyr(3.0);
+        for (v, want) in [(0.0, t * 1e-3), (0.5, t * 10f64.powf(-1.5)), (1.0, t)] {
+            let mut u = vec![0.5; space.dim()];
+            u[1] = v;
+            let SfhSpec::Parametric { shape: SfhShape::DelayedTau { age_gyr, .. }, .. } = space.params_at(&u, 3.0, t).sfh else {
+                unreachable!()
+            };
+            assert!((age_gyr / want - 1.0).abs() < 1e-12, "u = {v}: {age_gyr} Gyr, want {want}");
+        }
+        // SBIPIX's prior keeps the onset
+        let (space, _) = ShapeSpace::of(&Prior::sbipix_delayed_tau().at_redshift(3.0, &cosmo)).unwrap();
+        assert_eq!(space.coordinate_names()[..2], ["log_tau_gyr", "onset_fraction"]);
     }
 
     #[test]

@@ -46,7 +46,7 @@ use crate::inference::likelihood::{ShapeLikelihood, compile_for, compile_shared}
 use crate::{Error, Result};
 use rand::RngExt;
 use sbipix_sim::Prior;
-use sbipix_sim::theta::{age_from_onset, onset_from_age};
+use sbipix_sim::theta::{Parameter, delayed_tau_age_gyr, delayed_tau_coordinate};
 use sbipix_sps::DelayedTauInverse;
 use sbipix_sps::{CompiledPhotometry, SpsModel};
 use sbipix_stats::smc::{MoveSettings, SmcRng, SmcSettings, metropolis_sweeps, smc};
@@ -495,8 +495,9 @@ fn start_point(
     // guessed, then taken from the network's previous start; a start needs no precision).
     let (age, tau) = match (get("mass_weighted_age_gyr"), get("log_sfr_100myr"), get("log_mstar")) {
         (Some(mwa), Some(ls), Some(lm)) => inv.near(mwa, ls - lm + *live_guess, START_STEPS)?,
-        _ => match (get("log_tau_gyr"), get("onset_fraction")) {
-            (Some(lt), Some(on)) => (age_from_onset(on, lk.age_universe_gyr()), 10f64.powf(lt)),
+        _ => match (get("log_tau_gyr"), get("onset_fraction"), get("log_age_fraction")) {
+            (Some(lt), Some(on), _) => (delayed_tau_age_gyr(Parameter::OnsetFraction, on, lk.age_universe_gyr()), 10f64.powf(lt)),
+            (Some(lt), None, Some(la)) => (delayed_tau_age_gyr(Parameter::LogAgeFraction, la, lk.age_universe_gyr()), 10f64.powf(lt)),
             _ => (0.5 * lk.age_universe_gyr(), 1.0),
         },
     };
@@ -504,7 +505,8 @@ fn start_point(
     for (k, nm) in names.iter().enumerate() {
         let v = match *nm {
             "log_tau_gyr" => Some(tau.log10()),
-            "onset_fraction" => Some(onset_from_age(age, lk.age_universe_gyr())),
+            "onset_fraction" => Some(delayed_tau_coordinate(Parameter::OnsetFraction, age, lk.age_universe_gyr())),
+            "log_age_fraction" => Some(delayed_tau_coordinate(Parameter::LogAgeFraction, age, lk.age_universe_gyr())),
             other => get(other),
         };
         if let Some(v) = v.filter(|v| v.is_finite()) {

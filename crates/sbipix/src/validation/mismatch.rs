@@ -173,6 +173,7 @@ fn read_atlas(
                 "logzsol" => g(cl),
                 "log_tau_gyr" => tau.log10(),
                 "onset_fraction" => ts / t_univ, // the atlas gives the onset as a time since the Big Bang
+                "log_age_fraction" => (1.0 - ts / t_univ).log10(),
                 _ => f64::NAN,
             }
         };

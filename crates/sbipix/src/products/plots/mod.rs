@@ -156,6 +156,7 @@ pub fn describe(name: &str) -> (String, String) {
         "logu" => ("ionisation parameter", "U"),
         "log_tau_gyr" => ("SFH timescale", "τ"),
         "onset_fraction" => ("onset of star formation", "t_onset"),
+        "log_age_fraction" => ("time since the onset", "t_age/t_univ"),
         "eta" => ("extra dust of young stars", "η"),
         other => (other, other),
     };
