@@ -21,7 +21,7 @@ mod common;
 
 use sbipix::request::{LoadedModel, MapRequest};
 use sbipix::sim::Survey;
-use sbipix::sim::theta::{age_from_onset, derived_values};
+use sbipix::sim::theta::{delayed_tau_age_gyr, derived_values};
 use sbipix::sps::{GalaxyParams, SfhShape, SfhSpec, Workspace};
 
 /// Not used by any other test, validation run or training set.
@@ -53,12 +53,12 @@ fn resolved_mass_of_a_galaxy_of_differing_pixels_is_the_true_sum() {
         // the prior's history, metallicity and dust; the map's redshift; a mass per pixel
         // spread over 1.5 dex (S/N ≈ 5–60 at this depth and redshift)
         let draw = prior.sample(&mut rng, &cosmo);
-        let (log_tau, onset) = (draw.shape[0], draw.shape[1]);
+        let (log_tau, age) = (draw.shape[0], draw.shape[1]);
         let log_mass_formed = 6.0 + 1.5 * rand::RngExt::random::<f64>(&mut rng);
         let params = GalaxyParams {
             redshift: REDSHIFT,
             sfh: SfhSpec::Parametric {
-                shape: SfhShape::DelayedTau { age_gyr: age_from_onset(onset, t_univ), tau_gyr: 10f64.powf(log_tau) },
+                shape: SfhShape::DelayedTau { age_gyr: delayed_tau_age_gyr(prior.age_coordinate(), age, t_univ), tau_gyr: 10f64.powf(log_tau) },
                 log_mass_formed,
             },
             ..draw.params
