@@ -579,7 +579,11 @@ mod tests {
         let p = Prior::physical_delayed_tau();
         assert_eq!(p.pixel_scale_arcsec, Some(0.03));
         assert_eq!(p.get("log_mass_formed"), None, "the per-pixel mass is not given directly");
-        assert_eq!(p.inferred_names(), Prior::sbipix_delayed_tau().inferred_names());
+        // SBIPIX's parameters, with the age uniform in log (log_age_fraction) instead of the onset
+        let mut names = Prior::sbipix_delayed_tau().inferred_names();
+        *names.last_mut().unwrap() = LOG_AGE_FRACTION.into();
+        assert_eq!(p.inferred_names(), names);
+        assert_eq!(p.get(LOG_AGE_FRACTION), Some(ParamPrior::Uniform { min: -1.0, max: 0.0 }));
         assert_eq!(Prior::from_toml_str(&p.to_toml(), "x").unwrap(), Prior { source: "x".into(), ..p.clone() });
         let c = Cosmology::default();
         // the area of a 0.03″ pixel at z = 3: (0.03″ × kpc per arcsec)²
