@@ -58,7 +58,10 @@ fn resolved_mass_of_a_galaxy_of_differing_pixels_is_the_true_sum() {
         let params = GalaxyParams {
             redshift: REDSHIFT,
             sfh: SfhSpec::Parametric {
-                shape: SfhShape::DelayedTau { age_gyr: delayed_tau_age_gyr(prior.age_coordinate(), age, t_univ), tau_gyr: 10f64.powf(log_tau) },
+                shape: SfhShape::DelayedTau {
+                    age_gyr: delayed_tau_age_gyr(prior.age_coordinate(), age, t_univ),
+                    tau_gyr: 10f64.powf(log_tau),
+                },
                 log_mass_formed,
             },
             ..draw.params

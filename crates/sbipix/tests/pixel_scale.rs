@@ -45,7 +45,10 @@ fn a_mass_per_kpc2_model_maps_other_pixel_sizes_exactly() {
         let params = GalaxyParams {
             redshift: REDSHIFT,
             sfh: SfhSpec::Parametric {
-                shape: SfhShape::DelayedTau { age_gyr: delayed_tau_age_gyr(prior.age_coordinate(), draw.shape[1], t_univ), tau_gyr: 10f64.powf(draw.shape[0]) },
+                shape: SfhShape::DelayedTau {
+                    age_gyr: delayed_tau_age_gyr(prior.age_coordinate(), draw.shape[1], t_univ),
+                    tau_gyr: 10f64.powf(draw.shape[0]),
+                },
                 log_mass_formed: 6.8 + 0.1 * p as f64,
             },
             ..draw.params
