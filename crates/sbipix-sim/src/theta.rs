@@ -198,6 +198,21 @@ pub fn delayed_tau_coordinate(coordinate: Parameter, age_gyr: f64, t_univ_gyr: f
     }
 }
 
+/// The value of the delayed-τ age coordinate `to` for the value `value` of the coordinate `from`
+/// ([`Parameter::OnsetFraction`] or [`Parameter::LogAgeFraction`]). Both are fractions of the age
+/// of the universe, so no redshift is needed: 1 − onset = 10^x (an onset at the observation
+/// itself maps to x = −12).
+pub fn convert_age_coordinate(from: Parameter, to: Parameter, value: f64) -> f64 {
+    let fraction = match from {
+        Parameter::LogAgeFraction => 10f64.powf(value),
+        _ => 1.0 - value,
+    };
+    match to {
+        Parameter::LogAgeFraction => fraction.max(1e-12).log10(),
+        _ => 1.0 - fraction,
+    }
+}
+
 impl Prior {
     /// The parameters θ a network infers, in order: [`Parameter::DERIVED`], then the varied
     /// parameters of [`Parameter::VARIED`] (redshift, which is given, and fixed ones excluded),
@@ -339,6 +354,19 @@ mod tests {
         assert_eq!(names(&dt)[names(&dt).len() - 2..], ["log_tau_gyr", "onset_fraction"]);
         let db = Prior::sbipix_dense_basis();
         assert_eq!(names(&db)[names(&db).len() - 4..], ["log_sfr_inst", "t25_frac", "t50_frac", "t75_frac"]);
+    }
+
+    #[test]
+    fn age_coordinates_convert_through_the_age() {
+        let t = 3.2;
+        for onset in [0.0, 0.3, 0.9] {
+            let x = convert_age_coordinate(Parameter::OnsetFraction, Parameter::LogAgeFraction, onset);
+            let age = delayed_tau_age_gyr(Parameter::OnsetFraction, onset, t);
+            assert!((delayed_tau_age_gyr(Parameter::LogAgeFraction, x, t) - age).abs() < 1e-12);
+            assert!((convert_age_coordinate(Parameter::LogAgeFraction, Parameter::OnsetFraction, x) - onset).abs() < 1e-12);
+            assert!((delayed_tau_coordinate(Parameter::LogAgeFraction, age, t) - x).abs() < 1e-12);
+        }
+        assert_eq!(convert_age_coordinate(Parameter::OnsetFraction, Parameter::LogAgeFraction, 1.0), -12.0);
     }
 
     #[test]

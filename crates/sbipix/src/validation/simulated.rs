@@ -163,6 +163,28 @@ pub(super) fn test_cases(
     Ok(TestCases { prior, case_prior, survey, drop_rate })
 }
 
+/// Test cases drawn from another model's prior (`--cases-from`) may carry the delayed-τ age in the
+/// other coordinate (`onset_fraction` or `log_age_fraction`) than the model infers: its own is
+/// appended, converted ([`sbipix_sim::theta::convert_age_coordinate`]).
+fn add_age_coordinate(set: &mut sbipix_sim::simulate::TrainingSet, wanted: &[String]) {
+    use sbipix_sim::theta::{Parameter, convert_age_coordinate};
+    let pairs = [(Parameter::OnsetFraction, Parameter::LogAgeFraction), (Parameter::LogAgeFraction, Parameter::OnsetFraction)];
+    for (want, have) in pairs {
+        let (want_name, have_name) = (want.name(), have.name());
+        if !wanted.contains(&want_name) || set.parameter_names.contains(&want_name) {
+            continue;
+        }
+        let Some(j) = set.parameter_names.iter().position(|n| *n == have_name) else { continue };
+        let p = set.parameter_names.len();
+        set.theta = set
+            .theta
+            .chunks_exact(p)
+            .flat_map(|row| row.iter().copied().chain(std::iter::once(convert_age_coordinate(have, want, row[j] as f64) as f32)))
+            .collect();
+        set.parameter_names.push(want_name);
+    }
+}
+
 /// Parameters whose calibration the targets refer to, reported first.
 pub const KEY_PARAMETERS: [&str; 5] = ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"];
 
@@ -210,6 +232,8 @@ pub fn validate(
     if let Some(l) = &like {
         l.apply_masks(&mut set, seed);
     }
+    // Cases from another prior may give the delayed-τ age in the other coordinate.
+    add_age_coordinate(&mut set, &post.parameter_names());
     // A model may infer a subset of the prior's parameters (`sbipix train --params`): compare those.
     if set.parameter_names != post.parameter_names() {
         crate::inference::training::select_columns(&mut set, &post.parameter_names(), &model_dir.display().to_string())?;
