@@ -72,7 +72,9 @@ impl Parameter {
         }
     }
 
-    fn static_name(&self) -> &'static str {
+    /// The name as a `&'static str`: [`Parameter::name`] for every parameter but the t_x, which
+    /// all give their family's `tx_frac` (their names carry the percentile).
+    pub fn static_name(&self) -> &'static str {
         match self {
             Parameter::LogMstar => "log_mstar",
             Parameter::LogMassFormed => "log_mass_formed",

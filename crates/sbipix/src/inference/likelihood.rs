@@ -26,14 +26,6 @@ use std::cell::RefCell;
 /// names ([`Prior::age_coordinate`]).
 const SAMPLED: [&str; 6] = ["log_tau_gyr", "onset_fraction", "logzsol", "av_mag", "logu", "eta"];
 
-/// The name of a delayed-τ age coordinate ([`Prior::age_coordinate`]).
-fn age_name(coordinate: Parameter) -> &'static str {
-    match coordinate {
-        Parameter::LogAgeFraction => "log_age_fraction",
-        _ => "onset_fraction",
-    }
-}
-
 /// What the likelihood keeps with a point of the shape space: the mass-marginal sums
 /// A = Σg²/σ², B = Σfg/σ², C = Σf²/σ² (g the photometry per M☉ formed). The derived quantities
 /// (living mass, SFRs, age) are computed only for the points drawn ([`ShapeLikelihood::theta_row`]).
@@ -156,7 +148,7 @@ impl ShapeSpace {
             SfhPrior::DenseBasis { .. } => SAMPLED[2..].to_vec(),
         };
         if let History::DelayedTau { age } = history {
-            names[1] = age_name(age);
+            names[1] = age.static_name();
         }
         for n in names {
             match prior.get(n) {
@@ -306,7 +298,7 @@ impl ShapeSpace {
         let sfh = match &self.history {
             History::DelayedTau { age } => SfhSpec::Parametric {
                 shape: SfhShape::DelayedTau {
-                    age_gyr: delayed_tau_age_gyr(*age, self.value(u, age_name(*age)), t_univ_gyr),
+                    age_gyr: delayed_tau_age_gyr(*age, self.value(u, age.static_name()), t_univ_gyr),
                     tau_gyr: 10f64.powf(self.value(u, "log_tau_gyr")),
                 },
                 log_mass_formed: 0.0,

@@ -495,18 +495,22 @@ fn start_point(
     // guessed, then taken from the network's previous start; a start needs no precision).
     let (age, tau) = match (get("mass_weighted_age_gyr"), get("log_sfr_100myr"), get("log_mstar")) {
         (Some(mwa), Some(ls), Some(lm)) => inv.near(mwa, ls - lm + *live_guess, START_STEPS)?,
-        _ => match (get("log_tau_gyr"), get("onset_fraction"), get("log_age_fraction")) {
-            (Some(lt), Some(on), _) => (delayed_tau_age_gyr(Parameter::OnsetFraction, on, lk.age_universe_gyr()), 10f64.powf(lt)),
-            (Some(lt), None, Some(la)) => (delayed_tau_age_gyr(Parameter::LogAgeFraction, la, lk.age_universe_gyr()), 10f64.powf(lt)),
-            _ => (0.5 * lk.age_universe_gyr(), 1.0),
-        },
+        _ => {
+            // the history's own parameters, in whichever age coordinate the network infers
+            let age = [Parameter::OnsetFraction, Parameter::LogAgeFraction].into_iter().find_map(|c| get(c.static_name()).map(|v| (c, v)));
+            match (get("log_tau_gyr"), age) {
+                (Some(lt), Some((c, v))) => (delayed_tau_age_gyr(c, v, lk.age_universe_gyr()), 10f64.powf(lt)),
+                _ => (0.5 * lk.age_universe_gyr(), 1.0),
+            }
+        }
     };
     *live_guess = live_guess.clamp(-0.5, 0.0);
     for (k, nm) in names.iter().enumerate() {
         let v = match *nm {
             "log_tau_gyr" => Some(tau.log10()),
-            "onset_fraction" => Some(delayed_tau_coordinate(Parameter::OnsetFraction, age, lk.age_universe_gyr())),
-            "log_age_fraction" => Some(delayed_tau_coordinate(Parameter::LogAgeFraction, age, lk.age_universe_gyr())),
+            "onset_fraction" | "log_age_fraction" => {
+                Parameter::from_name(nm).map(|c| delayed_tau_coordinate(c, age, lk.age_universe_gyr()))
+            }
             other => get(other),
         };
         if let Some(v) = v.filter(|v| v.is_finite()) {
