@@ -78,6 +78,15 @@ pub const MIN_REDSHIFT_SURFACE_DENSITY: f64 = 0.005;
 /// fraction of the age of the universe, an alternative to `onset_fraction` (uniform in age).
 pub const LOG_AGE_FRACTION: &str = "log_age_fraction";
 
+/// Parameters a prior file may give in place of one of its family's own: (the alternative, the
+/// parameter it replaces, what the alternative means, what the replaced one means). One rule for
+/// both: only where the family has the replaced parameter, never both in one file, and the
+/// alternative takes the replaced one's place in the parameter list.
+const ALTERNATIVES: [(&str, &str, &str, &str); 2] = [
+    (LOG_SIGMA_MASS_FORMED, "log_mass_formed", "per kpc²", "per pixel"),
+    (LOG_AGE_FRACTION, "onset_fraction", "uniform in log age", "uniform in age"),
+];
+
 /// log10 of the area (kpc²) of a square pixel of `scale_arcsec` at redshift `z`.
 pub fn log_pixel_area_kpc2(z: f64, scale_arcsec: f64, cosmology: &Cosmology) -> f64 {
     2.0 * (scale_arcsec * cosmology.kpc_per_arcsec(z)).log10()
@@ -199,27 +208,19 @@ impl Prior {
             }
             _ => {}
         }
-        let log_age = given.contains_key(LOG_AGE_FRACTION);
-        if log_age && family != "delayed_tau" {
-            return Err(err(&format!("parameters.{LOG_AGE_FRACTION}"), "only a delayed_tau history has an age".into()));
-        }
-        if log_age && given.contains_key("onset_fraction") {
-            return Err(err(
-                "parameters.onset_fraction",
-                format!("give either onset_fraction (uniform in age) or {LOG_AGE_FRACTION} (uniform in log age), not both"),
-            ));
-        }
-        if surface && given.contains_key("log_mass_formed") {
-            return Err(err(
-                "parameters.log_mass_formed",
-                format!("give either log_mass_formed (per pixel) or {LOG_SIGMA_MASS_FORMED} (per kpc²), not both"),
-            ));
-        }
-        for k in given.keys() {
-            if k == LOG_SIGMA_MASS_FORMED || (k == LOG_AGE_FRACTION && log_age) {
+        for &(alt, own, alt_means, own_means) in &ALTERNATIVES {
+            if !given.contains_key(alt) {
                 continue;
             }
-            if !keys.contains(&k.as_str()) {
+            if !keys.contains(&own) {
+                return Err(err(&format!("parameters.{alt}"), format!("replaces {own}, which sfh = \"{family}\" does not have")));
+            }
+            if given.contains_key(own) {
+                return Err(err(&format!("parameters.{own}"), format!("give either {own} ({own_means}) or {alt} ({alt_means}), not both")));
+            }
+        }
+        for k in given.keys() {
+            if !keys.contains(&k.as_str()) && !ALTERNATIVES.iter().any(|a| a.0 == k) {
                 return Err(err(
                     &format!("parameters.{k}"),
                     format!("unknown parameter for sfh = \"{family}\"; known: {}", keys.join(", ")),
@@ -229,11 +230,8 @@ impl Prior {
         let def_params = defaults["parameters"].as_table().expect("defaults have parameters");
         let mut params = Vec::new();
         for k in keys {
-            let k = match *k {
-                "log_mass_formed" if surface => LOG_SIGMA_MASS_FORMED,
-                "onset_fraction" if log_age => LOG_AGE_FRACTION,
-                k => k,
-            };
+            // the alternative the file gives in its place, if any
+            let k = ALTERNATIVES.iter().find(|a| a.1 == *k && given.contains_key(a.0)).map_or(*k, |a| a.0);
             let key = format!("parameters.{k}");
             let v = given.get(k).unwrap_or_else(|| &def_params[k]);
             params.push((k.to_string(), parse_param(v).map_err(|r| err(&key, r))?));

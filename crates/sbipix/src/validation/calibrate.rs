@@ -17,13 +17,12 @@
 //! family: pixels outside them (the OOD flags), or groups whose miscalibration differs from the
 //! average, are not fixed by it.
 
-use super::simulated::{TestCases, selection_snr, test_cases};
+use super::simulated::{SimulatedCases, selection_snr, simulate_test_cases};
 use crate::inference::model::{CalibrationInfo, ModelManifest, Posterior};
-use crate::inference::training_set::model_for_survey;
 use crate::{Error, Result};
 use sbipix_diagnostics::{Draws, QuantileMap, coverage, pit};
 use sbipix_io::DataStore;
-use sbipix_sim::{SimulationSpec, streams};
+use sbipix_sim::streams;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -67,15 +66,8 @@ pub fn calibrate(
     }
     // everything the output copies is read before anything is written (out may be model_dir)
     let files = read_model_files(model_dir)?;
-    let TestCases { case_prior, survey, drop_rate, .. } = test_cases(&post, model_dir, None, s.seed, log)?;
-    let fwd = model_for_survey(store, &survey, model_dir, post.manifest.forward_model.clone(), log)?;
-    let noise = survey.sampler(&fwd.band_names())?;
-    log(&format!("sbipix: simulating {} test cases (seed {})…", s.n, s.seed));
-    let mut set = sbipix_sim::simulate(&fwd, &case_prior, &noise, SimulationSpec { n: s.n, seed: s.seed, drop_rate }, &|_| {})?;
+    let SimulatedCases { set, .. } = simulate_test_cases(store, &post, model_dir, None, None, s.n, s.seed, log)?;
     let names = post.parameter_names();
-    if set.parameter_names != names {
-        crate::inference::training::select_columns(&mut set, &names, &model_dir.display().to_string())?;
-    }
     let snr = selection_snr(&set);
     let selected: Vec<usize> = (0..set.len()).filter(|&i| snr[i] > s.snr_min).collect();
     if selected.len() < 100 {

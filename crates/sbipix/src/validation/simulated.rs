@@ -118,24 +118,33 @@ pub struct ReferenceComparison {
 /// Edges of the S/N bins of [`ValidationReport::parameters_by_snr`] (the last bin is open).
 pub const SNR_BINS: [f64; 5] = [5.0, 10.0, 20.0, 50.0, 100.0];
 
-/// Where the test cases come from: the model's own prior (what refinement and reference
-/// posteriors use), the prior, survey and band drop-out the cases are drawn with.
-pub(super) struct TestCases {
+/// A model's fresh test cases (`validate`, `calibrate`): simulated from the model's own prior and
+/// survey, or from those of `cases_from` (another model folder with the same bands: two models
+/// scored on identical pixels), with the noise and band masks of `like` when given, and the
+/// model's parameter columns.
+pub(super) struct SimulatedCases {
+    /// The model's own prior (what refinement and reference posteriors use).
     pub prior: Prior,
-    pub case_prior: Prior,
+    pub fwd: sbipix_sps::SpsModel,
+    /// The survey whose noise made the cases (`like`'s, when given).
     pub survey: Survey,
-    pub drop_rate: f64,
+    pub like: Option<super::like::LikeData>,
+    pub set: sbipix_sim::TrainingSet,
 }
 
-/// The test cases of `model_dir`'s model: from its own prior and survey, or from those of
-/// `cases_from` (another model folder with the same bands: two models scored on identical pixels).
-pub(super) fn test_cases(
+/// Where the test cases come from, what noise they get and what they are simulated with: one
+/// place for `validate` and `calibrate` (`like`: the data and the S/N selection they follow).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn simulate_test_cases(
+    store: &DataStore,
     post: &Posterior,
     model_dir: &Path,
     cases_from: Option<&Path>,
+    like: Option<(&sbipix_io::ImageSet, f64)>,
+    n: usize,
     seed: u64,
     log: &(dyn Fn(&str) + Sync),
-) -> Result<TestCases> {
+) -> Result<SimulatedCases> {
     let read_prior = |dir: &Path| -> Result<Prior> {
         let p = dir.join("prior.toml");
         Ok(Prior::from_toml_str(&crate::error::read_file(&p)?, &p.display().to_string())?)
@@ -160,7 +169,27 @@ pub(super) fn test_cases(
     };
     let sp = cases_dir.join("survey.toml");
     let survey = Survey::from_toml_str(&crate::error::read_file(&sp)?, &sp.display().to_string())?;
-    Ok(TestCases { prior, case_prior, survey, drop_rate })
+    let fwd = model_for_survey(store, &survey, model_dir, post.manifest.forward_model.clone(), log)?;
+    let like = match like {
+        Some((img, snr_min)) => Some(super::like::LikeData::of(img, &survey, snr_min, log)?),
+        None => None,
+    };
+    let survey = like.as_ref().map_or(survey, |l| l.survey.clone());
+    let noise = survey.sampler(&fwd.band_names())?;
+    // like real data: their band masks instead of the training's random drop-out
+    let drop_rate = if like.is_some() { 0.0 } else { drop_rate };
+    log(&format!("sbipix: simulating {n} test cases (seed {seed})…"));
+    let mut set = sbipix_sim::simulate(&fwd, &case_prior, &noise, SimulationSpec { n, seed, drop_rate }, &|_| {})?;
+    if let Some(l) = &like {
+        l.apply_masks(&mut set, seed);
+    }
+    // Cases from another prior may give the delayed-τ age in the other coordinate.
+    add_age_coordinate(&mut set, &post.parameter_names());
+    // A model may infer a subset of the prior's parameters (`sbipix train --params`): compare those.
+    if set.parameter_names != post.parameter_names() {
+        crate::inference::training::select_columns(&mut set, &post.parameter_names(), &model_dir.display().to_string())?;
+    }
+    Ok(SimulatedCases { prior, fwd, survey, like, set })
 }
 
 /// Test cases drawn from another model's prior (`--cases-from`) may carry the delayed-τ age in the
@@ -217,27 +246,9 @@ pub fn validate(
     if post.manifest.training_set.seed == seed {
         log(&format!("sbipix: warning: validation seed {seed} equals the training-set seed: the test cases repeat training cases"));
     }
-    let TestCases { prior, case_prior, survey, drop_rate: case_drop_rate } = test_cases(&post, model_dir, cases_from, seed, log)?;
-    let fwd = model_for_survey(store, &survey, model_dir, post.manifest.forward_model.clone(), log)?;
-    let like = match like {
-        Some(img) => Some(super::like::LikeData::of(img, &survey, snr_min, log)?),
-        None => None,
-    };
-    let test_survey = like.as_ref().map_or(&survey, |l| &l.survey);
-    let noise = test_survey.sampler(&fwd.band_names())?;
     let t0 = std::time::Instant::now();
-    // like real data: their band masks instead of the training's random drop-out
-    let drop_rate = if like.is_some() { 0.0 } else { case_drop_rate };
-    let mut set = sbipix_sim::simulate(&fwd, &case_prior, &noise, SimulationSpec { n, seed, drop_rate }, &|_| {})?;
-    if let Some(l) = &like {
-        l.apply_masks(&mut set, seed);
-    }
-    // Cases from another prior may give the delayed-τ age in the other coordinate.
-    add_age_coordinate(&mut set, &post.parameter_names());
-    // A model may infer a subset of the prior's parameters (`sbipix train --params`): compare those.
-    if set.parameter_names != post.parameter_names() {
-        crate::inference::training::select_columns(&mut set, &post.parameter_names(), &model_dir.display().to_string())?;
-    }
+    let SimulatedCases { prior, fwd, survey: test_survey, like, set } =
+        simulate_test_cases(store, &post, model_dir, cases_from, like.map(|img| (img, snr_min)), n, seed, log)?;
     let flux: Vec<f64> = set.flux_obs_ujy.iter().map(|v| *v as f64).collect();
     let sigma: Vec<f64> = set.sigma_ujy.iter().map(|v| *v as f64).collect();
     let seen: Vec<bool> = set.observed.iter().map(|&o| o == 1).collect();
