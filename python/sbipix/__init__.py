@@ -51,6 +51,7 @@ __all__ = [
     "MapResult",
     "photometry",
     "simulate",
+    "merge_training_sets",
     "load_training_set",
     "train",
     "validate",
@@ -197,6 +198,16 @@ def simulate(
         drop_rate=float(drop_rate), overwrite=bool(overwrite),
     )
     _emit(log)
+    return load_training_set(out)
+
+
+def merge_training_sets(data: Sequence[PathLike], out: PathLike, *, overwrite: bool = False) -> Dict[str, Any]:
+    """Merges training sets that differ only in the redshift range of their prior into ``out``
+    (as ``sbipix merge``), e.g. extra simulations at low redshift; returns the merged set as
+    :func:`load_training_set` does. Sets whose prior (other than the redshift), survey, bands, drop
+    rate or forward model differ are refused: the network would learn another posterior.
+    """
+    _core.merge_training_sets([os.fspath(d) for d in data], os.fspath(out), overwrite=bool(overwrite))
     return load_training_set(out)
 
 

@@ -167,6 +167,18 @@ def test_simulate_bad_input(tmp_path, small_set):
     assert not (tmp_path / "x").exists()
 
 
+def test_merge_training_sets(tmp_path, small_set):
+    """The rows of both sets in order (exact); a set with another prior is refused, nothing written."""
+    other = sbipix.simulate(200, tmp_path / "b", seed=8)
+    m = sbipix.merge_training_sets([small_set["path"], other["path"]], tmp_path / "m")
+    assert np.array_equal(m["theta"], np.concatenate([small_set["theta"], other["theta"]]))
+    assert np.array_equal(m["observed"], np.concatenate([small_set["observed"], other["observed"]]))
+    phys = sbipix.simulate(50, tmp_path / "p", seed=9, sfh="physical")
+    with pytest.raises(sbipix.SbipixError, match="differs"):
+        sbipix.merge_training_sets([small_set["path"], phys["path"]], tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_train_and_validate_roundtrip(tmp_path, small_set):
     epochs = []
     m = sbipix.train(small_set["path"], tmp_path / "m", layers=2, hidden=32, hidden_layers=1, max_epochs=2, progress=epochs.append)

@@ -2,7 +2,7 @@
 //! command's own options live beside it in [`crate::commands`]; every default comes from the
 //! library's requests (`sbipix::request`).
 
-use crate::commands::{calibrate, data, demo, fit, map, photometry, prior, simulate, survey, train, validate};
+use crate::commands::{calibrate, data, demo, fit, map, merge, photometry, prior, simulate, survey, train, validate};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -46,6 +46,9 @@ pub enum Command {
     },
     /// Simulate a training set: prior draws → forward model → survey noise (.npy + manifest).
     Simulate(simulate::SimulateArgs),
+    /// Merge training sets that differ only in their prior's redshift range (extra simulations
+    /// where the network needs more examples; docs/training-sets.md).
+    Merge(merge::MergeArgs),
     /// Train a neural posterior estimator on a training set.
     Train(train::TrainArgs),
     /// Validate a trained model on fresh simulations: accuracy, coverage, SBC, TARP, figures.

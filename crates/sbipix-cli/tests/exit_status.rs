@@ -15,13 +15,14 @@ fn status(o: &Output) -> i32 {
 #[test]
 fn bad_numbers_are_usage_errors_naming_the_option() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["map", "--cube", "nope.fits", "--out", "o", "--draws", "0"], "--draws 0"),
         (&["map", "--cube", "nope.fits", "--out", "o", "--refine", "--sys-err", "1.5"], "--sys-err 1.5"),
         (&["fit", "--catalog", "nope.csv", "--out", "o.csv", "--draws", "0"], "--draws 0"),
         (&["survey", "--manifest", "nope.csv", "--out", "o", "--draws", "0"], "--draws 0"),
         (&["validate", "--out", "o", "--reference", "5", "--reference-particles", "2"], "--reference-particles 2"),
         (&["simulate", "--n", "0", "--out", "o"], "--n 0"),
+        (&["merge", "--data", "one_set", "--out", "o"], "--data"),
         (&["train", "--data", "nope", "--out", "o", "--hidden-layers", "0"], "--hidden-layers 0"),
     ];
     for (args, needle) in cases {

@@ -5,7 +5,7 @@ use crate::errors::{other, to_py};
 use numpy::ndarray::{Array1, Array2};
 use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pyo3::prelude::*;
-use sbipix::request::SimulateRequest;
+use sbipix::request::{MergeRequest, SimulateRequest};
 use std::path::PathBuf;
 
 /// Simulates a training set into `out`; returns (manifest JSON, log).
@@ -41,6 +41,16 @@ pub fn simulate(
     let log = Log::default();
     let m = py.detach(|| req.run(&|m| log.push(m), &|_| {})).map_err(to_py)?;
     Ok((serde_json::to_string(&m).map_err(other)?, log.take()))
+}
+
+/// Merges training sets that differ only in their redshift range into `out` (as `sbipix merge`);
+/// returns the manifest JSON.
+#[pyfunction]
+#[pyo3(signature = (data, out, *, overwrite = false))]
+pub fn merge_training_sets(py: Python<'_>, data: Vec<PathBuf>, out: PathBuf, overwrite: bool) -> PyResult<String> {
+    let req = MergeRequest { data, out, overwrite };
+    let m = py.detach(|| req.run()).map_err(to_py)?;
+    serde_json::to_string(&m).map_err(other)
 }
 
 type SetArrays<'py> = (

@@ -202,3 +202,53 @@ fn bad_requests_write_nothing() {
         .is_err()
     );
 }
+
+/// `sbipix merge`: the rows of both sets in order, bit for bit; the prior spans the union of the
+/// redshift ranges; sets whose priors differ elsewhere, or whose ranges leave a gap, are refused
+/// and nothing is written.
+#[test]
+fn merging_sets_that_differ_only_in_redshift() {
+    use sbipix::inference::training_set::merge_dirs;
+    use sbipix::sim::ParamPrior;
+    let (model, survey) = jades_model();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let full = Prior::physical_delayed_tau();
+    let lowz = full.with_parameter("redshift", ParamPrior::Uniform { min: 0.01, max: 1.5 }).unwrap();
+    let highz = full.with_parameter("redshift", ParamPrior::Uniform { min: 3.0, max: 7.5 }).unwrap();
+    let dusty = full.with_parameter("av_mag", ParamPrior::Uniform { min: 0.0, max: 1.0 }).unwrap();
+    run(&model, &survey, &full, SimulationSpec { n: 300, seed: 1, drop_rate: 0.1 }, 2, &p("full"));
+    run(&model, &survey, &lowz, SimulationSpec { n: 200, seed: 2, drop_rate: 0.1 }, 2, &p("lowz"));
+    run(&model, &survey, &highz, SimulationSpec { n: 100, seed: 3, drop_rate: 0.1 }, 2, &p("highz"));
+    run(&model, &survey, &dusty, SimulationSpec { n: 100, seed: 4, drop_rate: 0.1 }, 2, &p("dusty"));
+
+    let m = merge_dirs(&[p("full"), p("lowz")], &p("merged"), false).unwrap();
+    assert_eq!(m.n, 500);
+    assert_eq!(m.parts.iter().map(|x| (x.n, x.seed)).collect::<Vec<_>>(), vec![(300, 1), (200, 2)]);
+    let (a, _) = read_dir(&p("full")).unwrap();
+    let (b, _) = read_dir(&p("lowz")).unwrap();
+    let (c, cm) = read_dir(&p("merged")).unwrap();
+    assert_eq!(cm.parts, m.parts);
+    assert_eq!(c.theta, [a.theta.clone(), b.theta.clone()].concat());
+    assert_eq!(c.redshift, [a.redshift.clone(), b.redshift.clone()].concat());
+    for (x, y) in c.flux_obs_ujy.iter().zip(a.flux_obs_ujy.iter().chain(&b.flux_obs_ujy)) {
+        assert!(x == y || (x.is_nan() && y.is_nan()));
+    }
+    assert_eq!(c.observed, [a.observed.clone(), b.observed.clone()].concat());
+    let merged_prior = Prior::from_toml_str(&std::fs::read_to_string(p("merged").join("prior.toml")).unwrap(), "merged").unwrap();
+    assert_eq!(merged_prior.get("redshift"), Some(ParamPrior::Uniform { min: 0.01, max: 7.5 }));
+    assert_eq!(merged_prior.params.len(), full.params.len());
+
+    // another prior elsewhere: refused, naming the set and what differs
+    let e = merge_dirs(&[p("full"), p("dusty")], &p("bad1"), false).unwrap_err().to_string();
+    assert!(e.contains("dusty") && e.contains("prior"), "{e}");
+    // a gap between 1.5 and 3
+    let e = merge_dirs(&[p("lowz"), p("highz")], &p("bad2"), false).unwrap_err().to_string();
+    assert!(e.contains("1.5") && e.contains("gap"), "{e}");
+    // one set alone, or an existing output
+    assert!(merge_dirs(&[p("full")], &p("bad3"), false).is_err());
+    assert!(merge_dirs(&[p("full"), p("lowz")], &p("merged"), false).is_err());
+    for bad in ["bad1", "bad2", "bad3"] {
+        assert!(!p(bad).exists(), "{bad} written");
+    }
+}

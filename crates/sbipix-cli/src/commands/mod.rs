@@ -7,6 +7,7 @@ pub mod demo;
 pub mod demo_survey;
 pub mod fit;
 pub mod map;
+pub mod merge;
 pub mod photometry;
 pub mod prior;
 pub mod simulate;
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Survey { action: None, run } => survey::run(run),
         Command::Prior { action } => prior::run(action),
         Command::Simulate(a) => simulate::run(a),
+        Command::Merge(a) => merge::run(a),
         Command::Train(a) => train::run(a, cli.threads),
         Command::Validate(a) => validate::run(a),
         Command::Calibrate(a) => calibrate::run(a),

@@ -15,7 +15,7 @@ use crate::inference::sps_model::FilterChoice;
 use crate::{Error, Result};
 use sbipix_io::arrays::{read_npy_f32, write_npy_f32, write_npy_f32_1d, write_npy_u8};
 use sbipix_io::{DataStore, read_filter_file};
-use sbipix_sim::{InputEncoding, Prior, SimulationSpec, Survey, TrainingSet};
+use sbipix_sim::{InputEncoding, ParamPrior, Prior, SimulationSpec, Survey, TrainingSet};
 use sbipix_sps::{Filter, ModelConfig, SpsModel};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -50,6 +50,21 @@ pub struct Manifest {
     pub model: ModelConfig,
     pub encoding: InputEncoding,
     pub files: Vec<FileInfo>,
+    /// The training sets a merged set was made of ([`merge_dirs`]), in order; empty for a set
+    /// simulated in one go. `n` and `seed` above are then the total and the first part's seed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<SetPart>,
+}
+
+/// One of the training sets a merged set was made of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetPart {
+    pub path: String,
+    pub n: usize,
+    pub seed: u64,
+    /// The redshift range its prior drew from.
+    pub redshift_min: f64,
+    pub redshift_max: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +155,7 @@ pub fn simulate_to_dir(
         model: model.config().clone(),
         encoding: InputEncoding { bands: set.bands.clone(), scale_ujy: survey_scales(survey, &set.bands), kind: Default::default() },
         files: files_of(&set),
+        parts: Vec::new(),
     };
     write_dir(out, &set, &manifest, prior, survey, overwrite)?;
     Ok(manifest)
@@ -225,4 +241,104 @@ pub fn read_dir(dir: &Path) -> Result<(TrainingSet, Manifest)> {
         noise_pattern: vec![sbipix_sim::simulate::NO_PATTERN; n],
     };
     Ok((set, m))
+}
+
+/// The redshift range of a prior (a fixed redshift is a range of one point).
+fn redshift_range(prior: &Prior, file: &str) -> Result<(f64, f64)> {
+    match prior.get("redshift") {
+        Some(ParamPrior::Uniform { min, max }) => Ok((min, max)),
+        Some(ParamPrior::Fixed { value }) => Ok((value, value)),
+        None => Err(Error::file(file, "the prior has no redshift")),
+    }
+}
+
+/// Merges training sets into one (`sbipix merge`): the rows of each, in order (training shuffles
+/// them). Why: the redshift is given to the network, not inferred, so p(θ | photometry, z) does
+/// not depend on how the training redshifts are distributed; extra simulations over part of the
+/// redshift range (where the network needs more examples) can be added to a set as long as every
+/// other part of the prior, the survey's noise, the band drop rate and the forward model are the
+/// same. Anything else would change the posterior the network learns, so it is refused, naming
+/// the set and what differs. The merged prior spans the union of the redshift ranges, which must
+/// leave no gap.
+pub fn merge_dirs(inputs: &[PathBuf], out: &Path, overwrite: bool) -> Result<Manifest> {
+    crate::check_output(out, overwrite)?;
+    if inputs.len() < 2 {
+        return Err(Error::invalid("data", inputs.len(), "merging needs at least two training sets"));
+    }
+    let mut merged: Option<(TrainingSet, Manifest, Prior, String)> = None;
+    let mut ranges = Vec::new();
+    let mut parts = Vec::new();
+    for dir in inputs {
+        let ds = dir.display().to_string();
+        let (set, m) = read_dir(dir)?;
+        let prior_path = dir.join("prior.toml");
+        let prior = Prior::from_toml_str(&crate::error::read_file(&prior_path)?, &prior_path.display().to_string())?;
+        let survey = crate::error::read_file(&dir.join("survey.toml"))?;
+        let range = redshift_range(&prior, &prior_path.display().to_string())?;
+        parts.push(SetPart { path: ds.clone(), n: m.n, seed: m.seed, redshift_min: range.0, redshift_max: range.1 });
+        ranges.push(range);
+        let Some((acc, first, first_prior, first_survey)) = merged.as_mut() else {
+            merged = Some((set, m, prior, survey));
+            continue;
+        };
+        let differs =
+            |what: &str| Error::file(&ds, format!("its {what} differs from {}'s: only the redshift range may differ", inputs[0].display()));
+        if m.bands != first.bands {
+            return Err(differs("bands"));
+        }
+        if m.parameters != first.parameters {
+            return Err(differs("parameters"));
+        }
+        if m.model != first.model || m.sfh != first.sfh || m.log_ssfr_floor != first.log_ssfr_floor {
+            return Err(differs("forward model"));
+        }
+        if m.encoding != first.encoding {
+            return Err(differs("input encoding"));
+        }
+        if m.drop_rate != first.drop_rate {
+            return Err(differs("band drop rate"));
+        }
+        if survey != *first_survey {
+            return Err(differs("survey (survey.toml)"));
+        }
+        // (compared with the redshift set to one common value; any valid one will do)
+        let mut a = prior.with_parameter("redshift", ParamPrior::Fixed { value: 1.0 })?;
+        let mut b = first_prior.with_parameter("redshift", ParamPrior::Fixed { value: 1.0 })?;
+        a.source.clear();
+        b.source.clear();
+        if a != b {
+            return Err(differs("prior (other than the redshift)"));
+        }
+        acc.theta.extend_from_slice(&set.theta);
+        acc.redshift.extend_from_slice(&set.redshift);
+        acc.flux_true_ujy.extend_from_slice(&set.flux_true_ujy);
+        acc.flux_obs_ujy.extend_from_slice(&set.flux_obs_ujy);
+        acc.sigma_ujy.extend_from_slice(&set.sigma_ujy);
+        acc.observed.extend_from_slice(&set.observed);
+        acc.noise_depth.extend_from_slice(&set.noise_depth);
+        acc.noise_pattern.extend_from_slice(&set.noise_pattern);
+    }
+    let (set, mut m, prior, survey_text) = merged.expect("at least two inputs");
+    ranges.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (lo, mut hi) = ranges[0];
+    for &(a, b) in &ranges[1..] {
+        if a > hi {
+            return Err(Error::invalid(
+                "data",
+                format!("redshift ranges {lo}–{hi} and {a}–{b}"),
+                "the merged set would have no simulations between them; add a set that covers the gap",
+            ));
+        }
+        hi = hi.max(b);
+    }
+    let redshift = if lo == hi { ParamPrior::Fixed { value: lo } } else { ParamPrior::Uniform { min: lo, max: hi } };
+    let mut prior = prior.with_parameter("redshift", redshift)?;
+    prior.source = format!("merged from {}", parts.iter().map(|p| p.path.as_str()).collect::<Vec<_>>().join(", "));
+    let survey = Survey::from_toml_str(&survey_text, &inputs[0].join("survey.toml").display().to_string())?;
+    m.n = set.len();
+    m.created_by = format!("sbipix {}", env!("CARGO_PKG_VERSION"));
+    m.files = files_of(&set);
+    m.parts = parts;
+    write_dir(out, &set, &m, &prior, &survey, overwrite)?;
+    Ok(m)
 }

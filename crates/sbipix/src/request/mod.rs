@@ -39,7 +39,7 @@ pub use images::{ErrorMaps, ImageInput, JADES_BANDS, band_list};
 pub use map::{MapRequest, MapRun, Segmentation};
 pub use model::{ForwardModel, LoadedModel};
 pub use photometry::{PhotometryRequest, parse_sfh_family};
-pub use simulate::{PriorFamily, SimulateRequest};
+pub use simulate::{MergeRequest, PriorFamily, SimulateRequest};
 pub use survey::SurveyRequest;
 pub use train::{FlowKind, TrainRequest, parse_schedule};
 pub use validate::{ValidateRequest, Validation};
@@ -174,6 +174,7 @@ pub fn defaults_json() -> String {
         "validate": ValidateRequest::default(),
         "calibrate": CalibrateRequest::default(),
         "simulate": SimulateRequest::default(),
+        "merge": MergeRequest::default(),
         "survey": SurveyRequest::default(),
         "photometry": PhotometryRequest::default(),
     });

@@ -1,7 +1,7 @@
 //! `sbipix simulate`, `sbipix.simulate`.
 
 use super::{DEFAULT_DROP_RATE, DEFAULT_SEED, DEFAULT_SURVEY};
-use crate::inference::training_set::{Manifest, load_survey, model_for_survey, simulate_to_dir};
+use crate::inference::training_set::{Manifest, load_survey, merge_dirs, model_for_survey, simulate_to_dir};
 use crate::{Error, Result};
 use sbipix_sim::{Prior, SimulationSpec};
 use serde::{Deserialize, Serialize};
@@ -119,5 +119,25 @@ impl SimulateRequest {
         let model = model_for_survey(&store, &survey, &base, sbipix_sps::ModelConfig::default(), log)?;
         let spec = SimulationSpec { n: self.n, seed: self.seed, drop_rate: self.drop_rate };
         simulate_to_dir(&model, &prior, &survey, spec, &self.out, self.overwrite, progress)
+    }
+}
+
+/// Training sets merged into one (`sbipix merge`): sets that differ only in the redshift range of
+/// their prior, e.g. extra simulations where the network needs more examples
+/// ([`crate::inference::training_set::merge_dirs`] says why only the redshift may differ).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MergeRequest {
+    /// The training sets, at least two.
+    pub data: Vec<PathBuf>,
+    /// Output folder (must not exist unless `overwrite`).
+    pub out: PathBuf,
+    pub overwrite: bool,
+}
+
+impl MergeRequest {
+    /// Checks the sets and writes the merged set (atomically).
+    pub fn run(&self) -> Result<Manifest> {
+        merge_dirs(&self.data, &self.out, self.overwrite)
     }
 }
