@@ -8,7 +8,7 @@ nothing of it is committed.
 
 Usage:
   python bagpipes_depths.py SBIPIX FILTER_LIST OUT_DIR [--models default,PATH,...] [--seed 20261203]
-         [--work DIR] [--size 20] [--stage all|make|map] [--exact]
+         [--work DIR] [--size 20] [--stage all|make|map] [--exact [--sys-err 0]]
 
 FILTER_LIST is SBIPIX's filters_jades_no_wfc.dat (the 19 JADES bands; paths relative to it):
 bagpipes makes the photometry through these curves; sbipix maps it with the model's own (as a
@@ -166,6 +166,8 @@ def observe_and_map(a, bands, models):
                 cmd = [a.sbipix, "map", "--cube", cube, "--seed", "1", "--pixel-scale", "0.03", "--out", out]
                 if not a.exact:
                     cmd.append("--fast")
+                elif a.sys_err is not None:
+                    cmd += ["--sys-err", str(a.sys_err)]
                 if mpath != "default":
                     cmd += ["--model", mpath]
                 r = subprocess.run(cmd, capture_output=True, text=True)
@@ -234,6 +236,8 @@ def main():
     ap.add_argument("--work", default="/tmp/sbipix-bagpipes-depths")
     ap.add_argument("--stage", default="all", choices=["all", "make", "map"])
     ap.add_argument("--exact", action="store_true", help="the exact posteriors (sbipix's default) instead of --fast")
+    ap.add_argument("--sys-err", type=float, default=None,
+                    help="with --exact: the systematic error (sbipix's default 0.05; these simulations have none, so 0 is exact)")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.out, exist_ok=True)
