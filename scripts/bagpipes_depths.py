@@ -31,7 +31,8 @@ sets; every galaxy is observed in every setup, with its own noise draw.
 
 Metrics per (model, setup, galaxy) and pooled per (model, setup), over the pixels the map fits
 (S/N > 5 in F277W+F356W+F444W, sbipix's selection): median Δ log M* (posterior median − truth),
-NMAD, the fraction of truths inside the 16–84 % interval (with its exact 99 % binomial range
+NMAD, the median width of the 16–84 % interval (`median_width68`, dex), the fraction of truths
+inside it (with its exact 99 % binomial range
 under perfect calibration) and the median PPC reduced χ² — the numbers issue 18 judges (|median
 Δ| ≤ 0.15 dex, NMAD ≤ 0.2, 68 % coverage 0.55–0.80, PPC χ² ≤ 3) — and the median
 log10 of the mass-weighted age's posterior median over its truth (where the age pulls the mass).
@@ -196,6 +197,7 @@ def metrics(out, g):
                 median_dlogm=float(np.median(d)) if ok.any() else np.nan,
                 nmad=float(1.4826 * np.median(np.abs(d - np.median(d)))) if ok.any() else np.nan,
                 cov68=float(inside.mean()) if ok.any() else np.nan, inside=int(inside.sum()),
+                median_width68=float(np.median(p84[ok] - p16[ok])) if ok.any() else np.nan,
                 ppc_chi2_median=float(np.nanmedian(chi2[ok])) if ok.any() else np.nan,
                 median_dlogage=float(np.nanmedian(dage)) if np.isfinite(dage).any() else np.nan)
 
@@ -212,6 +214,7 @@ def pooled(rows):
         out.append(dict(model=m, setup=s, galaxies=len(rs), n=n, median_of_median_dlogm=float(np.median([r["median_dlogm"] for r in rs])),
                         worst_median_dlogm=float(max((r["median_dlogm"] for r in rs), key=abs)),
                         median_nmad=float(np.median([r["nmad"] for r in rs])), cov68=k / n,
+                        median_width68=float(np.median([r["median_width68"] for r in rs])),
                         cov68_99pct_range=f"{lo:.3f}-{hi:.3f}",
                         median_ppc_chi2=float(np.median([r["ppc_chi2_median"] for r in rs])),
                         median_of_median_dlogage=float(np.median([r["median_dlogage"] for r in rs]))))
