@@ -196,14 +196,21 @@ fn write_dir(out: &Path, set: &TrainingSet, manifest: &Manifest, prior: &Prior, 
     })
 }
 
-/// Reads a training set written by [`simulate_to_dir`].
-pub fn read_dir(dir: &Path) -> Result<(TrainingSet, Manifest)> {
+/// Reads the manifest of a training set (format checked), without its arrays.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let ds = dir.display().to_string();
     let text = std::fs::read_to_string(dir.join("manifest.json")).map_err(|e| Error::read(format!("{ds}/manifest.json"), e))?;
     let m: Manifest = serde_json::from_str(&text).map_err(|e| Error::read(format!("{ds}/manifest.json"), e))?;
     if m.format != FORMAT || m.format_version != FORMAT_VERSION {
         return Err(Error::file(&ds, format!("format {} v{} (expected {FORMAT} v{FORMAT_VERSION})", m.format, m.format_version)));
     }
+    Ok(m)
+}
+
+/// Reads a training set written by [`simulate_to_dir`].
+pub fn read_dir(dir: &Path) -> Result<(TrainingSet, Manifest)> {
+    let ds = dir.display().to_string();
+    let m = read_manifest(dir)?;
     let (theta, n, p) = read_npy_f32(&dir.join("theta.npy"))?;
     let rd = |name: &str| -> Result<Vec<f32>> {
         let (v, r, c) = read_npy_f32(&dir.join(name))?;
@@ -265,20 +272,21 @@ pub fn merge_dirs(inputs: &[PathBuf], out: &Path, overwrite: bool) -> Result<Man
     if inputs.len() < 2 {
         return Err(Error::invalid("data", inputs.len(), "merging needs at least two training sets"));
     }
-    let mut merged: Option<(TrainingSet, Manifest, Prior, String)> = None;
+    // Every set's manifest, prior and survey are checked before any array is read.
+    let mut first: Option<(Manifest, Prior, String)> = None;
     let mut ranges = Vec::new();
     let mut parts = Vec::new();
     for dir in inputs {
         let ds = dir.display().to_string();
-        let (set, m) = read_dir(dir)?;
+        let m = read_manifest(dir)?;
         let prior_path = dir.join("prior.toml");
         let prior = Prior::from_toml_str(&crate::error::read_file(&prior_path)?, &prior_path.display().to_string())?;
         let survey = crate::error::read_file(&dir.join("survey.toml"))?;
         let range = redshift_range(&prior, &prior_path.display().to_string())?;
         parts.push(SetPart { path: ds.clone(), n: m.n, seed: m.seed, redshift_min: range.0, redshift_max: range.1 });
         ranges.push(range);
-        let Some((acc, first, first_prior, first_survey)) = merged.as_mut() else {
-            merged = Some((set, m, prior, survey));
+        let Some((first, first_prior, first_survey)) = first.as_ref() else {
+            first = Some((m, prior, survey));
             continue;
         };
         let differs =
@@ -309,16 +317,8 @@ pub fn merge_dirs(inputs: &[PathBuf], out: &Path, overwrite: bool) -> Result<Man
         if a != b {
             return Err(differs("prior (other than the redshift)"));
         }
-        acc.theta.extend_from_slice(&set.theta);
-        acc.redshift.extend_from_slice(&set.redshift);
-        acc.flux_true_ujy.extend_from_slice(&set.flux_true_ujy);
-        acc.flux_obs_ujy.extend_from_slice(&set.flux_obs_ujy);
-        acc.sigma_ujy.extend_from_slice(&set.sigma_ujy);
-        acc.observed.extend_from_slice(&set.observed);
-        acc.noise_depth.extend_from_slice(&set.noise_depth);
-        acc.noise_pattern.extend_from_slice(&set.noise_pattern);
     }
-    let (set, mut m, prior, survey_text) = merged.expect("at least two inputs");
+    let (mut m, prior, survey_text) = first.expect("at least two inputs");
     ranges.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (lo, mut hi) = ranges[0];
     for &(a, b) in &ranges[1..] {
@@ -335,6 +335,18 @@ pub fn merge_dirs(inputs: &[PathBuf], out: &Path, overwrite: bool) -> Result<Man
     let mut prior = prior.with_parameter("redshift", redshift)?;
     prior.source = format!("merged from {}", parts.iter().map(|p| p.path.as_str()).collect::<Vec<_>>().join(", "));
     let survey = Survey::from_toml_str(&survey_text, &inputs[0].join("survey.toml").display().to_string())?;
+    let (mut set, _) = read_dir(&inputs[0])?;
+    for dir in &inputs[1..] {
+        let (more, _) = read_dir(dir)?;
+        set.theta.extend_from_slice(&more.theta);
+        set.redshift.extend_from_slice(&more.redshift);
+        set.flux_true_ujy.extend_from_slice(&more.flux_true_ujy);
+        set.flux_obs_ujy.extend_from_slice(&more.flux_obs_ujy);
+        set.sigma_ujy.extend_from_slice(&more.sigma_ujy);
+        set.observed.extend_from_slice(&more.observed);
+        set.noise_depth.extend_from_slice(&more.noise_depth);
+        set.noise_pattern.extend_from_slice(&more.noise_pattern);
+    }
     m.n = set.len();
     m.created_by = format!("sbipix {}", env!("CARGO_PKG_VERSION"));
     m.files = files_of(&set);
