@@ -288,48 +288,11 @@ pub fn validate(
     let ev = evaluate(&selected);
     let all: Vec<usize> = (0..n).collect();
     let ev_all = evaluate(&all);
-    let mut parameters_by_snr = Vec::new();
-    for (k, lo) in SNR_BINS.iter().enumerate() {
-        let hi = SNR_BINS.get(k + 1).copied().unwrap_or(f64::INFINITY);
-        let lo = lo.max(snr_min);
-        let cases: Vec<usize> = selected.iter().copied().filter(|&i| snr[i] > lo && snr[i] <= hi).collect();
-        if cases.len() >= 20 {
-            let label = if hi.is_finite() { format!("{lo:.0}–{hi:.0}") } else { format!("> {lo:.0}") };
-            parameters_by_snr.push((label, cases.len(), evaluate(&cases).params));
-        }
-    }
-    let group = |label: String, cases: Vec<usize>| -> Option<CoverageGroup> {
-        if cases.len() < 20 {
-            return None;
-        }
-        let m = evaluate(&cases).params;
-        let b68 = sbipix_diagnostics::binomial::coverage_bounds(cases.len(), 0.6827, 0.9973);
-        let b95 = sbipix_diagnostics::binomial::coverage_bounds(cases.len(), 0.9545, 0.9973);
-        let c68: BTreeMap<String, f64> = m.iter().map(|(k, v)| (k.clone(), v.coverage_68)).collect();
-        let c95: BTreeMap<String, f64> = m.iter().map(|(k, v)| (k.clone(), v.coverage_95)).collect();
-        let inside = |c: &BTreeMap<String, f64>, (lo, hi): (f64, f64)| c.values().all(|v| (lo..=hi).contains(v));
-        let calibrated = inside(&c68, b68) && inside(&c95, b95);
-        Some(CoverageGroup {
-            group: label,
-            cases: cases.len(),
-            coverage_68: c68,
-            coverage_95: c95,
-            bounds_68: b68,
-            bounds_95: b95,
-            calibrated,
-        })
+    let parameters_by_snr = metrics_by_snr(&selected, &snr, snr_min, &evaluate);
+    let (coverage_by_depth, coverage_by_pattern) = match &test_survey.family {
+        Some(fam) => coverage_groups(&selected, &set, fam, &evaluate),
+        None => (Vec::new(), Vec::new()),
     };
-    let (mut coverage_by_depth, mut coverage_by_pattern) = (Vec::new(), Vec::new());
-    if let Some(fam) = &test_survey.family {
-        for w in DEPTH_BINS.windows(2) {
-            let cases = selected.iter().copied().filter(|&i| (w[0]..w[1]).contains(&(set.noise_depth[i] as f64))).collect();
-            coverage_by_depth.extend(group(format!("×{}–×{}", w[0], w[1]), cases));
-        }
-        for (k, pat) in fam.band_patterns.iter().enumerate() {
-            let cases = selected.iter().copied().filter(|&i| set.noise_pattern[i] as usize == k).collect();
-            coverage_by_pattern.extend(group(pat.name.clone(), cases));
-        }
-    }
     let report = ValidationReport {
         like: like.as_ref().map(|l| l.info()),
         cases_from: cases_from.map(|d| d.display().to_string()),
@@ -353,6 +316,64 @@ pub fn validate(
     };
     write_report(out, overwrite, &report, &names, &ev, &levels, reference_csv.as_deref())?;
     Ok(report)
+}
+
+/// Metrics of the selected cases per S/N bin ([`SNR_BINS`], the first starting at `snr_min`);
+/// bins with fewer than 20 cases are left out.
+fn metrics_by_snr(
+    selected: &[usize],
+    snr: &[f64],
+    snr_min: f64,
+    evaluate: &dyn Fn(&[usize]) -> Evaluation,
+) -> Vec<(String, usize, BTreeMap<String, ParamMetrics>)> {
+    let mut out = Vec::new();
+    for (k, lo) in SNR_BINS.iter().enumerate() {
+        let hi = SNR_BINS.get(k + 1).copied().unwrap_or(f64::INFINITY);
+        let lo = lo.max(snr_min);
+        let cases: Vec<usize> = selected.iter().copied().filter(|&i| snr[i] > lo && snr[i] <= hi).collect();
+        if cases.len() >= 20 {
+            let label = if hi.is_finite() { format!("{lo:.0}–{hi:.0}") } else { format!("> {lo:.0}") };
+            out.push((label, cases.len(), evaluate(&cases).params));
+        }
+    }
+    out
+}
+
+/// Coverage of the selected cases per depth factor ([`DEPTH_BINS`]) and per band pattern of the
+/// noise family, each with the range calibrated intervals give at 3σ.
+fn coverage_groups(
+    selected: &[usize],
+    set: &sbipix_sim::simulate::TrainingSet,
+    family: &sbipix_sim::survey::DepthFamily,
+    evaluate: &dyn Fn(&[usize]) -> Evaluation,
+) -> (Vec<CoverageGroup>, Vec<CoverageGroup>) {
+    let mut by_depth = Vec::new();
+    for w in DEPTH_BINS.windows(2) {
+        let cases: Vec<usize> = selected.iter().copied().filter(|&i| (w[0]..w[1]).contains(&(set.noise_depth[i] as f64))).collect();
+        by_depth.extend(coverage_group(format!("×{}–×{}", w[0], w[1]), &cases, evaluate));
+    }
+    let mut by_pattern = Vec::new();
+    for (k, pat) in family.band_patterns.iter().enumerate() {
+        let cases: Vec<usize> = selected.iter().copied().filter(|&i| set.noise_pattern[i] as usize == k).collect();
+        by_pattern.extend(coverage_group(pat.name.clone(), &cases, evaluate));
+    }
+    (by_depth, by_pattern)
+}
+
+/// The 68 and 95 % coverage of one group of cases and whether every parameter's lies inside the
+/// exact 3σ binomial range of a calibrated posterior; None below 20 cases.
+fn coverage_group(label: String, cases: &[usize], evaluate: &dyn Fn(&[usize]) -> Evaluation) -> Option<CoverageGroup> {
+    if cases.len() < 20 {
+        return None;
+    }
+    let m = evaluate(cases).params;
+    let b68 = sbipix_diagnostics::binomial::coverage_bounds(cases.len(), 0.6827, 0.9973);
+    let b95 = sbipix_diagnostics::binomial::coverage_bounds(cases.len(), 0.9545, 0.9973);
+    let c68: BTreeMap<String, f64> = m.iter().map(|(k, v)| (k.clone(), v.coverage_68)).collect();
+    let c95: BTreeMap<String, f64> = m.iter().map(|(k, v)| (k.clone(), v.coverage_95)).collect();
+    let inside = |c: &BTreeMap<String, f64>, (lo, hi): (f64, f64)| c.values().all(|v| (lo..=hi).contains(v));
+    let calibrated = inside(&c68, b68) && inside(&c95, b95);
+    Some(CoverageGroup { group: label, cases: cases.len(), coverage_68: c68, coverage_95: c95, bounds_68: b68, bounds_95: b95, calibrated })
 }
 
 /// Refines the test cases' posteriors in place, logging progress every 10 %.
