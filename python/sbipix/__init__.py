@@ -33,7 +33,7 @@ import json
 import logging
 import os
 import warnings
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -184,6 +184,8 @@ def simulate(
     survey: str = _SIMULATE["survey"],
     seed: int = _SIMULATE["seed"],
     drop_rate: float = _SIMULATE["drop_rate"],
+    focus_snr: Optional[Tuple[float, float]] = None,
+    outside_fraction: Optional[float] = None,
     overwrite: bool = _SIMULATE["overwrite"],
 ) -> Dict[str, Any]:
     """Simulates ``n`` noisy pixels from the prior and writes the training set to ``out``
@@ -191,11 +193,16 @@ def simulate(
 
     ``prior``: a prior TOML file (default: the SBIPIX prior for ``sfh``, ``delayed_tau`` or
     ``dense_basis``); ``survey``: a built-in noise model (``jades``) or a survey TOML file;
-    ``drop_rate``: probability that a band is marked missing.
+    ``drop_rate``: probability that a band is marked missing. ``focus_snr=(3, 100)``: keep the
+    first ``n`` simulations whose S/N (mean over F277W, F356W, F444W) lies in that window plus
+    ``outside_fraction`` (default 0.2) of the others, as ``--focus-snr`` (docs/training-sets.md).
     """
+    if focus_snr is not None:
+        focus_snr = (float(focus_snr[0]), float(focus_snr[1]))
     _, log = _core.simulate(
         int(n), os.fspath(out), prior=_path(prior), sfh=sfh, survey=os.fspath(survey), seed=int(seed),
-        drop_rate=float(drop_rate), overwrite=bool(overwrite),
+        drop_rate=float(drop_rate), focus_snr=focus_snr,
+        outside_fraction=None if outside_fraction is None else float(outside_fraction), overwrite=bool(overwrite),
     )
     _emit(log)
     return load_training_set(out)

@@ -37,6 +37,8 @@ def simulate(
     survey: Optional[str] = ...,
     seed: Optional[int] = ...,
     drop_rate: Optional[float] = ...,
+    focus_snr: Optional[Tuple[float, float]] = ...,
+    outside_fraction: Optional[float] = ...,
     overwrite: Optional[bool] = ...,
 ) -> Tuple[str, List[str]]: ...
 def read_training_set(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,33 @@ def test_simulate_bad_input(tmp_path, small_set):
         sbipix.simulate(10, tmp_path / "x", drop_rate=1.5)
     with pytest.raises(sbipix.SbipixError):
         sbipix.simulate(10, tmp_path / "x", survey="no-such-survey")
+    assert not (tmp_path / "x").exists()
+
+
+def test_simulate_focus_snr(tmp_path):
+    """Every simulation inside the window is kept (exact: the unfocused set of as many draws, same
+    seed, has as many inside), the manifest records the window; bad windows are refused."""
+    f = sbipix.simulate(400, tmp_path / "f", seed=5, sfh="physical", survey="jades_any_depth", focus_snr=(3, 100))
+    rec = json.load(open(tmp_path / "f" / "manifest.json"))["snr_focus"]
+    assert (rec["snr_min"], rec["snr_max"], rec["outside_fraction"]) == (3.0, 100.0, 0.2) and rec["n_drawn"] > 400
+    full = sbipix.simulate(rec["n_drawn"], tmp_path / "u", seed=5, sfh="physical", survey="jades_any_depth")
+    bands = full["bands"]
+    idx = [bands.index(b) for b in ("F277W", "F356W", "F444W")]
+
+    def snr(s):
+        r = np.where(s["observed"][:, idx], s["flux_obs"][:, idx] / s["sigma"][:, idx], np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(r, axis=1)
+
+    inside = lambda x: int(np.sum((x >= 3) & (x <= 100)))
+    assert f["theta"].shape[0] == 400 and inside(snr(f)) == inside(snr(full))
+    with pytest.raises(sbipix.SbipixError, match="focus_snr"):
+        sbipix.simulate(10, tmp_path / "x", focus_snr=(100, 3))
+    with pytest.raises(sbipix.SbipixError, match="outside_fraction"):
+        sbipix.simulate(10, tmp_path / "x", focus_snr=(3, 100), outside_fraction=0.0)
+    with pytest.raises(ValueError, match="focus_snr"):
+        sbipix.simulate(10, tmp_path / "x", outside_fraction=0.5)
     assert not (tmp_path / "x").exists()
 
 

@@ -5,12 +5,15 @@ use crate::errors::{other, to_py};
 use numpy::ndarray::{Array1, Array2};
 use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pyo3::prelude::*;
+use sbipix::inference::snr_focus::SnrFocus;
 use sbipix::request::{MergeRequest, SimulateRequest};
 use std::path::PathBuf;
 
 /// Simulates a training set into `out`; returns (manifest JSON, log).
 #[pyfunction]
-#[pyo3(signature = (n, out, *, prior = None, sfh = None, survey = None, seed = None, drop_rate = None, overwrite = None))]
+/// `focus_snr=(3, 100)` keeps the first `n` simulations with S/N in that window plus
+/// `outside_fraction` (default 0.2) of the others, as `sbipix simulate --focus-snr`.
+#[pyo3(signature = (n, out, *, prior = None, sfh = None, survey = None, seed = None, drop_rate = None, focus_snr = None, outside_fraction = None, overwrite = None))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of a Python function
 pub fn simulate(
     py: Python<'_>,
@@ -21,8 +24,17 @@ pub fn simulate(
     survey: Option<String>,
     seed: Option<u64>,
     drop_rate: Option<f64>,
+    focus_snr: Option<(f64, f64)>,
+    outside_fraction: Option<f64>,
     overwrite: Option<bool>,
 ) -> PyResult<(String, Vec<String>)> {
+    let snr_focus = match (focus_snr, outside_fraction) {
+        (Some((lo, hi)), f) => {
+            Some(SnrFocus { snr_min: lo, snr_max: hi, outside_fraction: f.unwrap_or(SnrFocus::default().outside_fraction) })
+        }
+        (None, Some(_)) => return Err(pyo3::exceptions::PyValueError::new_err("outside_fraction needs focus_snr=(MIN, MAX)")),
+        (None, None) => None,
+    };
     let d = SimulateRequest::default();
     let req = SimulateRequest {
         n,
@@ -34,6 +46,7 @@ pub fn simulate(
         },
         survey: survey.unwrap_or(d.survey),
         drop_rate: drop_rate.unwrap_or(d.drop_rate),
+        snr_focus,
         out,
         overwrite: overwrite.unwrap_or(d.overwrite),
     };

@@ -54,6 +54,37 @@ impl TrainingSet {
     pub fn is_empty(&self) -> bool {
         self.redshift.is_empty()
     }
+
+    /// Appends `other`'s rows (same parameters and bands) after these.
+    pub fn append(&mut self, other: &TrainingSet) {
+        debug_assert!(self.parameter_names == other.parameter_names && self.bands == other.bands);
+        self.theta.extend_from_slice(&other.theta);
+        self.redshift.extend_from_slice(&other.redshift);
+        self.flux_true_ujy.extend_from_slice(&other.flux_true_ujy);
+        self.flux_obs_ujy.extend_from_slice(&other.flux_obs_ujy);
+        self.sigma_ujy.extend_from_slice(&other.sigma_ujy);
+        self.observed.extend_from_slice(&other.observed);
+        self.noise_depth.extend_from_slice(&other.noise_depth);
+        self.noise_pattern.extend_from_slice(&other.noise_pattern);
+    }
+
+    /// The rows `rows` (in that order) as a new set.
+    pub fn rows(&self, rows: &[usize]) -> TrainingSet {
+        let (np, nb) = (self.parameter_names.len(), self.bands.len());
+        let pick = |v: &[f32], w: usize| rows.iter().flat_map(|&i| v[i * w..(i + 1) * w].iter().copied()).collect::<Vec<f32>>();
+        TrainingSet {
+            parameter_names: self.parameter_names.clone(),
+            bands: self.bands.clone(),
+            theta: pick(&self.theta, np),
+            redshift: pick(&self.redshift, 1),
+            flux_true_ujy: pick(&self.flux_true_ujy, nb),
+            flux_obs_ujy: pick(&self.flux_obs_ujy, nb),
+            sigma_ujy: pick(&self.sigma_ujy, nb),
+            observed: rows.iter().flat_map(|&i| self.observed[i * nb..(i + 1) * nb].iter().copied()).collect(),
+            noise_depth: pick(&self.noise_depth, 1),
+            noise_pattern: rows.iter().map(|&i| self.noise_pattern[i]).collect(),
+        }
+    }
 }
 
 /// The RNG of simulation `i`: SplitMix64 of (seed, i) seeds a PCG-64 (MCG) stream.
@@ -69,6 +100,19 @@ pub fn simulate(
     prior: &Prior,
     noise: &NoiseSampler,
     spec: SimulationSpec,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<TrainingSet> {
+    simulate_indices(model, prior, noise, spec, 0, progress)
+}
+
+/// Simulations `first .. first + spec.n` of the seed's sequence: the rows [`simulate`] with a
+/// larger `n` would give at those indices, bit for bit (so a set can be drawn in rounds).
+pub fn simulate_indices(
+    model: &SpsModel,
+    prior: &Prior,
+    noise: &NoiseSampler,
+    spec: SimulationSpec,
+    first: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<TrainingSet> {
     let nb = model.n_bands();
@@ -118,7 +162,7 @@ pub fn simulate(
             let mut ws = Workspace::default();
             let (mut flux, mut sig, mut obs) = (vec![0.0; nb], vec![0.0; nb], vec![0.0; nb]);
             for k in 0..z.len() {
-                let i = c * CHUNK + k;
+                let i = first + c * CHUNK + k;
                 let mut rng = sample_rng(spec.seed, i as u64);
                 let draw = prior.sample(&mut rng, &cosmology);
                 let d = model.photometry_into(&draw.params, &mut ws, &mut flux).map_err(|source| SimError::Draw {

@@ -18,7 +18,7 @@ fn jades_model() -> (SpsModel, Survey) {
 
 fn run(model: &SpsModel, survey: &Survey, prior: &Prior, spec: SimulationSpec, threads: usize, out: &std::path::Path) {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    pool.install(|| simulate_to_dir(model, prior, survey, spec, out, false, &|_| {})).unwrap();
+    pool.install(|| simulate_to_dir(model, prior, survey, spec, None, out, false, &|_| {})).unwrap();
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn contents_agree_with_the_forward_model_and_the_survey() {
     let out = dir.path().join("ts");
     let prior = Prior::sbipix_delayed_tau();
     let n = 4000;
-    simulate_to_dir(&model, &prior, &survey, SimulationSpec { n, seed: 1, drop_rate: 0.2 }, &out, false, &|_| {}).unwrap();
+    simulate_to_dir(&model, &prior, &survey, SimulationSpec { n, seed: 1, drop_rate: 0.2 }, None, &out, false, &|_| {}).unwrap();
     let (set, m) = read_dir(&out).unwrap();
     assert_eq!(m.parameters.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), prior.inferred_names());
     let nb = set.bands.len();
@@ -135,6 +135,7 @@ fn numpy_reads_the_files() {
         &Prior::sbipix_dense_basis(),
         &survey,
         SimulationSpec { n: 100, seed: 3, drop_rate: 0.1 },
+        None,
         &out,
         false,
         &|_| {},
@@ -169,7 +170,7 @@ fn bad_requests_write_nothing() {
     let out = dir.path().join("ts");
     // redshift range beyond the model
     let p = Prior::from_toml_str("[parameters]\nredshift = { min = 0.0, max = 30.0 }\n", "p.toml").unwrap();
-    let e = simulate_to_dir(&model, &p, &survey, SimulationSpec { n: 10, seed: 0, drop_rate: 0.1 }, &out, false, &|_| {})
+    let e = simulate_to_dir(&model, &p, &survey, SimulationSpec { n: 10, seed: 0, drop_rate: 0.1 }, None, &out, false, &|_| {})
         .unwrap_err()
         .to_string();
     assert!(e.contains("parameters.redshift"), "{e}");
@@ -178,6 +179,7 @@ fn bad_requests_write_nothing() {
         &Prior::sbipix_delayed_tau(),
         &survey,
         SimulationSpec { n: 10, seed: 0, drop_rate: 1.5 },
+        None,
         &out,
         false,
         &|_| {},
@@ -195,6 +197,7 @@ fn bad_requests_write_nothing() {
             &Prior::sbipix_delayed_tau(),
             &survey,
             SimulationSpec { n: 10, seed: 0, drop_rate: 0.1 },
+            None,
             &out,
             false,
             &|_| {}
@@ -251,4 +254,53 @@ fn merging_sets_that_differ_only_in_redshift() {
     for bad in ["bad1", "bad2", "bad3"] {
         assert!(!p(bad).exists(), "{bad} written");
     }
+}
+
+#[test]
+fn a_focused_set_is_the_first_n_simulations_its_window_keeps() {
+    use sbipix::inference::snr_focus::{SnrFocus, selection_snr};
+    let survey = Survey::builtin("jades_any_depth").unwrap();
+    let filters = survey_filters(&store(), &survey, std::path::Path::new("."), &|m| eprintln!("{m}")).unwrap();
+    let model = SpsModel::new(sps_data(), filters, ModelConfig::default()).unwrap();
+    let prior = Prior::physical_delayed_tau();
+    let focus = SnrFocus { snr_min: 3.0, snr_max: 100.0, outside_fraction: 0.2 };
+    let spec = SimulationSpec { n: 1500, seed: 11, drop_rate: 0.0 };
+    let dir = tempfile::tempdir().unwrap();
+    let focused = |threads: usize, out: &std::path::Path| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| simulate_to_dir(&model, &prior, &survey, spec, Some(focus), out, false, &|_| {})).unwrap()
+    };
+    let (f1, f2) = (dir.path().join("f1"), dir.path().join("f2"));
+    let m = focused(2, &f2);
+    focused(1, &f1);
+    for f in ["theta.npy", "flux_obs_ujy.npy", "sigma_ujy.npy", "manifest.json"] {
+        assert_eq!(std::fs::read(f1.join(f)).unwrap(), std::fs::read(f2.join(f)).unwrap(), "{f} differs between 1 and 2 threads");
+    }
+    let rec = m.snr_focus.expect("the manifest records the focus");
+    assert_eq!((m.n, rec.focus), (1500, focus));
+    // The same seed without a focus, as many simulations as were drawn: the focused set is
+    // exactly the rows its rule keeps, in order (whatever rounds it was drawn in).
+    let all = dir.path().join("all");
+    simulate_to_dir(&model, &prior, &survey, SimulationSpec { n: rec.n_drawn, ..spec }, None, &all, false, &|_| {}).unwrap();
+    let (full, _) = read_dir(&all).unwrap();
+    let snr = selection_snr(&full);
+    let kept: Vec<usize> = (0..full.len()).filter(|&i| focus.keeps(snr[i], spec.seed, i)).collect();
+    assert_eq!(kept.len(), 1500);
+    assert_eq!(*kept.last().unwrap(), rec.n_drawn - 1, "n_drawn ends at the last kept simulation");
+    let (set, _) = read_dir(&f2).unwrap();
+    let want = full.rows(&kept);
+    assert_eq!(set.theta, want.theta);
+    assert_eq!(set.redshift, want.redshift);
+    assert_eq!(set.flux_true_ujy, want.flux_true_ujy);
+    assert_eq!(set.observed, want.observed);
+    // (NaN where a band is missing: compared bit for bit)
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+    assert_eq!(bits(&set.sigma_ujy), bits(&want.sigma_ujy));
+    assert_eq!(bits(&set.flux_obs_ujy), bits(&want.flux_obs_ujy));
+    // What the focus is for: most kept pixels lie in the window, a fifth of the others remain.
+    let inside = |s: &[f64]| s.iter().filter(|&&x| (3.0..=100.0).contains(&x)).count();
+    let (n_in_all, n_in_kept) = (inside(&snr), inside(&selection_snr(&set)));
+    assert_eq!(n_in_kept, n_in_all, "every simulation in the window is kept");
+    let outside_kept = (1500 - n_in_kept) as f64 / (full.len() - n_in_all) as f64;
+    assert!((outside_kept - 0.2).abs() < 0.05, "kept {outside_kept} of the simulations outside the window");
 }

@@ -12,6 +12,7 @@ pub mod ood;
 pub mod photoz;
 pub mod ppc;
 pub mod refine;
+pub mod snr_focus;
 pub mod sps_model;
 pub mod training;
 pub mod training_set;

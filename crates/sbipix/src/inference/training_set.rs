@@ -11,6 +11,7 @@
 //! observed.npy       uint8   [n, bands]        1 = measured, 0 = missing
 //! ```
 
+use crate::inference::snr_focus::{FocusRecord, SnrFocus, simulate_focused};
 use crate::inference::sps_model::FilterChoice;
 use crate::{Error, Result};
 use sbipix_io::arrays::{read_npy_f32, write_npy_f32, write_npy_f32_1d, write_npy_u8};
@@ -54,6 +55,10 @@ pub struct Manifest {
     /// simulated in one go. `n` and `seed` above are then the total and the first part's seed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<SetPart>,
+    /// The S/N window a focused set kept ([`crate::inference::snr_focus`]); absent for a set of
+    /// every simulation, and for a merged set whose parts differ in it (see `parts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snr_focus: Option<FocusRecord>,
 }
 
 /// One of the training sets a merged set was made of.
@@ -65,6 +70,8 @@ pub struct SetPart {
     /// The redshift range its prior drew from.
     pub redshift_min: f64,
     pub redshift_max: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snr_focus: Option<FocusRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,12 +117,15 @@ pub fn model_for_survey(store: &DataStore, survey: &Survey, base: &Path, config:
     crate::build_sps_model(store, &FilterChoice::Given(filters), config, log)
 }
 
-/// Simulates a training set and writes it to `out` (which must not exist unless `overwrite`).
+/// Simulates a training set and writes it to `out` (which must not exist unless `overwrite`):
+/// `spec.n` simulations, or with `focus` the first `spec.n` that it keeps.
+#[allow(clippy::too_many_arguments)] // the set's recipe (4) and where it goes (3)
 pub fn simulate_to_dir(
     model: &SpsModel,
     prior: &Prior,
     survey: &Survey,
     spec: SimulationSpec,
+    focus: Option<SnrFocus>,
     out: &Path,
     overwrite: bool,
     progress: &(dyn Fn(usize) + Sync),
@@ -131,7 +141,13 @@ pub fn simulate_to_dir(
         logu: model.logu_range(),
     })?;
     let noise = survey.sampler(&model.band_names())?;
-    let set = sbipix_sim::simulate(model, prior, &noise, spec, progress)?;
+    let (set, snr_focus) = match focus {
+        None => (sbipix_sim::simulate(model, prior, &noise, spec, progress)?, None),
+        Some(focus) => {
+            let (set, n_drawn) = simulate_focused(model, prior, &noise, spec, focus, progress)?;
+            (set, Some(FocusRecord { focus, n_drawn }))
+        }
+    };
     let manifest = Manifest {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
@@ -156,6 +172,7 @@ pub fn simulate_to_dir(
         encoding: InputEncoding { bands: set.bands.clone(), scale_ujy: survey_scales(survey, &set.bands), kind: Default::default() },
         files: files_of(&set),
         parts: Vec::new(),
+        snr_focus,
     };
     write_dir(out, &set, &manifest, prior, survey, overwrite)?;
     Ok(manifest)
@@ -266,7 +283,9 @@ fn redshift_range(prior: &Prior, file: &str) -> Result<(f64, f64)> {
 /// other part of the prior, the survey's noise, the band drop rate and the forward model are the
 /// same. Anything else would change the posterior the network learns, so it is refused, naming
 /// the set and what differs. The merged prior spans the union of the redshift ranges, which must
-/// leave no gap.
+/// leave no gap. Sets focused on different S/N windows (or none) may be merged too: keeping a
+/// simulation by its noisy photometry does not change p(θ | photometry) either
+/// ([`crate::inference::snr_focus`]).
 pub fn merge_dirs(inputs: &[PathBuf], out: &Path, overwrite: bool) -> Result<Manifest> {
     crate::check_output(out, overwrite)?;
     if inputs.len() < 2 {
@@ -283,7 +302,14 @@ pub fn merge_dirs(inputs: &[PathBuf], out: &Path, overwrite: bool) -> Result<Man
         let prior = Prior::from_toml_str(&crate::error::read_file(&prior_path)?, &prior_path.display().to_string())?;
         let survey = crate::error::read_file(&dir.join("survey.toml"))?;
         let range = redshift_range(&prior, &prior_path.display().to_string())?;
-        parts.push(SetPart { path: ds.clone(), n: m.n, seed: m.seed, redshift_min: range.0, redshift_max: range.1 });
+        parts.push(SetPart {
+            path: ds.clone(),
+            n: m.n,
+            seed: m.seed,
+            redshift_min: range.0,
+            redshift_max: range.1,
+            snr_focus: m.snr_focus,
+        });
         ranges.push(range);
         let Some((first, first_prior, first_survey)) = first.as_ref() else {
             first = Some((m, prior, survey));
@@ -338,15 +364,15 @@ pub fn merge_dirs(inputs: &[PathBuf], out: &Path, overwrite: bool) -> Result<Man
     let (mut set, _) = read_dir(&inputs[0])?;
     for dir in &inputs[1..] {
         let (more, _) = read_dir(dir)?;
-        set.theta.extend_from_slice(&more.theta);
-        set.redshift.extend_from_slice(&more.redshift);
-        set.flux_true_ujy.extend_from_slice(&more.flux_true_ujy);
-        set.flux_obs_ujy.extend_from_slice(&more.flux_obs_ujy);
-        set.sigma_ujy.extend_from_slice(&more.sigma_ujy);
-        set.observed.extend_from_slice(&more.observed);
-        set.noise_depth.extend_from_slice(&more.noise_depth);
-        set.noise_pattern.extend_from_slice(&more.noise_pattern);
+        set.append(&more);
     }
+    // One window for the whole set only if every part had it (the parts record their own).
+    let focus_of = |p: &SetPart| p.snr_focus.map(|r| r.focus);
+    m.snr_focus = if parts.iter().all(|p| focus_of(p) == focus_of(&parts[0])) {
+        m.snr_focus.map(|r| FocusRecord { n_drawn: parts.iter().map(|p| p.snr_focus.map_or(p.n, |r| r.n_drawn)).sum(), ..r })
+    } else {
+        None
+    };
     m.n = set.len();
     m.created_by = format!("sbipix {}", env!("CARGO_PKG_VERSION"));
     m.files = files_of(&set);

@@ -1,6 +1,7 @@
 //! `sbipix simulate`, `sbipix.simulate`.
 
 use super::{DEFAULT_DROP_RATE, DEFAULT_SEED, DEFAULT_SURVEY};
+use crate::inference::snr_focus::SnrFocus;
 use crate::inference::training_set::{Manifest, load_survey, merge_dirs, model_for_survey, simulate_to_dir};
 use crate::{Error, Result};
 use sbipix_sim::{Prior, SimulationSpec};
@@ -69,6 +70,9 @@ pub struct SimulateRequest {
     pub survey: String,
     /// Probability that a band is marked missing in a simulation.
     pub drop_rate: f64,
+    /// Keep the first `n` simulations whose S/N lies in a window, plus a fraction of the others
+    /// ([`crate::inference::snr_focus`]); None: every simulation.
+    pub snr_focus: Option<SnrFocus>,
     /// Output folder (must not exist unless `overwrite`).
     pub out: PathBuf,
     pub overwrite: bool,
@@ -83,6 +87,7 @@ impl Default for SimulateRequest {
             sfh: PriorFamily::default(),
             survey: DEFAULT_SURVEY.into(),
             drop_rate: DEFAULT_DROP_RATE,
+            snr_focus: None,
             out: PathBuf::new(),
             overwrite: false,
         }
@@ -90,11 +95,14 @@ impl Default for SimulateRequest {
 }
 
 impl SimulateRequest {
-    /// Refuses bad numbers: n ≥ 1, a drop rate in [0, 1).
+    /// Refuses bad numbers: n ≥ 1, a drop rate in [0, 1), an S/N window that keeps something.
     pub fn validate(&self) -> Result<()> {
         super::at_least("n", self.n, 1, "the number of simulations")?;
         if !(0.0..1.0).contains(&self.drop_rate) {
             return Err(Error::invalid("drop_rate", self.drop_rate, "a probability must lie in [0, 1)"));
+        }
+        if let Some(f) = &self.snr_focus {
+            f.validate()?;
         }
         Ok(())
     }
@@ -118,7 +126,7 @@ impl SimulateRequest {
         let store = sbipix_io::DataStore::from_env()?;
         let model = model_for_survey(&store, &survey, &base, sbipix_sps::ModelConfig::default(), log)?;
         let spec = SimulationSpec { n: self.n, seed: self.seed, drop_rate: self.drop_rate };
-        simulate_to_dir(&model, &prior, &survey, spec, &self.out, self.overwrite, progress)
+        simulate_to_dir(&model, &prior, &survey, spec, self.snr_focus, &self.out, self.overwrite, progress)
     }
 }
 

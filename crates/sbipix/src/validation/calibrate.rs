@@ -17,8 +17,9 @@
 //! family: pixels outside them (the OOD flags), or groups whose miscalibration differs from the
 //! average, are not fixed by it.
 
-use super::simulated::{SimulatedCases, selection_snr, simulate_test_cases};
+use super::simulated::{SimulatedCases, simulate_test_cases};
 use crate::inference::model::{CalibrationInfo, ModelManifest, Posterior};
+use crate::inference::snr_focus::selection_snr;
 use crate::{Error, Result};
 use sbipix_diagnostics::{Draws, QuantileMap, coverage, pit};
 use sbipix_io::DataStore;

@@ -261,7 +261,7 @@ pub fn validate(
         None => None,
     };
     let nb = set.bands.len();
-    let snr = selection_snr(&set);
+    let snr = crate::inference::snr_focus::selection_snr(&set);
     let mut selected: Vec<usize> = (0..n).filter(|&i| snr[i] > snr_min).collect();
     log(&format!("sbipix: {} of {n} test cases pass the map selection (S/N > {snr_min})", selected.len()));
     if let Some(l) = &like {
@@ -407,23 +407,6 @@ fn refine_cases(
         summary.seconds
     ));
     Ok(summary)
-}
-
-/// SBIPIX's pixel selection on the noisy photometry: mean S/N over the map's S/N bands per case
-/// (NaN where none is observed).
-pub(super) fn selection_snr(set: &sbipix_sim::TrainingSet) -> Vec<f64> {
-    let nb = set.bands.len();
-    let sel_bands: Vec<usize> = crate::products::map::SNR_BANDS.iter().filter_map(|b| set.bands.iter().position(|x| x == b)).collect();
-    (0..set.len())
-        .map(|i| {
-            let v: Vec<f64> = sel_bands
-                .iter()
-                .filter(|&&b| set.observed[i * nb + b] == 1)
-                .map(|&b| (set.flux_obs_ujy[i * nb + b] / set.sigma_ujy[i * nb + b]) as f64)
-                .collect();
-            if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
-        })
-        .collect()
 }
 
 /// Metrics of a set of test cases, and what the figures need.
