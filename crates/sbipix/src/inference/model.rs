@@ -75,6 +75,9 @@ pub struct TrainingSetInfo {
     pub seed: u64,
     pub drop_rate: f64,
     pub created_by: String,
+    /// The S/N window the set was focused on (`sbipix simulate --focus-snr`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snr_focus: Option<crate::inference::snr_focus::FocusRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

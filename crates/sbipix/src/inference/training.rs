@@ -134,6 +134,7 @@ pub fn train_model(
             seed: m.seed,
             drop_rate: m.drop_rate,
             created_by: m.created_by.clone(),
+            snr_focus: m.snr_focus,
         },
         training: Some(TrainingInfo {
             config: cfg.clone(),
