@@ -104,6 +104,41 @@ pub struct FlowConfig {
     pub x_std: Vec<f64>,
     /// log normaliser of the standard normal base (D/2·ln 2π unless imported otherwise).
     pub base_log_z: f64,
+    /// Per parameter, the range the flow was trained on ([`support_of`]): draws outside it are
+    /// rejected and redrawn, as with `BoundMethod::Reject`. Why: an unbounded parameter's draws
+    /// have Gaussian tails in the standardised space, so one draw in ≈ 10⁵ can land several
+    /// units beyond anything the flow saw — dex beyond the training θ, where the prior that made
+    /// the training set has no mass. Per-draw quantiles never notice; sums over thousands of
+    /// objects, draw by draw, do (one such draw dominates a sum). The mass rejected is that rare,
+    /// so `log_prob` is not renormalised. Empty (older models): no support check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub theta_support: Vec<[f64; 2]>,
+}
+
+/// Fraction of a parameter's training range added on each side of it in [`support_of`]: the
+/// sample's extremes fall short of the prior's bounds by about range/n, far less than this.
+pub const SUPPORT_MARGIN: f64 = 0.05;
+
+/// The support of each parameter from training θ [n × d]: [min − m, max + m] with m =
+/// [`SUPPORT_MARGIN`] × (max − min), over the finite values (a parameter with none gets
+/// (−∞, ∞)).
+pub fn support_of(theta: &[f32], d: usize) -> Vec<[f64; 2]> {
+    (0..d)
+        .map(|i| {
+            let (lo, hi) = theta
+                .iter()
+                .skip(i)
+                .step_by(d)
+                .filter(|v| v.is_finite())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v as f64), hi.max(v as f64)));
+            if lo > hi {
+                [f64::NEG_INFINITY, f64::INFINITY]
+            } else {
+                let m = SUPPORT_MARGIN * (hi - lo);
+                [lo - m, hi + m]
+            }
+        })
+        .collect()
 }
 
 impl FlowConfig {
@@ -144,6 +179,16 @@ impl FlowConfig {
         }
         if self.x_std.iter().chain(&self.theta_scale).any(|v| !(v.is_finite() && *v != 0.0)) {
             return bad("zero or non-finite standardisation scale".into());
+        }
+        if !self.theta_support.is_empty() {
+            if self.theta_support.len() != d {
+                return bad(format!("theta_support has {} ranges for {d} parameters", self.theta_support.len()));
+            }
+            if let Some((p, [lo, hi])) =
+                self.params.iter().zip(&self.theta_support).find(|(_, [lo, hi])| lo.partial_cmp(hi) != Some(std::cmp::Ordering::Less))
+            {
+                return bad(format!("parameter {}: support {lo} … {hi} is empty", p.name));
+            }
         }
         Ok(())
     }
@@ -290,7 +335,7 @@ impl<T: Real> FlowModel<T> {
             .collect()
     }
 
-    fn inside(&self, th: &[f64]) -> bool {
+    fn in_bounds(&self, th: &[f64]) -> bool {
         self.config
             .params
             .iter()
@@ -298,10 +343,16 @@ impl<T: Real> FlowModel<T> {
             .all(|(p, v)| v.is_finite() && p.lower.is_none_or(|lo| *v >= lo) && p.upper.is_none_or(|hi| *v <= hi))
     }
 
+    fn in_support(&self, th: &[f64]) -> bool {
+        self.config.theta_support.iter().zip(th).all(|([lo, hi], v)| *v >= *lo && *v <= *hi)
+    }
+
     /// `n` posterior draws for each of `pixels` contexts x [pixels × Dx] → [pixels × n × D].
     /// Pixel p draws from its own random stream seeded by (seed, p), so the result does not
-    /// depend on the thread count. With `BoundMethod::Reject`, draws outside the bounds are
-    /// replaced (per pixel) until `n` are inside; a pixel whose acceptance is below 1e-3 gets NaN.
+    /// depend on the thread count. Draws outside the bounds (`BoundMethod::Reject`) are replaced
+    /// (per pixel) until `n` are inside; a pixel whose acceptance is below 1e-3 gets NaN. Draws
+    /// outside the training support ([`FlowConfig::theta_support`]) are replaced too, unless
+    /// more than half of a pixel's are: then the pixel is drawn without it.
     pub fn sample(&self, x: &[f64], pixels: usize, n: usize, seed: u64) -> Result<Vec<f32>> {
         self.sample_from(x, pixels, n, seed, 0)
     }
@@ -318,41 +369,60 @@ impl<T: Real> FlowModel<T> {
         out.par_chunks_mut(n * d).enumerate().for_each_init(
             || (self.scratch(), Vec::<T>::new(), Vec::<f64>::new()),
             |(scratch, y, th), (p, dst)| {
-                let mut rng = pixel_rng(seed, first + p as u64);
                 let c = self.standardise_x(1, &x[p * dx..(p + 1) * dx]);
                 // one context term per layer, shared by all draws of this pixel
                 let ctx = self.contexts(1, &c);
-                let mut filled = 0;
-                let mut tries = 0;
-                while filled < n {
-                    let rows = (n - filled).clamp(16, 4096);
-                    y.clear();
-                    y.extend((0..rows * d).map(|_| T::from_f64(StandardNormal.sample(&mut rng))));
-                    self.invert(rows, y, &ctx, scratch);
-                    th.clear();
-                    th.extend((0..rows * d).map(|k| {
-                        let i = k % d;
-                        let t = (y[k].to_f64() - self.config.theta_shift[i]) / self.config.theta_scale[i];
-                        match logit[i] {
-                            Some((lo, hi)) => lo + (hi - lo) / (1.0 + (-t).exp()),
-                            None => t,
-                        }
-                    }));
-                    for r in 0..rows {
-                        if filled == n {
-                            break;
-                        }
-                        let row = &th[r * d..(r + 1) * d];
-                        if self.inside(row) {
+                // With a training support: a first pass that redraws the rare draws outside it.
+                // Where most draws fall outside, the pixel is not one the flow was trained for
+                // (its OOD flags say so); the pass is abandoned and the pixel drawn again from the
+                // same stream without the support, rather than forced into it.
+                let with_support = !self.config.theta_support.is_empty();
+                for use_support in [with_support, false] {
+                    let mut rng = pixel_rng(seed, first + p as u64);
+                    let (mut filled, mut tries, mut off_support) = (0usize, 0usize, 0usize);
+                    let mut abandoned = false;
+                    while filled < n {
+                        let rows = (n - filled).clamp(16, 4096);
+                        y.clear();
+                        y.extend((0..rows * d).map(|_| T::from_f64(StandardNormal.sample(&mut rng))));
+                        self.invert(rows, y, &ctx, scratch);
+                        th.clear();
+                        th.extend((0..rows * d).map(|k| {
+                            let i = k % d;
+                            let t = (y[k].to_f64() - self.config.theta_shift[i]) / self.config.theta_scale[i];
+                            match logit[i] {
+                                Some((lo, hi)) => lo + (hi - lo) / (1.0 + (-t).exp()),
+                                None => t,
+                            }
+                        }));
+                        for r in 0..rows {
+                            if filled == n {
+                                break;
+                            }
+                            let row = &th[r * d..(r + 1) * d];
+                            if !self.in_bounds(row) {
+                                continue;
+                            }
+                            if use_support && !self.in_support(row) {
+                                off_support += 1;
+                                continue;
+                            }
                             for (o, v) in dst[filled * d..(filled + 1) * d].iter_mut().zip(row) {
                                 *o = *v as f32;
                             }
                             filled += 1;
                         }
+                        tries += rows;
+                        if use_support && tries >= n && 2 * off_support > tries {
+                            abandoned = true;
+                            break;
+                        }
+                        if filled < n && tries > 1000 * n {
+                            dst[filled * d..].iter_mut().for_each(|v| *v = f32::NAN);
+                            break;
+                        }
                     }
-                    tries += rows;
-                    if filled < n && tries > 1000 * n {
-                        dst[filled * d..].iter_mut().for_each(|v| *v = f32::NAN);
+                    if !abandoned {
                         break;
                     }
                 }

@@ -64,6 +64,8 @@ pub fn import_sbipix(path: &Path, names: &[&str]) -> Result<FlowModel<f64>> {
         x_mean: t.float("x_standardize.mean", &[dx])?,
         x_std: t.float("x_standardize.std", &[dx])?,
         base_log_z: SBIPIX_LOG_Z_F32,
+        // SBIPIX's bounds are the prior's box (rejection above)
+        theta_support: Vec::new(),
     };
     config.validate(&t.path)?;
     Ok(FlowModel { config, net: Net::Maf(Maf { dim: d, layers }) })

@@ -283,6 +283,7 @@ pub fn train(
         x_mean: sd.x_mean,
         x_std: sd.x_std,
         base_log_z: standard_log_z(d),
+        theta_support: crate::model::support_of(data.theta, d),
     };
     let tensors = export(&params)?;
     let model = FlowModel::from_tensors(config, &tensors)?;
@@ -490,6 +491,7 @@ pub fn init_model(arch: &Architecture, params: Vec<ParamSpec>, dim_x: usize, see
         x_mean: vec![0.0; dim_x],
         x_std: vec![1.0; dim_x],
         base_log_z: standard_log_z(d),
+        theta_support: Vec::new(),
     };
     FlowModel::from_tensors(config, &export(&p)?)
 }
@@ -535,6 +537,7 @@ mod tests {
                 x_mean: vec![0.0; dx],
                 x_std: vec![1.0; dx],
                 base_log_z: standard_log_z(d),
+                theta_support: Vec::new(),
             };
             let model = FlowModel::from_tensors(config, &export(&p).unwrap()).unwrap();
             let y64: Vec<f64> = y.iter().map(|v| *v as f64).collect();
