@@ -16,6 +16,7 @@ pub mod real;
 pub mod rqs;
 pub mod rqs_batch;
 pub mod sbipix_import;
+pub mod support;
 pub mod train;
 mod train_net;
 

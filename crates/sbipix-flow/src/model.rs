@@ -104,7 +104,7 @@ pub struct FlowConfig {
     pub x_std: Vec<f64>,
     /// log normaliser of the standard normal base (D/2·ln 2π unless imported otherwise).
     pub base_log_z: f64,
-    /// Per parameter, the range the flow was trained on ([`support_of`]): draws outside it are
+    /// Per parameter, the range the flow was trained on ([`crate::support::support_of`]): draws outside it are
     /// rejected and redrawn, as with `BoundMethod::Reject`. Why: an unbounded parameter's draws
     /// have Gaussian tails in the standardised space, so one draw in ≈ 10⁵ can land several
     /// units beyond anything the flow saw — dex beyond the training θ, where the prior that made
@@ -113,32 +113,6 @@ pub struct FlowConfig {
     /// so `log_prob` is not renormalised. Empty (older models): no support check.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub theta_support: Vec<[f64; 2]>,
-}
-
-/// Fraction of a parameter's training range added on each side of it in [`support_of`]: the
-/// sample's extremes fall short of the prior's bounds by about range/n, far less than this.
-pub const SUPPORT_MARGIN: f64 = 0.05;
-
-/// The support of each parameter from training θ [n × d]: [min − m, max + m] with m =
-/// [`SUPPORT_MARGIN`] × (max − min), over the finite values (a parameter with none gets
-/// (−∞, ∞)).
-pub fn support_of(theta: &[f32], d: usize) -> Vec<[f64; 2]> {
-    (0..d)
-        .map(|i| {
-            let (lo, hi) = theta
-                .iter()
-                .skip(i)
-                .step_by(d)
-                .filter(|v| v.is_finite())
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v as f64), hi.max(v as f64)));
-            if lo > hi {
-                [f64::NEG_INFINITY, f64::INFINITY]
-            } else {
-                let m = SUPPORT_MARGIN * (hi - lo);
-                [lo - m, hi + m]
-            }
-        })
-        .collect()
 }
 
 impl FlowConfig {
@@ -344,7 +318,7 @@ impl<T: Real> FlowModel<T> {
     }
 
     fn in_support(&self, th: &[f64]) -> bool {
-        self.config.theta_support.iter().zip(th).all(|([lo, hi], v)| *v >= *lo && *v <= *hi)
+        crate::support::contains(&self.config.theta_support, th)
     }
 
     /// `n` posterior draws for each of `pixels` contexts x [pixels × Dx] → [pixels × n × D].

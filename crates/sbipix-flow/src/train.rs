@@ -283,7 +283,7 @@ pub fn train(
         x_mean: sd.x_mean,
         x_std: sd.x_std,
         base_log_z: standard_log_z(d),
-        theta_support: crate::model::support_of(data.theta, d),
+        theta_support: crate::support::support_of(data.theta, d),
     };
     let tensors = export(&params)?;
     let model = FlowModel::from_tensors(config, &tensors)?;

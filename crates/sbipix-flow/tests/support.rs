@@ -1,7 +1,7 @@
 //! The training support of unbounded parameters (`FlowConfig::theta_support`): exact ranges from
 //! training θ, draws outside it rejected and redrawn, and nothing else changed.
 
-use sbipix_flow::model::{SUPPORT_MARGIN, support_of};
+use sbipix_flow::support::{SUPPORT_MARGIN, support_of};
 use sbipix_flow::train::init_model;
 use sbipix_flow::{Architecture, ParamSpec};
 
