@@ -12,10 +12,12 @@ fn default_model() -> PathBuf {
 fn the_shipped_default_model_still_loads_with_its_hidden_layers() {
     let m = load_dir(&default_model()).expect("models/default loads");
     // flow.json says `"hidden_layers": 1`: one hidden layer after the first, i.e. each conditioner
-    // has net0, net1 (hidden) and net2 (output) — the weights file holds exactly those
+    // has net0, net1 (hidden) and net2 (output) — the weights file holds exactly those — and
+    // `"affine_hidden": 128`, the conditional affine map of the default since 2026-12-04
+    // (docs/validation.md)
     match m.config.architecture {
         Architecture::Nsf { layers, hidden, extra_hidden_layers, bins, tail_bound, affine_hidden } => {
-            assert_eq!((layers, hidden, extra_hidden_layers, bins, tail_bound, affine_hidden), (5, 128, 1, 8, 4.0, 0));
+            assert_eq!((layers, hidden, extra_hidden_layers, bins, tail_bound, affine_hidden), (5, 128, 1, 8, 4.0, 128));
         }
         ref other => panic!("the default model is an NSF, got {other:?}"),
     }
