@@ -255,7 +255,7 @@ def train(
     ``progress``: ``True`` prints one line per epoch, a callable receives each epoch's report as
     a dict, ``False`` is silent. ``params``: infer only these parameters of the training set
     (default: all; the default model infers ``log_mstar, log_sfr_100myr, mass_weighted_age_gyr,
-    logzsol, av_mag``). Every epoch is checkpointed in ``checkpoint`` (default ``OUT.checkpoint``,
+    logzsol, av_mag, log_tau_gyr, log_age_fraction``). Every epoch is checkpointed in ``checkpoint`` (default ``OUT.checkpoint``,
     removed once the model is written); ``resume`` continues an interrupted run from it.
 
     Returns the trained :class:`Model`.

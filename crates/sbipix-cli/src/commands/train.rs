@@ -72,8 +72,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = d().affine_hidden)]
     pub affine_hidden: usize,
     /// Infer only these parameters of the training set (comma-separated, in this order); default:
-    /// all of them. The default model infers log_mstar,log_sfr_100myr,mass_weighted_age_gyr,logzsol,av_mag
-    /// (why: docs/inference.md).
+    /// all of them. The default model infers log_mstar,log_sfr_100myr,mass_weighted_age_gyr,logzsol,av_mag,
+    /// log_tau_gyr,log_age_fraction (with --affine-hidden 128; why: docs/inference.md).
     #[arg(long, value_delimiter = ',')]
     pub params: Option<Vec<String>>,
     /// The network's input encoding per band: `asinh_flux` (asinh of the flux over the survey's
