@@ -62,7 +62,8 @@ fn validate_writes_metrics_figures_and_report() {
     }
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("rep/metrics.json")).unwrap()).unwrap();
     for p in ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"] {
-        for k in ["r2", "bias", "nmad", "outlier_frac", "median_width_68", "coverage_68", "coverage_95", "sbc_ks_pvalue"] {
+        for k in ["r2", "r2_mean", "crps", "bias", "nmad", "outlier_frac", "median_width_68", "coverage_68", "coverage_95", "sbc_ks_pvalue"]
+        {
             assert!(m["parameters"][p][k].is_number(), "{p}.{k}");
         }
     }

@@ -7,6 +7,11 @@
 //! Conventions: Δ = posterior median − truth; bias = median(Δ); NMAD = 1.4826·median|Δ − bias|;
 //! an outlier has |Δ − bias| > 3·NMAD (with a Gaussian error 0.27 % would); coverage at level α is
 //! the fraction of truths inside the central α credible interval of their posterior.
+//! Two more scores judge the whole posterior rather than its median: the R² of the posterior
+//! *mean* (what a squared error rewards; for skewed posteriors, such as ages, the median's R²
+//! favours a prior that leans to the long tail) and the CRPS (continuous ranked probability
+//! score, a proper scoring rule: lower is better, in the parameter's units; it rewards sharp
+//! posteriors only where they are also right).
 
 pub mod binomial;
 pub mod plots;
@@ -27,7 +32,14 @@ pub struct Draws<'a> {
 /// The accuracy and calibration of one parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ParamMetrics {
+    /// R² of the posterior medians.
     pub r2: f64,
+    /// R² of the posterior means.
+    #[serde(default = "nan")]
+    pub r2_mean: f64,
+    /// Mean CRPS of the draws' empirical distribution ([`crps_sorted`]).
+    #[serde(default = "nan")]
+    pub crps: f64,
     pub bias: f64,
     pub nmad: f64,
     pub outlier_frac: f64,
@@ -36,6 +48,10 @@ pub struct ParamMetrics {
     pub coverage_95: f64,
     /// KS test of the SBC ranks against uniform: p-value.
     pub sbc_ks_pvalue: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// Sorted copy.
@@ -51,6 +67,17 @@ pub fn r2(truth: &[f64], pred: &[f64]) -> f64 {
     let ss_res: f64 = truth.iter().zip(pred).map(|(t, p)| (p - t).powi(2)).sum();
     let ss_tot: f64 = truth.iter().map(|t| (t - m).powi(2)).sum();
     1.0 - ss_res / ss_tot
+}
+
+/// CRPS of the empirical distribution of `sorted` draws (ascending) at the truth `y`:
+/// E|X − y| − ½ E|X − X′| (Gneiting & Raftery 2007, eq. 21), with E|X − X′| over all ordered
+/// pairs = (2/n²) Σᵢ (2i − n − 1) x₍ᵢ₎ (i = 1…n), exact for the n draws, O(n). Written here
+/// rather than taken from a crate: it is these two sums over draws we already sort.
+pub fn crps_sorted(sorted: &[f64], y: f64) -> f64 {
+    let n = sorted.len() as f64;
+    let abs_err = sorted.iter().map(|x| (x - y).abs()).sum::<f64>() / n;
+    let spread = sorted.iter().enumerate().map(|(i, x)| (2.0 * (i + 1) as f64 - n - 1.0) * x).sum::<f64>() * 2.0 / (n * n);
+    abs_err - 0.5 * spread
 }
 
 /// Fraction of truths inside the central `level` interval of their draws, for each level.
@@ -113,15 +140,18 @@ pub fn metrics(d: &Draws) -> ParamMetrics {
     let bias = median(&delta);
     let nmad = 1.4826 * median(&delta.iter().map(|x| (x - bias).abs()).collect::<Vec<_>>());
     let outliers = delta.iter().filter(|x| (*x - bias).abs() > 3.0 * nmad).count();
-    let widths: Vec<f64> = (0..n)
+    let means: Vec<f64> = (0..n).map(|i| d.draws[i * d.n_draws..(i + 1) * d.n_draws].iter().sum::<f64>() / d.n_draws as f64).collect();
+    let (widths, crps): (Vec<f64>, Vec<f64>) = (0..n)
         .map(|i| {
             let s = sorted(&d.draws[i * d.n_draws..(i + 1) * d.n_draws]);
-            quantile_sorted(&s, 0.84) - quantile_sorted(&s, 0.16)
+            (quantile_sorted(&s, 0.84) - quantile_sorted(&s, 0.16), crps_sorted(&s, d.truth[i]))
         })
-        .collect();
+        .unzip();
     let cov = coverage(d, &[0.68, 0.95]);
     ParamMetrics {
         r2: r2(d.truth, &meds),
+        r2_mean: r2(d.truth, &means),
+        crps: crps.iter().sum::<f64>() / n as f64,
         bias,
         nmad,
         outlier_frac: outliers as f64 / n as f64,
@@ -216,6 +246,35 @@ mod tests {
         let m = metrics(&Draws { truth: &t, draws: &d, n_draws: 500 });
         assert!(m.coverage_68 < coverage_bounds(2000, 0.68, 0.999).0 && m.sbc_ks_pvalue < 1e-6, "{m:?}");
         assert!(tarp(&t, &d, 1, 500, 3).max_deviation > 0.1);
+    }
+
+    #[test]
+    fn crps_matches_the_gaussian_closed_form() {
+        // n draws at the Gaussian's quantiles (i − ½)/n: their CRPS → the closed form
+        // σ[z(2Φ(z) − 1) + 2φ(z) − 1/√π], z = (y − μ)/σ (Gneiting & Raftery 2007, eq. 5).
+        let (mu, sigma, n) = (1.5, 0.7, 200_000);
+        let draws: Vec<f64> = (0..n).map(|i| mu + sigma * sbipix_stats::normal::quantile((i as f64 + 0.5) / n as f64)).collect();
+        for y in [1.5, 2.0, -0.5, 4.0] {
+            let z = (y - mu) / sigma;
+            let pdf = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            let exact = sigma * (z * (2.0 * sbipix_stats::normal::cdf(z) - 1.0) + 2.0 * pdf - 1.0 / std::f64::consts::PI.sqrt());
+            let got = crps_sorted(&draws, y);
+            assert!((got - exact).abs() < 1e-4, "y {y}: {got} vs {exact}");
+        }
+        // one draw: the absolute error; draws 0 and 2 at y = 0: E|X − y| = 1, E|X − X′| = 1, so 0.5
+        assert_eq!(crps_sorted(&[3.0], 1.0), 2.0);
+        assert_eq!(crps_sorted(&[0.0, 2.0], 0.0), 0.5);
+    }
+
+    #[test]
+    fn the_mean_r2_differs_from_the_median_r2_on_skewed_posteriors() {
+        // each case's draws {0, 0, 3t} (median 0, mean t): the means are exact, the medians not
+        let truth = [1.0, 2.0, 3.0, 4.0];
+        let draws: Vec<f64> = truth.iter().flat_map(|&t| [0.0, 0.0, 3.0 * t]).collect();
+        let m = metrics(&Draws { truth: &truth, draws: &draws, n_draws: 3 });
+        assert!((m.r2_mean - 1.0).abs() < 1e-12, "{m:?}");
+        // medians all 0: Σt² / Σ(t − 2.5)² = 30 / 5 → r² = −5
+        assert!((m.r2 - (-5.0)).abs() < 1e-12, "{m:?}");
     }
 
     #[test]

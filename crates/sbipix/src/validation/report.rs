@@ -43,6 +43,20 @@ pub fn markdown(r: &ValidationReport, names: &[String]) -> String {
             }
             s.push('\n');
         }
+        s.push_str("\n## By S/N: CRPS (mean over the cases, in each parameter's units; lower is better)\n\n| S/N | cases |");
+        for n in names {
+            s.push_str(&format!(" {n} |"));
+        }
+        s.push_str("\n|---|---|");
+        s.push_str(&"---|".repeat(names.len()));
+        s.push('\n');
+        for (label, cases, m) in &r.parameters_by_snr {
+            s.push_str(&format!("| {label} | {cases} |"));
+            for n in names {
+                s.push_str(&format!(" {:.4} |", m[n].crps));
+            }
+            s.push('\n');
+        }
     }
     for (title, groups) in
         [("depth factor (× the learnt survey's σ_bg)", &r.coverage_by_depth), ("band coverage pattern", &r.coverage_by_pattern)]
@@ -101,13 +115,13 @@ pub fn markdown(r: &ValidationReport, names: &[String]) -> String {
 /// The metrics as a Markdown table.
 pub fn metrics_table(params: &BTreeMap<String, ParamMetrics>, names: &[String]) -> String {
     let mut s = String::from(
-        "| parameter | R² | bias | NMAD | outliers | median 68 % width | coverage 68 % | coverage 95 % | SBC KS p |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| parameter | R² | R² (mean) | CRPS | bias | NMAD | outliers | median 68 % width | coverage 68 % | coverage 95 % | SBC KS p |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for n in names {
         let m = &params[n];
         s.push_str(&format!(
-            "| {n} | {:.3} | {:+.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2e} |\n",
-            m.r2, m.bias, m.nmad, m.outlier_frac, m.median_width_68, m.coverage_68, m.coverage_95, m.sbc_ks_pvalue
+            "| {n} | {:.3} | {:.3} | {:.4} | {:+.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2e} |\n",
+            m.r2, m.r2_mean, m.crps, m.bias, m.nmad, m.outlier_frac, m.median_width_68, m.coverage_68, m.coverage_95, m.sbc_ks_pvalue
         ));
     }
     s
