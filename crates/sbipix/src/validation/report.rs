@@ -29,34 +29,10 @@ pub fn markdown(r: &ValidationReport, names: &[String]) -> String {
     }
     s.push_str(&metrics_table(&r.parameters, names));
     if !r.parameters_by_snr.is_empty() {
-        s.push_str(&format!("\n## By S/N (mean over {}): R² and 68 % coverage\n\n| S/N | cases |", SNR_BANDS.join(", ")));
-        for n in names {
-            s.push_str(&format!(" {n} |"));
-        }
-        s.push_str("\n|---|---|");
-        s.push_str(&"---|".repeat(names.len()));
-        s.push('\n');
-        for (label, cases, m) in &r.parameters_by_snr {
-            s.push_str(&format!("| {label} | {cases} |"));
-            for n in names {
-                s.push_str(&format!(" {:.3} / {:.2} |", m[n].r2, m[n].coverage_68));
-            }
-            s.push('\n');
-        }
-        s.push_str("\n## By S/N: CRPS (mean over the cases, in each parameter's units; lower is better)\n\n| S/N | cases |");
-        for n in names {
-            s.push_str(&format!(" {n} |"));
-        }
-        s.push_str("\n|---|---|");
-        s.push_str(&"---|".repeat(names.len()));
-        s.push('\n');
-        for (label, cases, m) in &r.parameters_by_snr {
-            s.push_str(&format!("| {label} | {cases} |"));
-            for n in names {
-                s.push_str(&format!(" {:.4} |", m[n].crps));
-            }
-            s.push('\n');
-        }
+        let title = format!("By S/N (mean over {}): R² and 68 % coverage", SNR_BANDS.join(", "));
+        s.push_str(&snr_table(&title, r, names, |m| format!("{:.3} / {:.2}", m.r2, m.coverage_68)));
+        let title = "By S/N: CRPS (mean over the cases, in each parameter's units; lower is better)";
+        s.push_str(&snr_table(title, r, names, |m| format!("{:.4}", m.crps)));
     }
     for (title, groups) in
         [("depth factor (× the learnt survey's σ_bg)", &r.coverage_by_depth), ("band coverage pattern", &r.coverage_by_pattern)]
@@ -109,6 +85,25 @@ pub fn markdown(r: &ValidationReport, names: &[String]) -> String {
     s.push_str(
         "![truth vs median](truth_vs_median.png)\n\n![coverage](coverage.png)\n\n![SBC ranks](sbc_ranks.png)\n\n![TARP](tarp.png)\n",
     );
+    s
+}
+
+/// A section with one row per S/N bin and one cell per parameter.
+fn snr_table(title: &str, r: &ValidationReport, names: &[String], cell: impl Fn(&ParamMetrics) -> String) -> String {
+    let mut s = format!("\n## {title}\n\n| S/N | cases |");
+    for n in names {
+        s.push_str(&format!(" {n} |"));
+    }
+    s.push_str("\n|---|---|");
+    s.push_str(&"---|".repeat(names.len()));
+    s.push('\n');
+    for (label, cases, m) in &r.parameters_by_snr {
+        s.push_str(&format!("| {label} | {cases} |"));
+        for n in names {
+            s.push_str(&format!(" {} |", cell(&m[n])));
+        }
+        s.push('\n');
+    }
     s
 }
 
