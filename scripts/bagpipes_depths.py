@@ -8,7 +8,7 @@ nothing of it is committed.
 
 Usage:
   python bagpipes_depths.py SBIPIX FILTER_LIST OUT_DIR [--models default,PATH,...] [--seed 20261203]
-         [--work DIR] [--size 20] [--stage all|make|map] [--exact [--sys-err 0]]
+         [--work DIR] [--size 20] [--stage all|make|map] [--setups A,B] [--exact [--sys-err 0]]
 
 FILTER_LIST is SBIPIX's filters_jades_no_wfc.dat (the 19 JADES bands; paths relative to it):
 bagpipes makes the photometry through these curves; sbipix maps it with the model's own (as a
@@ -60,6 +60,27 @@ SETUPS = {  # name → (depth factor D, Poisson factor P, bands missing)
     "deep_no_hst_x0.5": (0.5, 1.0, ACS),
     "jades_depth_sky_only": (1.0, 0.0, ["F430M", "F460M", "F480M"]),
     "shallow_x8": (8.0, 1.0, ["F430M", "F460M", "F480M"]),
+}
+NIRCAM = ["F090W", "F115W", "F150W", "F182M", "F200W", "F210M", "F277W", "F335M", "F356W", "F410M", "F430M", "F444W",
+          "F460M", "F480M"]
+
+
+def only(keep):
+    """The bands missing when a survey has only `keep`."""
+    return [b for b in NIRCAM + ACS if b not in keep]
+
+
+# Other surveys' band sets (`--setups`; not in the default six, so the default run's noise draws
+# stay as they were). Depths relative to JADES' median background, from the programmes' 5σ
+# point-source depths: CEERS and PRIMER ≈ 1 mag shallower than JADES-Deep/Medium (D = 2.5),
+# COSMOS-Web ≈ 2 mag (D = 6). Bands: CEERS NIRCam 7 + ACS F606W, F814W; PRIMER the same with
+# F090W; COSMOS-Web F115W, F150W, F277W, F444W only (no F356W: sbipix's selection uses the two
+# of its three bands that are measured).
+OTHER_SETUPS = {
+    "ceers_like_x2.5": (2.5, 1.0, only(["F115W", "F150W", "F200W", "F277W", "F356W", "F410M", "F444W", "F606W", "F814W"])),
+    "primer_like_x2.5": (2.5, 1.0, only(["F090W", "F115W", "F150W", "F200W", "F277W", "F356W", "F410M", "F444W", "F606W",
+                                         "F814W"])),
+    "cosmos_web_like_x6": (6.0, 1.0, only(["F115W", "F150W", "F277W", "F444W"])),
 }
 GALAXIES = [  # (name, z, centre log M formed, age/t_univ centre→edge, log τ, log Z, A_V centre)
     ("old_disc_quenched_centre", 0.7, 7.4, (0.85, 0.5), (-1.0, 0.3), 0.1, 0.4),
@@ -145,14 +166,14 @@ def write_cube(path, flux, err, bands, z):
                   fits.ImageHDU(err.astype(np.float32), header=u, name="ERR")]).writeto(path, overwrite=True)
 
 
-def observe_and_map(a, bands, models):
+def observe_and_map(a, bands, models, setups):
     s_med, poisson = survey_noise(bands)
     rng = np.random.default_rng(a.seed + 1)
     rows = []
     for gi, (name, *_rest) in enumerate(GALAXIES):
         g = np.load(os.path.join(a.work, f"galaxy_{name}.npz"))
         z = float(g["z"])
-        for si, (setup, (d, p, missing)) in enumerate(SETUPS.items()):
+        for si, (setup, (d, p, missing)) in enumerate(setups.items()):
             keep = [k for k, b in enumerate(bands) if b not in missing]
             f = g["flux"][keep]
             sig = np.sqrt((d * s_med[keep])[:, None, None] ** 2 + p * poisson[keep][:, None, None] * np.maximum(f, 0))
@@ -239,6 +260,8 @@ def main():
     ap.add_argument("--work", default="/tmp/sbipix-bagpipes-depths")
     ap.add_argument("--stage", default="all", choices=["all", "make", "map"])
     ap.add_argument("--exact", action="store_true", help="the exact posteriors (sbipix's default) instead of --fast")
+    ap.add_argument("--setups", default=None,
+                    help="comma-separated setups (default: the six of SETUPS); also " + ", ".join(OTHER_SETUPS))
     ap.add_argument("--sys-err", type=float, default=None,
                     help="with --exact: the systematic error (sbipix's default 0.05; these simulations have none, so 0 is exact)")
     a = ap.parse_args()
@@ -250,7 +273,12 @@ def main():
     if a.stage in ("all", "make"):
         make_galaxies(a, filters, bands)
     if a.stage in ("all", "map"):
-        rows = observe_and_map(a, bands, models)
+        every = {**SETUPS, **OTHER_SETUPS}
+        names = a.setups.split(",") if a.setups else list(SETUPS)
+        unknown = [n for n in names if n not in every]
+        if unknown:
+            sys.exit(f"--setups: unknown {unknown}; known: {', '.join(every)}")
+        rows = observe_and_map(a, bands, models, {n: every[n] for n in names})
         write_csv(os.path.join(a.out, "bagpipes_depths_galaxies.csv"), rows)
         pool = pooled(rows)
         write_csv(os.path.join(a.out, "bagpipes_depths.csv"), pool)
