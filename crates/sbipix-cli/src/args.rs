@@ -2,7 +2,7 @@
 //! command's own options live beside it in [`crate::commands`]; every default comes from the
 //! library's requests (`sbipix::request`).
 
-use crate::commands::{calibrate, data, demo, fit, map, merge, photometry, prior, simulate, survey, train, validate};
+use crate::commands::{attach, calibrate, data, demo, fit, map, merge, photometry, prior, simulate, survey, train, validate};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -56,6 +56,9 @@ pub enum Command {
     /// Calibrate a model's interval widths on fresh simulations: a copy of the model whose
     /// 68 %/95 % intervals hold the truth at their nominal rates (docs/validation.md).
     Calibrate(calibrate::CalibrateArgs),
+    /// Give a model a companion network for sparse band sets (a copy of the model): each pixel
+    /// is sampled by the network whose training saw more of its band set (docs/validation.md).
+    Attach(attach::AttachArgs),
     /// Map the physical parameters of a galaxy from its images (FITS in, FITS + PNG out).
     Map(map::MapArgs),
     /// Fit integrated photometry of a catalogue (CSV, whitespace table or FITS table in; CSV of

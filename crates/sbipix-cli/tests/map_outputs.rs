@@ -74,9 +74,15 @@ fn map_outputs_record_the_run_and_are_written_whole() {
     let m2 = d.join("m2");
     std::fs::create_dir(&m2).unwrap();
     let default_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/default");
-    for e in std::fs::read_dir(&default_dir).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), m2.join(e.file_name())).unwrap();
+    // the folder and its companion network's (`sparse/`)
+    for sub in ["", "sparse"] {
+        std::fs::create_dir_all(m2.join(sub)).unwrap();
+        for e in std::fs::read_dir(default_dir.join(sub)).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), m2.join(sub).join(e.file_name())).unwrap();
+            }
+        }
     }
     let mut w = std::fs::read(m2.join("weights.safetensors")).unwrap();
     let n = w.len();

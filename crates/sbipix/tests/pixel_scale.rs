@@ -25,9 +25,16 @@ fn a_mass_per_kpc2_model_maps_other_pixel_sizes_exactly() {
     let src = sbipix::default_model_dir().unwrap();
     for e in std::fs::read_dir(&src).unwrap() {
         let e = e.unwrap();
-        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        }
     }
     std::fs::write(dir.path().join("prior.toml"), sbipix::sim::prior::DELAYED_TAU_PHYSICAL_TOML).unwrap();
+    // the main network alone (its companion for sparse band sets is not copied)
+    let mpath = dir.path().join("model.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    manifest.as_object_mut().unwrap().remove("companion");
+    std::fs::write(&mpath, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
     let model = LoadedModel::load(dir.path().to_str().unwrap()).expect("model");
     let (fwd, _) = model.forward_model(&log).expect("forward model");
     let prior = Prior::physical_delayed_tau();

@@ -121,6 +121,9 @@ pub fn run(a: MapArgs) -> Result<()> {
     if let Some(o) = &s.ood {
         log(&sbipix::inference::ood::describe(o, s.n_pixels, "pixels", "OOD layer", req.refine));
     }
+    if let Some(n) = s.companion_pixels.filter(|n| *n > 0) {
+        log(&format!("  {n} of {} pixels sampled by the model's companion network for sparse band sets", s.n_pixels));
+    }
     if let (Some(c), Some(r)) = (s.ppc_median_chi2_reduced, &s.ppc_median_residual_sigma) {
         log(&format!(
             "  posterior-predictive check: median reduced χ² {c:.2}{}",

@@ -1,6 +1,7 @@
 //! One file per command: its options (clap), parsed into the library's request, and what it
 //! prints. Progress and messages go to stderr, results to stdout.
 
+pub mod attach;
 pub mod calibrate;
 pub mod data;
 pub mod demo;
@@ -63,6 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train::run(a, cli.threads),
         Command::Validate(a) => validate::run(a),
         Command::Calibrate(a) => calibrate::run(a),
+        Command::Attach(a) => attach::run(a),
         Command::Map(a) => map::run(a),
         Command::Fit(a) => fit::run(a),
     }

@@ -7,7 +7,14 @@
 //!   flow.json            the flow: architecture, bounds, standardisation (sbipix-flow)
 //!   weights.safetensors  the network weights (float32)
 //!   prior.toml, survey.toml   copied from the training set
+//!   sparse/              optional: a companion network for sparse band sets (a model folder
+//!                        of its own, named by model.json's `companion`; `sbipix attach`)
 //! ```
+//!
+//! A companion is a second network with the same parameters, bands, input encoding and prior,
+//! trained on band sets the main network rarely saw (e.g. COSMOS-Web's four NIRCam bands). Each
+//! pixel is sampled by the network whose training set had more of its band set
+//! ([`crate::inference::ood::TrainingDomain::uses_companion`]); the rest of sbipix sees one model.
 
 use crate::inference::training_set::ParameterInfo;
 use crate::{Error, Result};
@@ -42,6 +49,10 @@ pub struct ModelManifest {
     /// draws as trained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationInfo>,
+    /// The folder, inside this one, of the companion network for sparse band sets (`sbipix
+    /// attach`); absent: one network for every pixel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub companion: Option<String>,
 }
 
 /// The calibration of a model's marginal posteriors ([`crate::validation::calibrate`]): per
@@ -104,6 +115,11 @@ pub struct Posterior {
     /// The pixel size (arcsec) of a physical prior's mass per kpc² (`prior.toml`): maps scale
     /// other pixels to it. None for SBIPIX's per-pixel prior.
     pub pixel_scale_arcsec: Option<f64>,
+    /// The companion network for sparse band sets (`model.json`'s `companion`), if any.
+    pub companion: Option<Box<Posterior>>,
+    /// What the network(s) were trained on: the OOD flags, and which network samples a pixel.
+    /// None when the folder has no `survey.toml`.
+    pub domain: Option<crate::inference::ood::TrainingDomain>,
 }
 
 /// Writes a model directory atomically.
@@ -180,8 +196,27 @@ impl Posterior {
             Err(_) => None,
         };
         // None if it cannot be read (the flow itself was read above, so this is rare)
-        let weights_sha256 = std::fs::read(dir.join("weights.safetensors")).ok().map(|b| sbipix_io::data::sha256_hex(&b));
-        Ok(Self { manifest, flow: flow.cast(), dir: dir.to_path_buf(), survey, weights_sha256, pixel_scale_arcsec })
+        let weights = std::fs::read(dir.join("weights.safetensors")).ok();
+        let mut domain = survey.as_ref().map(|s| crate::inference::ood::TrainingDomain::new(s, manifest.training_set.drop_rate));
+        let companion = match &manifest.companion {
+            None => None,
+            Some(sub) => {
+                // a plain folder name inside this one (a path could point back at this folder)
+                if sub.is_empty() || sub == "." || sub == ".." || sub.contains(['/', '\\']) {
+                    return Err(Error::file(&mpath, format!("companion `{sub}`: not the name of a folder inside the model folder")));
+                }
+                let c = Self::load(&dir.join(sub))?;
+                check_companion(dir, &manifest, pixel_scale_arcsec, &c)?;
+                let (Some(main), Some(cd)) = (domain.take(), c.domain.clone()) else {
+                    return Err(Error::file(dir, "a model with a companion network needs the survey.toml of both"));
+                };
+                domain = Some(main.with_companion(cd));
+                Some(Box::new(c))
+            }
+        };
+        let companion_weights = companion.as_ref().and_then(|c| std::fs::read(c.dir.join("weights.safetensors")).ok());
+        let weights_sha256 = weights.map(|w| weights_identity(&w, companion_weights.as_deref()));
+        Ok(Self { manifest, flow: flow.cast(), dir: dir.to_path_buf(), survey, weights_sha256, pixel_scale_arcsec, companion, domain })
     }
 
     pub fn parameter_names(&self) -> Vec<String> {
@@ -212,7 +247,33 @@ impl Posterior {
             return Err(Error::invalid("draws", n, "the number of posterior draws per pixel must be at least 1"));
         }
         let x = self.encode(flux, sigma, measured, redshift)?;
-        let mut draws = self.flow.sample_from(&x, redshift.len(), n, seed, first as u64)?;
+        let (Some(companion), Some(domain)) = (&self.companion, &self.domain) else {
+            return self.sample_encoded(&x, redshift.len(), n, seed, first);
+        };
+        // runs of consecutive pixels sampled by the same network; each pixel's random stream is
+        // its number, so the draws do not depend on how the list is split
+        let nb = self.manifest.bands.len();
+        let (ni, d, np) = (self.manifest.encoding.n_inputs(), self.manifest.parameters.len(), redshift.len());
+        let uses: Vec<bool> = (0..np).map(|p| domain.uses_companion(&measured[p * nb..(p + 1) * nb])).collect();
+        let mut draws = Vec::with_capacity(np * n * d);
+        let mut start = 0;
+        while start < np {
+            let end = (start..np).find(|&p| uses[p] != uses[start]).unwrap_or(np);
+            let net = if uses[start] { companion.as_ref() } else { self };
+            draws.extend(net.sample_encoded(&x[start * ni..end * ni], end - start, n, seed, first + start)?);
+            start = end;
+        }
+        Ok(draws)
+    }
+
+    /// Whether the pixel measuring `measured` (one per band) is sampled by the companion network.
+    pub fn uses_companion(&self, measured: &[bool]) -> bool {
+        self.companion.is_some() && self.domain.as_ref().is_some_and(|d| d.uses_companion(measured))
+    }
+
+    /// This network's draws for encoded inputs, calibrated with its own maps.
+    fn sample_encoded(&self, x: &[f64], pixels: usize, n: usize, seed: u64, first: usize) -> Result<Vec<f32>> {
+        let mut draws = self.flow.sample_from(x, pixels, n, seed, first as u64)?;
         if let Some(c) = &self.manifest.calibration {
             self.recalibrate(c, &mut draws, n);
         }
@@ -262,25 +323,131 @@ impl Posterior {
     }
 }
 
-/// The files of a built-in model folder `models/<name>`, embedded in the binary.
+/// The regular files of a model folder and of its companion's folder `companion` (if any), by
+/// path inside the folder.
+pub(crate) fn read_model_files(dir: &Path, companion: Option<&str>) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    for sub in std::iter::once("").chain(companion) {
+        let d = dir.join(sub);
+        let entries = std::fs::read_dir(&d).map_err(|e| Error::file(&d, e.to_string()))?;
+        for e in entries {
+            let e = e.map_err(|e| Error::file(&d, e.to_string()))?;
+            if e.file_type().map_err(|err| Error::file(e.path(), err.to_string()))?.is_file() {
+                let bytes = std::fs::read(e.path()).map_err(|err| Error::file(e.path(), err.to_string()))?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                files.push((if sub.is_empty() { name } else { format!("{sub}/{name}") }, bytes));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// The folder a companion network gets inside its model's folder.
+pub const COMPANION_DIR: &str = "sparse";
+
+/// Writes `out`: a copy of the model folder `main` whose pixels with sparse band sets are sampled
+/// by the model folder `companion` (copied into `out/sparse`; see the module docs). Both are
+/// loaded and checked first (same parameters, bands, encoding, prior; both with their
+/// `survey.toml`); a companion `main` had is replaced. Returns the loaded result.
+pub fn attach_companion(main: &Path, companion: &Path, out: &Path, overwrite: bool) -> Result<Posterior> {
+    crate::check_output(out, overwrite)?;
+    let mut m = Posterior::load(main)?;
+    let c = Posterior::load(companion)?;
+    check_companion(main, &m.manifest, m.pixel_scale_arcsec, &c)?;
+    if m.survey.is_none() || c.survey.is_none() {
+        return Err(Error::file(
+            if m.survey.is_none() { main } else { companion },
+            "no survey.toml: the networks' domains decide which samples a pixel",
+        ));
+    }
+    // everything is read before anything is written (out may be main)
+    let main_files = read_model_files(main, None)?;
+    let companion_files = read_model_files(companion, None)?;
+    m.manifest.companion = Some(COMPANION_DIR.into());
+    crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
+        for (name, bytes) in &main_files {
+            let text = match name.as_str() {
+                "model.json" => serde_json::to_string_pretty(&m.manifest).expect("manifest serialises").into_bytes(),
+                _ => bytes.clone(),
+            };
+            std::fs::write(d.join(name), text).map_err(|e| Error::write(d.join(name), e))?;
+        }
+        let sub = d.join(COMPANION_DIR);
+        std::fs::create_dir_all(&sub).map_err(|e| Error::write(&sub, e))?;
+        for (name, bytes) in &companion_files {
+            std::fs::write(sub.join(name), bytes).map_err(|e| Error::write(sub.join(name), e))?;
+        }
+        Ok(())
+    })?;
+    Posterior::load(out)
+}
+
+/// Checks that a companion network answers the same question as the model it completes.
+fn check_companion(dir: &Path, m: &ModelManifest, pixel_scale_arcsec: Option<f64>, c: &Posterior) -> Result<()> {
+    let cm = &c.manifest;
+    fn json<T: Serialize>(v: &T) -> serde_json::Value {
+        serde_json::to_value(v).unwrap_or_default()
+    }
+    let prior = |d: &Path| std::fs::read_to_string(d.join("prior.toml")).ok();
+    let differs = [
+        ("parameters", json(&m.parameters) != json(&cm.parameters)),
+        ("bands", m.bands != cm.bands),
+        ("input encoding", json(&m.encoding) != json(&cm.encoding)),
+        ("SFH family", m.sfh != cm.sfh),
+        ("trained redshift range", m.max_redshift_trained != cm.max_redshift_trained),
+        ("forward model", json(&m.forward_model) != json(&cm.forward_model)),
+        ("prior (prior.toml)", pixel_scale_arcsec != c.pixel_scale_arcsec || prior(dir) != prior(&c.dir)),
+        ("companion (a companion cannot have one)", cm.companion.is_some()),
+    ];
+    match differs.iter().find(|(_, d)| *d) {
+        Some((what, _)) => Err(Error::file(&c.dir, format!("the companion network of {} differs from it in its {what}", dir.display()))),
+        None => Ok(()),
+    }
+}
+
+/// The identity products record of a model's weights: the SHA-256 of `weights.safetensors`, or
+/// with a companion network, of both weight files one after the other.
+pub fn weights_identity(weights: &[u8], companion: Option<&[u8]>) -> String {
+    match companion {
+        None => sbipix_io::data::sha256_hex(weights),
+        Some(c) => sbipix_io::data::sha256_hex(&[weights, c].concat()),
+    }
+}
+
+/// The files of a built-in model folder `models/<name>` (and of its companion network's folder
+/// `models/<name>/<sub>`, if given), embedded in the binary.
 macro_rules! builtin_files {
-    ($name:literal) => {
-        [
+    ($name:literal $(, $sub:literal)?) => {
+        &[
             ("model.json", include_bytes!(concat!("../../../../models/", $name, "/model.json")).as_slice()),
             ("flow.json", include_bytes!(concat!("../../../../models/", $name, "/flow.json")).as_slice()),
             ("weights.safetensors", include_bytes!(concat!("../../../../models/", $name, "/weights.safetensors")).as_slice()),
             ("prior.toml", include_bytes!(concat!("../../../../models/", $name, "/prior.toml")).as_slice()),
             ("survey.toml", include_bytes!(concat!("../../../../models/", $name, "/survey.toml")).as_slice()),
             ("training_report.json", include_bytes!(concat!("../../../../models/", $name, "/training_report.json")).as_slice()),
+            $(
+                (concat!($sub, "/model.json"), include_bytes!(concat!("../../../../models/", $name, "/", $sub, "/model.json")).as_slice()),
+                (concat!($sub, "/flow.json"), include_bytes!(concat!("../../../../models/", $name, "/", $sub, "/flow.json")).as_slice()),
+                (
+                    concat!($sub, "/weights.safetensors"),
+                    include_bytes!(concat!("../../../../models/", $name, "/", $sub, "/weights.safetensors")).as_slice(),
+                ),
+                (concat!($sub, "/prior.toml"), include_bytes!(concat!("../../../../models/", $name, "/", $sub, "/prior.toml")).as_slice()),
+                (concat!($sub, "/survey.toml"), include_bytes!(concat!("../../../../models/", $name, "/", $sub, "/survey.toml")).as_slice()),
+                (
+                    concat!($sub, "/training_report.json"),
+                    include_bytes!(concat!("../../../../models/", $name, "/", $sub, "/training_report.json")).as_slice(),
+                ),
+            )?
         ]
     };
 }
 
-/// The files of a built-in model: (file name, contents).
-pub type ModelFiles = [(&'static str, &'static [u8]); 6];
+/// The files of a built-in model: (path inside the folder, contents).
+pub type ModelFiles = &'static [(&'static str, &'static [u8])];
 
 /// The files of the built-in default model (`models/default`).
-pub(crate) const DEFAULT_MODEL_FILES: ModelFiles = builtin_files!("default");
+pub(crate) const DEFAULT_MODEL_FILES: ModelFiles = builtin_files!("default", "sparse");
 
 /// The built-in models by name: `default` (trained across depths and band sets on the physical
 /// per-kpc² prior, docs/validation.md) and `sbipix2025`, the default until December 2026
@@ -305,7 +472,7 @@ pub fn builtin_model_dir(name: &str) -> Result<Option<std::path::PathBuf>> {
     };
     let store = sbipix_io::DataStore::from_env()?;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (_, bytes) in files {
+    for (_, bytes) in files.iter() {
         for b in bytes.iter() {
             h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
         }
@@ -318,8 +485,12 @@ pub fn builtin_model_dir(name: &str) -> Result<Option<std::path::PathBuf>> {
     let parent = root.join("models");
     std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, e))?;
     let tmp = tempfile::Builder::new().prefix(&format!(".{name}-")).tempdir_in(&parent).map_err(|e| Error::write(&parent, e))?;
-    for (file, bytes) in files {
-        std::fs::write(tmp.path().join(file), bytes).map_err(|e| Error::write(tmp.path().join(file), e))?;
+    for (file, bytes) in files.iter() {
+        let path = tmp.path().join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| Error::write(&path, e))?;
     }
     let kept = tmp.keep();
     if std::fs::rename(&kept, &dir).is_err() {

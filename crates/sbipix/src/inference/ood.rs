@@ -36,6 +36,12 @@ pub const OOD_COLOURS: u8 = 4;
 const MIN_COVERAGE_SHARE: f64 = 1e-3;
 /// Standard-normal point of the PPC threshold (99.9 %).
 const CHI2_Z: f64 = 3.090_232_306;
+/// A pixel goes to a model's companion network when the companion's training set had more than
+/// this many times the main network's share of pixels lacking the pixel's bands
+/// ([`TrainingDomain::coverage_share`]). 2, not 1: where both saw a band set about equally often
+/// (NIRCam's eight wide bands and F410M are a pattern of both) the main network, validated across
+/// every depth and band set, keeps it.
+pub const COMPANION_SHARE_RATIO: f64 = 2.0;
 
 /// What the network was trained on, per band of the model.
 #[derive(Debug, Clone)]
@@ -46,6 +52,9 @@ pub struct TrainingDomain {
     /// (weight, measured per band) of each coverage pattern
     patterns: Vec<(f64, Vec<bool>)>,
     drop_rate: f64,
+    /// The domain of the model's companion network for sparse band sets, if it has one: pixels
+    /// it samples ([`Self::uses_companion`]) are judged against it.
+    companion: Option<Box<TrainingDomain>>,
 }
 
 /// Counts of flagged pixels, in `summary.json`.
@@ -77,7 +86,28 @@ impl TrainingDomain {
     /// The domain of a model, from the survey (and its family) it was trained with; None when
     /// the model folder has no `survey.toml`.
     pub fn of(post: &Posterior) -> Option<Self> {
-        Some(Self::new(post.survey.as_ref()?, post.manifest.training_set.drop_rate))
+        post.domain.clone()
+    }
+
+    /// This domain with a companion network's: pixels whose band set the companion saw more of
+    /// are judged against (and sampled by) the companion.
+    pub fn with_companion(mut self, companion: TrainingDomain) -> Self {
+        self.companion = Some(Box::new(companion));
+        self
+    }
+
+    /// Whether a pixel measuring `measured` goes to the companion network: its training set had
+    /// more than [`COMPANION_SHARE_RATIO`] times the main network's share of such band sets.
+    pub fn uses_companion(&self, measured: &[bool]) -> bool {
+        self.companion.as_ref().is_some_and(|c| c.coverage_share(measured) > COMPANION_SHARE_RATIO * self.coverage_share(measured))
+    }
+
+    /// The domain a pixel is judged against: the companion's where it samples the pixel.
+    fn active(&self, measured: &[bool]) -> &TrainingDomain {
+        match &self.companion {
+            Some(c) if self.uses_companion(measured) => c,
+            _ => self,
+        }
     }
 
     /// The domain of a network trained on `survey`'s noise with random band drop-out `drop_rate`.
@@ -102,15 +132,17 @@ impl TrainingDomain {
         };
         let total: f64 = patterns.iter().map(|p| p.0).sum();
         let patterns = patterns.into_iter().map(|(w, m)| (w / total, m)).collect();
-        Self { sigma_lo, sigma_bg_hi, poisson_hi, patterns, drop_rate }
+        Self { sigma_lo, sigma_bg_hi, poisson_hi, patterns, drop_rate, companion: None }
     }
 
-    /// Whether some measured band's σ lies outside the training noise.
+    /// Whether some measured band's σ lies outside the training noise (of the network that
+    /// samples the pixel).
     pub fn noise_outside(&self, flux: &[f64], sigma: &[f64], measured: &[bool]) -> bool {
-        (0..self.sigma_lo.len()).any(|b| {
+        let d = self.active(measured);
+        (0..d.sigma_lo.len()).any(|b| {
             measured[b] && {
-                let hi = (self.sigma_bg_hi[b].powi(2) + self.poisson_hi[b] * flux[b].max(0.0)).sqrt();
-                !(self.sigma_lo[b]..=hi).contains(&sigma[b])
+                let hi = (d.sigma_bg_hi[b].powi(2) + d.poisson_hi[b] * flux[b].max(0.0)).sqrt();
+                !(d.sigma_lo[b]..=hi).contains(&sigma[b])
             }
         })
     }
@@ -129,10 +161,10 @@ impl TrainingDomain {
             .sum()
     }
 
-    /// Whether fewer than 0.1 % of the training pixels lacked this many bands
-    /// ([`Self::coverage_share`]).
+    /// Whether fewer than 0.1 % of the training pixels (of the network that samples the pixel)
+    /// lacked this many bands ([`Self::coverage_share`]).
     pub fn bands_outside(&self, measured: &[bool]) -> bool {
-        self.coverage_share(measured) < MIN_COVERAGE_SHARE
+        self.active(measured).coverage_share(measured) < MIN_COVERAGE_SHARE
     }
 
     /// The flags of one pixel (without the PPC's).
@@ -281,6 +313,43 @@ mod tests {
         // with drop rate 0 the pattern "no B0" makes B0's absence seen (weight ½), B1's never
         assert_eq!(f.coverage_share(&[false, true, true]), 0.5);
         assert_eq!(f.flags(&[0.0; 3], &[1.0; 3], &[true, false, true]), OOD_BANDS);
+    }
+
+    #[test]
+    fn pixels_go_to_the_companion_that_saw_more_of_their_band_set() {
+        let fam = |missing: Vec<&str>| sbipix_sim::DepthFamily {
+            band_patterns: vec![sbipix_sim::BandPattern {
+                name: "p".into(),
+                weight: 1.0,
+                missing: missing.into_iter().map(String::from).collect(),
+            }],
+            ..sbipix_sim::DepthFamily::default_for(&[])
+        };
+        let alone = TrainingDomain::new(&survey(Some(fam(vec![]))), 0.0);
+        let d = alone.clone().with_companion(TrainingDomain::new(&survey(Some(fam(vec!["B0"]))), 0.1));
+        let no_b0 = [false, true, true];
+        // all bands: only the main network's pattern measures B0
+        assert!(!d.uses_companion(&[true; 3]));
+        // B0 missing: never in the main training (drop rate 0), always in the companion's
+        assert!(d.uses_companion(&no_b0));
+        // B0, B1 missing: the companion's drop-out reaches it (P = 0.1), the main network's not
+        assert!(d.uses_companion(&[false, false, true]));
+        // the bands flag judges the pixel by the network that samples it
+        assert_eq!(alone.flags(&[0.0; 3], &[1.5; 3], &no_b0), OOD_BANDS);
+        assert_eq!(d.flags(&[0.0; 3], &[1.5; 3], &no_b0), 0);
+        // a companion that saw a band set less than twice as often leaves it to the main network:
+        // main drop rate 0.1 → P(≥1 of 3 missing) = 0.271; companion share 0.5 < 2 × 0.271
+        let main = TrainingDomain::new(&survey(Some(fam(vec![]))), 0.1);
+        let both = sbipix_sim::DepthFamily {
+            band_patterns: vec![
+                sbipix_sim::BandPattern { name: "all".into(), weight: 1.0, missing: vec![] },
+                sbipix_sim::BandPattern { name: "no B0".into(), weight: 1.0, missing: vec!["B0".into()] },
+            ],
+            ..sbipix_sim::DepthFamily::default_for(&[])
+        };
+        let half = main.with_companion(TrainingDomain::new(&survey(Some(both)), 0.0));
+        assert!(!half.uses_companion(&no_b0));
+        assert!(!TrainingDomain::new(&survey(None), 0.1).uses_companion(&no_b0));
     }
 
     #[test]

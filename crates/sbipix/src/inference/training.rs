@@ -146,6 +146,7 @@ pub fn train_model(
         }),
         notes: String::new(),
         calibration: None,
+        companion: None,
     };
     let extra: Vec<(&str, String)> = vec![
         ("prior.toml", prior_text),

@@ -137,6 +137,10 @@ pub struct MapSummary {
     /// [`crate::inference::ood`]); None for a model folder without its survey.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ood: Option<crate::inference::ood::OodCounts>,
+    /// Pixels sampled by the model's companion network for sparse band sets
+    /// ([`crate::inference::model`]); None for a model without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub companion_pixels: Option<usize>,
     // How the maps were made (absent, so None, in summaries written before sbipix recorded it).
     /// The sbipix version that made the maps.
     #[serde(default)]
@@ -332,6 +336,10 @@ pub fn map_galaxy_with_progress(
         resolved_mass_weighted: mass_weighted(&names, &percentiles, &sel.pixels),
         refinement,
         ood: None,
+        companion_pixels: post.companion.as_ref().map(|_| {
+            let nb = sel.n_bands;
+            (0..sel.pixels.len()).filter(|&i| post.uses_companion(&sel.seen[i * nb..(i + 1) * nb])).count()
+        }),
         sbipix_version: Some(env!("CARGO_PKG_VERSION").to_string()),
         seed: Some(opts.seed),
         n_draws: Some(n_draws),

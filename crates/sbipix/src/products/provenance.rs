@@ -7,8 +7,11 @@ use crate::inference::model::DEFAULT_MODEL_FILES;
 pub fn is_default_weights(sha256: &str) -> bool {
     static DEFAULT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let default = DEFAULT.get_or_init(|| {
-        let weights = DEFAULT_MODEL_FILES.iter().find(|(name, _)| *name == "weights.safetensors").map(|(_, b)| *b).unwrap_or_default();
-        sbipix_io::data::sha256_hex(weights)
+        let file = |name: &str| DEFAULT_MODEL_FILES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b);
+        // the companion network's folder, as model.json names it
+        let manifest: Option<crate::inference::model::ModelManifest> = file("model.json").and_then(|b| serde_json::from_slice(b).ok());
+        let companion = manifest.and_then(|m| m.companion).and_then(|sub| file(&format!("{sub}/weights.safetensors")));
+        crate::inference::model::weights_identity(file("weights.safetensors").unwrap_or_default(), companion)
     });
     sha256 == default
 }

@@ -22,6 +22,7 @@
 //! assert!(e.is_usage());
 //! ```
 
+mod attach;
 mod calibrate;
 mod fit;
 mod images;
@@ -33,6 +34,7 @@ mod survey;
 mod train;
 mod validate;
 
+pub use attach::AttachRequest;
 pub use calibrate::CalibrateRequest;
 pub use fit::{FitRequest, SampleRequest};
 pub use images::{ErrorMaps, ImageInput, JADES_BANDS, band_list};

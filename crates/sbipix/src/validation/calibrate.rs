@@ -65,8 +65,13 @@ pub fn calibrate(
     if post.manifest.calibration.take().is_some() {
         log("sbipix: the model is calibrated already: its maps are learnt again from the network's own draws");
     }
+    // the maps are the main network's: its companion (calibrated on its own before `sbipix
+    // attach`) is copied as it is, and the test cases do not go to it
+    if post.companion.take().is_some() {
+        log("sbipix: calibrating the main network; its companion for sparse band sets is kept as it is");
+    }
     // everything the output copies is read before anything is written (out may be model_dir)
-    let files = read_model_files(model_dir)?;
+    let files = crate::inference::model::read_model_files(model_dir, post.manifest.companion.as_deref())?;
     let SimulatedCases { set, .. } = simulate_test_cases(store, &post, model_dir, None, None, s.n, s.seed, log)?;
     let names = post.parameter_names();
     let snr = selection_snr(&set);
@@ -126,20 +131,6 @@ pub fn calibrate(
     write_calibrated(out, overwrite, &files, &post.manifest, &info)?;
     Ok(info)
 }
-/// The regular files of a model folder, by name.
-fn read_model_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::file(dir, e.to_string()))?;
-    let mut files = Vec::new();
-    for e in entries {
-        let e = e.map_err(|e| Error::file(dir, e.to_string()))?;
-        if e.file_type().map_err(|err| Error::file(e.path(), err.to_string()))?.is_file() {
-            let bytes = std::fs::read(e.path()).map_err(|err| Error::file(e.path(), err.to_string()))?;
-            files.push((e.file_name().to_string_lossy().into_owned(), bytes));
-        }
-    }
-    Ok(files)
-}
-
 /// Writes the calibrated copy atomically: every file as it was but `model.json`, which gets the
 /// calibration record.
 fn write_calibrated(
@@ -157,7 +148,11 @@ fn write_calibrated(
                 "model.json" => serde_json::to_string_pretty(&manifest).expect("manifest serialises").into_bytes(),
                 _ => bytes.clone(),
             };
-            std::fs::write(d.join(name), text).map_err(|e| Error::write(d.join(name), e))?;
+            let path = d.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
+            }
+            std::fs::write(&path, text).map_err(|e| Error::write(&path, e))?;
         }
         Ok(())
     })
