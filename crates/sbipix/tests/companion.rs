@@ -128,18 +128,9 @@ fn four_band_pixels_are_better_and_calibrated_with_the_companion() {
     use sbipix::validation::simulated::{ReferenceOptions, validate};
     let default = sbipix::default_model_dir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let copy_files = |from: &std::path::Path, to: &std::path::Path| {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_file() {
-                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-            }
-        }
-    };
     // the cases: the companion's folder with its survey's band patterns cut to COSMOS-Web's
     let cases = tmp.path().join("cases");
-    copy_files(&default.join(COMPANION_DIR), &cases);
+    common::copy_model_files(&default.join(COMPANION_DIR), &cases, false);
     let survey = std::fs::read_to_string(cases.join("survey.toml")).unwrap();
     let head = survey.split("[[family.band_patterns]]").next().unwrap();
     let missing: Vec<String> = Posterior::load(&default)
@@ -154,11 +145,7 @@ fn four_band_pixels_are_better_and_calibrated_with_the_companion() {
     std::fs::write(cases.join("survey.toml"), format!("{head}{cosmos}")).unwrap();
     // the main network alone
     let main = tmp.path().join("main");
-    copy_files(&default, &main);
-    let mpath = main.join("model.json");
-    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
-    manifest.as_object_mut().unwrap().remove("companion");
-    std::fs::write(&mpath, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    common::copy_model_files(&default, &main, true);
     let run = |dir: &std::path::Path, out: &str| {
         validate(
             &common::store(),
@@ -182,14 +169,7 @@ fn four_band_pixels_are_better_and_calibrated_with_the_companion() {
     let n = with.n_selected;
     assert_eq!(n, alone.n_selected, "both must see the same cases");
     assert!(n >= 2000, "only {n} cases selected");
-    let mut failed = Vec::new();
-    for (name, max) in FOUR_BAND_MAX_RATIO {
-        let (a, b) = (with.parameters[name].crps, alone.parameters[name].crps);
-        eprintln!("{name}: CRPS default {a:.4}, main network alone {b:.4}, ratio {:.3} (max {max})", a / b);
-        if a / b > max || (a / b).is_nan() {
-            failed.push(format!("{name}: ratio {:.3} > {max}", a / b));
-        }
-    }
+    let failed = common::crps_ratios_above(&with, &alone, &FOUR_BAND_MAX_RATIO, ("default", "main network alone"));
     for (name, m) in &with.parameters {
         eprintln!(
             "{name}: coverage 68 % {:.3} (alone {:.3}), 95 % {:.3}",

@@ -7,6 +7,9 @@
 //! training. Without a pixel scale (no WCS, no `pixel_scale_arcsec`) the model's own is assumed, on
 //! the log and in the summary.
 
+mod common;
+
+use common::copy_model_files;
 use sbipix::request::{LoadedModel, MapRequest};
 use sbipix::sim::Prior;
 use sbipix::sim::theta::delayed_tau_age_gyr;
@@ -23,18 +26,9 @@ fn a_mass_per_kpc2_model_maps_other_pixel_sizes_exactly() {
     // the default model's folder with the physical prior
     let dir = tempfile::tempdir().unwrap();
     let src = sbipix::default_model_dir().unwrap();
-    for e in std::fs::read_dir(&src).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
-            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
-        }
-    }
-    std::fs::write(dir.path().join("prior.toml"), sbipix::sim::prior::DELAYED_TAU_PHYSICAL_TOML).unwrap();
     // the main network alone (its companion for sparse band sets is not copied)
-    let mpath = dir.path().join("model.json");
-    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
-    manifest.as_object_mut().unwrap().remove("companion");
-    std::fs::write(&mpath, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    copy_model_files(&src, dir.path(), true);
+    std::fs::write(dir.path().join("prior.toml"), sbipix::sim::prior::DELAYED_TAU_PHYSICAL_TOML).unwrap();
     let model = LoadedModel::load(dir.path().to_str().unwrap()).expect("model");
     let (fwd, _) = model.forward_model(&log).expect("forward model");
     let prior = Prior::physical_delayed_tau();

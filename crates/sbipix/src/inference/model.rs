@@ -247,14 +247,14 @@ impl Posterior {
             return Err(Error::invalid("draws", n, "the number of posterior draws per pixel must be at least 1"));
         }
         let x = self.encode(flux, sigma, measured, redshift)?;
-        let (Some(companion), Some(domain)) = (&self.companion, &self.domain) else {
+        let Some(companion) = &self.companion else {
             return self.sample_encoded(&x, redshift.len(), n, seed, first);
         };
         // runs of consecutive pixels sampled by the same network; each pixel's random stream is
         // its number, so the draws do not depend on how the list is split
         let nb = self.manifest.bands.len();
         let (ni, d, np) = (self.manifest.encoding.n_inputs(), self.manifest.parameters.len(), redshift.len());
-        let uses: Vec<bool> = (0..np).map(|p| domain.uses_companion(&measured[p * nb..(p + 1) * nb])).collect();
+        let uses: Vec<bool> = (0..np).map(|p| self.uses_companion(&measured[p * nb..(p + 1) * nb])).collect();
         let mut draws = Vec::with_capacity(np * n * d);
         let mut start = 0;
         while start < np {
@@ -268,7 +268,7 @@ impl Posterior {
 
     /// Whether the pixel measuring `measured` (one per band) is sampled by the companion network.
     pub fn uses_companion(&self, measured: &[bool]) -> bool {
-        self.companion.is_some() && self.domain.as_ref().is_some_and(|d| d.uses_companion(measured))
+        self.domain.as_ref().is_some_and(|d| d.uses_companion(measured))
     }
 
     /// This network's draws for encoded inputs, calibrated with its own maps.
@@ -342,6 +342,25 @@ pub(crate) fn read_model_files(dir: &Path, companion: Option<&str>) -> Result<Ve
     Ok(files)
 }
 
+/// Writes `out` atomically: `files` (paths inside the folder, [`read_model_files`]) as they were
+/// but the top-level `model.json`, which becomes `manifest`.
+pub(crate) fn write_model_copy(out: &Path, overwrite: bool, files: &[(String, Vec<u8>)], manifest: &ModelManifest) -> Result<()> {
+    crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
+        for (name, bytes) in files {
+            let text: Vec<u8> = match name.as_str() {
+                "model.json" => serde_json::to_string_pretty(manifest).expect("manifest serialises").into_bytes(),
+                _ => bytes.clone(),
+            };
+            let path = d.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
+            }
+            std::fs::write(&path, text).map_err(|e| Error::write(&path, e))?;
+        }
+        Ok(())
+    })
+}
+
 /// The folder a companion network gets inside its model's folder.
 pub const COMPANION_DIR: &str = "sparse";
 
@@ -361,24 +380,10 @@ pub fn attach_companion(main: &Path, companion: &Path, out: &Path, overwrite: bo
         ));
     }
     // everything is read before anything is written (out may be main)
-    let main_files = read_model_files(main, None)?;
-    let companion_files = read_model_files(companion, None)?;
+    let mut files = read_model_files(main, None)?;
+    files.extend(read_model_files(companion, None)?.into_iter().map(|(name, bytes)| (format!("{COMPANION_DIR}/{name}"), bytes)));
     m.manifest.companion = Some(COMPANION_DIR.into());
-    crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
-        for (name, bytes) in &main_files {
-            let text = match name.as_str() {
-                "model.json" => serde_json::to_string_pretty(&m.manifest).expect("manifest serialises").into_bytes(),
-                _ => bytes.clone(),
-            };
-            std::fs::write(d.join(name), text).map_err(|e| Error::write(d.join(name), e))?;
-        }
-        let sub = d.join(COMPANION_DIR);
-        std::fs::create_dir_all(&sub).map_err(|e| Error::write(&sub, e))?;
-        for (name, bytes) in &companion_files {
-            std::fs::write(sub.join(name), bytes).map_err(|e| Error::write(sub.join(name), e))?;
-        }
-        Ok(())
-    })?;
+    write_model_copy(out, overwrite, &files, &m.manifest)?;
     Posterior::load(out)
 }
 

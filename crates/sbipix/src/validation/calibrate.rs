@@ -18,7 +18,7 @@
 //! average, are not fixed by it.
 
 use super::simulated::{SimulatedCases, simulate_test_cases};
-use crate::inference::model::{CalibrationInfo, ModelManifest, Posterior};
+use crate::inference::model::{CalibrationInfo, Posterior, read_model_files, write_model_copy};
 use crate::inference::snr_focus::selection_snr;
 use crate::{Error, Result};
 use sbipix_diagnostics::{Draws, QuantileMap, coverage, pit};
@@ -71,7 +71,7 @@ pub fn calibrate(
         log("sbipix: calibrating the main network; its companion for sparse band sets is kept as it is");
     }
     // everything the output copies is read before anything is written (out may be model_dir)
-    let files = crate::inference::model::read_model_files(model_dir, post.manifest.companion.as_deref())?;
+    let files = read_model_files(model_dir, post.manifest.companion.as_deref())?;
     let SimulatedCases { set, .. } = simulate_test_cases(store, &post, model_dir, None, None, s.n, s.seed, log)?;
     let names = post.parameter_names();
     let snr = selection_snr(&set);
@@ -128,32 +128,8 @@ pub fn calibrate(
         created_by: format!("sbipix {}", env!("CARGO_PKG_VERSION")),
         seconds: t0.elapsed().as_secs_f64(),
     };
-    write_calibrated(out, overwrite, &files, &post.manifest, &info)?;
-    Ok(info)
-}
-/// Writes the calibrated copy atomically: every file as it was but `model.json`, which gets the
-/// calibration record.
-fn write_calibrated(
-    out: &Path,
-    overwrite: bool,
-    files: &[(String, Vec<u8>)],
-    manifest: &ModelManifest,
-    info: &CalibrationInfo,
-) -> Result<()> {
-    let mut manifest = manifest.clone();
+    let mut manifest = post.manifest.clone();
     manifest.calibration = Some(info.clone());
-    crate::write_dir_atomic(out, overwrite, |d| -> Result<()> {
-        for (name, bytes) in files {
-            let text: Vec<u8> = match name.as_str() {
-                "model.json" => serde_json::to_string_pretty(&manifest).expect("manifest serialises").into_bytes(),
-                _ => bytes.clone(),
-            };
-            let path = d.join(name);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
-            }
-            std::fs::write(&path, text).map_err(|e| Error::write(&path, e))?;
-        }
-        Ok(())
-    })
+    write_model_copy(out, overwrite, &files, &manifest)?;
+    Ok(info)
 }

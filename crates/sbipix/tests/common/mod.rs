@@ -93,3 +93,40 @@ pub const COVERAGE_CONFIDENCE: f64 = 0.999;
 pub fn assert_coverage(what: &str, inside: usize, n: usize, level: f64) -> f64 {
     sbipix::diagnostics::check_coverage(inside, n, level, COVERAGE_CONFIDENCE).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
+
+/// Copies a model folder's regular files (not its companion network's folder) into `to`; with
+/// `main_only`, `model.json` loses its `companion`, so the copy is the main network alone.
+pub fn copy_model_files(from: &std::path::Path, to: &std::path::Path, main_only: bool) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+    if main_only {
+        let mpath = to.join("model.json");
+        let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+        manifest.as_object_mut().unwrap().remove("companion");
+        std::fs::write(&mpath, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    }
+}
+
+/// The CRPS ratios `new` / `old` of each (parameter, largest ratio allowed), printed; returns the
+/// parameters above their bound (a NaN ratio, a broken score, counts as above).
+pub fn crps_ratios_above(
+    new: &sbipix::validation::simulated::ValidationReport,
+    old: &sbipix::validation::simulated::ValidationReport,
+    bounds: &[(&str, f64)],
+    names: (&str, &str),
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    for &(name, max) in bounds {
+        let (a, b) = (new.parameters[name].crps, old.parameters[name].crps);
+        eprintln!("{name}: CRPS {} {a:.4}, {} {b:.4}, ratio {:.3} (max {max})", names.0, names.1, a / b);
+        if a / b > max || (a / b).is_nan() {
+            failed.push(format!("{name}: ratio {:.3} > {max}", a / b));
+        }
+    }
+    failed
+}
