@@ -183,7 +183,7 @@ fn fit_bad_input_names_file_row_and_column() {
     let w = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
     w(
         "ok.csv",
-        "id,redshift,flux_ujy_F444W,err_ujy_F444W,flux_ujy_F277W,err_ujy_F277W\na,2.0,1.0,0.1,0.5,0.05\nb,9.5,1.0,0.1,0.5,0.05\nc,1.0,,,nan,nan\n",
+        "id,redshift,flux_ujy_F444W,err_ujy_F444W,flux_ujy_F277W,err_ujy_F277W\na,2.0,1.0,0.1,0.5,0.05\nb,9.5,1.0,0.1,0.5,0.05\nc,1.0,,,nan,nan\nd,2.0,1.0,0.1,-0.3,0.05\n",
     );
     let o = sbipix(&["fit", "--catalog", "ok.csv", "--out", "ok_fit.csv", "--draws", "50", "--no-ppc"], d);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -192,7 +192,10 @@ fn fit_bad_input_names_file_row_and_column() {
     assert_eq!(rows[0][st], "ok");
     assert!(rows[1][st].contains("redshift 9.5 outside"), "{:?}", rows[1]);
     assert!(rows[2][st].contains("no band"), "{:?}", rows[2]);
-    assert!(stderr(&o).contains("fitted 1 of 3"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fitted 2 of 4"), "{}", stderr(&o));
+    // a flux 6σ below zero is named by row, line, id and band (and fitted as given)
+    assert!(stderr(&o).contains("1 flux in 1 row more than 5σ below zero — row 4 (line 5, id d) F277W -6.0σ"), "{}", stderr(&o));
+    assert_eq!(rows[3][st], "ok");
     // an existing output is not replaced without --overwrite
     let o = sbipix(&["fit", "--catalog", "ok.csv", "--out", "ok_fit.csv"], d);
     assert!(!o.status.success() && stderr(&o).contains("--overwrite"), "{}", stderr(&o));
@@ -261,6 +264,9 @@ fn fit_reads_the_jades_prism_table() {
         d,
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    // its broken spectra: 50 fluxes of 28 galaxies below −5σ (counted independently in numpy),
+    // the first at ID 35 (row 35, line 36)
+    assert!(stderr(&o).contains("50 fluxes in 28 rows more than 5σ below zero — row 35 (line 36, id 35) "), "{}", stderr(&o));
     let (h, rows) = read_csv(&d.join("prism.csv"));
     assert_eq!(rows.len(), 543);
     let st = h.iter().position(|x| x == "status").unwrap();
