@@ -55,10 +55,49 @@ def metrics(z_true, rows):
     }
 
 
+def prism_quality():
+    """Each PRISM galaxy's data quality, from the table's noiseless synthesised fluxes: `uncovered`
+    when a band's flux is exactly 0 (the spectrum does not cover it: the synthesised flux is then
+    0 with the band's error floor, a false measurement of no light), else `broken` when a band's
+    flux lies more than 3 errors below zero (no source has negative flux: a spectrum whose
+    background went wrong), else `clean`. Decided from the data alone, before any fit."""
+    lines = [l.split() for l in open(PRISM) if l.strip()]
+    col = {h: i for i, h in enumerate(lines[0])}
+    quality = {}
+    for p in lines[1:]:
+        f = [float(p[col[b + "_Jy"]]) for b in BANDS11]
+        e = [float(p[col[b + "_Jy_errs"]]) for b in BANDS11]
+        if any(v == 0 for v in f):
+            quality[p[0]] = "uncovered"
+        elif any(v < -3 * s for v, s in zip(f, e)):
+            quality[p[0]] = "broken"
+        else:
+            quality[p[0]] = "clean"
+    return quality
+
+
+def residuals_at_zspec(tmp, ids, quality):
+    """`sbipix fit` at the spectroscopic redshift (exact posteriors, the noiseless fluxes) of the
+    clean galaxies, outliers and the rest apart: the median posterior-predictive residual per band."""
+    lines = [l for l in open(PRISM) if l.strip()]
+    out = {}
+    for name, keep in ids.items():
+        cat = os.path.join(tmp, f"zspec_{name}.txt")
+        with open(cat, "w") as f:
+            f.write(lines[0])
+            f.writelines(l for l in lines[1:] if l.split()[0] in keep)
+        log = run(["fit", "--catalog", cat, "--flux-columns", "{band}_Jy", "--err-columns", "{band}_Jy_errs", "--unit", "Jy",
+                   "--id-column", "ID", "--redshift-column", "z", "--out", os.path.join(tmp, f"zspec_{name}.csv"), "--overwrite"])
+        res = [l.split(":", 1)[1].strip() for l in log.splitlines() if "median residual per band" in l]
+        chi = [l.split("median reduced χ²")[1].split(",")[0].strip() for l in log.splitlines() if "median reduced χ²" in l]
+        out[name] = {"n": len(keep), "median_reduced_chi2": float(chi[0]) if chi else None, "median_residual_sigma": res[0] if res else None}
+    return out
+
+
 def prism(tmp):
     out = os.path.join(tmp, "prism.csv")
     log = run(["fit", "--catalog", PRISM, "--flux-columns", "{band}_Jy_scattered", "--err-columns", "{band}_Jy_errs",
-               "--unit", "Jy", "--photo-z-only", "--out", out, "--overwrite"])
+               "--unit", "Jy", "--id-column", "ID", "--photo-z-only", "--out", out, "--overwrite"])
     rows = list(csv.DictReader(open(out)))
     spec = {}
     for line in open(PRISM):
@@ -68,7 +107,24 @@ def prism(tmp):
     zs = np.array([spec[r["id"]] for r in rows])
     m = metrics(zs, rows)
     m["timing_log"] = [l for l in log.splitlines() if "p(z) of" in l]
-    with open(os.path.join(OUT, "prism.csv"), "w") as f:
+    # the same by data quality, and the clean galaxies' noiseless fluxes (is it the noise?)
+    quality = prism_quality()
+    m["by_quality"] = {}
+    for q in ["clean", "uncovered", "broken"]:
+        sel = [i for i, r in enumerate(rows) if quality[r["id"]] == q]
+        m["by_quality"][q] = metrics(zs[sel], [rows[i] for i in sel])
+    out_nl = os.path.join(tmp, "prism_noiseless.csv")
+    run(["fit", "--catalog", PRISM, "--flux-columns", "{band}_Jy", "--err-columns", "{band}_Jy_errs",
+         "--unit", "Jy", "--id-column", "ID", "--photo-z-only", "--out", out_nl, "--overwrite"])
+    nl = list(csv.DictReader(open(out_nl)))
+    sel = [i for i, r in enumerate(nl) if quality[r["id"]] == "clean"]
+    m["clean_noiseless_fluxes"] = metrics(np.array([spec[nl[i]["id"]] for i in sel]), [nl[i] for i in sel])
+    # where the model fails the clean outliers at their spectroscopic redshift
+    clean = [r for r in nl if quality[r["id"]] == "clean"]
+    is_out = {r["id"]: abs(float(r["z_p50"]) - spec[r["id"]]) / (1 + spec[r["id"]]) > 0.15 for r in clean}
+    m["clean_noiseless_at_zspec"] = residuals_at_zspec(
+        tmp, {"outliers": {i for i, o in is_out.items() if o}, "rest": {i for i, o in is_out.items() if not o}}, quality)
+    with open(os.path.join(OUT, "prism.csv" if MODEL[1] == "sbipix2025" else f"prism_{os.path.basename(os.path.normpath(MODEL[1]))}.csv"), "w") as f:
         # our results only: the spectroscopic redshifts stay in ../shared (third-party data)
         f.write("id,z_p16,z_p50,z_p84,z_mode,z_odds,z_second,z_second_prob,z_flags\n")
         for r in rows:
@@ -153,10 +209,13 @@ def main():
                  "F460M", "F480M", "F435W", "F606W", "F775W", "F814W", "F850LP"]
         z19, fit19, m19 = simulations(tmp, a.seed, all19)
         z11, fit11, m11 = simulations(tmp, a.seed + 1, BANDS11)
-    metrics_all = {"seed": a.seed, "prism": mp, "simulated_19_bands": m19, "simulated_11_bands": m11}
-    with open(os.path.join(OUT, "metrics.json"), "w") as f:
+    metrics_all = {"seed": a.seed, "model": a.model, "prism": mp, "simulated_19_bands": m19, "simulated_11_bands": m11}
+    # the documented model's files keep their names; another model's go beside them
+    suffix = "" if a.model == "sbipix2025" else "_" + os.path.basename(os.path.normpath(a.model))
+    with open(os.path.join(OUT, f"metrics{suffix}.json"), "w") as f:
         json.dump(metrics_all, f, indent=1)
-    figure(zs, rows, (z19, fit19), os.path.join(ROOT, "docs", "photoz-prism.png"))
+    if not suffix:
+        figure(zs, rows, (z19, fit19), os.path.join(ROOT, "docs", "photoz-prism.png"))
     print(json.dumps(metrics_all, indent=1))
 
 
