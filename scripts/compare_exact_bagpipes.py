@@ -272,9 +272,11 @@ def bagpipes_case(a, case_id, filters, bands):
     if a.logz_max is not None:  # the evidence of the region log Z/Z☉ < logz_max alone
         instr["delayed"]["metallicity"] = (10 ** -2.27, 10 ** a.logz_max)
         run, name = f"{run}_logz_lt_{a.logz_max:g}", f"{case_id}_logz_lt_{a.logz_max:g}"
+    if a.n_live != 400:  # a convergence check of the reference: the same fit with more live points
+        run, name = f"{run}_nlive{a.n_live}", f"{name}_nlive{a.n_live}"
     t0 = time.time()
     ft = pipes.fit(gal, instr, run=run, n_posterior=2000)
-    ft.fit(verbose=False, sampler="nautilus", n_live=400, pool=1)
+    ft.fit(verbose=False, sampler="nautilus", n_live=a.n_live, pool=1)
     t_fit = time.time() - t0
     ft.posterior.get_basic_quantities()
     t_all = time.time() - t0
@@ -508,6 +510,8 @@ def main():
     ap.add_argument("--only", default="", help="bagpipes stage: only these case ids (comma-separated)")
     ap.add_argument("--bagpipes-case", default=None,
                     help="fit this one case with bagpipes (what the bagpipes stage runs per case)")
+    ap.add_argument("--n-live", type=int, default=400,
+                    help="with --bagpipes-case: nautilus' live points (400 made compare.csv); other values write <id>_nlive<N>.json")
     ap.add_argument("--logz-max", type=float, default=None,
                     help="with --bagpipes-case: restrict the metallicity prior to log Z/Z☉ < this (a region's evidence)")
     a = ap.parse_args()
