@@ -47,6 +47,9 @@ Fits, one core each:
   `--bagpipes-case ID --logz-max X` fits one case with the metallicity prior cut at log Z/Z☉ < X:
   its evidence against the full fit's gives bagpipes' posterior mass in that region
   (V_X · exp(lnZ_X − lnZ), V_X the prior fraction), to check a mode one code sees and the other not.
+  `--bagpipes-case ID --n-live N` refits one case with N live points (WORK/bagpipes/<id>_nlive<N>.json);
+  `--stage convergence` then compares those refits with the 400-point fits and with sbipix
+  (OUT/compare.csv → OUT/convergence.csv): is the reference converged?
 
 log SFR₁₀₀ is compared with bagpipes' draws floored as sbipix floors its own (an sSFR of 1e-14 /yr
 of the mass formed, docs/training-sets.md), the unfloored quantiles kept beside.
@@ -495,6 +498,64 @@ def compare(a, cases, bands):
     print("\n".join(md))
 
 
+def convergence(a):
+    """The reference's own convergence: each case refitted with more live points
+    (WORK/bagpipes/<id>_nlive<N>.json, `--bagpipes-case ID --n-live N`) against its 400-point fit
+    and against sbipix (both from OUT/compare.csv, variants bagpipes_grid and its second seed), all in
+    the 400-point fit's σ as compare.csv's offsets, and the criterion's fractions over those cases
+    with either reference. Writes OUT/convergence.csv and prints a table."""
+    path = os.path.join(a.out, "compare.csv")
+    if not os.path.exists(path):
+        sys.exit(f"{path}: not found (the compare stage writes it)")
+    rows = list(csv.DictReader(open(path)))
+    by = {(r["variant"], r["id"], r["parameter"]): r for r in rows}
+    d = os.path.join(a.work, "bagpipes")
+    out = []
+    for f in sorted(os.listdir(d)):
+        if not (f.endswith(".json") and "_nlive" in f and "_logz_" not in f):
+            continue
+        b = json.load(open(os.path.join(d, f)))
+        cid, n_live = b["id"], int(f.split("_nlive")[1].split(".")[0])
+        for p in PARAMS:
+            r = by.get((PRIMARY, cid, p))
+            if r is None:
+                continue
+            key = f"{p}_floored" if f"{p}_floored_p50" in b else p
+            nq = [b[f"{key}_{q}"] for q in ("p16", "p50", "p84")]
+            oq = [float(r[f"bagpipes_{q}"]) for q in ("p16", "p50", "p84")]
+            half_o, half_n = max((oq[2] - oq[0]) / 2, 1e-9), max((nq[2] - nq[0]) / 2, 1e-9)
+            row = dict(id=cid, snr=float(r["snr"]), parameter=p, n_live=n_live, time_s=round(b["time_s"], 1),
+                       n_eff=round(b["n_eff"], 1), bagpipes400_p16=oq[0], bagpipes400_p50=oq[1], bagpipes400_p84=oq[2],
+                       bagpipes_p16=nq[0], bagpipes_p50=nq[1], bagpipes_p84=nq[2],
+                       bagpipes_shift_sigma400=(nq[1] - oq[1]) / half_o, bagpipes_width_ratio=(nq[2] - nq[0]) / (oq[2] - oq[0] or 1e-9))
+            for v, tag in ((PRIMARY, ""), ("bagpipes_grid_seed2", "_seed2")):
+                s = by.get((v, cid, p))
+                if s is None:
+                    continue
+                sq = [float(s[f"sbipix_{q}"]) for q in ("p16", "p50", "p84")]
+                row[f"offset_sigma400{tag}"] = float(s["offset_sigma"])
+                row[f"width_ratio400{tag}"] = float(s["width_ratio"])
+                row[f"offset_sigma{tag}"] = (sq[1] - nq[1]) / half_n
+                row[f"width_ratio{tag}"] = (sq[2] - sq[0]) / max(nq[2] - nq[0], 1e-9)
+            out.append({k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in row.items()})
+    if not out:
+        sys.exit(f"no <id>_nlive<N>.json in {d}")
+    write_csv(os.path.join(a.out, "convergence.csv"), out)
+    ok = lambda o, w: (abs(o) <= 0.2, 0.8 <= w <= 1.25)
+    print("| case | S/N | n_live | parameter | bagpipes shift (σ₄₀₀) | width new/400 | offset σ, 400 → new | ratio, 400 → new |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in out:
+        print(f"| {r['id']} | {r['snr']:.0f} | {r['n_live']} | {r['parameter']} | {r['bagpipes_shift_sigma400']:+.2f} | "
+              f"{r['bagpipes_width_ratio']:.2f} | {r['offset_sigma400']:+.2f} → {r['offset_sigma']:+.2f} | "
+              f"{r['width_ratio400']:.2f} → {r['width_ratio']:.2f} |")
+    for tag in ("", "_seed2"):
+        rs = [r for r in out if f"offset_sigma{tag}" in r]
+        old = np.array([ok(r[f"offset_sigma400{tag}"], r[f"width_ratio400{tag}"]) for r in rs])
+        new = np.array([ok(r[f"offset_sigma{tag}"], r[f"width_ratio{tag}"]) for r in rs])
+        print(f"sbipix{tag or ' (seed 1)'}: {len(rs)} pairs; within 0.2 σ {old[:, 0].mean():.2f} → {new[:, 0].mean():.2f}, "
+              f"width ratio in 0.8–1.25 {old[:, 1].mean():.2f} → {new[:, 1].mean():.2f} (400 live points → more)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sbipix")
@@ -505,7 +566,7 @@ def main():
     ap.add_argument("--galaxies", type=int, default=12)
     ap.add_argument("--seed", type=int, default=20261202)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--stage", default="all", choices=["all", "make", "sbipix", "bagpipes", "compare"])
+    ap.add_argument("--stage", default="all", choices=["all", "make", "sbipix", "bagpipes", "compare", "convergence"])
     ap.add_argument("--variants", default=",".join(VARIANTS), help="sbipix stage: these variants (comma-separated)")
     ap.add_argument("--only", default="", help="bagpipes stage: only these case ids (comma-separated)")
     ap.add_argument("--bagpipes-case", default=None,
@@ -525,6 +586,8 @@ def main():
     bands = band_names(filters)
     if a.bagpipes_case:
         return bagpipes_case(a, a.bagpipes_case, filters, bands)
+    if a.stage == "convergence":
+        return convergence(a)
     if a.stage in ("all", "make"):
         os.chdir(a.work)
         cases = make_cases(a, filters, bands)
