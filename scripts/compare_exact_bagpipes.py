@@ -47,7 +47,8 @@ Fits, one core each:
   `--bagpipes-case ID --logz-max X` fits one case with the metallicity prior cut at log Z/Z☉ < X:
   its evidence against the full fit's gives bagpipes' posterior mass in that region
   (V_X · exp(lnZ_X − lnZ), V_X the prior fraction), to check a mode one code sees and the other not.
-  `--bagpipes-case ID --n-live N` refits one case with N live points (WORK/bagpipes/<id>_nlive<N>.json);
+  `--bagpipes-case ID --n-live N [--n-eff M] [--discard-exploration]` refits one case sampled harder
+  (WORK/bagpipes/<id>_nlive<N>[_neff<M>][_discard].json);
   `--stage convergence` then compares those refits with the 400-point fits and with sbipix
   (OUT/compare.csv → OUT/convergence.csv): is the reference converged?
 
@@ -275,11 +276,14 @@ def bagpipes_case(a, case_id, filters, bands):
     if a.logz_max is not None:  # the evidence of the region log Z/Z☉ < logz_max alone
         instr["delayed"]["metallicity"] = (10 ** -2.27, 10 ** a.logz_max)
         run, name = f"{run}_logz_lt_{a.logz_max:g}", f"{case_id}_logz_lt_{a.logz_max:g}"
-    if a.n_live != 400:  # a convergence check of the reference: the same fit with more live points
-        run, name = f"{run}_nlive{a.n_live}", f"{name}_nlive{a.n_live}"
+    if a.n_live != 400 or a.n_eff or a.discard_exploration:
+        # a convergence check of the reference: the same fit sampled harder
+        tag = f"_nlive{a.n_live}" + (f"_neff{a.n_eff}" if a.n_eff else "") + ("_discard" if a.discard_exploration else "")
+        run, name = run + tag, name + tag
     t0 = time.time()
     ft = pipes.fit(gal, instr, run=run, n_posterior=2000)
-    ft.fit(verbose=False, sampler="nautilus", n_live=a.n_live, pool=1)
+    ft.fit(verbose=False, sampler="nautilus", n_live=a.n_live, pool=1, n_eff=a.n_eff,
+           discard_exploration=a.discard_exploration)
     t_fit = time.time() - t0
     ft.posterior.get_basic_quantities()
     t_all = time.time() - t0
@@ -515,7 +519,7 @@ def convergence(a):
         if not (f.endswith(".json") and "_nlive" in f and "_logz_" not in f):
             continue
         b = json.load(open(os.path.join(d, f)))
-        cid, n_live = b["id"], int(f.split("_nlive")[1].split(".")[0])
+        cid, n_live = b["id"], f.split("_nlive")[1][: -len(".json")]
         for p in PARAMS:
             r = by.get((PRIMARY, cid, p))
             if r is None:
@@ -572,7 +576,11 @@ def main():
     ap.add_argument("--bagpipes-case", default=None,
                     help="fit this one case with bagpipes (what the bagpipes stage runs per case)")
     ap.add_argument("--n-live", type=int, default=400,
-                    help="with --bagpipes-case: nautilus' live points (400 made compare.csv); other values write <id>_nlive<N>.json")
+                    help="with --bagpipes-case: nautilus' live points (400 made compare.csv); other settings write <id>_nlive<N>[_neff<M>][_discard].json")
+    ap.add_argument("--n-eff", type=int, default=0,
+                    help="with --bagpipes-case: nautilus' target effective sample size (bagpipes passes 0: no target)")
+    ap.add_argument("--discard-exploration", action="store_true",
+                    help="with --bagpipes-case: nautilus drops its exploration-phase points (its advice for accurate posteriors)")
     ap.add_argument("--logz-max", type=float, default=None,
                     help="with --bagpipes-case: restrict the metallicity prior to log Z/Z☉ < this (a region's evidence)")
     a = ap.parse_args()

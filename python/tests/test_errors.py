@@ -76,3 +76,13 @@ def test_the_signatures_read_the_library_defaults():
     v = sig(sbipix.validate)
     assert (v["n"], v["seed"], v["reference_particles"]) == (2000, 987654321, 1000)
     assert sig(sbipix.simulate)["drop_rate"] == 0.1 and sig(sbipix.survey)["draws"] == 500
+
+
+def test_a_flux_far_below_zero_is_a_warning_naming_row_and_band(tmp_path, model):
+    """A source's flux cannot be 6σ negative: the row is fitted as given, the user is warned."""
+    cat = tmp_path / "neg.csv"
+    cat.write_text("id,redshift,flux_ujy_F444W,err_ujy_F444W,flux_ujy_F277W,err_ujy_F277W\n"
+                   "a,2.0,1.0,0.1,0.5,0.05\nb,2.0,1.0,0.1,-0.3,0.05\n")
+    with pytest.warns(sbipix.SbipixWarning, match=r"1 flux in 1 row more than 5σ below zero — row 2 \(line 3, id b\) F277W -6\.0σ"):
+        r = model.fit_catalog(cat, draws=50, ppc=False, refine=False, out=tmp_path / "neg_fit.csv")
+    assert list(r["status"]) == ["ok", "ok"]
