@@ -12,9 +12,10 @@ Usage:
          [--galaxies 12] [--seed 20261202] [--jobs 2] [--stage all|make|sbipix|bagpipes|compare]
 
 FILTER_LIST is SBIPIX's filters_jades_no_wfc.dat (the 19 bands; paths relative to it). Both codes
-see these curves: bagpipes through `filt_list`, sbipix through a copy of the default model folder
+see these curves: bagpipes through `filt_list`, sbipix through a copy of the sbipix2025 model folder
 whose survey.toml names them instead of sedpy's curves (the network, prior and weights are the
-default model's; the network is only the proposal of the exact posterior).
+sbipix2025 model's: the prior bagpipes is given, and the default until 2026-12-03; the network is only
+the proposal of the exact posterior).
 
 The cases (all drawn with one generator seeded with SEED):
 * PIXELS "pixel" cases, log M formed uniform in 6.5–9, and GALAXIES "galaxy" cases, 9.5–11;
@@ -73,11 +74,13 @@ import numpy as np
 
 PARAMS = ["log_mstar", "log_sfr_100myr", "mass_weighted_age_gyr", "logzsol", "av_mag"]
 VARIANTS = {  # name → (changes to the default model's forward_model, sbipix --seed)
-    "bagpipes_grid": ({"max_redshift": 10.0}, 1),
+    # line_placement explicit: a model.json without it read as nearest_pixel until a816817 and
+    # reads as exact since (the 2026-12-02 run relied on the old reading)
+    "bagpipes_grid": ({"max_redshift": 10.0, "line_placement": "nearest_pixel"}, 1),
     "shipped": ({}, 1),
     "exact_lines": ({"line_placement": "exact"}, 1),
     # the primary again with another seed: sbipix's own Monte-Carlo scatter
-    "bagpipes_grid_seed2": ({"max_redshift": 10.0}, 2),
+    "bagpipes_grid_seed2": ({"max_redshift": 10.0, "line_placement": "nearest_pixel"}, 2),
 }
 PRIMARY = "bagpipes_grid"
 SNR_BANDS = ["F277W", "F356W", "F444W"]
@@ -162,8 +165,12 @@ def load_cases(out):
 # 2. sbipix
 # ---------------------------------------------------------------------------------------------
 def model_folder(a, filters, bands, variant):
-    """A copy of the default model with SBIPIX's filter curves and the variant's forward model."""
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "default")
+    """A copy of the sbipix2025 model with SBIPIX's filter curves and the variant's forward model.
+    Its prior is the one bagpipes is given here (age uniform since the big bang, log M formed
+    uniform); it was the default when this comparison was first run (2026-12-02). The default
+    since 2026-12-03 has a physical prior (mass per kpc², ages over the last decade of cosmic
+    time): a different posterior, not comparable with these bagpipes fits."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "sbipix2025")
     dst = os.path.join(a.work, "models", variant)
     if os.path.exists(dst):
         shutil.rmtree(dst)
@@ -180,6 +187,10 @@ def model_folder(a, filters, bands, variant):
     open(os.path.join(dst, "survey.toml"), "w").writelines(lines)
     m = json.load(open(os.path.join(src, "model.json")))
     m["forward_model"].update(VARIANTS[variant][0])
+    # The companion network (sparse band sets, docs/inference.md) never samples these 19-band
+    # cases and would need the same changes: the copy goes without it.
+    if m.pop("companion", None):
+        shutil.rmtree(os.path.join(dst, "sparse"), ignore_errors=True)
     json.dump(m, open(os.path.join(dst, "model.json"), "w"), indent=1)
     return dst
 
@@ -558,6 +569,55 @@ def convergence(a):
         new = np.array([ok(r[f"offset_sigma{tag}"], r[f"width_ratio{tag}"]) for r in rs])
         print(f"sbipix{tag or ' (seed 1)'}: {len(rs)} pairs; within 0.2 σ {old[:, 0].mean():.2f} → {new[:, 0].mean():.2f}, "
               f"width ratio in 0.8–1.25 {old[:, 1].mean():.2f} → {new[:, 1].mean():.2f} (400 live points → more)")
+    criterion(a, rows, d)
+
+
+def criterion(a, rows, d):
+    """The issue's criterion over every case of compare.csv, each against its best reference:
+    bagpipes sampled harder (WORK/bagpipes/<id>_nlive*.json, the most live points) where it was
+    refitted, else the 400-point fit; sbipix from WORK/sbipix_results.csv (a rerun with the
+    current code) where it exists, else compare.csv's. Writes OUT/criterion.csv, prints the table."""
+    refits = {}
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".json") and "_nlive" in f and "_logz_" not in f:
+            b = json.load(open(os.path.join(d, f)))
+            n = int(f.split("_nlive")[1].split("_")[0].split(".")[0])
+            if b["id"] not in refits or n > refits[b["id"]][0]:
+                refits[b["id"]] = (n, b)
+    path = os.path.join(a.work, "sbipix_results.csv")
+    current = {(r["variant"], r["id"]): r for r in csv.DictReader(open(path))} if os.path.exists(path) else {}
+    out = []
+    for r in rows:
+        if r["variant"] not in (PRIMARY, "bagpipes_grid_seed2"):
+            continue
+        cid, p = r["id"], r["parameter"]
+        if cid in refits:
+            b = refits[cid][1]
+            key = f"{p}_floored" if f"{p}_floored_p50" in b else p
+            bq, ref = [b[f"{key}_{q}"] for q in ("p16", "p50", "p84")], f"nlive{refits[cid][0]}"
+        else:
+            bq, ref = [float(r[f"bagpipes_{q}"]) for q in ("p16", "p50", "p84")], "nlive400"
+        s = current.get((r["variant"], cid))
+        sq = [float(s[f"{p}_{q}"]) for q in ("p16", "p50", "p84")] if s else [float(r[f"sbipix_{q}"]) for q in ("p16", "p50", "p84")]
+        half = max((bq[2] - bq[0]) / 2, 1e-9)
+        out.append(dict(variant=r["variant"], id=cid, snr=float(r["snr"]), parameter=p, reference=ref,
+                        sbipix="current" if s else "compare.csv", sbipix_p16=sq[0], sbipix_p50=sq[1], sbipix_p84=sq[2],
+                        bagpipes_p16=bq[0], bagpipes_p50=bq[1], bagpipes_p84=bq[2], offset_sigma=(sq[1] - bq[1]) / half,
+                        width_ratio=(sq[2] - sq[0]) / max(bq[2] - bq[0], 1e-9)))
+    out = [{k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in r.items()} for r in out]
+    write_csv(os.path.join(a.out, "criterion.csv"), out)
+    print("\n| variant | pairs | S/N | reference | \\|offset\\| ≤ 0.2 σ | ratio 0.8–1.25 | median offset / σ | median ratio |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for v in (PRIMARY, "bagpipes_grid_seed2"):
+        for lo, hi in ((0, 20), (20, 50), (50, 100), (100, 1000), (0, 1000)):
+            sel = [r for r in out if r["variant"] == v and lo <= r["snr"] < hi]
+            if not sel:
+                continue
+            refs = sorted({r["reference"] for r in sel})
+            o = np.mean([abs(r["offset_sigma"]) <= 0.2 for r in sel])
+            w = np.mean([0.8 <= r["width_ratio"] <= 1.25 for r in sel])
+            print(f"| {v} | {len(sel)} | {lo}–{hi if hi < 1000 else '…'} | {', '.join(refs)} | {o:.2f} | {w:.2f} | "
+                  f"{np.median([r['offset_sigma'] for r in sel]):+.2f} | {np.median([r['width_ratio'] for r in sel]):.2f} |")
 
 
 def main():
