@@ -513,6 +513,14 @@ def compare(a, cases, bands):
     print("\n".join(md))
 
 
+def refit_files(d):
+    """(file name, result) of every refit with other sampler settings in WORK/bagpipes
+    (`<id>_nlive<N>…json`; the prior-cut fits `_logz_` left out), by name."""
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".json") and "_nlive" in f and "_logz_" not in f:
+            yield f, json.load(open(os.path.join(d, f)))
+
+
 def convergence(a):
     """The reference's own convergence: each case refitted with more live points
     (WORK/bagpipes/<id>_nlive<N>.json, `--bagpipes-case ID --n-live N`) against its 400-point fit
@@ -526,10 +534,7 @@ def convergence(a):
     by = {(r["variant"], r["id"], r["parameter"]): r for r in rows}
     d = os.path.join(a.work, "bagpipes")
     out = []
-    for f in sorted(os.listdir(d)):
-        if not (f.endswith(".json") and "_nlive" in f and "_logz_" not in f):
-            continue
-        b = json.load(open(os.path.join(d, f)))
+    for f, b in refit_files(d):
         cid, n_live = b["id"], f.split("_nlive")[1][: -len(".json")]
         for p in PARAMS:
             r = by.get((PRIMARY, cid, p))
@@ -579,12 +584,10 @@ def criterion(a, rows, d, only400=False):
     refitted, else the 400-point fit; sbipix from WORK/sbipix_results.csv (a rerun with the
     current code) where it exists, else compare.csv's. Writes OUT/criterion.csv, prints the table."""
     refits = {}
-    for f in sorted(os.listdir(d)):
-        if f.endswith(".json") and "_nlive" in f and "_logz_" not in f:
-            b = json.load(open(os.path.join(d, f)))
-            n = int(f.split("_nlive")[1].split("_")[0].split(".")[0])
-            if b["id"] not in refits or n > refits[b["id"]][0]:
-                refits[b["id"]] = (n, b)
+    for f, b in refit_files(d):
+        n = int(f.split("_nlive")[1].split("_")[0].split(".")[0])
+        if b["id"] not in refits or n > refits[b["id"]][0]:
+            refits[b["id"]] = (n, b)
     path = os.path.join(a.work, "sbipix_results.csv")
     current = {(r["variant"], r["id"]): r for r in csv.DictReader(open(path))} if os.path.exists(path) else {}
     out = []
