@@ -150,7 +150,36 @@ pub(crate) struct BandIntegrator {
 
 impl BandIntegrator {
     pub fn new(filter: Filter) -> Self {
+        Self::with_table_from(&filter.clone(), filter)
+    }
+
+    /// bagpipes 1.3.6's integration ([`crate::model::FilterSampling::ModelGrid`]): the curve is
+    /// first interpolated (linearly, zero outside) at the model's wavelengths `grid_aa` read as
+    /// observed wavelengths, and that resampled curve is what the integration interpolates at
+    /// λᵢ(1+z). Two interpolations instead of one: near a steep filter edge the throughput at a
+    /// given wavelength differs by up to tens of per cent from the curve's own, which moves an
+    /// emission line that sits there (0.01–0.1 mag in a band). `filter` (the curve as read) is
+    /// kept for everything but the integration.
+    pub fn on_grid(filter: Filter, grid_aa: &[f64]) -> Result<Self, crate::SpsError> {
         let x = &filter.wave_aa;
+        let (lo, hi) = (x[0], x[x.len() - 1]);
+        let a = grid_aa.partition_point(|&w| w < lo).saturating_sub(1);
+        let b = (grid_aa.partition_point(|&w| w <= hi) + 1).min(grid_aa.len());
+        let wave: Vec<f64> = grid_aa[a..b].to_vec();
+        let trans = wave.iter().map(|&w| filter.throughput(w)).collect();
+        let resampled = Filter::new(filter.name.clone(), wave, trans).map_err(|e| match e {
+            crate::SpsError::InvalidFilter { filter, reason } => crate::SpsError::InvalidFilter {
+                filter,
+                reason: format!("resampled onto the model's wavelength grid (filter_sampling = model_grid): {reason}"),
+            },
+            other => other,
+        })?;
+        Ok(Self::with_table_from(&resampled, filter))
+    }
+
+    /// The integrator whose throughput table is `curve`'s linear interpolation, keeping `filter`.
+    fn with_table_from(curve: &Filter, filter: Filter) -> Self {
+        let x = &curve.wave_aa;
         let min_step = x.windows(2).map(|w| (w[1] / w[0]).ln()).fold(f64::INFINITY, f64::min);
         let span = (x[x.len() - 1] / x[0]).ln();
         // The curve's finest sampling, but no more than 4096 points per band: the table of every
@@ -168,7 +197,7 @@ impl BandIntegrator {
                 k += 1;
             }
             let f = ((l - x[k - 1]) / (x[k] - x[k - 1])).clamp(0.0, 1.0);
-            table.push(filter.trans[k - 1] + f * (filter.trans[k] - filter.trans[k - 1]));
+            table.push(curve.trans[k - 1] + f * (curve.trans[k] - curve.trans[k - 1]));
         }
         table.push(0.0);
         let ln_x1 = x[x.len() - 1].ln();

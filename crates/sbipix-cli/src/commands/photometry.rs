@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::ValueEnum;
 use sbipix::ParamTable;
 use sbipix::request::PhotometryRequest;
-use sbipix::sps::{IgmModel, SfhFamily};
+use sbipix::sps::{FilterSampling, IgmModel, LinePlacement, SfhFamily};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,6 +67,54 @@ impl From<IgmModel> for IgmArg {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LinePlacementArg {
+    Exact,
+    NearestPixel,
+}
+
+impl From<LinePlacementArg> for LinePlacement {
+    fn from(a: LinePlacementArg) -> Self {
+        match a {
+            LinePlacementArg::Exact => LinePlacement::Exact,
+            LinePlacementArg::NearestPixel => LinePlacement::NearestPixel,
+        }
+    }
+}
+
+impl From<LinePlacement> for LinePlacementArg {
+    fn from(m: LinePlacement) -> Self {
+        match m {
+            LinePlacement::Exact => LinePlacementArg::Exact,
+            LinePlacement::NearestPixel => LinePlacementArg::NearestPixel,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FilterSamplingArg {
+    Curve,
+    ModelGrid,
+}
+
+impl From<FilterSamplingArg> for FilterSampling {
+    fn from(a: FilterSamplingArg) -> Self {
+        match a {
+            FilterSamplingArg::Curve => FilterSampling::Curve,
+            FilterSamplingArg::ModelGrid => FilterSampling::ModelGrid,
+        }
+    }
+}
+
+impl From<FilterSampling> for FilterSamplingArg {
+    fn from(m: FilterSampling) -> Self {
+        match m {
+            FilterSampling::Curve => FilterSamplingArg::Curve,
+            FilterSampling::ModelGrid => FilterSamplingArg::ModelGrid,
+        }
+    }
+}
+
 fn d() -> PhotometryRequest {
     PhotometryRequest::default()
 }
@@ -95,6 +143,15 @@ pub struct PhotometryArgs {
     /// Nebular continuum and lines from stars younger than 10 Myr.
     #[arg(long, value_enum, default_value_t = d().nebular.into())]
     pub nebular: OnOff,
+    /// Emission lines at their exact wavelengths, or in the nearest wavelength-grid pixel as
+    /// bagpipes 1.3.6 (with `--filter-sampling model-grid --max-redshift 10`: bagpipes'
+    /// photometry).
+    #[arg(long, value_enum, default_value_t = d().line_placement.into())]
+    pub line_placement: LinePlacementArg,
+    /// Filter curves integrated as read, or first resampled onto the model's wavelength grid as
+    /// bagpipes 1.3.6 does.
+    #[arg(long, value_enum, default_value_t = d().filter_sampling.into())]
+    pub filter_sampling: FilterSamplingArg,
     /// Largest redshift the model is set up for.
     #[arg(long, default_value_t = d().max_redshift)]
     pub max_redshift: f64,
@@ -114,6 +171,8 @@ pub fn run(a: PhotometryArgs) -> Result<()> {
         igm: a.igm.into(),
         dust_emission: a.dust_emission.is_on(),
         nebular: a.nebular.is_on(),
+        line_placement: a.line_placement.into(),
+        filter_sampling: a.filter_sampling.into(),
         max_redshift: a.max_redshift,
         h0: a.h0,
         omega_m: a.omega_m,

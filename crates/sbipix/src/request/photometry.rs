@@ -2,7 +2,7 @@
 
 use crate::inference::sps_model::{FilterChoice, build_sps_model};
 use crate::{Error, Result};
-use sbipix_sps::{Cosmology, IgmModel, ModelConfig, SfhFamily, SpsModel};
+use sbipix_sps::{Cosmology, FilterSampling, IgmModel, LinePlacement, ModelConfig, SfhFamily, SpsModel};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -22,6 +22,15 @@ pub struct PhotometryRequest {
     pub dust_emission: bool,
     /// Nebular continuum and lines from young stars.
     pub nebular: bool,
+    /// Where the emission lines go: at their exact wavelengths (the default), or in the nearest
+    /// wavelength-grid pixel as bagpipes 1.3.6 does (with `max_redshift` 10, bagpipes' grid, and
+    /// `filter_sampling` `ModelGrid`: the settings that reproduce bagpipes' photometry,
+    /// docs/forward-model.md).
+    pub line_placement: LinePlacement,
+    /// How the filter curves are integrated: as read (the default) or resampled onto the model's
+    /// wavelength grid first, as bagpipes 1.3.6 does (with the two settings above, bagpipes'
+    /// photometry).
+    pub filter_sampling: FilterSampling,
     /// Largest redshift the model is set up for.
     pub max_redshift: f64,
     /// Hubble constant, km/s/Mpc.
@@ -40,6 +49,8 @@ impl Default for PhotometryRequest {
             igm: c.igm,
             dust_emission: c.dust_emission,
             nebular: c.nebular,
+            line_placement: c.line_placement,
+            filter_sampling: c.filter_sampling,
             max_redshift: c.max_redshift,
             h0: c.cosmology.h0,
             omega_m: c.cosmology.omega_m,
@@ -74,6 +85,8 @@ impl PhotometryRequest {
             cosmology,
             igm: self.igm,
             nebular: self.nebular,
+            line_placement: self.line_placement,
+            filter_sampling: self.filter_sampling,
             dust_emission: self.dust_emission,
             max_redshift: self.max_redshift,
             ..ModelConfig::default()
