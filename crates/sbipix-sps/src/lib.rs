@@ -45,6 +45,6 @@ pub use error::SpsError;
 pub use filters::{Filter, band_name_from_file_name};
 pub use grids::{Dl07Grid, InoueLine, NebularGrid, SpsData, SspLibrary};
 pub use igm::IgmModel;
-pub use model::{Derived, FilterSampling, GalaxyParams, LinePlacement, ModelConfig, SfhSpec, SpsModel, Workspace};
+pub use model::{Derived, FilterSampling, GalaxyParams, LinePlacement, ModelConfig, SfhBinning, SfhSpec, SpsModel, Workspace};
 pub use sfh::{Sfh, SfhFamily, SfhShape, SfhSummary};
 pub use sfh_inverse::DelayedTauInverse;

@@ -125,6 +125,41 @@ pub fn wavelength_grid(min_phot_aa: f64, max_phot_aa: f64, max_redshift: f64, s:
     x
 }
 
+/// bagpipes 1.3.6's internal sampling of a star-formation history
+/// (`star_formation_history.__init__`, `log_sampling` 0.0025): lookback ages 10^(6, 6.0025, …)
+/// up to the age of the universe today (+ two steps), widths from the log midpoints (the first
+/// edge at 0, the last at the age today), and the SSP bin each age falls into
+/// (`np.histogram(ages, bins=age_bins)`: `edges[j] ≤ a < edges[j+1]`, the last bin closed;
+/// `None` beyond it). For [`crate::model::SfhBinning::BagpipesGrid`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BagpipesSfhGrid {
+    pub ages_yr: Vec<f64>,
+    pub widths_yr: Vec<f64>,
+    pub bin: Vec<Option<usize>>,
+}
+
+impl BagpipesSfhGrid {
+    pub fn new(age_today_gyr: f64, bins: &AgeBins) -> Self {
+        const STEP: f64 = 0.0025;
+        let log_max = (age_today_gyr * 1e9).log10() + 2.0 * STEP;
+        // np.arange(6., log_max, 0.0025): n = ceil((log_max − 6)/step) values, start + i·step
+        let n = ((log_max - 6.0) / STEP).ceil() as usize;
+        let log_a: Vec<f64> = (0..n).map(|i| 6.0 + STEP * i as f64).collect();
+        let mut edges: Vec<f64> = midpoint_edges(&log_a).into_iter().map(|e| 10f64.powf(e)).collect();
+        edges[0] = 0.0;
+        edges[n] = age_today_gyr * 1e9;
+        let ages_yr: Vec<f64> = log_a.iter().map(|l| 10f64.powf(*l)).collect();
+        let widths_yr = edges.windows(2).map(|w| w[1] - w[0]).collect();
+        let e = &bins.edges_yr;
+        let last = e[e.len() - 1];
+        let bin = ages_yr
+            .iter()
+            .map(|&a| if a < e[0] || a > last { None } else { Some(e.partition_point(|&x| x <= a).saturating_sub(1).min(bins.len() - 1)) })
+            .collect();
+        Self { ages_yr, widths_yr, bin }
+    }
+}
+
 /// SSP age bins (years): centres 10^(6.0, 6.1, …) up to the age of the universe today,
 /// edges at the (linear) midpoints, the first edge at 0 and the last at the age today
 /// (bagpipes' `config.age_sampling` / `age_bins`).

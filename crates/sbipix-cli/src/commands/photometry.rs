@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::ValueEnum;
 use sbipix::ParamTable;
 use sbipix::request::PhotometryRequest;
-use sbipix::sps::{FilterSampling, IgmModel, LinePlacement, SfhFamily};
+use sbipix::sps::{FilterSampling, IgmModel, LinePlacement, SfhBinning, SfhFamily};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -115,6 +115,30 @@ impl From<FilterSampling> for FilterSamplingArg {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SfhBinningArg {
+    Exact,
+    BagpipesGrid,
+}
+
+impl From<SfhBinningArg> for SfhBinning {
+    fn from(a: SfhBinningArg) -> Self {
+        match a {
+            SfhBinningArg::Exact => SfhBinning::Exact,
+            SfhBinningArg::BagpipesGrid => SfhBinning::BagpipesGrid,
+        }
+    }
+}
+
+impl From<SfhBinning> for SfhBinningArg {
+    fn from(m: SfhBinning) -> Self {
+        match m {
+            SfhBinning::Exact => SfhBinningArg::Exact,
+            SfhBinning::BagpipesGrid => SfhBinningArg::BagpipesGrid,
+        }
+    }
+}
+
 fn d() -> PhotometryRequest {
     PhotometryRequest::default()
 }
@@ -144,14 +168,18 @@ pub struct PhotometryArgs {
     #[arg(long, value_enum, default_value_t = d().nebular.into())]
     pub nebular: OnOff,
     /// Emission lines at their exact wavelengths, or in the nearest wavelength-grid pixel as
-    /// bagpipes 1.3.6 (with `--filter-sampling model-grid --max-redshift 10`: bagpipes'
-    /// photometry).
+    /// bagpipes 1.3.6 (with `--filter-sampling model-grid --sfh-binning bagpipes-grid
+    /// --max-redshift 10`: bagpipes' photometry).
     #[arg(long, value_enum, default_value_t = d().line_placement.into())]
     pub line_placement: LinePlacementArg,
     /// Filter curves integrated as read, or first resampled onto the model's wavelength grid as
     /// bagpipes 1.3.6 does.
     #[arg(long, value_enum, default_value_t = d().filter_sampling.into())]
     pub filter_sampling: FilterSamplingArg,
+    /// SFH integrated exactly over each SSP age bin, or sampled at bagpipes 1.3.6's fine ages
+    /// and histogrammed (with the two options above and `--max-redshift 10`: bagpipes' photometry).
+    #[arg(long, value_enum, default_value_t = d().sfh_binning.into())]
+    pub sfh_binning: SfhBinningArg,
     /// Largest redshift the model is set up for.
     #[arg(long, default_value_t = d().max_redshift)]
     pub max_redshift: f64,
@@ -173,6 +201,7 @@ pub fn run(a: PhotometryArgs) -> Result<()> {
         nebular: a.nebular.is_on(),
         line_placement: a.line_placement.into(),
         filter_sampling: a.filter_sampling.into(),
+        sfh_binning: a.sfh_binning.into(),
         max_redshift: a.max_redshift,
         h0: a.h0,
         omega_m: a.omega_m,

@@ -2,7 +2,7 @@
 
 use crate::inference::sps_model::{FilterChoice, build_sps_model};
 use crate::{Error, Result};
-use sbipix_sps::{Cosmology, FilterSampling, IgmModel, LinePlacement, ModelConfig, SfhFamily, SpsModel};
+use sbipix_sps::{Cosmology, FilterSampling, IgmModel, LinePlacement, ModelConfig, SfhBinning, SfhFamily, SpsModel};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -31,6 +31,9 @@ pub struct PhotometryRequest {
     /// wavelength grid first, as bagpipes 1.3.6 does (with the two settings above, bagpipes'
     /// photometry).
     pub filter_sampling: FilterSampling,
+    /// How the SFH is binned into the SSP ages: exact integrals (the default) or bagpipes'
+    /// sampling (with the three settings above, bagpipes' photometry).
+    pub sfh_binning: SfhBinning,
     /// Largest redshift the model is set up for.
     pub max_redshift: f64,
     /// Hubble constant, km/s/Mpc.
@@ -51,6 +54,7 @@ impl Default for PhotometryRequest {
             nebular: c.nebular,
             line_placement: c.line_placement,
             filter_sampling: c.filter_sampling,
+            sfh_binning: c.sfh_binning,
             max_redshift: c.max_redshift,
             h0: c.cosmology.h0,
             omega_m: c.cosmology.omega_m,
@@ -87,6 +91,7 @@ impl PhotometryRequest {
             nebular: self.nebular,
             line_placement: self.line_placement,
             filter_sampling: self.filter_sampling,
+            sfh_binning: self.sfh_binning,
             dust_emission: self.dust_emission,
             max_redshift: self.max_redshift,
             ..ModelConfig::default()
