@@ -12,19 +12,50 @@ use std::path::PathBuf;
 type PhotometryOut<'py> =
     (Vec<String>, Bound<'py, PyArray2<f64>>, Vec<String>, Vec<String>, Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>, Vec<String>);
 
+/// The forward model's settings from `settings` (JSON of an object: any of
+/// [`PhotometryRequest`]'s fields but `sfh`, `filters` and `filter_files`, which have arguments
+/// of their own), the others at their defaults. An unknown key or a value of the wrong kind is an
+/// `InvalidArgumentError` naming it.
+fn request_from(settings: Option<&str>) -> PyResult<PhotometryRequest> {
+    let Some(text) = settings else {
+        return Ok(PhotometryRequest::default());
+    };
+    let given: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| crate::errors::invalid("settings", text, e.to_string()))?;
+    let serde_json::Value::Object(mut all) =
+        serde_json::to_value(PhotometryRequest::default()).map_err(|e| crate::errors::invalid("settings", text, e.to_string()))?
+    else {
+        unreachable!("a request serializes as an object")
+    };
+    for (k, v) in given {
+        if matches!(k.as_str(), "sfh" | "filters" | "filter_files") || !all.contains_key(&k) {
+            let known: Vec<&str> = all.keys().map(|s| s.as_str()).filter(|s| !matches!(*s, "sfh" | "filters" | "filter_files")).collect();
+            return Err(crate::errors::invalid(
+                "settings",
+                &k,
+                format!("not a forward-model setting here (settings: {})", known.join(", ")),
+            ));
+        }
+        all.insert(k, v);
+    }
+    serde_json::from_value(serde_json::Value::Object(all)).map_err(|e| crate::errors::invalid("settings", text, e.to_string()))
+}
+
 /// Forward model on columns of parameters: (parameter names with defaults filled in, their
 /// values [n, k], bands, derived names, derived [n, 4], flux µJy [n, bands], log). `filters`:
-/// one curve file per band (the CLI's --filters takes a list file instead).
+/// one curve file per band (the CLI's --filters takes a list file instead); `settings`: JSON of
+/// the other forward-model settings ([`request_from`]).
 #[pyfunction]
-#[pyo3(signature = (names, columns, *, sfh = None, filters = None))]
+#[pyo3(signature = (names, columns, *, sfh = None, filters = None, settings = None))]
 pub fn photometry<'py>(
     py: Python<'py>,
     names: Vec<String>,
     columns: Vec<PyReadonlyArray1<'py, f64>>,
     sfh: Option<&str>,
     filters: Option<Vec<PathBuf>>,
+    settings: Option<String>,
 ) -> PyResult<PhotometryOut<'py>> {
-    let mut req = PhotometryRequest { filter_files: filters.unwrap_or_default(), ..PhotometryRequest::default() };
+    let mut req = PhotometryRequest { filter_files: filters.unwrap_or_default(), ..request_from(settings.as_deref())? };
     if let Some(s) = sfh {
         req.sfh = parse_sfh_family(s).map_err(to_py)?;
     }
