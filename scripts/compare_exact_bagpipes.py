@@ -87,7 +87,7 @@ VARIANTS = {  # name → (changes to the default model's forward_model, sbipix -
     "bagpipes_filters": ({"max_redshift": 10.0, "line_placement": "nearest_pixel", "filter_sampling": "model_grid"}, 1),
     "bagpipes_filters_seed2": ({"max_redshift": 10.0, "line_placement": "nearest_pixel", "filter_sampling": "model_grid"}, 2),
     # every convention of bagpipes sbipix can follow: also its SFH sampling (SfhBinning::BagpipesGrid;
-    # tests/bagpipes.rs: median |Δm| 0.0008, p95 0.0019 mag) — the model the data were made with
+    # tests/bagpipes.rs: median |Δm| 0.0008, p95 0.0009 mag) — the model the data were made with
     "bagpipes_conventions": ({"max_redshift": 10.0, "line_placement": "nearest_pixel", "filter_sampling": "model_grid",
                               "sfh_binning": "bagpipes_grid"}, 1),
     "bagpipes_conventions_seed2": ({"max_redshift": 10.0, "line_placement": "nearest_pixel", "filter_sampling": "model_grid",

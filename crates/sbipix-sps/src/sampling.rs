@@ -138,20 +138,42 @@ pub struct BagpipesSfhGrid {
     pub bin: Vec<Option<usize>>,
 }
 
+/// `np.arange(start, stop, step)` value for value: numpy fills `start + i·δ` with
+/// δ = (start + step) − start, not `step` (for 6 and 0.0025, δ − step = 3.9e-16), and bagpipes'
+/// histogram of a fine age that falls on a bin edge (10^9.35 is both) goes by those last bits.
+pub fn numpy_arange(start: f64, stop: f64, step: f64) -> Vec<f64> {
+    let n = ((stop - start) / step).ceil().max(0.0) as usize;
+    let delta = (start + step) - start;
+    (0..n)
+        .map(|i| match i {
+            0 => start,
+            1 => start + step,
+            _ => start + i as f64 * delta,
+        })
+        .collect()
+}
+
 impl BagpipesSfhGrid {
     pub fn new(age_today_gyr: f64, bins: &AgeBins) -> Self {
         const STEP: f64 = 0.0025;
-        let log_max = (age_today_gyr * 1e9).log10() + 2.0 * STEP;
-        // np.arange(6., log_max, 0.0025): n = ceil((log_max − 6)/step) values, start + i·step
-        let n = ((log_max - 6.0) / STEP).ceil() as usize;
-        let log_a: Vec<f64> = (0..n).map(|i| 6.0 + STEP * i as f64).collect();
+        let log_today = (age_today_gyr * 1e9).log10();
+        let log_a = numpy_arange(6.0, log_today + 2.0 * STEP, STEP);
+        let n = log_a.len();
         let mut edges: Vec<f64> = midpoint_edges(&log_a).into_iter().map(|e| 10f64.powf(e)).collect();
         edges[0] = 0.0;
         edges[n] = age_today_gyr * 1e9;
         let ages_yr: Vec<f64> = log_a.iter().map(|l| 10f64.powf(*l)).collect();
         let widths_yr = edges.windows(2).map(|w| w[1] - w[0]).collect();
-        let e = &bins.edges_yr;
-        let last = e[e.len() - 1];
+        // the SSP bins' edges as bagpipes computes them (`config.age_bins`: numpy's arange in
+        // log age, then log midpoints), for the histogram only: they differ from `bins`' in the
+        // last bits, which decide where an age on an edge goes
+        let log_c = numpy_arange(6.0, log_today, 0.1);
+        let mut e: Vec<f64> = midpoint_edges(&log_c).into_iter().map(|x| 10f64.powf(x)).collect();
+        debug_assert_eq!(e.len(), bins.edges_yr.len(), "bagpipes' SSP bins are these bins");
+        e[0] = 0.0;
+        let ne = e.len();
+        e[ne - 1] = age_today_gyr * 1e9;
+        let last = e[ne - 1];
         let bin = ages_yr
             .iter()
             .map(|&a| if a < e[0] || a > last { None } else { Some(e.partition_point(|&x| x <= a).saturating_sub(1).min(bins.len() - 1)) })
@@ -224,6 +246,20 @@ impl AgeBins {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values printed by numpy 2 (`repr(np.arange(6., 10.2, 0.0025)[k])`, …): equal to the bit.
+    #[test]
+    fn numpy_arange_matches_numpy_to_the_bit() {
+        let a = numpy_arange(6.0, 10.2, 0.0025);
+        assert_eq!(a.len(), 1680);
+        assert_eq!(a[1], 6.0025);
+        assert_eq!(a[1340], 9.350000000000524);
+        assert_eq!(a[1679], 10.197500000000655);
+        let s = numpy_arange(6.0, 10.129, 0.1);
+        assert_eq!(s.len(), 42);
+        assert_eq!((s[33], s[34]), (9.299999999999988, 9.399999999999988));
+        assert_eq!(midpoint_edges(&s)[34], 9.349999999999987);
+    }
 
     #[test]
     fn age_bins_match_bagpipes_layout() {

@@ -187,11 +187,13 @@ fn bagpipes_filter_sampling_matches_bagpipes_closer() {
 }
 
 /// All of bagpipes' conventions (`max_redshift` 10, nearest-pixel lines, filters resampled onto
-/// the model grid, and its SFH sampling: `SfhBinning::BagpipesGrid`). Measured, full / stars:
-/// median |Δm| 0.0008 / 0.0008, p95 0.0019 / 0.0019, p99 0.0079 / 0.0080, max 0.043 / 0.043 mag
-/// (F090W at z ≈ 6.7, blueward of Lyα: the IGM table, below) — the filters alone leave a median
-/// of 0.0030 / 0.0026 and p95 0.0052 / 0.0112: the exact bin integrals against bagpipes' 0.0025-dex
-/// sampling of the SFH were most of what was left. Bounds ≈ 25 % above what is measured.
+/// the model grid, and its SFH sampling: `SfhBinning::BagpipesGrid`, numpy's `arange` to the last
+/// bit). Measured, full / stars: median |Δm| 0.0008 / 0.0008, p95 0.0009 / 0.0009, p99 0.0017 /
+/// 0.0018, max 0.027 / 0.025 mag (F606W), living mass identical — the filters alone leave a
+/// median of 0.0030 / 0.0026 and p95 0.0052 / 0.0112: the exact bin integrals against bagpipes'
+/// 0.0025-dex sampling of the SFH were most of what was left. With `step` for numpy's δ in the
+/// fine ages (an age on a bin edge then lands in the other bin) p95 was 0.0019 and p99 0.008.
+/// Bounds ≈ 25–40 % above what is measured.
 #[test]
 fn bagpipes_conventions_reproduce_bagpipes() {
     for (name, table, full) in [("full", "bagpipes_reference_full.csv", true), ("stars", "bagpipes_reference_stars.csv", false)] {
@@ -200,8 +202,11 @@ fn bagpipes_conventions_reproduce_bagpipes() {
         let (med, p95) = report(&format!("{name}, all of bagpipes' conventions"), &mut c);
         let p99 = percentile(&mut c.dm, 99.0);
         assert!(med <= 0.001, "{name}: median |Δm| = {med}");
-        assert!(p95 <= 0.0025, "{name}: 95th percentile |Δm| = {p95}");
-        assert!(p99 <= 0.010, "{name}: 99th percentile |Δm| = {p99}");
+        assert!(p95 <= 0.0012, "{name}: 95th percentile |Δm| = {p95}");
+        assert!(p99 <= 0.0025, "{name}: 99th percentile |Δm| = {p99}");
+        // the living mass from the same bins: bagpipes' to rounding
+        let max_dm = c.dlog_mstar.iter().fold(0f64, |m, d| m.max(d.abs()));
+        assert!(max_dm <= 1e-5, "{name}: max |Δlog M*| = {max_dm}");
         assert_derived_quantities(name, &c);
     }
 }
