@@ -40,7 +40,11 @@ Fits, one core each:
   with, up to sbipix's ≤ 0.01 mag differences), "shipped" (the default model's own forward
   model: nearest-pixel lines on the max_redshift 15 grid) and "exact_lines" (lines at their exact
   wavelengths, the default of new models); and "bagpipes_grid_seed2", the first again with
-  another seed (sbipix's own Monte-Carlo scatter, summarised apart).
+  another seed (sbipix's own Monte-Carlo scatter, summarised apart). Added 2026-12-04/05:
+  "bagpipes_filters" (also bagpipes' filter integration, `filter_sampling: model_grid`) and
+  "bagpipes_conventions" (also its SFH sampling, `sfh_binning: bagpipes_grid`: bagpipes'
+  photometry to p95 0.0009 mag), each with a _seed2; `--stage convergence` reports every
+  bagpipes_* variant it finds.
 * bagpipes + nautilus, 400 live points, `pool=1`, OMP_NUM_THREADS=1, n_posterior 2000, same
   prior (massformed (4, 12) for pixels, (4, 15) for galaxies), redshift fixed at the truth; at
   most JOBS fits at a time, each in its own process, each case's result written to
