@@ -27,9 +27,11 @@ fn request_from(settings: Option<&str>) -> PyResult<PhotometryRequest> {
     else {
         unreachable!("a request serializes as an object")
     };
+    // the fields with arguments of their own
+    const OWN: [&str; 3] = ["sfh", "filters", "filter_files"];
     for (k, v) in given {
-        if matches!(k.as_str(), "sfh" | "filters" | "filter_files") || !all.contains_key(&k) {
-            let known: Vec<&str> = all.keys().map(|s| s.as_str()).filter(|s| !matches!(*s, "sfh" | "filters" | "filter_files")).collect();
+        if OWN.contains(&k.as_str()) || !all.contains_key(&k) {
+            let known: Vec<&str> = all.keys().map(|s| s.as_str()).filter(|s| !OWN.contains(s)).collect();
             return Err(crate::errors::invalid(
                 "settings",
                 &k,

@@ -166,7 +166,8 @@ impl BagpipesSfhGrid {
         let widths_yr = edges.windows(2).map(|w| w[1] - w[0]).collect();
         // the SSP bins' edges as bagpipes computes them (`config.age_bins`: numpy's arange in
         // log age, then log midpoints), for the histogram only: they differ from `bins`' in the
-        // last bits, which decide where an age on an edge goes
+        // last bits, which decide where an age on an edge goes. (`AgeBins` keeps 6 + 0.1·i so
+        // that the default model's output stays what it was to the bit.)
         let log_c = numpy_arange(6.0, log_today, 0.1);
         let mut e: Vec<f64> = midpoint_edges(&log_c).into_iter().map(|x| 10f64.powf(x)).collect();
         debug_assert_eq!(e.len(), bins.edges_yr.len(), "bagpipes' SSP bins are these bins");
@@ -176,7 +177,7 @@ impl BagpipesSfhGrid {
         let last = e[ne - 1];
         let bin = ages_yr
             .iter()
-            .map(|&a| if a < e[0] || a > last { None } else { Some(e.partition_point(|&x| x <= a).saturating_sub(1).min(bins.len() - 1)) })
+            .map(|&a| if a > last { None } else { Some(e.partition_point(|&x| x <= a).saturating_sub(1).min(bins.len() - 1)) })
             .collect();
         Self { ages_yr, widths_yr, bin }
     }

@@ -40,104 +40,37 @@ impl From<SfhFamily> for SfhArg {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IgmArg {
-    Inoue2014,
-    Madau1995,
-    None,
-}
-
-impl From<IgmArg> for IgmModel {
-    fn from(a: IgmArg) -> Self {
-        match a {
-            IgmArg::Inoue2014 => IgmModel::Inoue2014,
-            IgmArg::Madau1995 => IgmModel::Madau1995,
-            IgmArg::None => IgmModel::None,
+/// A clap value enum that mirrors a library enum variant for variant, with both conversions
+/// (the library crates know nothing of clap).
+macro_rules! mirror_enum {
+    ($arg:ident => $lib:ident { $($v:ident),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub enum $arg {
+            $($v),+
         }
-    }
-}
 
-impl From<IgmModel> for IgmArg {
-    fn from(m: IgmModel) -> Self {
-        match m {
-            IgmModel::Inoue2014 => IgmArg::Inoue2014,
-            IgmModel::Madau1995 => IgmArg::Madau1995,
-            IgmModel::None => IgmArg::None,
+        impl From<$arg> for $lib {
+            fn from(a: $arg) -> Self {
+                match a {
+                    $($arg::$v => $lib::$v),+
+                }
+            }
         }
-    }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LinePlacementArg {
-    Exact,
-    NearestPixel,
-}
-
-impl From<LinePlacementArg> for LinePlacement {
-    fn from(a: LinePlacementArg) -> Self {
-        match a {
-            LinePlacementArg::Exact => LinePlacement::Exact,
-            LinePlacementArg::NearestPixel => LinePlacement::NearestPixel,
+        impl From<$lib> for $arg {
+            fn from(m: $lib) -> Self {
+                match m {
+                    $($lib::$v => $arg::$v),+
+                }
+            }
         }
-    }
+    };
 }
 
-impl From<LinePlacement> for LinePlacementArg {
-    fn from(m: LinePlacement) -> Self {
-        match m {
-            LinePlacement::Exact => LinePlacementArg::Exact,
-            LinePlacement::NearestPixel => LinePlacementArg::NearestPixel,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FilterSamplingArg {
-    Curve,
-    ModelGrid,
-}
-
-impl From<FilterSamplingArg> for FilterSampling {
-    fn from(a: FilterSamplingArg) -> Self {
-        match a {
-            FilterSamplingArg::Curve => FilterSampling::Curve,
-            FilterSamplingArg::ModelGrid => FilterSampling::ModelGrid,
-        }
-    }
-}
-
-impl From<FilterSampling> for FilterSamplingArg {
-    fn from(m: FilterSampling) -> Self {
-        match m {
-            FilterSampling::Curve => FilterSamplingArg::Curve,
-            FilterSampling::ModelGrid => FilterSamplingArg::ModelGrid,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SfhBinningArg {
-    Exact,
-    BagpipesGrid,
-}
-
-impl From<SfhBinningArg> for SfhBinning {
-    fn from(a: SfhBinningArg) -> Self {
-        match a {
-            SfhBinningArg::Exact => SfhBinning::Exact,
-            SfhBinningArg::BagpipesGrid => SfhBinning::BagpipesGrid,
-        }
-    }
-}
-
-impl From<SfhBinning> for SfhBinningArg {
-    fn from(m: SfhBinning) -> Self {
-        match m {
-            SfhBinning::Exact => SfhBinningArg::Exact,
-            SfhBinning::BagpipesGrid => SfhBinningArg::BagpipesGrid,
-        }
-    }
-}
+mirror_enum!(IgmArg => IgmModel { Inoue2014, Madau1995, None });
+mirror_enum!(LinePlacementArg => LinePlacement { Exact, NearestPixel });
+mirror_enum!(FilterSamplingArg => FilterSampling { Curve, ModelGrid });
+mirror_enum!(SfhBinningArg => SfhBinning { Exact, BagpipesGrid });
 
 fn d() -> PhotometryRequest {
     PhotometryRequest::default()
