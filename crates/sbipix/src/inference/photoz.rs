@@ -565,9 +565,66 @@ impl RedshiftPosterior {
     }
 }
 
+/// Above this median χ²_min per measured band over a catalogue's rows, its errors are smaller
+/// than the scatter of its photometry about the model ([`excess_scatter_warning`]). Galaxies made
+/// by bagpipes with their true errors leave medians of 0.49–0.76 per band (5.4–8.4 over 11 bands,
+/// σ with the default 5 % systematic error; docs/photo-z.md, *Why the PRISM set fails*); the JADES
+/// PRISM table, whose errors leave out its spectra's noise, 1.6 (its noiseless fluxes) and 2.2.
+pub const EXCESS_CHI2_PER_BAND: f64 = 1.5;
+
+/// Fewest rows with enough bands for [`excess_scatter_warning`] to judge a catalogue.
+pub const EXCESS_CHI2_MIN_ROWS: usize = 20;
+
+/// A warning when a catalogue's photometry scatters about the best templates more than its errors
+/// allow: the median over rows with at least [`MIN_BANDS`] bands of χ²_min / bands above
+/// [`EXCESS_CHI2_PER_BAND`]. Either the errors leave out part of the noise (photometry synthesised
+/// from spectra, underestimated errors) or the model misses these galaxies; either way the z
+/// intervals are too narrow and outliers many. None below [`EXCESS_CHI2_MIN_ROWS`] such rows.
+pub fn excess_scatter_warning(rows: &[Option<RedshiftPosterior>]) -> Option<String> {
+    let mut per_band: Vec<f64> =
+        rows.iter().flatten().filter(|p| p.n_bands >= MIN_BANDS && p.chi2_min.is_finite()).map(|p| p.chi2_min / p.n_bands as f64).collect();
+    if per_band.len() < EXCESS_CHI2_MIN_ROWS {
+        return None;
+    }
+    per_band.sort_by(f64::total_cmp);
+    let median = per_band[per_band.len() / 2];
+    (median > EXCESS_CHI2_PER_BAND).then(|| {
+        format!(
+            "warning: the best templates leave a median χ² of {median:.2} per band over {} rows (galaxies the model \
+             describes, with their true errors, leave 0.5–0.8): the errors are smaller than the photometry's scatter, or the \
+             model misses these galaxies, so the redshift intervals will be too narrow and outliers many (docs/photo-z.md, \
+             *Why the PRISM set fails*); a systematic error (`--sys-err`, Python `sys_err`) adds a fraction of each flux to its error",
+            per_band.len()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excess_scatter_is_judged_on_the_median_chi2_per_band() {
+        let row = |chi2: f64, bands: usize| {
+            let mut p = RedshiftPosterior::from_grid(vec![1.0, 2.0], vec![0.5, 0.5]);
+            (p.chi2_min, p.n_bands) = (chi2, bands);
+            Some(p)
+        };
+        let rows = |per_band: &[f64], bands: usize| per_band.iter().map(|&c| row(c * bands as f64, bands)).collect::<Vec<_>>();
+        // honest errors (0.7 per band), then 2.0 per band: the median decides, not the tail
+        assert_eq!(excess_scatter_warning(&rows(&[0.7; 30], 11)), None);
+        let mut mixed = rows(&[0.7; 16], 11);
+        mixed.extend(rows(&[9.0; 14], 11));
+        assert_eq!(excess_scatter_warning(&mixed), None);
+        let w = excess_scatter_warning(&rows(&[2.0; 30], 11)).unwrap();
+        assert!(w.contains("median χ² of 2.00 per band over 30 rows"), "{w}");
+        // too few rows to judge; rows with too few bands or no fit do not count
+        assert_eq!(excess_scatter_warning(&rows(&[2.0; EXCESS_CHI2_MIN_ROWS - 1], 11)), None);
+        let mut few = rows(&[2.0; EXCESS_CHI2_MIN_ROWS - 1], 11);
+        few.extend(rows(&[2.0; 10], MIN_BANDS - 1));
+        few.extend([None, None]);
+        assert_eq!(excess_scatter_warning(&few), None);
+    }
 
     #[test]
     fn closed_form_mass_integral_matches_the_quadrature() {

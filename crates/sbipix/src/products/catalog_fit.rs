@@ -13,7 +13,7 @@
 use super::summaries::{object_percentiles, predictive_check};
 use crate::inference::integrated::sample_integrated;
 use crate::inference::model::Posterior;
-use crate::inference::photoz::{PhotoZSettings, RedshiftPosterior, RedshiftTemplates};
+use crate::inference::photoz::{PhotoZSettings, RedshiftPosterior, RedshiftTemplates, excess_scatter_warning};
 use crate::{Error, Result};
 use sbipix_sim::streams;
 use std::path::Path;
@@ -285,6 +285,9 @@ fn photometric_redshifts(
     }
     for (f, k) in flagged {
         log(&format!("sbipix: {k} rows flagged `{f}`: {}", RedshiftPosterior::explain(&f)));
+    }
+    if let Some(w) = excess_scatter_warning(&rows) {
+        log(&format!("sbipix: {w}"));
     }
     Ok(PhotoZ { grid: templates.redshifts().to_vec(), rows, settings })
 }
