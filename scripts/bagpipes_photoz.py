@@ -32,6 +32,11 @@ Errors: per galaxy a S/N drawn log-uniform 5–50, σ_b = max(f_b, 0.1 · median
 proportional to the flux, as in the PRISM set, with a floor where a band drops out), the flux
 scattered by σ_b. Metrics of Δz/(1+z) (z = p(z)'s median): σ_NMAD, bias, outliers
 (|Δz|/(1+z) > 0.15), coverage of [z_p16, z_p84] with its exact 99 % binomial range, per S/N bin 5–10, 10–20, 20–50 and all.
+Then the `z6_young` galaxies observed as the JADES PRISM table was made (`prism_table_like`: sets
+`z6_young_prism_table` and `…_noiseless`, drawn with SEED + 1, written to
+OUT_DIR/catalogue_prism_table.csv), and the latter's photo-z outliers and the rest fitted at their
+true redshifts (`at_z_true`: the median residual per band, as for the real galaxies at z_spec).
+
 Writes OUT_DIR/catalogue.csv (the photometry fitted, with the true z and the S/N beside it: the
 CLI test `photometric_redshifts_of_bagpipes_galaxies` reads it), OUT_DIR/metrics.json and
 OUT_DIR/galaxies.csv (all truths, the fit's redshifts).
@@ -126,12 +131,33 @@ def prism_table_like(rows, seed):
     return out
 
 
-def write_catalogue(path, rows, bands):
+def at_z_true(a, rows):
+    """`sbipix fit` (exact posteriors) at the true redshifts of `rows`, the photo-z outliers and
+    the rest apart: the median reduced χ² and residual per band its posterior-predictive check
+    prints — what docs/photo-z.md compares with the real PRISM outliers' at z_spec."""
+    out = {}
+    for name, keep in (("outliers", True), ("rest", False)):
+        sel = [x for x in rows if (abs(x["z_p50"] - x["z"]) / (1 + x["z"]) > 0.15) == keep]
+        cat = os.path.join(a.work, f"at_z_true_{name}.csv")
+        write_catalogue(cat, sel, BANDS11, redshift=True)
+        r = subprocess.run([a.sbipix, "fit", "--model", a.model, "--catalog", cat, "--out", cat + ".fit.csv",
+                            "--overwrite"], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(r.stderr)
+        res = [l.split(":", 1)[1].strip() for l in r.stderr.splitlines() if "median residual per band" in l]
+        chi = [l.split("median reduced χ²")[1].split(",")[0].strip() for l in r.stderr.splitlines() if "median reduced χ²" in l]
+        out[name] = {"n": len(sel), "median_reduced_chi2": float(chi[0]) if chi else None,
+                     "median_residual_sigma": res[0] if res else None}
+    return out
+
+
+def write_catalogue(path, rows, bands, redshift=False):
     with open(path, "w") as f:
-        f.write("id,set,z_true,snr," + ",".join(f"flux_ujy_{b},err_ujy_{b}" for b in bands) + "\n")
+        f.write("id,set,z_true,snr," + ",".join(f"flux_ujy_{b},err_ujy_{b}" for b in bands) + (",redshift" if redshift else "") + "\n")
         for r in rows:
             vals = [v for fe in zip(r["flux"], r["err"]) for v in fe]
-            f.write(f"{r['id']},{r['set']},{r['z']:.6f},{r['snr']:.4f}," + ",".join(f"{v:.6e}" for v in vals) + "\n")
+            f.write(f"{r['id']},{r['set']},{r['z']:.6f},{r['snr']:.4f}," + ",".join(f"{v:.6e}" for v in vals)
+                    + (f",{r['z']:.6f}" if redshift else "") + "\n")
 
 
 def summary(z, zp, lo, hi):
@@ -197,6 +223,7 @@ def main():
             sel = [x for x in g if s0 <= x["snr"] < s1]
             out[f"snr_{s0}_{s1}"] = summary(arr("z", sel), arr("z_p50", sel), arr("z_p16", sel), arr("z_p84", sel))
         metrics[name] = out
+    metrics["at_z_true"] = at_z_true(a, [x for x in rows if x["set"] == PRISM_TABLE_SETS[0] + "_prism_table_noiseless"])
     with open(os.path.join(a.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
     keys = ["id", "set", "z", "snr", "age_gyr", "tau_gyr", "metallicity_zsun", "av_mag", "logu", "log_mass_formed",
@@ -206,7 +233,45 @@ def main():
         w.writerow(keys)
         for x in rows:
             w.writerow([f"{x[k]:.5g}" if isinstance(x[k], float) else x[k] for k in keys])
+    figure(rows, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "photoz-bagpipes.png"))
     print(json.dumps(metrics, indent=1))
+
+
+def figure(rows, path):
+    """z_phot against z_true: the young z ≈ 6 galaxies with true errors, the same galaxies with the
+    PRISM table's noise, and the real PRISM galaxies (docs/data/photoz/prism_default.csv against
+    the table's spectroscopic redshifts in ../shared; the panel is left out without them)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    prism = os.path.join(here, "..", "..", "shared", "real_data", "jades_prism_synthphot", "PRISM_5.5z6.5_JOF_v11_synthphot.txt")
+    fit = os.path.join(here, "..", "docs", "data", "photoz", "prism_default.csv")
+    panels = [("bagpipes z6_young, true errors (S/N 5–50)", [x for x in rows if x["set"] == "z6_young"]),
+              ("the same galaxies, the PRISM table's noise", [x for x in rows if x["set"] == "z6_young_prism_table"])]
+    if os.path.exists(prism) and os.path.exists(fit):
+        spec = {l.split()[0]: float(l.split()[1]) for l in open(prism) if l.strip() and not l.startswith("ID")}
+        real = [{"z": spec[r["id"]], "z_p50": float(r["z_p50"])} for r in csv.DictReader(open(fit))]
+        panels.append(("543 real JADES PRISM galaxies (scattered)", real))
+    fig, ax = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), sharey=True)
+    for a, (title, g) in zip(ax, panels):
+        z = np.array([x["z"] for x in g])
+        zp = np.array([x["z_p50"] for x in g])
+        out = np.abs(zp - z) / (1 + z) > 0.15
+        a.scatter(z[~out], zp[~out], s=5, color="C0")
+        a.scatter(z[out], zp[out], s=5, color="C3")
+        x = np.linspace(5.5, 6.6, 10)
+        a.plot(x, x, "k-", lw=0.8)
+        a.fill_between(x, x - 0.15 * (1 + x), x + 0.15 * (1 + x), color="0.88", zorder=0)
+        a.set_xlim(5.5, 6.6)
+        a.set_ylim(0, 7.6)
+        a.set_title(f"{title}\n{100 * out.mean():.1f} % outliers (red)", fontsize=9)
+        a.set_xlabel("true / spectroscopic z")
+    ax[0].set_ylabel("photometric z (p(z) median)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
