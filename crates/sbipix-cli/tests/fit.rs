@@ -342,6 +342,19 @@ fn photometric_redshifts_of_the_prism_galaxies_hold_their_documented_numbers() {
     assert!((0.045..0.051).contains(&nmad), "σ_NMAD {nmad}");
     assert!(bias.abs() < 0.02, "bias {bias}");
     assert!((0.255..0.28).contains(&outliers), "outliers {outliers}");
+    // the clean galaxies of JADES' deepest spectra (GOODS-S Deep, Ultra Deep): 5 of 31 outliers
+    let fname = header.iter().position(|x| *x == "filenames").unwrap();
+    let deep: std::collections::HashSet<String> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| ["gds-deep-v3_", "gds-udeep-v3_"].iter().any(|p| w[fname].starts_with(p)) && clean.contains(w[0]))
+        .map(|w| w[0].to_string())
+        .collect();
+    assert_eq!(deep.len(), 31);
+    let (nmad, _, outliers) = metrics(&|i| deep.contains(i));
+    eprintln!("PRISM photo-z, deepest spectra: σ_NMAD {nmad:.4}, outliers {outliers:.3}");
+    assert!((3..=7).contains(&((outliers * 31.0).round() as usize)) && nmad < 0.04, "σ_NMAD {nmad}, outliers {outliers}");
 }
 
 /// Photometric redshifts of galaxies made by another code, bagpipes 1.3.6, with priors that are
