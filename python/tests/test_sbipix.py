@@ -584,6 +584,25 @@ def test_fit_catalog_matches_command_line(tmp_path, model):
         model.fit(np.ones((1, 19)), np.ones((1, 19)) * 0.1, 8.0)
 
 
+def test_photo_z_warns_when_photometry_scatters_more_than_its_errors(model):
+    # docs/photo-z.md, *Why the PRISM set fails*: young z ≈ 6 galaxies made by bagpipes with their
+    # true errors pass; the same galaxies with the PRISM table's undeclared noise are warned of
+    root = Path(__file__).resolve().parents[2] / "docs" / "data" / "photoz" / "bagpipes"
+    bands = ["F090W", "F115W", "F150W", "F182M", "F200W", "F210M", "F277W", "F335M", "F356W", "F410M", "F444W"]
+
+    def rows(name, set_name):
+        with open(root / name) as fh:
+            sel = [r for r in csv.DictReader(fh) if r["set"] == set_name][:100]
+        return tuple(np.array([[float(r[f"{k}_ujy_{b}"]) for b in bands] for r in sel]) for k in ("flux", "err"))
+
+    quick = {"templates": 256, "step": 0.02}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sbipix.SbipixWarning)
+        model.photo_z(*rows("catalogue.csv", "z6_young"), bands=bands, settings=quick)
+    with pytest.warns(sbipix.SbipixWarning, match=r"median χ² of \d+\.\d+ per band over 100 rows"):
+        model.photo_z(*rows("catalogue_prism_table.csv", "z6_young_prism_table"), bands=bands, settings=quick)
+
+
 # --- survey mode ---------------------------------------------------------------------------------
 
 

@@ -153,6 +153,10 @@ pub fn photo_z<'py>(
                 .into_par_iter()
                 .map(|r| t.posterior(&f[r * nb..(r + 1) * nb], &s[r * nb..(r + 1) * nb], &m[r * nb..(r + 1) * nb], sys).ok())
                 .collect();
+            // as `sbipix fit`: photometry that scatters more than its errors allow is said so
+            if let Some(w) = sbipix::inference::photoz::excess_scatter_warning(&out) {
+                log.push(&w);
+            }
             Ok((t.redshifts().to_vec(), out))
         })
         .map_err(to_py)?;
