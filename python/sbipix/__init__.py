@@ -543,7 +543,9 @@ class Model:
         ``z_draws``; docs/photo-z.md). Returns a dict: ``z_grid`` (nodes), ``pz`` (rows × nodes,
         the probability of each node's cell), ``z_p16``, ``z_p50``, ``z_p84``, ``z_mode``,
         ``z_odds`` (probability within 0.1(1+z) of the mode) and ``z_flags`` per row (NaN rows
-        where a row has no usable band).
+        where a row has no usable band). A :class:`SbipixWarning` when the rows scatter about
+        the best templates more than their errors allow (median χ² above 1.5 per band over at
+        least 20 rows: the intervals will be too narrow; docs/photo-z.md).
         """
         f, s, m, _ = self._photometry(flux, err, 0.0, mask, bands)
         (grid, pz, summ, flags), log = _core.photo_z(
