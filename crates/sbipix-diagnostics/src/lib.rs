@@ -132,13 +132,19 @@ pub fn kolmogorov_q(lambda: f64) -> f64 {
     sum.clamp(0.0, 1.0)
 }
 
+/// (bias, NMAD) of errors Δ, as the crate's conventions define them: median(Δ) and
+/// 1.4826·median|Δ − bias| (medians interpolated as numpy's); NaN for no errors.
+pub fn bias_nmad(delta: &[f64]) -> (f64, f64) {
+    let bias = median(delta);
+    (bias, 1.4826 * median(&delta.iter().map(|x| (x - bias).abs()).collect::<Vec<_>>()))
+}
+
 /// All metrics of one parameter.
 pub fn metrics(d: &Draws) -> ParamMetrics {
     let n = d.truth.len();
     let meds: Vec<f64> = (0..n).map(|i| median(&d.draws[i * d.n_draws..(i + 1) * d.n_draws])).collect();
     let delta: Vec<f64> = meds.iter().zip(d.truth).map(|(m, t)| m - t).collect();
-    let bias = median(&delta);
-    let nmad = 1.4826 * median(&delta.iter().map(|x| (x - bias).abs()).collect::<Vec<_>>());
+    let (bias, nmad) = bias_nmad(&delta);
     let outliers = delta.iter().filter(|x| (*x - bias).abs() > 3.0 * nmad).count();
     let means: Vec<f64> = (0..n).map(|i| d.draws[i * d.n_draws..(i + 1) * d.n_draws].iter().sum::<f64>() / d.n_draws as f64).collect();
     let (widths, crps): (Vec<f64>, Vec<f64>) = (0..n)
@@ -209,6 +215,14 @@ pub fn tarp(truth: &[f64], draws: &[f64], n_params: usize, n_draws: usize, seed:
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn bias_and_nmad_by_hand() {
+        // median 3; |Δ − 3| = 2, 1, 0, 1, 7 → median 1; even counts interpolate as numpy
+        assert_eq!(bias_nmad(&[1.0, 2.0, 3.0, 4.0, 10.0]), (3.0, 1.4826));
+        assert_eq!(bias_nmad(&[0.0, 1.0, 2.0, 4.0]).0, 1.5);
+        assert!(bias_nmad(&[]).0.is_nan());
+    }
     use sbipix_stats::std_normal as normal;
 
     /// N cases; posterior N(μ_i, s²) while the truth is N(μ_i, 1): calibrated iff s = 1.
